@@ -1,0 +1,30 @@
+"""One py_test per pytest file, so Bazel caches, shards and reports each file on its own."""
+
+load("@rules_python//python:defs.bzl", "py_test")
+
+def pytest_suite(name, srcs, deps = [], data = [], **kwargs):
+    """Declares a py_test for each `test_<x>.py` in srcs (named `<x>_test`) and a test_suite.
+
+    Every file must run itself with pytest when executed as a script.
+
+    Args:
+      name: name of the test_suite grouping the generated tests.
+      srcs: the test files.
+      deps: py_library deps of every test.
+      data: runtime data of every test.
+      **kwargs: passed to every py_test (size, tags, ...).
+    """
+    tests = []
+    for src in srcs:
+        stem = src.split("/")[-1].removesuffix(".py")
+        test_name = stem.removeprefix("test_") + "_test"
+        py_test(
+            name = test_name,
+            srcs = [src],
+            main = src,
+            deps = deps,
+            data = data,
+            **kwargs
+        )
+        tests.append(test_name)
+    native.test_suite(name = name, tests = tests)
