@@ -1,0 +1,100 @@
+"""kernels/layout.cl: user NCHW / NHWC arrays <-> NHWC4 device buffers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+import pytest
+
+# A source checkout runs this file directly; an installed runtime or Bazel's imports win.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace import Graph, MaceRuntime, TensorInfo
+from mace.device import select_device, shared_context
+from mace.planner import LAYOUT_PROGRAM
+from mace.programs import program_cache_for
+
+# Layout conversion only moves floats: results must be bit-exact.
+
+SHAPES = [
+    (2, 5, 3, 7),
+    (1, 1, 1, 1),
+    (3, 1, 2, 5),
+    (1, 4, 3, 3),
+    (2, 8, 1, 1),
+    (1, 9, 4, 1),
+    (4, 6),
+    (2, 3, 5),
+    (7,),
+    (),
+]
+
+
+def _expected_nhwc4(x: np.ndarray) -> np.ndarray:
+    """Reference built from the documented mapping (docs/memory_layout.md)."""
+    shape = x.shape
+    nchw = {0: (1, 1, 1, 1), 1: (1, *shape, 1, 1), 2: (*shape, 1, 1)}.get(len(shape))
+    if nchw is None:
+        nchw = (shape[0], shape[1], 1, shape[2]) if len(shape) == 3 else shape
+    n, c, h, w = nchw
+    c_padded = -(-c // 4) * 4
+    out = np.zeros((n, h, w, c_padded), np.float32)
+    out[..., :c] = np.moveaxis(x.reshape(nchw), 1, -1)
+    return out.reshape(-1)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_nchw_roundtrip_through_runtime(shape: tuple[int, ...]) -> None:
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    info = TensorInfo("x", shape)
+    runtime = MaceRuntime(Graph(inputs=[info], outputs=[info], nodes=[]))
+    runtime.fill_activation_buffers(float("nan"))  # so unwritten padding would show
+    result = runtime.run({"x": x})["x"]
+    np.testing.assert_array_equal(runtime.read_nhwc4("x"), _expected_nhwc4(x))
+    np.testing.assert_array_equal(result, x)
+    assert result.dtype == np.float32
+
+
+@pytest.fixture(scope="module")
+def layout_program() -> tuple[cl.Context, cl.Program]:
+    context = shared_context(select_device("cpu"))
+    program, _ = program_cache_for(context).get(LAYOUT_PROGRAM)
+    return context, program
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if len(s) == 4], ids=str)
+def test_nhwc_kernels(
+    layout_program: tuple[cl.Context, cl.Program], shape: tuple[int, ...]
+) -> None:
+    context, program = layout_program
+    queue = cl.CommandQueue(context)
+    n, c, h, w = shape
+    nhwc = np.random.default_rng(2).standard_normal((n, h, w, c)).astype(np.float32)
+    c4 = -(-c // 4)
+    mf = cl.mem_flags
+    src = cl.Buffer(context, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=nhwc)
+    packed = cl.Buffer(
+        context,
+        mf.READ_WRITE | mf.COPY_HOST_PTR,
+        hostbuf=np.full(n * h * w * c4 * 4, np.nan, np.float32),
+    )
+    back = cl.Buffer(context, mf.READ_WRITE, nhwc.nbytes)
+    dims = (np.int32(h), np.int32(w), np.int32(c))
+    program.nhwc_to_nhwc4(queue, (c4, w, n * h), None, src, packed, *dims)
+    program.nhwc4_to_nhwc(queue, (c, w, n * h), None, packed, back, *dims)
+    packed_host = np.empty(n * h * w * c4 * 4, np.float32)
+    back_host = np.empty_like(nhwc)
+    cl.enqueue_copy(queue, packed_host, packed)
+    cl.enqueue_copy(queue, back_host, back)
+    queue.finish()
+    np.testing.assert_array_equal(
+        packed_host, _expected_nhwc4(nhwc.transpose(0, 3, 1, 2))
+    )
+    np.testing.assert_array_equal(back_host, nhwc)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

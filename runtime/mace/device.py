@@ -1,0 +1,122 @@
+"""OpenCL device selection and one shared context per device.
+
+Selectors: ``"cpu"``, ``"gpu"``, ``"any"`` (a GPU if there is one, else the first
+device), or ``"<platform>:<device>"`` where each side is an index or a case-insensitive
+substring of the name, and may be empty for "first": ``"0:1"``, ``"nvidia:"``,
+``"portable:cpu"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyopencl as cl
+
+
+class DeviceSelectionError(ValueError):
+    """No OpenCL device matches the selector."""
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    platform_index: int
+    device_index: int
+    platform_name: str
+    device_name: str
+    kind: str  # "gpu", "cpu", "accelerator" or "other"
+    device: cl.Device
+
+    def describe(self) -> str:
+        return f"[{self.platform_index}:{self.device_index}] {self.platform_name} / {self.device_name} ({self.kind})"
+
+
+def list_devices() -> list[DeviceEntry]:
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:  # the ICD loader reports "no platforms" as an error
+        platforms = []
+    entries = []
+    for p_index, platform in enumerate(platforms):
+        try:
+            devices = platform.get_devices()
+        except cl.Error:
+            devices = []
+        for d_index, device in enumerate(devices):
+            entries.append(
+                DeviceEntry(
+                    p_index,
+                    d_index,
+                    platform.name.strip(),
+                    device.name.strip(),
+                    _kind(device),
+                    device,
+                )
+            )
+    return entries
+
+
+def _kind(device: cl.Device) -> str:
+    if device.type & cl.device_type.GPU:
+        return "gpu"
+    if device.type & cl.device_type.CPU:
+        return "cpu"
+    if device.type & cl.device_type.ACCELERATOR:
+        return "accelerator"
+    return "other"
+
+
+def _matches(part: str, index: int, name: str) -> bool:
+    if not part:
+        return True
+    if part.isdigit():
+        return int(part) == index
+    return part.lower() in name.lower()
+
+
+def select_device(selector: str, entries: list[DeviceEntry] | None = None) -> cl.Device:
+    entries = list_devices() if entries is None else entries
+    if not entries:
+        raise DeviceSelectionError(
+            "no OpenCL devices found: install an OpenCL driver (ICD) for your GPU, or PoCL to run on the CPU"
+        )
+    wanted = selector.strip().lower()
+    if wanted in ("cpu", "gpu"):
+        matches = [e for e in entries if e.kind == wanted]
+    elif wanted == "any":
+        matches = sorted(entries, key=lambda e: e.kind != "gpu")  # stable: GPUs first
+    elif ":" in wanted:
+        platform_part, device_part = (part.strip() for part in wanted.split(":", 1))
+        matches = [
+            e
+            for e in entries
+            if _matches(platform_part, e.platform_index, e.platform_name)
+            and _matches(device_part, e.device_index, e.device_name)
+        ]
+    else:
+        raise DeviceSelectionError(
+            f"device selector {selector!r} is not understood; use 'cpu', 'gpu', 'any' or "
+            "'<platform>:<device>' (index or name substring). Available devices:\n"
+            + _listing(entries)
+        )
+    if not matches:
+        raise DeviceSelectionError(
+            f"no OpenCL device matches {selector!r}. Available devices:\n"
+            + _listing(entries)
+        )
+    return matches[0].device
+
+
+def _listing(entries: list[DeviceEntry]) -> str:
+    return "\n".join("  " + e.describe() for e in entries)
+
+
+_CONTEXTS: dict[int, cl.Context] = {}
+
+
+def shared_context(device: cl.Device) -> cl.Context:
+    """One context per device for the whole process, so built programs are shared."""
+    context = _CONTEXTS.get(device.int_ptr)
+    if context is None:
+        context = cl.Context([device])
+        _CONTEXTS[device.int_ptr] = context
+    return context

@@ -1,0 +1,283 @@
+"""MaceRuntime: run a planned Graph with OpenCL.
+
+All work of ``run`` is enqueued on one in-order queue and synchronised once at the
+end, because host round trips dominate on some drivers (notably PoCL).
+A runtime reuses its device buffers across calls, so one instance must not run from
+several threads at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+
+from mace.device import select_device, shared_context
+from mace.graph import Graph, TensorInfo
+from mace.layout import Nhwc4Shape, nhwc4_nbytes
+from mace.memory import MemoryPlan, Step, plan_memory
+from mace.ops.base import (
+    ConstantArg,
+    FloatArg,
+    IntArg,
+    KernelArg,
+    LocalMemArg,
+    OutputArg,
+    ScratchArg,
+    TensorArg,
+)
+from mace.planner import LAYOUT_PROGRAM, GraphPlan, plan_graph
+from mace.programs import ProgramRecord, ProgramSpec, program_cache_for
+
+CompiledProgram = bytes | str | Path
+
+
+class InputError(ValueError):
+    """The arrays given to ``run`` do not match the model's inputs."""
+
+
+@dataclass
+class _Launch:
+    kernel: cl.Kernel
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...] | None
+
+
+@dataclass
+class _Boundary:
+    """A graph input or output: host staging buffer + layout conversion launch."""
+
+    info: TensorInfo
+    staging: cl.Buffer
+    convert: _Launch
+
+
+class MaceRuntime:
+    def __init__(
+        self,
+        model: Graph,
+        device: str = "cpu",
+        compiled_program: CompiledProgram | None = None,
+    ) -> None:
+        # Accepted now so callers need not change; precompiled programs come in a later issue.
+        self.compiled_program = compiled_program
+        self.init_timings: dict[str, float] = {}
+        self.program_provenance: dict[str, ProgramRecord] = {}
+
+        with self._phase("plan"):
+            self.graph = model
+            self.plan: GraphPlan = plan_graph(model)
+            self.memory_plan: MemoryPlan = self._plan_memory()
+        with self._phase("device"):
+            self.device = select_device(device)
+            self.context = shared_context(self.device)
+            self.queue = cl.CommandQueue(self.context)
+        with self._phase("programs"):
+            self._programs = self._get_programs()
+        with self._phase("constants"):
+            self._constants = self._upload_constants()
+        with self._phase("buffers"):
+            self._buffers = [
+                cl.Buffer(self.context, cl.mem_flags.READ_WRITE, size)
+                for size in self.memory_plan.buffer_sizes
+            ]
+        with self._phase("kernels"):
+            self._launches = self._bind_launches()
+            self._inputs = [
+                self._boundary(info, "nchw_to_nhwc4") for info in model.inputs
+            ]
+            self._outputs = [
+                self._boundary(info, "nhwc4_to_nchw") for info in model.outputs
+            ]
+
+    # ---- init ---------------------------------------------------------------
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.init_timings[name] = time.perf_counter() - start
+
+    def _plan_memory(self) -> MemoryPlan:
+        sizes = {name: nhwc4_nbytes(shape) for name, shape in self.plan.shapes.items()}
+        steps = []
+        for node, node_plan in zip(self.graph.nodes, self.plan.node_plans, strict=True):
+            scratch = []
+            for key, nbytes in node_plan.scratch_bytes.items():
+                scratch.append(_scratch_name(node.name, key))
+                sizes[scratch[-1]] = nbytes
+            steps.append(
+                Step(
+                    reads=tuple(node.inputs),
+                    writes=tuple(n for n in node.outputs if n),
+                    scratch=tuple(scratch),
+                )
+            )
+        return plan_memory(
+            steps,
+            sizes,
+            [i.name for i in self.graph.inputs],
+            [o.name for o in self.graph.outputs],
+        )
+
+    def _get_programs(self) -> dict[ProgramSpec, cl.Program]:
+        cache = program_cache_for(self.context)
+        programs = {}
+        for spec in self.plan.programs():
+            program, record = cache.get(spec)
+            programs[spec] = program
+            self.program_provenance[spec.key] = record
+        return programs
+
+    def _upload_constants(self) -> dict[tuple[int, str], cl.Buffer]:
+        flags = cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
+        buffers = {}
+        for index, node_plan in enumerate(self.plan.node_plans):
+            for key, value in node_plan.constants.items():
+                data = np.ascontiguousarray(value, dtype=np.float32)
+                if data.size == 0:
+                    data = np.zeros(1, np.float32)  # OpenCL buffers cannot be empty
+                buffers[(index, key)] = cl.Buffer(self.context, flags, hostbuf=data)
+        return buffers
+
+    def _buffer_of(self, name: str) -> cl.Buffer:
+        return self._buffers[self.memory_plan.assignment[name]]
+
+    def _bind_launches(self) -> list[_Launch]:
+        launches = []
+        for index, node_plan in enumerate(self.plan.node_plans):
+            for launch in node_plan.launches:
+                kernel = cl.Kernel(self._programs[launch.program], launch.kernel)
+                kernel.set_args(*(self._kernel_arg(arg, index) for arg in launch.args))
+                launches.append(_Launch(kernel, launch.global_size, launch.local_size))
+        return launches
+
+    def _kernel_arg(self, arg: KernelArg, node_index: int) -> object:
+        node = self.graph.nodes[node_index]
+        if isinstance(arg, OutputArg):
+            return self._buffer_of(node.outputs[arg.index])
+        if isinstance(arg, TensorArg):
+            if arg.name not in self.memory_plan.assignment:
+                # An op bug, not a user error: constants travel as ConstantArg.
+                raise RuntimeError(
+                    f"node {node.name!r} ({node.op_type}) launches a kernel on tensor "
+                    f"{arg.name!r}, which has no device buffer; pass constants as "
+                    "ConstantArg from OpPlan.constants"
+                )
+            return self._buffer_of(arg.name)
+        if isinstance(arg, ConstantArg):
+            return self._constants[(node_index, arg.key)]
+        if isinstance(arg, ScratchArg):
+            return self._buffer_of(_scratch_name(node.name, arg.key))
+        if isinstance(arg, IntArg):
+            return np.int32(arg.value)
+        if isinstance(arg, FloatArg):
+            return np.float32(arg.value)
+        if isinstance(arg, LocalMemArg):
+            return cl.LocalMemory(arg.nbytes)
+        raise TypeError(f"unknown kernel argument {arg!r}")
+
+    def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:
+        geo = Nhwc4Shape.of(info.shape)
+        staging = cl.Buffer(
+            self.context, cl.mem_flags.READ_WRITE, geo.n * geo.c * geo.h * geo.w * 4
+        )
+        kernel = cl.Kernel(self._programs[LAYOUT_PROGRAM], kernel_name)
+        device_buffer = self._buffer_of(info.name)
+        dims = (np.int32(geo.h), np.int32(geo.w), np.int32(geo.c))
+        if kernel_name == "nchw_to_nhwc4":
+            kernel.set_args(staging, device_buffer, *dims)
+            size = (geo.c4, geo.w, geo.n * geo.h)
+        else:
+            kernel.set_args(device_buffer, staging, *dims)
+            size = (geo.w, geo.h, geo.n * geo.c)
+        return _Boundary(info, staging, _Launch(kernel, size, None))
+
+    # ---- inspection (tests, debugging) ---------------------------------------
+
+    def fill_activation_buffers(self, value: float) -> None:
+        """Fill every activation buffer with ``value`` (e.g. NaN), so a test can tell
+        whether kernels write all of their outputs, padding lanes included."""
+        pattern = np.float32(value)
+        for buffer in self._buffers:
+            cl.enqueue_fill_buffer(self.queue, buffer, pattern, 0, buffer.size)
+        self.queue.finish()
+
+    def read_nhwc4(self, name: str) -> np.ndarray:
+        """Raw NHWC4 contents (flat float32) of tensor ``name``'s device buffer.
+
+        Meaningful after ``run`` only for tensors whose buffer no later tensor reuses,
+        such as graph inputs and outputs."""
+        if name not in self.plan.shapes:
+            raise KeyError(f"{name!r} is not a tensor computed by this model")
+        result = np.empty(nhwc4_nbytes(self.plan.shapes[name]) // 4, dtype=np.float32)
+        cl.enqueue_copy(self.queue, result, self._buffer_of(name))
+        return result
+
+    # ---- run ----------------------------------------------------------------
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on NCHW (ONNX-semantics) float32 arrays; returns arrays by output name."""
+        arrays = self._checked_inputs(feeds)
+        for boundary, array in zip(self._inputs, arrays, strict=True):
+            cl.enqueue_copy(self.queue, boundary.staging, array, is_blocking=False)
+            self._enqueue(boundary.convert)
+        for launch in self._launches:
+            self._enqueue(launch)
+        results: dict[str, np.ndarray] = {}
+        for boundary in self._outputs:
+            self._enqueue(boundary.convert)
+            result = np.empty(boundary.info.shape, dtype=np.float32)
+            cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
+            results[boundary.info.name] = result
+        self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
+        return results
+
+    def _enqueue(self, launch: _Launch) -> None:
+        cl.enqueue_nd_range_kernel(
+            self.queue, launch.kernel, launch.global_size, launch.local_size
+        )
+
+    def _checked_inputs(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        if not isinstance(feeds, Mapping):
+            raise InputError(
+                f"run() takes a dict of input name -> numpy array, got {type(feeds).__name__}"
+            )
+        expected = [info.name for info in self.graph.inputs]
+        unknown = sorted(set(feeds) - set(expected))
+        if unknown:
+            raise InputError(
+                f"unknown input(s) {', '.join(map(repr, unknown))}; the model's inputs are {expected}"
+            )
+        arrays = []
+        for info in self.graph.inputs:
+            if info.name not in feeds:
+                raise InputError(
+                    f"input {info.name!r} is missing; the model's inputs are {expected}"
+                )
+            array = feeds[info.name]
+            if not isinstance(array, np.ndarray):
+                raise InputError(
+                    f"input {info.name!r} must be a numpy array, got {type(array).__name__}"
+                )
+            if array.dtype != np.dtype(info.dtype):
+                raise InputError(
+                    f"input {info.name!r} has dtype {array.dtype}; the model expects {info.dtype} "
+                    f"(convert with array.astype(numpy.{info.dtype}))"
+                )
+            if tuple(array.shape) != info.shape:
+                raise InputError(
+                    f"input {info.name!r} has shape {list(array.shape)}; the model expects {list(info.shape)} (NCHW)"
+                )
+            arrays.append(np.ascontiguousarray(array))
+        return arrays
+
+
+def _scratch_name(node_name: str, key: str) -> str:
+    # "#" cannot clash with tensor names produced by the converter's naming.
+    return f"{node_name}#scratch#{key}"

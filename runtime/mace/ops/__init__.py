@@ -1,0 +1,40 @@
+"""Op interface (``base``), registry and the fused-activation helper."""
+
+from mace.ops.base import (
+    ConstantArg,
+    FloatArg,
+    IntArg,
+    KernelArg,
+    KernelLaunch,
+    LocalMemArg,
+    OpError,
+    OpPlan,
+    OutputArg,
+    PlanFn,
+    PlanInput,
+    ScratchArg,
+    Shape,
+    TensorArg,
+)
+from mace.ops.registry import plan_node, planner_for, register_op, supported_op_types
+
+__all__ = [
+    "ConstantArg",
+    "FloatArg",
+    "IntArg",
+    "KernelArg",
+    "KernelLaunch",
+    "LocalMemArg",
+    "OpError",
+    "OpPlan",
+    "OutputArg",
+    "PlanFn",
+    "PlanInput",
+    "ScratchArg",
+    "Shape",
+    "TensorArg",
+    "plan_node",
+    "planner_for",
+    "register_op",
+    "supported_op_types",
+]

@@ -1,0 +1,164 @@
+"""The op interface: pure planning that yields kernel launches.
+
+An op's plan function receives the node, the shapes of its inputs and the values of
+inputs that are graph constants. It returns the output shapes, host-packed constants
+and the kernel launches to enqueue, without touching OpenCL. The runtime executes
+plans; the build-time precompiler reads ``program`` off every launch to list the
+programs a model needs. Both therefore see exactly the same launches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mace.graph import AttrValue, Node
+from mace.programs import ProgramSpec
+
+Shape = tuple[int, ...]
+
+
+class OpError(ValueError):
+    """A node cannot be planned (unsupported attribute, shape or input combination)."""
+
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(f"node {node.name!r} ({node.op_type}): {message}")
+
+
+# ---- kernel arguments -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """Device buffer of a graph tensor (graph input or node output), NHWC4 float32."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class OutputArg:
+    """Device buffer of this node's ``index``-th output, NHWC4 float32."""
+
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class ConstantArg:
+    """Device buffer holding ``OpPlan.constants[key]``, uploaded once at init."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class ScratchArg:
+    """Temporary device buffer of ``OpPlan.scratch_bytes[key]`` bytes, valid during this node only."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class IntArg:
+    value: int  # passed as OpenCL int (32-bit)
+
+
+@dataclass(frozen=True)
+class FloatArg:
+    value: float  # passed as OpenCL float
+
+
+@dataclass(frozen=True)
+class LocalMemArg:
+    """``__local`` memory of ``nbytes`` bytes."""
+
+    nbytes: int
+
+
+KernelArg = (
+    TensorArg | OutputArg | ConstantArg | ScratchArg | IntArg | FloatArg | LocalMemArg
+)
+
+
+@dataclass(frozen=True)
+class KernelLaunch:
+    program: ProgramSpec
+    kernel: str
+    global_size: tuple[int, ...]
+    args: tuple[KernelArg, ...]
+    # None lets the driver pick. If given, global_size must be a multiple of it
+    # (OpenCL 1.2), so kernels must bounds-check padded work-items.
+    local_size: tuple[int, ...] | None = None
+
+
+# ---- planning ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    """What planning knows about one node input."""
+
+    name: str  # "" for an omitted optional input
+    shape: Shape | None  # None when omitted
+    value: np.ndarray | None = None  # set when the input is a graph constant
+
+    @property
+    def present(self) -> bool:
+        return bool(self.name)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.value is not None
+
+
+@dataclass
+class OpPlan:
+    output_shapes: list[Shape]
+    launches: list[KernelLaunch] = field(default_factory=list)
+    constants: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # float32, already packed
+    scratch_bytes: dict[str, int] = field(default_factory=dict)
+
+    def programs(self) -> set[ProgramSpec]:
+        return {launch.program for launch in self.launches}
+
+
+PlanFn = Callable[[Node, list[PlanInput]], OpPlan]
+
+
+# ---- attribute helpers ----------------------------------------------------------
+
+
+def attr_int(node: Node, key: str, default: int | None = None) -> int:
+    value = node.attrs.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise OpError(node, f"attribute {key!r} must be an int, got {value!r}")
+    return value
+
+
+def attr_float(node: Node, key: str, default: float | None = None) -> float:
+    value = node.attrs.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OpError(node, f"attribute {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def attr_str(node: Node, key: str, default: str | None = None) -> str:
+    value: AttrValue | None = node.attrs.get(key, default)
+    if not isinstance(value, str):
+        raise OpError(node, f"attribute {key!r} must be a string, got {value!r}")
+    return value
+
+
+def expect_input_count(
+    node: Node, inputs: list[PlanInput], low: int, high: int | None = None
+) -> None:
+    high = low if high is None else high
+    present = len(inputs)
+    if not low <= present <= high:
+        want = str(low) if low == high else f"{low} to {high}"
+        raise OpError(node, f"expects {want} inputs, got {present}")
+    for i, item in enumerate(inputs[:low]):
+        if not item.present:
+            raise OpError(node, f"input {i} is required but omitted")

@@ -1,0 +1,77 @@
+"""Whole-graph planning without OpenCL: shapes, per-node op plans, required programs.
+
+The runtime executes this plan and the build-time precompiler calls
+``required_programs`` on the same plan, so both agree on the program list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mace.graph import Graph, GraphError
+from mace.layout import LayoutError, as_nchw4
+from mace.ops.base import OpPlan, PlanInput, Shape
+from mace.ops.registry import plan_node
+from mace.programs import ProgramSpec
+
+# Programs the runtime itself uses around the ops (kernels/layout.cl).
+LAYOUT_PROGRAM = ProgramSpec("layout")
+
+
+@dataclass
+class GraphPlan:
+    graph: Graph
+    node_plans: list[OpPlan]
+    shapes: dict[str, Shape]  # every non-constant tensor: graph inputs and node outputs
+
+    def programs(self) -> list[ProgramSpec]:
+        specs = {LAYOUT_PROGRAM}
+        for plan in self.node_plans:
+            specs |= plan.programs()
+        return sorted(specs, key=lambda spec: spec.key)
+
+
+def plan_graph(graph: Graph) -> GraphPlan:
+    graph.validate()
+    shapes: dict[str, Shape] = {}
+    for info in graph.inputs:
+        try:
+            as_nchw4(info.shape)
+        except LayoutError as exc:
+            raise GraphError(f"graph input {info.name!r}: {exc}") from None
+        shapes[info.name] = info.shape
+    node_plans: list[OpPlan] = []
+    for node in graph.nodes:
+        inputs = [_plan_input(graph, shapes, name) for name in node.inputs]
+        plan = plan_node(node, inputs)
+        for name, shape in zip(node.outputs, plan.output_shapes, strict=True):
+            if name:
+                shapes[name] = tuple(shape)
+        node_plans.append(plan)
+    for info in graph.outputs:
+        if info.name in graph.constants:
+            raise GraphError(
+                f"graph output {info.name!r} is a constant; fold it out of the model"
+            )
+        if shapes[info.name] != info.shape:
+            raise GraphError(
+                f"graph output {info.name!r} is declared with shape {list(info.shape)} "
+                f"but the nodes produce {list(shapes[info.name])}"
+            )
+    return GraphPlan(graph=graph, node_plans=node_plans, shapes=shapes)
+
+
+def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
+    if not name:
+        return PlanInput(name="", shape=None)
+    value = graph.constants.get(name)
+    if value is not None:
+        return PlanInput(
+            name=name, shape=tuple(int(d) for d in value.shape), value=value
+        )
+    return PlanInput(name=name, shape=shapes[name])
+
+
+def required_programs(graph: Graph) -> list[ProgramSpec]:
+    """Every program a model needs, sorted by key (for the build-time precompiler)."""
+    return plan_graph(graph).programs()

@@ -1,0 +1,143 @@
+"""OpenCL program specs and a per-process cache of built programs.
+
+A ``ProgramSpec`` (source name + build options) is what ops ask for and what the
+build-time precompiler enumerates. ``ProgramCache`` turns specs into built programs.
+Where a program comes from is pluggable: ``ProgramProvider`` objects (e.g. a precompiled
+binary or a writable on-disk cache) are tried in order before building from source.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from mace.kernel_sources import program_source, source_digest
+
+if TYPE_CHECKING:  # planning imports ProgramSpec and must work without OpenCL installed
+    import pyopencl as cl
+
+ORIGIN_SOURCE = "source"
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    """One OpenCL program variant: ``kernels/<name>.cl`` built with ``options``."""
+
+    name: str
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Canonical form, so equal variants compare, hash and key identically.
+        object.__setattr__(self, "options", tuple(sorted(set(self.options))))
+
+    @property
+    def key(self) -> str:
+        return self.name + " " + " ".join(self.options)
+
+
+@dataclass(frozen=True)
+class ProgramRecord:
+    """Provenance of one built program."""
+
+    key: str
+    origin: str  # "source" or the ``origin`` of the provider that supplied it
+    seconds: float  # time spent obtaining it (build or load) when it was first made
+    source_digest: str
+    reused: bool = False  # True when served from this process's cache
+
+
+class ProgramProvider(Protocol):
+    """Supplies already-compiled programs (e.g. from a precompiled binary file).
+
+    ``load`` returns a built program or None when it has nothing for ``spec``; the cache
+    then tries the next provider and finally builds from source.
+    """
+
+    origin: str
+
+    def load(
+        self, context: cl.Context, spec: ProgramSpec, source: str
+    ) -> cl.Program | None: ...
+
+
+class ProgramBuildListener(Protocol):
+    """Told about every program built from source (e.g. to write a disk cache)."""
+
+    def program_built(
+        self, context: cl.Context, spec: ProgramSpec, program: cl.Program
+    ) -> None: ...
+
+
+class ProgramBuildError(RuntimeError):
+    """The OpenCL compiler rejected a program."""
+
+
+@dataclass
+class _Entry:
+    program: cl.Program
+    record: ProgramRecord
+
+
+@dataclass
+class ProgramCache:
+    """Builds and caches programs for one OpenCL context."""
+
+    context: cl.Context
+    providers: list[ProgramProvider] = field(default_factory=list)
+    listeners: list[ProgramBuildListener] = field(default_factory=list)
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+
+    def get(self, spec: ProgramSpec) -> tuple[cl.Program, ProgramRecord]:
+        entry = self._entries.get(spec.key)
+        if entry is not None:
+            return entry.program, _reused(entry.record)
+        source = program_source(spec.name)
+        start = time.perf_counter()
+        origin = ORIGIN_SOURCE
+        program = None
+        for provider in self.providers:
+            program = provider.load(self.context, spec, source)
+            if program is not None:
+                origin = provider.origin
+                break
+        if program is None:
+            program = self._build_from_source(spec, source)
+            for listener in self.listeners:
+                listener.program_built(self.context, spec, program)
+        record = ProgramRecord(
+            key=spec.key,
+            origin=origin,
+            seconds=time.perf_counter() - start,
+            source_digest=source_digest(spec.name),
+        )
+        self._entries[spec.key] = _Entry(program, record)
+        return program, record
+
+    def _build_from_source(self, spec: ProgramSpec, source: str) -> cl.Program:
+        import pyopencl as cl
+
+        try:
+            return cl.Program(self.context, source).build(options=list(spec.options))
+        except cl.RuntimeError as exc:
+            raise ProgramBuildError(
+                f"OpenCL program {spec.key!r} failed to build:\n{exc}"
+            ) from exc
+
+
+def _reused(record: ProgramRecord) -> ProgramRecord:
+    return ProgramRecord(
+        record.key, record.origin, record.seconds, record.source_digest, reused=True
+    )
+
+
+# One cache per context for the whole process: runtimes sharing a context share programs.
+_CACHES: dict[int, ProgramCache] = {}
+
+
+def program_cache_for(context: cl.Context) -> ProgramCache:
+    cache = _CACHES.get(context.int_ptr)
+    if cache is None:
+        cache = ProgramCache(context)
+        _CACHES[context.int_ptr] = cache
+    return cache

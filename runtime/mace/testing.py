@@ -1,0 +1,76 @@
+"""Run a single node through the real runtime; for kernel tests."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import numpy as np
+
+from mace.engine import MaceRuntime
+from mace.graph import AttrValue, Graph, Node, TensorInfo
+from mace.layout import Nhwc4Shape
+from mace.planner import plan_graph
+
+
+def run_node(
+    op_type: str,
+    inputs: Mapping[str, np.ndarray | None],
+    *,
+    attrs: Mapping[str, AttrValue] | None = None,
+    constant_inputs: Collection[str] = (),
+    num_outputs: int = 1,
+    device: str = "cpu",
+) -> list[np.ndarray]:
+    """Run one ``op_type`` node and return its outputs (logical NCHW arrays).
+
+    ``inputs`` is in node-input order; a ``None`` value is an omitted optional input.
+    Inputs named in ``constant_inputs`` become graph constants (weights), the others
+    graph inputs fed at run time.
+
+    Device buffers are filled with NaN first, and the padding lanes of every output are
+    checked to be zero afterwards (AssertionError otherwise), so a kernel that skips
+    elements or padding lanes fails its test.
+    """
+    graph_inputs = []
+    constants = {}
+    node_inputs = []
+    for name, value in inputs.items():
+        if value is None:
+            node_inputs.append("")
+        elif name in constant_inputs:
+            constants[name] = np.asarray(value)
+            node_inputs.append(name)
+        else:
+            graph_inputs.append(TensorInfo(name, tuple(np.shape(value)), "float32"))
+            node_inputs.append(name)
+    output_names = [f"output{i}" for i in range(num_outputs)]
+    node = Node(op_type, "node", node_inputs, output_names, dict(attrs or {}))
+    # Plan once without declared outputs to learn their shapes.
+    shapes = plan_graph(Graph(graph_inputs, [], [node], constants)).shapes
+    outputs = [TensorInfo(name, shapes[name], "float32") for name in output_names]
+    runtime = MaceRuntime(
+        Graph(graph_inputs, outputs, [node], constants), device=device
+    )
+    runtime.fill_activation_buffers(float("nan"))
+    feeds = {
+        info.name: np.asarray(inputs[info.name], dtype=np.float32)
+        for info in graph_inputs
+    }
+    results = runtime.run(feeds)
+    for info in outputs:
+        assert_padding_lanes_zero(
+            runtime.read_nhwc4(info.name), info.shape, f"{op_type} output {info.name}"
+        )
+    return [results[name] for name in output_names]
+
+
+def assert_padding_lanes_zero(
+    flat: np.ndarray, shape: tuple[int, ...], what: str
+) -> None:
+    geo = Nhwc4Shape.of(shape)
+    padding = flat.reshape(geo.n, geo.h, geo.w, geo.c4 * 4)[..., geo.c :]
+    if padding.size and not np.all(padding == 0.0):
+        raise AssertionError(
+            f"{what}: channel padding lanes must be written as 0 (kernels/common.h zero_padding_lanes), "
+            f"found {padding[padding != 0.0][:4]}"
+        )

@@ -1,0 +1,395 @@
+"""MaceRuntime end to end: multi-node graphs, buffer reuse, errors, provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+import pytest
+
+# A source checkout runs this file directly; an installed runtime or Bazel's imports win.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace import Graph, MaceRuntime, Node, TensorInfo
+from mace.device import (
+    DeviceSelectionError,
+    list_devices,
+    select_device,
+    shared_context,
+)
+from mace.engine import InputError
+from mace.graph import GraphError
+from mace.kernel_sources import KernelSourceError, program_source, source_digest
+from mace.ops.base import OpError
+from mace.planner import required_programs
+from mace.programs import ProgramCache, ProgramSpec
+
+# Mixed exact and transcendental ops chained: errors of ~1e-6 relative compound a little.
+TOL = {"rtol": 1e-5, "atol": 1e-6}
+SHAPE = (2, 5, 4, 3)
+
+
+def _chain_graph() -> Graph:
+    """x -> add bias -> relu -> mul x (skip) -> sigmoid -> sub t1 (skip) -> softmax(C)."""
+    bias = np.linspace(-1.0, 1.0, 5, dtype=np.float32).reshape(5, 1, 1)
+    nodes = [
+        Node("Add", "add", ["x", "bias"], ["t1"]),
+        Node("Relu", "relu", ["t1"], ["t2"]),
+        Node("Mul", "mul", ["t2", "x"], ["t3"]),
+        Node("Sigmoid", "sigmoid", ["t3"], ["t4"]),
+        Node("Sub", "sub", ["t4", "t1"], ["t5"]),
+        Node("Softmax", "softmax", ["t5"], ["y"], {"axis": 1}),
+    ]
+    return Graph(
+        [TensorInfo("x", SHAPE)], [TensorInfo("y", SHAPE)], nodes, {"bias": bias}
+    )
+
+
+def _chain_reference(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    t1 = x + bias
+    t5 = 1.0 / (1.0 + np.exp(-(np.maximum(t1, 0.0) * x))) - t1
+    e = np.exp(t5 - t5.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_chain_matches_numpy_and_reuses_buffers() -> None:
+    graph = _chain_graph()
+    runtime = MaceRuntime(graph)
+    plan = runtime.memory_plan
+    assert len(plan.buffer_sizes) < len(plan.assignment), (
+        "some buffer should serve several tensors"
+    )
+    # Tensors read later (skip connections) must keep their own buffers meanwhile.
+    assert plan.assignment["x"] not in {plan.assignment[t] for t in ("t1", "t2")}
+    assert plan.assignment["t1"] not in {plan.assignment[t] for t in ("t2", "t3", "t4")}
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # a second run reuses the same buffers with new data
+        x = rng.standard_normal(SHAPE).astype(np.float32)
+        result = runtime.run({"x": x})
+        assert set(result) == {"y"}
+        np.testing.assert_allclose(
+            result["y"],
+            _chain_reference(x.astype(np.float64), graph.constants["bias"]),
+            **TOL,
+        )
+
+
+def test_intermediate_output_survives_later_nodes() -> None:
+    nodes = [
+        Node("Relu", "r", ["x"], ["a"]),
+        Node("Tanh", "t", ["a"], ["b"]),
+        Node("Sigmoid", "s", ["b"], ["c"]),
+        Node("Add", "add", ["c", "c"], ["d"]),
+    ]
+    graph = Graph(
+        [TensorInfo("x", (1, 3, 2, 2))],
+        [TensorInfo("a", (1, 3, 2, 2)), TensorInfo("d", (1, 3, 2, 2))],
+        nodes,
+    )
+    x = np.random.default_rng(1).standard_normal((1, 3, 2, 2)).astype(np.float32)
+    result = MaceRuntime(graph).run({"x": x})
+    a = np.maximum(x, 0.0)
+    np.testing.assert_array_equal(result["a"], a)
+    np.testing.assert_allclose(result["d"], 2.0 / (1.0 + np.exp(-np.tanh(a))), **TOL)
+
+
+def test_rank2_graph() -> None:
+    graph = Graph(
+        [TensorInfo("logits", (3, 7))],
+        [TensorInfo("p", (3, 7))],
+        [Node("Softmax", "sm", ["logits"], ["p"], {"axis": -1})],
+    )
+    x = np.random.default_rng(2).standard_normal((3, 7)).astype(np.float32)
+    p = MaceRuntime(graph).run({"logits": x})["p"]
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(p, e / e.sum(axis=1, keepdims=True), **TOL)
+
+
+# ---- input validation -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain_runtime() -> MaceRuntime:
+    return MaceRuntime(_chain_graph())
+
+
+@pytest.mark.parametrize(
+    ("feeds", "message"),
+    [
+        ({}, r"input 'x' is missing"),
+        (
+            {"x": np.zeros(SHAPE, np.float32), "z": np.zeros(1, np.float32)},
+            r"unknown input\(s\) 'z'",
+        ),
+        (
+            {"x": np.zeros(SHAPE, np.float64)},
+            r"input 'x' has dtype float64; the model expects float32",
+        ),
+        (
+            {"x": np.zeros((2, 4, 3, 5), np.float32)},
+            r"input 'x' has shape \[2, 4, 3, 5\]; the model expects \[2, 5, 4, 3\]",
+        ),
+        ({"x": [[0.0]]}, r"input 'x' must be a numpy array"),
+    ],
+)
+def test_input_errors_name_the_input(
+    chain_runtime: MaceRuntime, feeds: dict, message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        chain_runtime.run(feeds)
+
+
+def test_non_mapping_feeds(chain_runtime: MaceRuntime) -> None:
+    with pytest.raises(InputError, match=r"dict of input name"):
+        chain_runtime.run(np.zeros(SHAPE, np.float32))  # type: ignore[arg-type]
+
+
+def test_non_contiguous_input_is_accepted(chain_runtime: MaceRuntime) -> None:
+    x = (
+        np.random.default_rng(3)
+        .standard_normal((2, 5, 4, 6))
+        .astype(np.float32)[..., ::2]
+    )
+    assert x.shape == SHAPE and not x.flags.c_contiguous
+    result = chain_runtime.run({"x": x})["y"]
+    np.testing.assert_allclose(
+        result,
+        _chain_reference(x.astype(np.float64), chain_runtime.graph.constants["bias"]),
+        **TOL,
+    )
+
+
+# ---- graph / planning errors ------------------------------------------------------
+
+
+def _one_node(
+    node: Node,
+    shape: tuple[int, ...] = (1, 2, 2, 2),
+    out_shape: tuple[int, ...] | None = None,
+) -> Graph:
+    return Graph(
+        [TensorInfo("x", shape)], [TensorInfo("y", out_shape or shape)], [node]
+    )
+
+
+@pytest.mark.parametrize(
+    ("graph", "error", "message"),
+    [
+        (
+            Graph(
+                [TensorInfo("x", (1, 2))],
+                [TensorInfo("y", (1, 2))],
+                [Node("Relu", "b", ["a"], ["y"]), Node("Relu", "a", ["x"], ["a"])],
+            ),
+            GraphError,
+            r"reads 'a'.*topological order",
+        ),
+        (
+            _one_node(Node("Frobnicate", "f", ["x"], ["y"])),
+            OpError,
+            r"'Frobnicate' is not supported.*Add",
+        ),
+        (
+            _one_node(Node("Relu", "r", ["x"], ["y"]), shape=(1, 1, 2, 2, 2)),
+            GraphError,
+            r"graph input 'x'.*rank 5",
+        ),
+        (
+            _one_node(Node("Relu", "r", ["x"], ["y"]), out_shape=(1, 2, 2, 3)),
+            GraphError,
+            r"declared with shape",
+        ),
+        (
+            _one_node(Node("Relu", "r", ["x"], ["y"], {"flag": True})),
+            GraphError,
+            r"attribute 'flag'.*bool",
+        ),
+        (
+            _one_node(Node("Relu", "r", ["x"], ["y"], {"opts": {"a": 1}})),
+            GraphError,
+            r"attribute 'opts'.*dict",
+        ),
+        (
+            _one_node(Node("Relu", "r", ["x"], ["y"]), shape=(1, 0, 2)),
+            GraphError,
+            r"empty dimension",
+        ),
+        (
+            Graph([TensorInfo("x", (1, 2))], [TensorInfo("y", (1, 2))], []),
+            GraphError,
+            r"'y' is never produced",
+        ),
+        (
+            _one_node(Node("Relu", "r", ["x"], ["x"])),
+            GraphError,
+            r"'x' is produced more than once",
+        ),
+    ],
+)
+def test_graph_errors(graph: Graph, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        MaceRuntime(graph)
+
+
+def test_attrs_are_json_serialisable() -> None:
+    graph = _chain_graph()
+    graph.validate()
+    json.dumps([node.attrs for node in graph.nodes], allow_nan=False)
+
+
+# ---- device selection -----------------------------------------------------------
+
+
+def test_cpu_and_index_selectors() -> None:
+    device = select_device("cpu")
+    assert device.type & cl.device_type.CPU
+    entries = list_devices()
+    first = entries[0]
+    assert select_device(f"{first.platform_index}:{first.device_index}") == first.device
+    assert select_device(f"{first.platform_name[:4].upper()}:") == select_device(
+        f"{first.platform_index}:"
+    )
+    assert select_device("any") in {e.device for e in entries}
+
+
+def test_unmatched_selector_lists_devices() -> None:
+    with pytest.raises(DeviceSelectionError) as info:
+        select_device("no-such-platform:no-such-device")
+    message = str(info.value)
+    assert "no OpenCL device matches 'no-such-platform:no-such-device'" in message
+    for entry in list_devices():
+        assert entry.device_name in message
+
+
+def test_gpu_selector_returns_a_gpu_or_explains() -> None:
+    gpus = [e for e in list_devices() if e.kind == "gpu"]
+    if gpus:
+        assert select_device("gpu").type & cl.device_type.GPU
+    else:
+        with pytest.raises(
+            DeviceSelectionError,
+            match=r"no OpenCL device matches 'gpu'.*Available devices",
+        ):
+            select_device("gpu")
+
+
+def test_malformed_selector() -> None:
+    with pytest.raises(
+        DeviceSelectionError,
+        match=r"'banana' is not understood; use 'cpu', 'gpu', 'any'",
+    ):
+        select_device("banana")
+
+
+def test_no_devices_at_all() -> None:
+    with pytest.raises(DeviceSelectionError, match=r"no OpenCL devices found: install"):
+        select_device("cpu", entries=[])
+
+
+def test_runtime_reports_bad_device() -> None:
+    with pytest.raises(DeviceSelectionError):
+        MaceRuntime(_chain_graph(), device="no-such-platform:")
+
+
+# ---- programs, provenance, timings -------------------------------------------------
+
+
+def test_program_spec_is_canonical() -> None:
+    a = ProgramSpec("eltwise", ("-DB=1", "-DA=2", "-DB=1"))
+    b = ProgramSpec("eltwise", ["-DA=2", "-DB=1"])  # type: ignore[arg-type]
+    assert a == b and hash(a) == hash(b)
+    assert a.options == ("-DA=2", "-DB=1")
+    assert a.key == "eltwise -DA=2 -DB=1"
+
+
+def test_required_programs_match_what_the_runtime_builds() -> None:
+    graph = _chain_graph()
+    specs = required_programs(graph)
+    assert [s.key for s in specs] == sorted(s.key for s in specs)
+    assert {s.name for s in specs} == {"layout", "eltwise", "activation", "softmax"}
+    runtime = MaceRuntime(graph, compiled_program=b"not used yet")
+    assert set(runtime.program_provenance) == {s.key for s in specs}
+    assert runtime.compiled_program == b"not used yet"
+
+
+def test_provenance_and_timings() -> None:
+    graph = _chain_graph()
+    first = MaceRuntime(graph)
+    second = MaceRuntime(graph)  # same process and device: programs come from the cache
+    assert set(first.init_timings) == {
+        "plan",
+        "device",
+        "programs",
+        "constants",
+        "buffers",
+        "kernels",
+    }
+    assert all(seconds >= 0.0 for seconds in first.init_timings.values())
+    for key, record in second.program_provenance.items():
+        assert record.reused
+        assert record.origin == "source"
+        assert record.source_digest == source_digest(key.split(" ")[0])
+        assert (
+            record.seconds == first.program_provenance[key].seconds
+        )  # time of the one real build
+
+
+def test_kernel_source_is_self_contained() -> None:
+    text = program_source("softmax")
+    assert "#include" not in text
+    assert text.count("#define ACT_RELU ") == 1
+    assert source_digest("softmax") == hashlib.sha256(text.encode()).hexdigest()
+    with pytest.raises(
+        KernelSourceError, match=r"no OpenCL program named 'nope'; available: .*eltwise"
+    ):
+        program_source("nope")
+
+
+class _FakeBinaryProvider:
+    """Stands in for a precompiled binary: supplies programs without the source path."""
+
+    origin = "test-binary"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def load(
+        self, context: cl.Context, spec: ProgramSpec, source: str
+    ) -> cl.Program | None:
+        self.asked.append(spec.key)
+        if spec.name != "layout":
+            return None
+        return cl.Program(context, source).build(options=list(spec.options))
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def program_built(
+        self, context: cl.Context, spec: ProgramSpec, program: cl.Program
+    ) -> None:
+        self.built.append(spec.key)
+
+
+def test_program_providers_are_tried_before_source() -> None:
+    provider, listener = _FakeBinaryProvider(), _Listener()
+    cache = ProgramCache(
+        shared_context(select_device("cpu")), providers=[provider], listeners=[listener]
+    )
+    _, layout_record = cache.get(ProgramSpec("layout"))
+    _, softmax_record = cache.get(ProgramSpec("softmax"))
+    _, again = cache.get(ProgramSpec("layout"))
+    assert layout_record.origin == "test-binary" and not layout_record.reused
+    assert softmax_record.origin == "source"
+    assert again.reused and again.origin == "test-binary"
+    assert provider.asked == ["layout ", "softmax "]
+    assert listener.built == ["softmax "]
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
