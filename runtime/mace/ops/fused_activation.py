@@ -27,7 +27,7 @@ _KINDS: dict[str, tuple[str, float, float]] = {
     "swish": ("SWISH", 1.0, 0.0),
     "elu": ("ELU", 1.0, 0.0),
 }
-FUSED_ACTIVATIONS = tuple(_KINDS) + ("relu6", "silu")
+FUSED_ACTIVATIONS = (*_KINDS, "relu6", "silu")
 
 
 @dataclass(frozen=True)
