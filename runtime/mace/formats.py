@@ -1,0 +1,419 @@
+"""The on-disk formats shared by the build tools and the runtime.
+
+Two files, one container layout (docs/formats.md):
+
+- the model file (``.mace``): the graph and its weights;
+- the compiled-program file (``mace_cl_compiled_program.bin``): OpenCL program binaries
+  per device, each tied to the exact program source and build options it came from.
+
+Container layout, all integers little-endian::
+
+    magic (8 bytes) | format version (u32) | reserved (u32, 0) | header length H (u64)
+    header: H bytes of canonical JSON (sorted keys, no spaces, UTF-8)
+    zero padding to a multiple of 64 bytes
+    payload: blobs at 64-byte aligned offsets given in the header (relative to payload start)
+    trailer: SHA-256 of every preceding byte (32 bytes)
+
+Canonical JSON and aligned offsets make the bytes a pure function of the content, so two
+builds of the same inputs give identical files. The trailer doubles as the content digest.
+Readers treat every file as untrusted: bounds, types and the digest are checked before any
+value is used, and every problem raises ``FormatError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mace.graph import Graph, Node, TensorInfo
+
+MODEL_MAGIC = b"MACEMODL"
+MODEL_FORMAT_VERSION = 1
+PROGRAMS_MAGIC = b"MACECLPB"
+PROGRAMS_FORMAT_VERSION = 1
+COMPILED_PROGRAM_FILE_NAME = "mace_cl_compiled_program.bin"
+
+_PREFIX = struct.Struct("<8sIIQ")
+_DIGEST_BYTES = 32
+_ALIGN = 64
+# Refuse absurd sizes before allocating anything: a header is metadata, never megabytes
+# of it, and a file is read whole.
+MAX_HEADER_BYTES = 64 << 20
+MAX_FILE_BYTES = 4 << 30
+
+# Constant dtypes a model file may hold, by their numpy name.
+CONSTANT_DTYPES = ("float32", "float16", "int64", "int32", "int8", "uint8", "bool")
+
+
+class FormatError(ValueError):
+    """A model or compiled-program file is unreadable, corrupt or of another version."""
+
+
+# ---- container ----------------------------------------------------------------------
+
+
+def _canonical_json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def _aligned(size: int) -> int:
+    return (size + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _pack_container(magic: bytes, version: int, header: dict[str, Any], blobs: list[bytes]) -> tuple[bytes, list[int]]:
+    """Returns the file bytes and the payload offset of each blob (already put in ``header``)."""
+    header_bytes = _canonical_json(header)
+    prefix = _PREFIX.pack(magic, version, 0, len(header_bytes))
+    head = prefix + header_bytes
+    head += b"\0" * (_aligned(len(head)) - len(head))
+    payload = bytearray()
+    offsets = []
+    for blob in blobs:
+        payload += b"\0" * (_aligned(len(payload)) - len(payload))
+        offsets.append(len(payload))
+        payload += blob
+    body = head + bytes(payload)
+    return body + hashlib.sha256(body).digest(), offsets
+
+
+def _blob_layout(sizes: Iterable[int]) -> list[int]:
+    """Payload offsets ``_pack_container`` will give blobs of these sizes."""
+    offsets = []
+    end = 0
+    for size in sizes:
+        start = _aligned(end)
+        offsets.append(start)
+        end = start + size
+    return offsets
+
+
+@dataclass(frozen=True)
+class _Container:
+    version: int
+    header: dict[str, Any]
+    payload: memoryview
+    digest: str
+
+
+def _unpack_container(data: bytes, magic: bytes, supported_version: int, what: str, where: str) -> _Container:
+    if len(data) < _PREFIX.size + _DIGEST_BYTES:
+        raise FormatError(f"{where}: too short to be a {what} ({len(data)} bytes)")
+    found_magic, version, _reserved, header_len = _PREFIX.unpack_from(data, 0)
+    if found_magic != magic:
+        raise FormatError(f"{where}: not a {what} (magic {found_magic!r}, expected {magic!r})")
+    if version != supported_version:
+        raise FormatError(
+            f"{where}: {what} format version {version}, this runtime reads version "
+            f"{supported_version}; rebuild the file with the matching tools"
+        )
+    body, trailer = data[:-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
+    if hashlib.sha256(body).digest() != trailer:
+        raise FormatError(f"{where}: checksum mismatch, the {what} is corrupt or truncated")
+    header_end = _PREFIX.size + header_len
+    if header_len > MAX_HEADER_BYTES or header_end > len(body):
+        raise FormatError(f"{where}: header length {header_len} does not fit the file")
+    try:
+        header = json.loads(bytes(data[_PREFIX.size:header_end]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{where}: header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise FormatError(f"{where}: header is not a JSON object")
+    payload_start = _aligned(header_end)
+    if payload_start > len(body):
+        raise FormatError(f"{where}: header padding runs past the end of the file")
+    return _Container(version, header, memoryview(body)[payload_start:], trailer.hex())
+
+
+def _read_file(path: str | Path, what: str) -> bytes:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FormatError(f"{path}: {size} bytes is larger than any {what} this runtime accepts")
+        return path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+
+
+def _write_atomically(path: str | Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see a partial file."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _field(mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(mapping, Mapping) or key not in mapping:
+        raise FormatError(f"{where}: missing field {key!r}")
+    value = mapping[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise FormatError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _blob(payload: memoryview, offset: Any, nbytes: Any, where: str) -> memoryview:
+    if not (isinstance(offset, int) and isinstance(nbytes, int)) or isinstance(offset, bool) or isinstance(nbytes, bool):
+        raise FormatError(f"{where}: blob offset/size must be integers")
+    if offset < 0 or nbytes < 0 or offset + nbytes > len(payload):
+        raise FormatError(f"{where}: blob [{offset}, {offset + nbytes}) lies outside the payload ({len(payload)} bytes)")
+    return payload[offset:offset + nbytes]
+
+
+# ---- model file -----------------------------------------------------------------------
+
+
+@dataclass
+class ModelFile:
+    """A model as stored: the graph, free-form string metadata, and the file's digest."""
+
+    graph: Graph
+    metadata: dict[str, str] = field(default_factory=dict)
+    digest: str = ""  # SHA-256 hex of the file (its trailer); empty until written or read
+
+
+def encode_model(graph: Graph, metadata: Mapping[str, str] | None = None) -> bytes:
+    """The model file's bytes; a pure function of the graph, its weights and the metadata."""
+    graph.validate()
+    names = sorted(graph.constants)
+    arrays = []
+    for name in names:
+        array = np.asarray(graph.constants[name])
+        dtype = array.dtype.name
+        if dtype not in CONSTANT_DTYPES:
+            raise FormatError(f"constant {name!r} has dtype {dtype}; the model format stores {', '.join(CONSTANT_DTYPES)}")
+        if dtype.startswith("float") and not np.all(np.isfinite(array)):
+            raise FormatError(f"constant {name!r} holds NaN or infinite values; fix the model's weights")
+        arrays.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")))
+    offsets = _blob_layout(a.nbytes for a in arrays)
+    header = {
+        "format": "mace-model",
+        "inputs": [_tensor_info_json(info) for info in graph.inputs],
+        "outputs": [_tensor_info_json(info) for info in graph.outputs],
+        "nodes": [
+            {"op_type": n.op_type, "name": n.name, "inputs": list(n.inputs), "outputs": list(n.outputs), "attrs": n.attrs}
+            for n in graph.nodes
+        ],
+        "constants": [
+            {"name": name, "dtype": a.dtype.name, "shape": list(a.shape), "offset": off, "nbytes": a.nbytes}
+            for name, a, off in zip(names, arrays, offsets, strict=True)
+        ],
+        "metadata": dict(sorted((metadata or {}).items())),
+    }
+    data, _ = _pack_container(MODEL_MAGIC, MODEL_FORMAT_VERSION, header, [a.tobytes() for a in arrays])
+    return data
+
+
+def write_model(graph: Graph, path: str | Path, metadata: Mapping[str, str] | None = None) -> str:
+    """Writes the model file atomically; returns its digest."""
+    data = encode_model(graph, metadata)
+    _write_atomically(path, data)
+    return data[-_DIGEST_BYTES:].hex()
+
+
+def decode_model(data: bytes, where: str = "model") -> ModelFile:
+    container = _unpack_container(data, MODEL_MAGIC, MODEL_FORMAT_VERSION, "rules_mace model file", where)
+    header = container.header
+    try:
+        inputs = [_tensor_info_from_json(item, where) for item in _field(header, "inputs", list, where)]
+        outputs = [_tensor_info_from_json(item, where) for item in _field(header, "outputs", list, where)]
+        nodes = [_node_from_json(item, where) for item in _field(header, "nodes", list, where)]
+        constants = {}
+        for item in _field(header, "constants", list, where):
+            name = _field(item, "name", str, where)
+            dtype = _field(item, "dtype", str, where)
+            if dtype not in CONSTANT_DTYPES:
+                raise FormatError(f"{where}: constant {name!r} has unknown dtype {dtype!r}")
+            shape = tuple(_field(item, "shape", list, where))
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+                raise FormatError(f"{where}: constant {name!r} has a malformed shape {list(shape)}")
+            blob = _blob(container.payload, item.get("offset"), item.get("nbytes"), f"{where}: constant {name!r}")
+            expected = math.prod(shape) * np.dtype(dtype).itemsize
+            if len(blob) != expected:
+                raise FormatError(f"{where}: constant {name!r} holds {len(blob)} bytes, its shape needs {expected}")
+            constants[name] = np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+        metadata = _field(header, "metadata", dict, where)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise FormatError(f"{where}: metadata must map strings to strings")
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{where}: malformed model header ({exc})") from None
+    graph = Graph(inputs=inputs, outputs=outputs, nodes=nodes, constants=constants)
+    try:
+        graph.validate()
+    except ValueError as exc:
+        raise FormatError(f"{where}: the stored graph is inconsistent: {exc}") from None
+    return ModelFile(graph=graph, metadata=metadata, digest=container.digest)
+
+
+def read_model(path: str | Path) -> ModelFile:
+    return decode_model(_read_file(path, "rules_mace model file"), where=str(path))
+
+
+def _tensor_info_json(info: TensorInfo) -> dict[str, Any]:
+    return {"name": info.name, "shape": list(info.shape), "dtype": info.dtype}
+
+
+def _tensor_info_from_json(item: Any, where: str) -> TensorInfo:
+    shape = _field(item, "shape", list, where)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise FormatError(f"{where}: tensor {item.get('name')!r} has a malformed shape")
+    return TensorInfo(_field(item, "name", str, where), tuple(shape), _field(item, "dtype", str, where))
+
+
+def _node_from_json(item: Any, where: str) -> Node:
+    inputs = _field(item, "inputs", list, where)
+    outputs = _field(item, "outputs", list, where)
+    if not all(isinstance(n, str) for n in inputs + outputs):
+        raise FormatError(f"{where}: node {item.get('name')!r} has non-string tensor names")
+    return Node(
+        op_type=_field(item, "op_type", str, where),
+        name=_field(item, "name", str, where),
+        inputs=inputs,
+        outputs=outputs,
+        attrs=_field(item, "attrs", dict, where),
+    )
+
+
+# ---- compiled-program file ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What a program binary is valid for. Binaries are used only on an exact match."""
+
+    platform_name: str
+    platform_version: str
+    device_name: str
+    device_version: str
+    driver_version: str
+    # Who produced the binaries: "driver" when the device's own OpenCL compiler built them,
+    # otherwise the offline compiler and its version (cross-compiled binaries).
+    compiler: str = "driver"
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "platform_name": self.platform_name,
+            "platform_version": self.platform_version,
+            "device_name": self.device_name,
+            "device_version": self.device_version,
+            "driver_version": self.driver_version,
+            "compiler": self.compiler,
+        }
+
+    @staticmethod
+    def from_json(item: Any, where: str) -> DeviceIdentity:
+        return DeviceIdentity(**{key: _field(item, key, str, where) for key in (
+            "platform_name", "platform_version", "device_name", "device_version", "driver_version", "compiler")})
+
+    def describe(self) -> str:
+        return f"{self.device_name} ({self.platform_name}, {self.driver_version}, compiler {self.compiler})"
+
+
+def program_source_hash(source: str, options: Iterable[str]) -> str:
+    """Ties a binary to the exact text and options it was compiled from."""
+    digest = hashlib.sha256()
+    digest.update(source.encode("utf-8"))
+    for option in options:
+        digest.update(b"\0" + option.encode("utf-8"))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CompiledProgram:
+    key: str  # ProgramSpec.key
+    source_hash: str  # program_source_hash(source, options)
+    binary: bytes
+
+
+@dataclass
+class CompiledProgramSet:
+    """All binaries of one file: per device identity, per program key."""
+
+    devices: dict[DeviceIdentity, dict[str, CompiledProgram]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
+
+    def add(self, identity: DeviceIdentity, program: CompiledProgram) -> None:
+        self.devices.setdefault(identity, {})[program.key] = program
+
+    def lookup(self, identity: DeviceIdentity, key: str, source_hash: str) -> CompiledProgram | None:
+        """The binary for this device and program, only if it was built from this very source."""
+        program = self.devices.get(identity, {}).get(key)
+        if program is None or program.source_hash != source_hash:
+            return None
+        return program
+
+
+def encode_compiled_programs(programs: CompiledProgramSet) -> bytes:
+    """Deterministic bytes: devices and programs are sorted, whatever order they were added in."""
+    blobs: list[bytes] = []
+    device_entries = []
+    ordered = sorted(programs.devices.items(), key=lambda item: _canonical_json(item[0].to_json()))
+    sizes = [len(p.binary) for _, by_key in ordered for _, p in sorted(by_key.items())]
+    offsets = iter(_blob_layout(sizes))
+    for identity, by_key in ordered:
+        entries = []
+        for key, program in sorted(by_key.items()):
+            entries.append({
+                "key": key,
+                "source_hash": program.source_hash,
+                "offset": next(offsets),
+                "nbytes": len(program.binary),
+                "binary_sha256": hashlib.sha256(program.binary).hexdigest(),
+            })
+            blobs.append(program.binary)
+        device_entries.append({"identity": identity.to_json(), "programs": entries})
+    header = {
+        "format": "mace-cl-compiled-programs",
+        "devices": device_entries,
+        "metadata": dict(sorted(programs.metadata.items())),
+    }
+    data, _ = _pack_container(PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, header, blobs)
+    return data
+
+
+def write_compiled_programs(programs: CompiledProgramSet, path: str | Path) -> str:
+    data = encode_compiled_programs(programs)
+    _write_atomically(path, data)
+    return data[-_DIGEST_BYTES:].hex()
+
+
+def decode_compiled_programs(data: bytes, where: str = "compiled-program file") -> CompiledProgramSet:
+    container = _unpack_container(data, PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, "compiled-program file", where)
+    result = CompiledProgramSet(digest=container.digest)
+    try:
+        metadata = _field(container.header, "metadata", dict, where)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise FormatError(f"{where}: metadata must map strings to strings")
+        result.metadata = metadata
+        for device in _field(container.header, "devices", list, where):
+            identity = DeviceIdentity.from_json(_field(device, "identity", dict, where), where)
+            for entry in _field(device, "programs", list, where):
+                key = _field(entry, "key", str, where)
+                blob = bytes(_blob(container.payload, entry.get("offset"), entry.get("nbytes"), f"{where}: program {key!r}"))
+                if hashlib.sha256(blob).hexdigest() != _field(entry, "binary_sha256", str, where):
+                    raise FormatError(f"{where}: program {key!r}: binary does not match its recorded hash")
+                result.add(identity, CompiledProgram(key, _field(entry, "source_hash", str, where), blob))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{where}: malformed compiled-program header ({exc})") from None
+    return result
+
+
+def read_compiled_programs(path: str | Path) -> CompiledProgramSet:
+    return decode_compiled_programs(_read_file(path, "compiled-program file"), where=str(path))

@@ -1,0 +1,168 @@
+"""mace.formats: round trips, byte-for-byte determinism, and refusal of damaged files."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace.formats import (
+    MODEL_FORMAT_VERSION,
+    CompiledProgram,
+    CompiledProgramSet,
+    DeviceIdentity,
+    FormatError,
+    decode_compiled_programs,
+    decode_model,
+    encode_compiled_programs,
+    encode_model,
+    program_source_hash,
+    read_model,
+    write_model,
+)
+from mace.graph import Graph, Node, TensorInfo
+
+
+def _graph(seed: int = 0, constant_order: tuple[str, ...] = ("w", "b", "shape")) -> Graph:
+    rng = np.random.default_rng(seed)
+    values = {
+        "w": rng.standard_normal((8, 3, 3, 3)).astype(np.float32),
+        "b": rng.standard_normal(8).astype(np.float32),
+        "shape": np.array([1, -1], dtype=np.int64),
+    }
+    return Graph(
+        inputs=[TensorInfo("x", (1, 3, 5, 5))],
+        outputs=[TensorInfo("y", (1, 200))],
+        nodes=[
+            Node("Conv", "conv", ["x", "w", "b"], ["c"], {"pads": [1, 1, 1, 1], "activation": "relu"}),
+            Node("Reshape", "flat", ["c", "shape"], ["y"], {"alpha": 0.5}),
+        ],
+        constants={name: values[name] for name in constant_order},
+    )
+
+
+def test_model_round_trip_keeps_graph_weights_and_metadata() -> None:
+    graph = _graph()
+    model = decode_model(encode_model(graph, {"producer": "test"}))
+    assert [n.op_type for n in model.graph.nodes] == ["Conv", "Reshape"]
+    assert model.graph.nodes[0].attrs == {"pads": [1, 1, 1, 1], "activation": "relu"}
+    assert model.graph.nodes[1].attrs["alpha"] == 0.5
+    assert model.graph.inputs == graph.inputs and model.graph.outputs == graph.outputs
+    assert model.metadata == {"producer": "test"}
+    for name, value in graph.constants.items():
+        assert model.graph.constants[name].dtype == value.dtype
+        np.testing.assert_array_equal(model.graph.constants[name], value)
+
+
+def test_model_bytes_do_not_depend_on_insertion_order() -> None:
+    first = encode_model(_graph(constant_order=("w", "b", "shape")))
+    second = encode_model(_graph(constant_order=("shape", "b", "w")))
+    assert first == second
+    assert encode_model(_graph(seed=1)) != first
+
+
+def test_write_model_is_atomic_and_returns_the_digest(tmp_path: Path) -> None:
+    path = tmp_path / "m.mace"
+    digest = write_model(_graph(), path)
+    assert read_model(path).digest == digest
+    assert [p.name for p in tmp_path.iterdir()] == ["m.mace"]  # no temporary left behind
+
+
+def test_every_single_bit_flip_is_detected() -> None:
+    data = bytearray(encode_model(_graph()))
+    for position in range(0, len(data), max(1, len(data) // 300)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x10
+        with pytest.raises(FormatError):
+            decode_model(bytes(damaged))
+
+
+@pytest.mark.parametrize("cut", [0, 1, 23, 24, 100, -33, -1])
+def test_truncated_model_is_refused(cut: int) -> None:
+    data = encode_model(_graph())
+    with pytest.raises(FormatError):
+        decode_model(data[:cut])
+
+
+def test_other_version_and_foreign_files_name_the_problem() -> None:
+    data = bytearray(encode_model(_graph()))
+    struct.pack_into("<I", data, 8, MODEL_FORMAT_VERSION + 1)
+    with pytest.raises(FormatError, match="format version"):
+        decode_model(bytes(data), where="m.mace")
+    with pytest.raises(FormatError, match="not a rules_mace model file"):
+        decode_model(b"\x08\x07" + b"onnx protobuf bytes" * 4, where="model.onnx")
+    programs = encode_compiled_programs(CompiledProgramSet())
+    with pytest.raises(FormatError, match="not a rules_mace model file"):
+        decode_model(programs)
+
+
+def test_non_finite_weights_are_refused_when_writing() -> None:
+    graph = _graph()
+    graph.constants["b"][3] = np.nan
+    with pytest.raises(FormatError, match="'b' holds NaN"):
+        encode_model(graph)
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match=r"missing\.mace"):
+        read_model(tmp_path / "missing.mace")
+
+
+IDENTITY_A = DeviceIdentity("PoCL", "OpenCL 3.0 PoCL 7.1", "cpu-x", "OpenCL 3.0", "7.1")
+IDENTITY_B = DeviceIdentity("NVIDIA CUDA", "OpenCL 3.0 CUDA", "H100", "OpenCL 3.0 CUDA", "580.1", compiler="clang-21")
+
+
+def _programs(order: tuple[int, ...] = (0, 1, 2)) -> CompiledProgramSet:
+    entries = [
+        (IDENTITY_A, CompiledProgram("eltwise -DOP=ADD", program_source_hash("src", ["-DOP=ADD"]), b"\x7fELF" + bytes(100))),
+        (IDENTITY_A, CompiledProgram("layout ", program_source_hash("layout src", []), b"layout-binary")),
+        (IDENTITY_B, CompiledProgram("layout ", program_source_hash("layout src", []), b"ptx text")),
+    ]
+    programs = CompiledProgramSet(metadata={"model_digest": "abc"})
+    for index in order:
+        programs.add(*entries[index])
+    return programs
+
+
+def test_compiled_programs_round_trip_and_lookup() -> None:
+    decoded = decode_compiled_programs(encode_compiled_programs(_programs()))
+    assert set(decoded.devices) == {IDENTITY_A, IDENTITY_B}
+    hit = decoded.lookup(IDENTITY_A, "layout ", program_source_hash("layout src", []))
+    assert hit is not None and hit.binary == b"layout-binary"
+    # An edited source, another device or an unknown key gives nothing, never a wrong binary.
+    assert decoded.lookup(IDENTITY_A, "layout ", program_source_hash("layout src v2", [])) is None
+    other = DeviceIdentity("PoCL", "OpenCL 3.0 PoCL 7.1", "cpu-y", "OpenCL 3.0", "7.1")
+    assert decoded.lookup(other, "layout ", program_source_hash("layout src", [])) is None
+    assert decoded.lookup(IDENTITY_A, "softmax ", program_source_hash("src", [])) is None
+    assert decoded.metadata == {"model_digest": "abc"}
+
+
+def test_compiled_program_bytes_do_not_depend_on_insertion_order() -> None:
+    assert encode_compiled_programs(_programs((0, 1, 2))) == encode_compiled_programs(_programs((2, 1, 0)))
+
+
+def test_source_hash_covers_options() -> None:
+    assert program_source_hash("s", ["-DA"]) != program_source_hash("s", ["-DB"])
+    assert program_source_hash("s", ["-DA", "-DB"]) != program_source_hash("s", ["-DA -DB"])
+
+
+def test_damaged_compiled_programs_are_refused() -> None:
+    data = encode_compiled_programs(_programs())
+    for position in range(0, len(data), max(1, len(data) // 200)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x01
+        with pytest.raises(FormatError):
+            decode_compiled_programs(bytes(damaged))
+    with pytest.raises(FormatError):
+        decode_compiled_programs(data[: len(data) // 2])
+    with pytest.raises(FormatError):
+        decode_compiled_programs(b"")
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
