@@ -32,9 +32,17 @@ from mace.ops.base import (
     TensorArg,
 )
 from mace.planner import LAYOUT_PROGRAM, GraphPlan, plan_graph
-from mace.programs import ProgramRecord, ProgramSpec, program_cache_for
+from mace.formats import CompiledProgramSet, ModelFile, read_model
+from mace.program_store import DiskProgramCache, ShippedPrograms, load_compiled_program_set
+from mace.programs import (
+    ProgramBuildListener,
+    ProgramProvider,
+    ProgramRecord,
+    ProgramSpec,
+    program_cache_for,
+)
 
-CompiledProgram = bytes | str | Path
+CompiledProgram = bytes | str | Path | CompiledProgramSet
 
 
 class InputError(ValueError):
@@ -58,27 +66,48 @@ class _Boundary:
 
 
 class MaceRuntime:
+    """Runs one model on one OpenCL device.
+
+    ``model``: a ``Graph``, a ``ModelFile`` or the path of a model file (``.mace``).
+    ``compiled_program``: a ``mace_cl_compiled_program.bin`` (path, bytes or decoded set);
+    its binaries are used for the programs built for this very device and source, and
+    every other program is compiled from source. ``expected_compiled_program_digest`` (the
+    build manifest's record) refuses any other file. ``cache_dir``: a writable directory
+    that keeps binaries of programs compiled here, tried before the shipped file.
+    """
+
     def __init__(
         self,
-        model: Graph,
+        model: Graph | ModelFile | str | Path,
         device: str = "cpu",
         compiled_program: CompiledProgram | None = None,
+        cache_dir: str | Path | None = None,
+        expected_compiled_program_digest: str | None = None,
     ) -> None:
-        # Accepted now so callers need not change; precompiled programs come in a later issue.
-        self.compiled_program = compiled_program
         self.init_timings: dict[str, float] = {}
         self.program_provenance: dict[str, ProgramRecord] = {}
 
+        with self._phase("load"):
+            self.model_file = model if isinstance(model, ModelFile) else None
+            if isinstance(model, (str, Path)):
+                self.model_file = read_model(model)
+            graph = self.model_file.graph if self.model_file is not None else model
+            assert isinstance(graph, Graph)
+            self.compiled_programs = (
+                load_compiled_program_set(compiled_program, expected_compiled_program_digest)
+                if compiled_program is not None
+                else None
+            )
         with self._phase("plan"):
-            self.graph = model
-            self.plan: GraphPlan = plan_graph(model)
+            self.graph = graph
+            self.plan: GraphPlan = plan_graph(graph)
             self.memory_plan: MemoryPlan = self._plan_memory()
         with self._phase("device"):
             self.device = select_device(device)
             self.context = shared_context(self.device)
             self.queue = cl.CommandQueue(self.context)
         with self._phase("programs"):
-            self._programs = self._get_programs()
+            self._programs = self._get_programs(cache_dir)
         with self._phase("constants"):
             self._constants = self._upload_constants()
         with self._phase("buffers"):
@@ -89,11 +118,18 @@ class MaceRuntime:
         with self._phase("kernels"):
             self._launches = self._bind_launches()
             self._inputs = [
-                self._boundary(info, "nchw_to_nhwc4") for info in model.inputs
+                self._boundary(info, "nchw_to_nhwc4") for info in graph.inputs
             ]
             self._outputs = [
-                self._boundary(info, "nhwc4_to_nchw") for info in model.outputs
+                self._boundary(info, "nhwc4_to_nchw") for info in graph.outputs
             ]
+
+    def program_origins(self) -> dict[str, int]:
+        """How many programs came from each origin ("cache", "shipped", "source")."""
+        counts: dict[str, int] = {}
+        for record in self.program_provenance.values():
+            counts[record.origin] = counts.get(record.origin, 0) + 1
+        return counts
 
     # ---- init ---------------------------------------------------------------
 
@@ -125,11 +161,19 @@ class MaceRuntime:
             [o.name for o in self.graph.outputs],
         )
 
-    def _get_programs(self) -> dict[ProgramSpec, cl.Program]:
+    def _get_programs(self, cache_dir: str | Path | None) -> dict[ProgramSpec, cl.Program]:
         cache = program_cache_for(self.context)
+        providers: list[ProgramProvider] = []
+        listeners: list[ProgramBuildListener] = []
+        if cache_dir is not None:
+            disk_cache = DiskProgramCache(cache_dir, self.device)
+            providers.append(disk_cache)
+            listeners.append(disk_cache)
+        if self.compiled_programs is not None:
+            providers.append(ShippedPrograms(self.compiled_programs, self.device))
         programs = {}
         for spec in self.plan.programs():
-            program, record = cache.get(spec)
+            program, record = cache.get(spec, providers, listeners)
             programs[spec] = program
             self.program_provenance[spec.key] = record
         return programs

@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,15 +146,20 @@ def _read_file(path: str | Path, what: str) -> bytes:
         raise FormatError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
 
 
-def _write_atomically(path: str | Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see a partial file."""
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see a partial file.
+
+    The temporary name is unique per writer: several processes may write one path at once.
+    """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        temporary.write_bytes(data)
-        temporary.replace(path)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _field(mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -219,7 +226,7 @@ def encode_model(graph: Graph, metadata: Mapping[str, str] | None = None) -> byt
 def write_model(graph: Graph, path: str | Path, metadata: Mapping[str, str] | None = None) -> str:
     """Writes the model file atomically; returns its digest."""
     data = encode_model(graph, metadata)
-    _write_atomically(path, data)
+    write_atomically(path, data)
     return data[-_DIGEST_BYTES:].hex()
 
 
@@ -388,7 +395,7 @@ def encode_compiled_programs(programs: CompiledProgramSet) -> bytes:
 
 def write_compiled_programs(programs: CompiledProgramSet, path: str | Path) -> str:
     data = encode_compiled_programs(programs)
-    _write_atomically(path, data)
+    write_atomically(path, data)
     return data[-_DIGEST_BYTES:].hex()
 
 

@@ -65,7 +65,7 @@ class ProgramBuildListener(Protocol):
     """Told about every program built from source (e.g. to write a disk cache)."""
 
     def program_built(
-        self, context: cl.Context, spec: ProgramSpec, program: cl.Program
+        self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str
     ) -> None: ...
 
 
@@ -88,7 +88,13 @@ class ProgramCache:
     listeners: list[ProgramBuildListener] = field(default_factory=list)
     _entries: dict[str, _Entry] = field(default_factory=dict)
 
-    def get(self, spec: ProgramSpec) -> tuple[cl.Program, ProgramRecord]:
+    def get(
+        self,
+        spec: ProgramSpec,
+        providers: list[ProgramProvider] | None = None,
+        listeners: list[ProgramBuildListener] | None = None,
+    ) -> tuple[cl.Program, ProgramRecord]:
+        """The built program; ``providers``/``listeners`` are tried after the cache's own."""
         entry = self._entries.get(spec.key)
         if entry is not None:
             return entry.program, _reused(entry.record)
@@ -96,15 +102,15 @@ class ProgramCache:
         start = time.perf_counter()
         origin = ORIGIN_SOURCE
         program = None
-        for provider in self.providers:
+        for provider in [*self.providers, *(providers or [])]:
             program = provider.load(self.context, spec, source)
             if program is not None:
                 origin = provider.origin
                 break
         if program is None:
             program = self._build_from_source(spec, source)
-            for listener in self.listeners:
-                listener.program_built(self.context, spec, program)
+            for listener in [*self.listeners, *(listeners or [])]:
+                listener.program_built(self.context, spec, program, source)
         record = ProgramRecord(
             key=spec.key,
             origin=origin,

@@ -1,0 +1,164 @@
+"""Where built OpenCL programs come from besides the compiler: shipped files and a disk cache.
+
+Start-up order (``MaceRuntime``): writable cache, then the shipped
+``mace_cl_compiled_program.bin``, then the OpenCL compiler. A binary is used only for the
+exact device identity and program source it was built for; anything else -- another
+device or driver, an edited kernel, a damaged file, a binary the driver rejects -- falls
+back to the next source for that program alone, so a bad file costs time, never results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pyopencl as cl
+
+from mace.formats import (
+    CompiledProgram,
+    CompiledProgramSet,
+    DeviceIdentity,
+    FormatError,
+    decode_compiled_programs,
+    encode_compiled_programs,
+    program_source_hash,
+    read_compiled_programs,
+    write_atomically,
+)
+from mace.programs import ProgramSpec
+
+log = logging.getLogger("mace")
+
+ORIGIN_SHIPPED = "shipped"
+ORIGIN_CACHE = "cache"
+
+
+def device_identity(device: cl.Device) -> DeviceIdentity:
+    """The identity binaries built by this device's own driver are valid for."""
+    platform = device.platform
+    return DeviceIdentity(
+        platform_name=platform.name.strip(),
+        platform_version=platform.version.strip(),
+        device_name=device.name.strip(),
+        device_version=device.version.strip(),
+        driver_version=device.driver_version.strip(),
+    )
+
+
+def program_binary(program: cl.Program, device: cl.Device) -> bytes:
+    """The driver's binary of a built program for one device."""
+    devices = program.get_info(cl.program_info.DEVICES)
+    binaries = program.get_info(cl.program_info.BINARIES)
+    for candidate, binary in zip(devices, binaries, strict=True):
+        if candidate.int_ptr == device.int_ptr:
+            return bytes(binary)
+    raise ValueError(f"program was not built for device {device.name.strip()!r}")
+
+
+def build_from_binary(context: cl.Context, device: cl.Device, spec: ProgramSpec, binary: bytes) -> cl.Program:
+    """Creates and builds a program from a binary; raises cl.Error when the driver refuses it."""
+    program = cl.Program(context, [device], [binary])
+    return program.build(options=list(spec.options), devices=[device])
+
+
+def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, expected_digest: str | None = None) -> CompiledProgramSet | None:
+    """Reads a shipped compiled-program file; on any problem logs one warning and returns None.
+
+    ``expected_digest`` (from the build's manifest) refuses a file that is intact but not the
+    one the build produced: a binary is native code, so a swapped file must not be loaded.
+    """
+    if isinstance(source, CompiledProgramSet):
+        programs = source
+        where = "compiled programs"
+    else:
+        where = "compiled-program bytes" if isinstance(source, bytes) else str(source)
+        try:
+            programs = decode_compiled_programs(source, where) if isinstance(source, bytes) else read_compiled_programs(source)
+        except FormatError as exc:
+            log.warning("ignoring compiled programs, every program will be compiled from source: %s", exc)
+            return None
+    if expected_digest is not None and programs.digest != expected_digest:
+        log.warning(
+            "ignoring %s: its digest %s is not the %s recorded by the build (pass "
+            "verify_compiled_program=False to accept another file); compiling from source",
+            where, programs.digest[:16] or "(none)", expected_digest[:16])
+        return None
+    return programs
+
+
+class ShippedPrograms:
+    """Serves programs from a compiled-program file built for this exact device."""
+
+    origin = ORIGIN_SHIPPED
+
+    def __init__(self, programs: CompiledProgramSet, device: cl.Device) -> None:
+        self._programs = programs
+        self._device = device
+        self._identity = device_identity(device)
+        if programs.devices and self._identity not in programs.devices:
+            built_for = "; ".join(identity.describe() for identity in programs.devices)
+            log.warning(
+                "compiled programs were built for %s, not for this device %s; compiling from source",
+                built_for, self._identity.describe())
+
+    def load(self, context: cl.Context, spec: ProgramSpec, source: str) -> cl.Program | None:
+        entry = self._programs.lookup(self._identity, spec.key, program_source_hash(source, spec.options))
+        if entry is None:
+            return None
+        try:
+            return build_from_binary(context, self._device, spec, entry.binary)
+        except cl.Error as exc:
+            log.warning("shipped binary of %r was refused by the driver (%s); compiling it from source",
+                        spec.key, str(exc).splitlines()[0])
+            return None
+
+
+class DiskProgramCache:
+    """A writable directory of program binaries, one checked file per (device, program, source).
+
+    Entries are complete compiled-program files (checksummed) written by rename, so
+    concurrent processes never read a partial entry and a damaged one is just a miss.
+    """
+
+    origin = ORIGIN_CACHE
+
+    def __init__(self, directory: str | Path, device: cl.Device) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._device = device
+        self._identity = device_identity(device)
+
+    def entry_path(self, spec: ProgramSpec, source_hash: str) -> Path:
+        digest = hashlib.sha256()
+        for part in (*self._identity.to_json().values(), spec.key, source_hash):
+            digest.update(part.encode("utf-8") + b"\0")
+        return self.directory / f"{digest.hexdigest()[:40]}.bin"
+
+    def load(self, context: cl.Context, spec: ProgramSpec, source: str) -> cl.Program | None:
+        source_hash = program_source_hash(source, spec.options)
+        path = self.entry_path(spec, source_hash)
+        if not path.exists():
+            return None
+        try:
+            entry = read_compiled_programs(path).lookup(self._identity, spec.key, source_hash)
+        except FormatError as exc:
+            log.warning("ignoring damaged cache entry (it will be rewritten): %s", exc)
+            return None
+        if entry is None:
+            return None
+        try:
+            return build_from_binary(context, self._device, spec, entry.binary)
+        except cl.Error as exc:
+            log.warning("cached binary of %r was refused by the driver (%s); rebuilding it", spec.key,
+                        str(exc).splitlines()[0])
+            return None
+
+    def program_built(self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str) -> None:
+        source_hash = program_source_hash(source, spec.options)
+        programs = CompiledProgramSet()
+        programs.add(self._identity, CompiledProgram(spec.key, source_hash, program_binary(program, self._device)))
+        try:
+            write_atomically(self.entry_path(spec, source_hash), encode_compiled_programs(programs))
+        except OSError as exc:  # a read-only or full cache must not break inference
+            log.warning("could not write the program cache in %s: %s", self.directory, exc)

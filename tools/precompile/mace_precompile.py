@@ -1,0 +1,90 @@
+"""mace_precompile: compile the OpenCL programs a model needs into mace_cl_compiled_program.bin.
+
+The program list comes from the runtime's own planner (mace.planner), so the file holds
+exactly what the runtime will ask for on start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# PoCL embeds its cache directory in every binary; one fixed path keeps binaries identical
+# across runs and machines. It must be set before the OpenCL library loads.
+# RULES_MACE_POCL_CACHE_DIR overrides the path (tests use it to force fresh compiles).
+os.environ["POCL_CACHE_DIR"] = os.environ.get(
+    "RULES_MACE_POCL_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rules_mace_pocl_cache")
+)
+
+from mace.device import DeviceSelectionError, list_devices, select_device  # noqa: E402
+from mace.formats import CompiledProgramSet, FormatError, read_model, write_compiled_programs  # noqa: E402
+from mace.graph import GraphError  # noqa: E402
+from mace.ops.base import OpError  # noqa: E402
+from mace.planner import required_programs  # noqa: E402
+from mace.programs import ProgramSpec  # noqa: E402
+from mace_precompiler.compile import PrecompileError, add_to_set, compile_programs  # noqa: E402
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mace_precompile", description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path, help="model files (.mace) from mace_convert")
+    parser.add_argument("-o", "--output", type=Path, help="where to write mace_cl_compiled_program.bin")
+    parser.add_argument("--device", default="any",
+                        help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
+    parser.add_argument("--jobs", type=int, default=2, help="programs compiled at once (default: 2)")
+    parser.add_argument("--list", action="store_true", help="print the planned programs as JSON and exit")
+    parser.add_argument("--report", type=Path, help="also write per-program compile times as JSON here")
+    args = parser.parse_args(argv)
+    if not args.list and args.output is None:
+        parser.error("give --output (or --list to only print the plan)")
+    return args
+
+
+def _planned_programs(models: list[Path]) -> tuple[list[ProgramSpec], dict[str, str]]:
+    specs: set[ProgramSpec] = set()
+    digests = {}
+    for path in models:
+        model = read_model(path)
+        specs.update(required_programs(model.graph))
+        digests[f"model_digest:{path.name}"] = model.digest
+    return sorted(specs, key=lambda spec: spec.key), digests
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        specs, digests = _planned_programs(args.models)
+        if args.list:
+            json.dump([{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],
+                      sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return 0
+        entries = list_devices()
+        chosen = select_device(args.device, entries)
+        device = next(e for e in entries if e.device.int_ptr == chosen.int_ptr)
+        started = time.perf_counter()
+        identity, compiled = compile_programs(specs, device, jobs=args.jobs)
+        programs = CompiledProgramSet(metadata=digests)
+        add_to_set(programs, identity, compiled)
+        digest = write_compiled_programs(programs, args.output)
+    except (FormatError, GraphError, OpError, DeviceSelectionError, PrecompileError) as exc:
+        print(f"mace_precompile: error: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    print(f"mace_precompile: {len(compiled)} programs for {identity.describe()} in {elapsed:.1f} s "
+          f"-> {args.output} (sha256 {digest[:16]})", file=sys.stderr)
+    if args.report:
+        report = {"device": identity.to_json(), "seconds": elapsed, "digest": digest,
+                  "programs": [{"key": c.spec.key, "seconds": round(c.seconds, 4), "bytes": len(c.program.binary)}
+                               for c in compiled]}
+        args.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

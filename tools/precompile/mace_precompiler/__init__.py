@@ -1,0 +1,1 @@
+"""Build-time precompilation of a model's OpenCL programs into mace_cl_compiled_program.bin."""

@@ -1,0 +1,116 @@
+"""Compiles a set of OpenCL programs for one device and collects their binaries.
+
+Measured on PoCL: the first program a process compiles comes out with different bytes
+than the same program compiled later in that process, and threads gain nothing because
+builds serialise inside the driver. So every worker is a separate process that first
+compiles a throw-away program, then compiles its share one by one; results are put back
+in the planned order. Same inputs, same bytes, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import pyopencl as cl
+
+from mace.device import DeviceEntry, list_devices
+from mace.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, program_source_hash
+from mace.kernel_sources import program_source
+from mace.program_store import build_from_binary, device_identity, program_binary
+from mace.programs import ProgramSpec
+from mace_precompiler.pocl_binaries import is_pocl_binary, normalize_pocl_binary
+
+log = logging.getLogger("mace_precompile")
+
+_PRIMER = "__kernel void rules_mace_primer(__global float *x) { x[get_global_id(0)] += 1.0f; }"
+
+
+class PrecompileError(RuntimeError):
+    """A program could not be compiled for the target device."""
+
+
+@dataclass(frozen=True)
+class CompiledSpec:
+    spec: ProgramSpec
+    program: CompiledProgram
+    seconds: float
+
+
+class _Compiler:
+    """One device context in one process, primed so every build is a 'later' build."""
+
+    def __init__(self, device: cl.Device) -> None:
+        self.device = device
+        self.context = cl.Context([device])
+        cl.Program(self.context, _PRIMER).build(devices=[device])
+
+    def compile(self, spec: ProgramSpec) -> CompiledSpec:
+        source = program_source(spec.name)
+        start = time.perf_counter()
+        try:
+            program = cl.Program(self.context, source).build(options=list(spec.options), devices=[self.device])
+        except cl.Error as exc:
+            raise PrecompileError(
+                f"OpenCL program {spec.key!r} does not compile for {self.device.name.strip()}:\n{exc}"
+            ) from None
+        binary = program_binary(program, self.device)
+        if is_pocl_binary(binary):
+            normalized = normalize_pocl_binary(binary)
+            if normalized != binary:
+                try:  # never ship a rewritten binary the driver has not accepted
+                    build_from_binary(self.context, self.device, spec, normalized)
+                    binary = normalized
+                except cl.Error:
+                    log.warning("PoCL binary of %r could not be made reproducible; keeping it as built", spec.key)
+        seconds = time.perf_counter() - start
+        return CompiledSpec(spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds)
+
+
+_worker: _Compiler | None = None
+
+
+def _find_device(platform_index: int, device_index: int) -> cl.Device:
+    for entry in list_devices():
+        if (entry.platform_index, entry.device_index) == (platform_index, device_index):
+            return entry.device
+    raise PrecompileError(f"OpenCL device {platform_index}:{device_index} disappeared")
+
+
+def _start_worker(platform_index: int, device_index: int) -> None:
+    global _worker
+    _worker = _Compiler(_find_device(platform_index, device_index))
+
+
+def _compile_in_worker(spec: ProgramSpec) -> CompiledSpec:
+    assert _worker is not None
+    return _worker.compile(spec)
+
+
+def compile_programs(
+    specs: Sequence[ProgramSpec], device: DeviceEntry, jobs: int = 2
+) -> tuple[DeviceIdentity, list[CompiledSpec]]:
+    """Builds every spec from source for ``device``; results come in the order of ``specs``."""
+    identity = device_identity(device.device)
+    # Worker start-up (~0.5 s each) only pays off for more than a handful of programs.
+    workers = max(1, min(jobs, len(specs) // 4))
+    if workers == 1:
+        compiler = _Compiler(device.device)
+        return identity, [compiler.compile(spec) for spec in specs]
+    # "spawn": a forked child would inherit the parent's OpenCL state, which is not fork-safe.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(device.platform_index, device.device_index),
+    ) as pool:
+        return identity, list(pool.map(_compile_in_worker, specs))
+
+
+def add_to_set(programs: CompiledProgramSet, identity: DeviceIdentity, compiled: Iterable[CompiledSpec]) -> None:
+    for item in compiled:
+        programs.add(identity, item.program)
