@@ -1,0 +1,92 @@
+/* Max / average pooling over NHWC4 tensors (ONNX MaxPool, AveragePool and the
+ * Global* variants).
+ *
+ * Build options:
+ *   -DPOOL_MAX or -DPOOL_AVG   which reduction (one is required)
+ *   -DACTIVATION=ACT_*         optional fused activation (common.h)
+ *
+ * pool2d:      one work-item per output float4; global size (C4, OW, N * OH).
+ *              Taps outside the input are skipped. Average pooling divides by
+ *              the taps inside the input, or with count_include_pad by the taps
+ *              inside the padded input [-pad, size + pad_end) (so ceil_mode
+ *              windows that run past the end padding do not count those taps).
+ * global_pool: one work-item per (channel block, batch) reduces all H * W
+ *              pixels; global size (C4, N). */
+#include "common.h"
+
+#if defined(POOL_MAX) == defined(POOL_AVG)
+#error "pooling.cl needs exactly one of -DPOOL_MAX and -DPOOL_AVG"
+#endif
+
+#ifdef POOL_MAX
+#define POOL_INIT ((float4)(-INFINITY))
+#define POOL_ADD(acc, v) fmax(acc, v)
+#else
+#define POOL_INIT ((float4)(0.0f))
+#define POOL_ADD(acc, v) ((acc) + (v))
+#endif
+
+/* Taps k in [0, taps) whose position start + k * dilation lies in [low, high). */
+inline int taps_within(int start, int taps, int dilation, int low, int high) {
+  int count = 0;
+  for (int k = 0; k < taps; ++k) {
+    const int p = start + k * dilation;
+    count += (p >= low && p < high) ? 1 : 0;
+  }
+  return count;
+}
+
+__kernel void pool2d(__global float *out, __global const float *in, int in_h,
+                     int in_w, int out_h, int out_w, int channels, int kernel_h,
+                     int kernel_w, int stride_h, int stride_w, int pad_top,
+                     int pad_left, int dilation_h, int dilation_w,
+                     int pad_bottom, int pad_right, int count_include_pad,
+                     float act_alpha, float act_beta) {
+  const int c4 = get_global_id(0);
+  const int ow = get_global_id(1);
+  const int nh = get_global_id(2);
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const int blocks = channel_blocks(channels);
+  const int ih0 = oh * stride_h - pad_top;
+  const int iw0 = ow * stride_w - pad_left;
+
+  float4 acc = POOL_INIT;
+  for (int kh = 0; kh < kernel_h; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih < 0 || ih >= in_h) continue;
+    __global const float *row = in + ((n * in_h + ih) * in_w) * blocks * 4 + c4 * 4;
+    for (int kw = 0; kw < kernel_w; ++kw) {
+      const int iw = iw0 + kw * dilation_w;
+      if (iw < 0 || iw >= in_w) continue;
+      acc = POOL_ADD(acc, vload4(0, row + iw * blocks * 4));
+    }
+  }
+#ifdef POOL_AVG
+  const int count =
+      count_include_pad
+          ? taps_within(ih0, kernel_h, dilation_h, -pad_top, in_h + pad_bottom) *
+                taps_within(iw0, kernel_w, dilation_w, -pad_left, in_w + pad_right)
+          : taps_within(ih0, kernel_h, dilation_h, 0, in_h) *
+                taps_within(iw0, kernel_w, dilation_w, 0, in_w);
+  acc /= (float)count;
+#endif
+  acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
+  vstore4(acc, (nh * out_w + ow) * blocks + c4, out);
+}
+
+__kernel void global_pool(__global float *out, __global const float *in,
+                          int pixels, int channels, float act_alpha,
+                          float act_beta) {
+  const int c4 = get_global_id(0);
+  const int n = get_global_id(1);
+  const int blocks = channel_blocks(channels);
+  __global const float *src = in + (n * pixels * blocks + c4) * 4;
+  float4 acc = POOL_INIT;
+  for (int p = 0; p < pixels; ++p) acc = POOL_ADD(acc, vload4(p * blocks, src));
+#ifdef POOL_AVG
+  acc /= (float)pixels;
+#endif
+  acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
+  vstore4(acc, n * blocks + c4, out);
+}

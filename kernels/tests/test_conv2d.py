@@ -1,0 +1,271 @@
+"""kernels/conv2d.cl (ops/conv.py) against a direct numpy convolution from the ONNX spec."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# A source checkout runs this file directly; an installed runtime or Bazel's imports win.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace.graph import Graph, Node, TensorInfo
+from mace.ops.base import OpError
+from mace.planner import plan_graph
+from mace.testing import run_node
+
+# The kernel sums R = C_in/group * KH * KW float32 products (inputs and weights in
+# [-1, 1]) in another order than the float64 reference. Rounding error grows with R
+# (about sqrt(R) * 6e-8 * |partial sums| typically); 1e-6 * R bounds it with margin and
+# is still far below what one wrong or missing tap changes (~1e-2).
+RTOL = 1e-4
+ATOL_PER_TERM = 1e-6
+
+
+def conv_reference(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    strides: tuple[int, int] = (1, 1),
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilations: tuple[int, int] = (1, 1),
+    group: int = 1,
+) -> np.ndarray:
+    """ONNX Conv, 2-D: y[n, m] = sum over the group's input channels and taps of the
+    zero-padded input times the weights. ``pads`` = (top, left, bottom, right)."""
+    n, _, h, wd = x.shape
+    c_out, group_in_c, kh, kw = w.shape
+    top, left, bottom, right = pads
+    sh, sw = strides
+    dh, dw = dilations
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    out_h = (h + top + bottom - (kh - 1) * dh - 1) // sh + 1
+    out_w = (wd + left + right - (kw - 1) * dw - 1) // sw + 1
+    y = np.zeros((n, c_out, out_h, out_w))
+    group_out_c = c_out // group
+    for g in range(group):
+        xs = padded[:, g * group_in_c : (g + 1) * group_in_c]
+        ws = w[g * group_out_c : (g + 1) * group_out_c].astype(np.float64)
+        for i in range(kh):
+            for j in range(kw):
+                patch = xs[:, :, i * dh : i * dh + (out_h - 1) * sh + 1 : sh, j * dw : j * dw + (out_w - 1) * sw + 1 : sw]
+                y[:, g * group_out_c : (g + 1) * group_out_c] += np.einsum("nchw,mc->nmhw", patch, ws[:, :, i, j])
+    if bias is not None:
+        y += bias.astype(np.float64)[None, :, None, None]
+    return y
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int, upper: bool) -> tuple[int, int]:
+    """auto_pad SAME_*: output = ceil(size / stride); the odd pad pixel goes last for UPPER."""
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - size)
+    small, large = total // 2, total - total // 2
+    return (small, large) if upper else (large, small)
+
+
+def random_case(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], seed: int, bias: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, x_shape).astype(np.float32)
+    w = rng.uniform(-1, 1, w_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, w_shape[0]).astype(np.float32) if bias else None
+    return x, w, b
+
+
+def run_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict, constant_bias: bool = True) -> np.ndarray:
+    inputs = {"x": x, "w": w, "b": b}
+    constants = {"w", "b"} if constant_bias else {"w"}
+    (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs=constants)
+    return result
+
+
+def assert_conv_close(result: np.ndarray, expected: np.ndarray, w: np.ndarray) -> None:
+    assert result.shape == expected.shape
+    terms = w.shape[1] * math.prod(w.shape[2:])
+    np.testing.assert_allclose(result, expected, rtol=RTOL, atol=ATOL_PER_TERM * terms)
+
+
+# name: (x shape, w shape, strides, pads (t, l, b, r), dilations, group)
+CASES = {
+    "3x3_pad1_c5_to_c7_batch2": ((2, 5, 9, 11), (7, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "3x3_stride2_asymmetric_pads": ((1, 3, 10, 7), (6, 3, 3, 3), (2, 2), (1, 0, 2, 1), (1, 1), 1),
+    "3x3_stride3_dilation2": ((1, 4, 13, 12), (5, 4, 3, 3), (3, 3), (2, 2, 2, 2), (2, 2), 1),
+    "3x3_no_pad_to_1x1": ((2, 6, 3, 3), (4, 6, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "3x3_on_1x1_input": ((2, 9, 1, 1), (3, 9, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "5x5_c1_input": ((1, 1, 8, 9), (3, 1, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    "7x7_stride2_stem": ((1, 3, 15, 15), (8, 3, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
+    "c1_to_c1": ((2, 1, 5, 6), (1, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "2x5_stride_2x1": ((1, 5, 9, 10), (4, 5, 2, 5), (2, 1), (0, 2, 1, 2), (1, 1), 1),
+    "1x3_and_dilation_1x2": ((1, 4, 6, 11), (9, 4, 1, 3), (1, 1), (0, 2, 0, 2), (1, 2), 1),
+    "1x1_c6_to_c10_batch2": ((2, 6, 5, 7), (10, 6, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_stride2": ((1, 8, 7, 9), (5, 8, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_stride3_1x1_input": ((2, 3, 1, 1), (7, 3, 1, 1), (3, 3), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_padded": ((1, 5, 4, 3), (3, 5, 1, 1), (1, 1), (1, 0, 0, 2), (1, 1), 1),
+    "group2_outputs_straddle_blocks": ((1, 8, 6, 5), (6, 4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2),
+    "group2_inputs_straddle_blocks": ((2, 6, 5, 5), (10, 3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    "group4_aligned": ((1, 16, 5, 6), (16, 4, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    "group3_5x5": ((1, 9, 7, 7), (6, 3, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 3),
+    "depthwise_3x3_c5_batch2": ((2, 5, 7, 9), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 5),
+    "depthwise_3x3_stride2_tf_pads": ((1, 8, 9, 8), (8, 1, 3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 8),
+    "depthwise_5x5_dilation2": ((1, 3, 11, 10), (3, 1, 5, 5), (1, 1), (4, 4, 4, 4), (2, 2), 3),
+    "depthwise_7x7_stride3": ((1, 6, 10, 13), (6, 1, 7, 7), (3, 3), (3, 2, 3, 1), (1, 1), 6),
+    "depthwise_multiplier2": ((1, 3, 6, 7), (6, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3),
+    "depthwise_multiplier3_c5": ((2, 5, 5, 4), (15, 1, 3, 3), (2, 1), (1, 1, 1, 1), (1, 1), 5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_conv_shapes(case: str) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=len(case))
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    result = run_conv(x, w, b, attrs)
+    assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
+
+
+@pytest.mark.parametrize("case", ["3x3_pad1_c5_to_c7_batch2", "1x1_c6_to_c10_batch2", "depthwise_3x3_c5_batch2"])
+def test_without_bias_and_default_attributes(case: str) -> None:
+    x_shape, w_shape, _, _, _, group = CASES[case]
+    x, w, _ = random_case(x_shape, w_shape, seed=3, bias=False)
+    result = run_conv(x, w, None, {"group": group})
+    assert_conv_close(result, conv_reference(x, w, None, group=group), w)
+
+
+def test_runtime_bias() -> None:
+    x, w, b = random_case((1, 5, 6, 6), (6, 5, 3, 3), seed=4)
+    result = run_conv(x, w, b, {"pads": [1, 1, 1, 1]}, constant_bias=False)
+    assert_conv_close(result, conv_reference(x, w, b, pads=(1, 1, 1, 1)), w)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize(("size", "kernel", "stride", "dilation"), [((9, 8), 3, 2, 1), ((7, 6), 4, 1, 1), ((8, 9), 3, 1, 2)])
+def test_auto_pad_same(auto_pad: str, size: tuple[int, int], kernel: int, stride: int, dilation: int) -> None:
+    x, w, b = random_case((1, 3, *size), (5, 3, kernel, kernel), seed=kernel + stride)
+    attrs = {"auto_pad": auto_pad, "strides": [stride, stride], "dilations": [dilation, dilation]}
+    upper = auto_pad == "SAME_UPPER"
+    top, bottom = same_pads(size[0], kernel, stride, dilation, upper)
+    left, right = same_pads(size[1], kernel, stride, dilation, upper)
+    expected = conv_reference(x, w, b, (stride, stride), (top, left, bottom, right), (dilation, dilation))
+    result = run_conv(x, w, b, attrs)
+    assert result.shape[2:] == (-(-size[0] // stride), -(-size[1] // stride))
+    assert_conv_close(result, expected, w)
+
+
+def test_auto_pad_valid() -> None:
+    x, w, b = random_case((1, 4, 9, 10), (3, 4, 3, 3), seed=8)
+    result = run_conv(x, w, b, {"auto_pad": "VALID", "strides": [2, 2]})
+    assert_conv_close(result, conv_reference(x, w, b, strides=(2, 2)), w)
+
+
+def test_kernel_shape_attribute_is_accepted() -> None:
+    x, w, b = random_case((1, 2, 5, 5), (3, 2, 3, 1), seed=9)
+    result = run_conv(x, w, b, {"kernel_shape": [3, 1]})
+    assert_conv_close(result, conv_reference(x, w, b), w)
+
+
+@pytest.mark.parametrize(
+    ("length", "kernel", "stride", "pads", "dilation"),
+    [(17, 3, 2, (1, 2), 2), (5, 1, 1, (0, 0), 1), (9, 5, 1, (2, 2), 1)],
+)
+def test_conv1d(length: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int) -> None:
+    x, w, b = random_case((2, 5, length), (6, 5, kernel), seed=length)
+    attrs = {"strides": [stride], "pads": list(pads), "dilations": [dilation]}
+    result = run_conv(x, w, b, attrs)
+    expected = conv_reference(x[:, :, None], w[:, :, None], b, (1, stride), (0, pads[0], 0, pads[1]), (1, dilation))
+    assert_conv_close(result, expected[:, :, 0], w)
+
+
+@pytest.mark.parametrize(
+    ("case", "attrs", "reference"),
+    [
+        ("3x3_stride2_asymmetric_pads", {"activation": "relu6"}, lambda y: np.clip(y, 0.0, 6.0)),
+        ("1x1_c6_to_c10_batch2", {"activation": "sigmoid"}, lambda y: 1.0 / (1.0 + np.exp(-y))),
+        ("depthwise_3x3_c5_batch2", {"activation": "relu"}, lambda y: np.maximum(y, 0.0)),
+    ],
+)
+def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarray], np.ndarray]) -> None:
+    # sigmoid(0) = 0.5 would leak into the padding lanes (C_out = 10) unless zeroed.
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=21)
+    attrs = {**attrs, "strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    expected = reference(conv_reference(x, w, b, strides, pads, dilations, group))
+    assert_conv_close(run_conv(x, w, b, attrs), expected, w)
+
+
+@pytest.mark.parametrize(
+    ("case", "kernel", "options"),
+    [
+        ("1x1_c6_to_c10_batch2", "conv2d", ("-DCONV_1X1",)),
+        ("1x1_stride2", "conv2d", ("-DCONV_1X1",)),
+        ("1x1_padded", "conv2d", ()),
+        ("3x3_stride3_dilation2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("5x5_c1_input", "conv2d", ()),
+        ("depthwise_3x3_stride2_tf_pads", "depthwise_conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("depthwise_7x7_stride3", "depthwise_conv2d", ()),
+        ("depthwise_multiplier2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
+    ],
+)
+def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    node = Node("Conv", "node", ["x", "w"], ["y"], attrs)
+    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    (plan,) = plan_graph(graph).node_plans
+    assert [(launch.kernel, launch.program.options) for launch in plan.launches] == [(kernel, options)]
+
+
+# ---- rejected attributes -------------------------------------------------------------
+
+
+def _rejects(
+    attrs: dict,
+    pattern: str,
+    x_shape: tuple[int, ...] = (1, 4, 6, 6),
+    w_shape: tuple[int, ...] = (4, 4, 3, 3),
+    constants: tuple[str, ...] = ("w", "b"),
+) -> None:
+    x, w, b = random_case(x_shape, w_shape, seed=1)
+    with pytest.raises(OpError, match=pattern) as info:
+        run_node("Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs=set(constants))
+    assert "'node' (Conv)" in str(info.value)
+
+
+def test_group_must_divide_channels() -> None:
+    _rejects({"group": 3}, r"group 3 must divide")
+
+
+def test_weights_must_match_groups() -> None:
+    _rejects({"group": 2}, r"need 2 input channels per group")
+
+
+def test_runtime_weights_rejected() -> None:
+    _rejects({}, r"weights \(input 1\) must be a graph constant", constants=("b",))
+
+
+def test_kernel_shape_mismatch_rejected() -> None:
+    _rejects({"kernel_shape": [5, 5]}, r"kernel_shape \[5, 5\] does not match")
+
+
+def test_unknown_auto_pad_rejected() -> None:
+    _rejects({"auto_pad": "SAME"}, r"auto_pad 'SAME' is not one of")
+
+
+def test_pads_length_rejected() -> None:
+    _rejects({"pads": [1, 1]}, r"'pads' needs 4 values")
+
+
+def test_window_larger_than_input_rejected() -> None:
+    _rejects({}, r"larger than the padded input", x_shape=(1, 4, 2, 6))
+
+
+def test_3d_conv_rejected() -> None:
+    _rejects({}, r"must be \[N, C, L\] or \[N, C, H, W\]", x_shape=(4, 6), w_shape=(4, 4, 3))
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,208 @@
+"""kernels/pooling.cl (ops/pooling.py) against a direct numpy pooling written from the ONNX spec."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# A source checkout runs this file directly; an installed runtime or Bazel's imports win.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace.ops.base import OpError
+from mace.testing import run_node
+
+# Max pooling picks an input value, so it is exact. Averages sum at most a few dozen
+# float32 values in [-1, 1] in another order than the float64 reference and divide
+# once: a few ulp, far below a wrong divisor or a missing tap (>= 1e-3).
+RTOL = 1e-5
+ATOL = 1e-5
+
+
+def _output_size(size: int, kernel: int, stride: int, begin: int, end: int, dilation: int, ceil_mode: bool) -> int:
+    span = size + begin + end - (kernel - 1) * dilation - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    # ONNX (as PyTorch): a window starting in the end padding is dropped.
+    return out - 1 if (out - 1) * stride >= size + begin else out
+
+
+def pool_reference(
+    x: np.ndarray,
+    kind: str,
+    kernel: tuple[int, int],
+    strides: tuple[int, int] = (1, 1),
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilations: tuple[int, int] = (1, 1),
+    ceil_mode: bool = False,
+    count_include_pad: bool = False,
+) -> np.ndarray:
+    """2-D pooling per output pixel: the window's taps are positions
+    out * stride - pad_begin + k * dilation. Max/average over the taps inside the input;
+    with count_include_pad the average divides by the taps inside the padded input."""
+    n, c, h, w = x.shape
+    top, left, bottom, right = pads
+    out_h = _output_size(h, kernel[0], strides[0], top, bottom, dilations[0], ceil_mode)
+    out_w = _output_size(w, kernel[1], strides[1], left, right, dilations[1], ceil_mode)
+    y = np.empty((n, c, out_h, out_w))
+    for oh in range(out_h):
+        rows = [oh * strides[0] - top + k * dilations[0] for k in range(kernel[0])]
+        for ow in range(out_w):
+            cols = [ow * strides[1] - left + k * dilations[1] for k in range(kernel[1])]
+            inside_rows = [r for r in rows if 0 <= r < h]
+            inside_cols = [q for q in cols if 0 <= q < w]
+            window = x[:, :, inside_rows][:, :, :, inside_cols].astype(np.float64)
+            if kind == "max":
+                y[:, :, oh, ow] = window.max(axis=(2, 3))
+                continue
+            if count_include_pad:
+                divisor = len([r for r in rows if -top <= r < h + bottom]) * len([q for q in cols if -left <= q < w + right])
+            else:
+                divisor = len(inside_rows) * len(inside_cols)
+            y[:, :, oh, ow] = window.sum(axis=(2, 3)) / divisor
+    return y
+
+
+def same_pads(size: int, kernel: int, stride: int, upper: bool) -> tuple[int, int]:
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + kernel - size)
+    return (total // 2, total - total // 2) if upper else (total - total // 2, total // 2)
+
+
+def random_input(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def check(result: np.ndarray, expected: np.ndarray) -> None:
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, rtol=RTOL, atol=ATOL)
+
+
+# name: (x shape, kernel, strides, pads (t, l, b, r), dilations, ceil_mode)
+CASES = {
+    "3x3_s2_p1_c5_batch2": ((2, 5, 9, 11), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False),
+    "2x2_s2_c1": ((1, 1, 6, 8), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),
+    "3x3_s2_ceil_even": ((1, 6, 8, 8), (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), True),
+    "2x2_s2_ceil_drops_window_in_pad": ((1, 3, 5, 5), (2, 2), (2, 2), (1, 1, 1, 1), (1, 1), True),
+    "5x5_s3_p2_ceil_past_end_pad": ((1, 4, 10, 12), (5, 5), (3, 3), (2, 2, 2, 2), (1, 1), True),
+    "2x3_s3_asymmetric_pads": ((2, 7, 10, 9), (2, 3), (3, 2), (1, 0, 0, 2), (1, 1), False),
+    "3x3_dilation2": ((1, 5, 9, 8), (3, 3), (1, 1), (2, 1, 0, 2), (2, 2), False),
+    "3x3_p1_on_1x1_input": ((2, 3, 1, 1), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False),
+    "7x7_s1_c9": ((1, 9, 7, 8), (7, 7), (1, 1), (3, 3, 3, 3), (1, 1), False),
+}
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pool_shapes(kind: str, case: str) -> None:
+    x_shape, kernel, strides, pads, dilations, ceil_mode = CASES[case]
+    x = random_input(x_shape, seed=len(case))
+    attrs = {
+        "kernel_shape": list(kernel), "strides": list(strides), "pads": list(pads),
+        "dilations": list(dilations), "ceil_mode": int(ceil_mode),
+    }
+    op_type = "MaxPool" if kind == "max" else "AveragePool"
+    (result,) = run_node(op_type, {"x": x}, attrs=attrs)
+    check(result, pool_reference(x, kind, kernel, strides, pads, dilations, ceil_mode))
+
+
+@pytest.mark.parametrize(
+    "case", ["3x3_s2_p1_c5_batch2", "2x2_s2_ceil_drops_window_in_pad", "5x5_s3_p2_ceil_past_end_pad", "2x3_s3_asymmetric_pads"]
+)
+def test_average_counting_padding(case: str) -> None:
+    x_shape, kernel, strides, pads, dilations, ceil_mode = CASES[case]
+    x = random_input(x_shape, seed=3)
+    attrs = {
+        "kernel_shape": list(kernel), "strides": list(strides), "pads": list(pads),
+        "ceil_mode": int(ceil_mode), "count_include_pad": 1,
+    }
+    (result,) = run_node("AveragePool", {"x": x}, attrs=attrs)
+    check(result, pool_reference(x, "avg", kernel, strides, pads, dilations, ceil_mode, count_include_pad=True))
+
+
+@pytest.mark.parametrize("op_type", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+def test_auto_pad(op_type: str, auto_pad: str) -> None:
+    x = random_input((1, 5, 9, 8), seed=4)
+    kernel, stride = 3, 2
+    if auto_pad == "VALID":
+        pads = (0, 0, 0, 0)
+    else:
+        top, bottom = same_pads(9, kernel, stride, auto_pad == "SAME_UPPER")
+        left, right = same_pads(8, kernel, stride, auto_pad == "SAME_UPPER")
+        pads = (top, left, bottom, right)
+    attrs = {"kernel_shape": [kernel, kernel], "strides": [stride, stride], "auto_pad": auto_pad}
+    (result,) = run_node(op_type, {"x": x}, attrs=attrs)
+    kind = "max" if op_type == "MaxPool" else "avg"
+    check(result, pool_reference(x, kind, (kernel, kernel), (stride, stride), pads))
+
+
+@pytest.mark.parametrize("op_type", ["MaxPool", "AveragePool"])
+def test_pool_1d(op_type: str) -> None:
+    x = random_input((2, 6, 11), seed=5)
+    attrs = {"kernel_shape": [3], "strides": [2], "pads": [1, 0], "ceil_mode": 1}
+    (result,) = run_node(op_type, {"x": x}, attrs=attrs)
+    kind = "max" if op_type == "MaxPool" else "avg"
+    expected = pool_reference(x[:, :, None], kind, (1, 3), (1, 2), (0, 1, 0, 0), ceil_mode=True)
+    check(result, expected[:, :, 0])
+
+
+def test_max_pool_with_omitted_indices_output() -> None:
+    x = random_input((1, 3, 4, 4), seed=6)
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2]}
+    (result,) = run_node("MaxPool", {"x": x}, attrs=attrs)
+    check(result, pool_reference(x, "max", (2, 2), (2, 2)))
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 7), (1, 1, 3, 5), (2, 6, 1, 1), (3, 9, 10), (1, 1030, 2, 2)])
+@pytest.mark.parametrize("op_type", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pool(op_type: str, shape: tuple[int, ...]) -> None:
+    x = random_input(shape, seed=math.prod(shape))
+    (result,) = run_node(op_type, {"x": x})
+    axes = tuple(range(2, len(shape)))
+    reduce = np.mean if op_type == "GlobalAveragePool" else np.max
+    expected = reduce(x.astype(np.float64), axis=axes, keepdims=True)
+    check(result, expected)
+
+
+def test_fused_activation() -> None:
+    x = random_input((1, 6, 5, 5), seed=7)
+    (result,) = run_node("AveragePool", {"x": x}, attrs={"kernel_shape": [2, 2], "activation": "relu"})
+    check(result, np.maximum(pool_reference(x, "avg", (2, 2)), 0.0))
+
+
+# ---- rejected attributes -------------------------------------------------------------
+
+
+def _rejects(op_type: str, attrs: dict, pattern: str, num_outputs: int = 1) -> None:
+    with pytest.raises(OpError, match=pattern) as info:
+        run_node(op_type, {"x": random_input((1, 3, 6, 6), seed=1)}, attrs=attrs, num_outputs=num_outputs)
+    assert f"'node' ({op_type})" in str(info.value)
+
+
+def test_indices_output_rejected() -> None:
+    _rejects("MaxPool", {"kernel_shape": [2, 2]}, r"Indices output of MaxPool is not supported", num_outputs=2)
+
+
+def test_kernel_shape_required() -> None:
+    _rejects("AveragePool", {}, r"'kernel_shape' is required")
+
+
+def test_ceil_mode_must_be_a_flag() -> None:
+    _rejects("MaxPool", {"kernel_shape": [2, 2], "ceil_mode": 2}, r"'ceil_mode' must be 0 or 1")
+
+
+def test_ceil_mode_with_auto_pad_rejected() -> None:
+    _rejects("MaxPool", {"kernel_shape": [2, 2], "ceil_mode": 1, "auto_pad": "SAME_UPPER"}, r"ceil_mode=1 with auto_pad")
+
+
+def test_window_larger_than_input_rejected() -> None:
+    _rejects("MaxPool", {"kernel_shape": [7, 7]}, r"larger than the padded input")
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

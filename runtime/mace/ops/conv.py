@@ -1,0 +1,256 @@
+"""Conv (1-D and 2-D, groups, dilation, auto_pad, fused activation) -> kernels/conv2d.cl.
+
+Variants, chosen at planning time:
+
+- ``depthwise_conv2d`` when ``group == C_in == C_out`` (> 1): one float4 of 4 channels
+  per tap. Filter packed as ``float4 [C4][KH][KW]`` (lane = channel within the block,
+  zero for channels >= C).
+- ``conv2d`` otherwise, with ``-DCONV_1X1`` for unpadded 1x1 filters and
+  ``-DFILTER_H=3 -DFILTER_W=3`` for 3x3 ones (unrolled taps); any other size uses the
+  generic loops. Filter packed "blocked", see ``pack_blocked_filter``.
+
+Groups need no special kernel: each output block reads a fixed number (``span``) of
+input channel blocks, and weights between channels of different groups are packed as
+zero. With ``C_in/group`` and ``C_out/group`` multiples of 4 that wastes nothing; a
+depthwise conv with channel multiplier > 1 (``C_out = m * C_in``) also lands here and
+does at most 4x the useful multiply-adds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mace.graph import Node
+from mace.layout import Nhwc4Shape, channel_blocks
+from mace.ops.base import (
+    ConstantArg,
+    IntArg,
+    KernelArg,
+    KernelLaunch,
+    OpError,
+    OpPlan,
+    OutputArg,
+    PlanInput,
+    Shape,
+    TensorArg,
+    attr_int,
+    expect_input_count,
+)
+from mace.ops.fused_activation import Activation, fused_activation
+from mace.ops.registry import register_op
+from mace.ops.spatial import (
+    Window,
+    kernel_shape_attr,
+    output_shape,
+    read_window,
+    resolve_window,
+    spatial_rank,
+    spatial_sizes,
+)
+from mace.programs import ProgramSpec
+
+OUTPUTS_PER_ITEM = 4  # horizontally adjacent outputs computed by one work-item
+
+
+# ---- filter packing ---------------------------------------------------------------
+
+
+def input_block_span(c_out: int, group_in_c: int, group_out_c: int) -> int:
+    """Input channel blocks any output block of 4 channels needs (the max over blocks)."""
+    span = 1
+    for ob in range(channel_blocks(c_out)):
+        first_group = 4 * ob // group_out_c
+        last_group = min(4 * ob + 3, c_out - 1) // group_out_c
+        begin = first_group * group_in_c // 4
+        end = -(-(last_group + 1) * group_in_c // 4)
+        span = max(span, end - begin)
+    return span
+
+
+def first_input_block(ob: int, group_in_c: int, group_out_c: int, in_c4: int, span: int) -> int:
+    """First input block read by output block ``ob``; kernels/conv2d.cl computes the same."""
+    return min((4 * ob // group_out_c) * group_in_c // 4, in_c4 - span)
+
+
+def pack_blocked_filter(weights: np.ndarray, group: int) -> tuple[np.ndarray, int]:
+    """Pack Conv weights ``[C_out, C_in/group, KH, KW]`` for ``conv2d``/``deconv2d``.
+
+    Layout ``float [C_out4][KH][KW][span*4][4]``: for output block ``ob`` and tap
+    ``(kh, kw)``, input channel ``first_input_block(ob)*4 + i`` contributes
+    ``x[i] * filter[ob][kh][kw][i][0:4]`` to the float4 of output channels
+    ``4*ob .. 4*ob+3``. Entries for padding channels and for channel pairs in different
+    groups are zero. Returns (flat float32 array, span).
+    """
+    c_out, group_in_c, kh, kw = weights.shape
+    group_out_c = c_out // group
+    in_c4 = channel_blocks(group_in_c * group)
+    span = input_block_span(c_out, group_in_c, group_out_c)
+    packed = np.zeros((channel_blocks(c_out), kh, kw, span * 4, 4), np.float32)
+    for oc in range(c_out):
+        ob, lane = divmod(oc, 4)
+        start = first_input_block(ob, group_in_c, group_out_c, in_c4, span) * 4
+        first = (oc // group_out_c) * group_in_c - start
+        packed[ob, :, :, first : first + group_in_c, lane] = weights[oc].transpose(1, 2, 0)
+    return packed.reshape(-1), span
+
+
+def pack_depthwise_filter(weights: np.ndarray) -> np.ndarray:
+    """Depthwise weights ``[C, 1, KH, KW]`` -> ``float4 [C4][KH][KW]`` (flat float32)."""
+    channels, _, kh, kw = weights.shape
+    padded = np.zeros((channel_blocks(channels) * 4, kh, kw), np.float32)
+    padded[:channels] = weights[:, 0]
+    return np.ascontiguousarray(padded.reshape(-1, 4, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
+
+
+def bias_arg(plan: OpPlan, node: Node, item: PlanInput | None, channels: int) -> KernelArg:
+    """float4[C4] bias with zero padding lanes: a run-time [C] tensor already is one in
+    NHWC4; a constant is packed; a missing bias becomes zeros."""
+    if item is None or not item.present:
+        plan.constants["bias"] = np.zeros(channel_blocks(channels) * 4, np.float32)
+        return ConstantArg("bias")
+    if item.shape != (channels,):
+        raise OpError(node, f"the bias must have shape [{channels}], got {list(item.shape or ())}")
+    if item.value is None:
+        return TensorArg(item.name)
+    packed = np.zeros(channel_blocks(channels) * 4, np.float32)
+    packed[:channels] = item.value
+    plan.constants["bias"] = packed
+    return ConstantArg("bias")
+
+
+def runtime_input(node: Node, item: PlanInput) -> PlanInput:
+    if item.value is not None:
+        raise OpError(node, "input 0 is a constant; fold constant subgraphs in the converter")
+    return item
+
+
+def constant_weights(node: Node, item: PlanInput, rank: int) -> np.ndarray:
+    if item.value is None:
+        raise OpError(node, "the weights (input 1) must be a graph constant; run-time weights are not supported")
+    if item.value.ndim != rank + 2:
+        raise OpError(node, f"the weights must have rank {rank + 2} for this input, got shape {list(item.value.shape)}")
+    return np.asarray(item.value, dtype=np.float32)
+
+
+def window_args(window: Window) -> tuple[IntArg, ...]:
+    """filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w."""
+    return tuple(
+        IntArg(v)
+        for v in (
+            *window.kernel,
+            *window.stride,
+            window.pad_begin[0],
+            window.pad_begin[1],
+            *window.dilation,
+        )
+    )
+
+
+def filter_size_options(window: Window) -> tuple[str, ...]:
+    if window.kernel == (3, 3):
+        return ("-DFILTER_H=3", "-DFILTER_W=3")
+    return ()
+
+
+# ---- Conv ---------------------------------------------------------------------------
+
+
+@register_op("Conv")
+def plan_conv(node: Node, inputs: list[PlanInput]) -> OpPlan:
+    expect_input_count(node, inputs, 2, 3)
+    x = runtime_input(node, inputs[0])
+    rank = spatial_rank(node, x.shape)
+    assert x.shape is not None
+    weights = constant_weights(node, inputs[1], rank)
+    c_in, c_out = x.shape[1], weights.shape[0]
+    group = attr_int(node, "group", 1)
+    if group < 1 or c_in % group or c_out % group:
+        raise OpError(node, f"group {group} must divide both the input channels ({c_in}) and the output channels ({c_out})")
+    if weights.shape[1] != c_in // group:
+        raise OpError(
+            node,
+            f"the weights {list(weights.shape)} need {c_in // group} input channels per group "
+            f"(input has {c_in} channels, group {group})",
+        )
+    kernel = list(weights.shape[2:])
+    declared = kernel_shape_attr(node, rank)
+    if declared is not None and declared != kernel:
+        raise OpError(node, f"kernel_shape {declared} does not match the weights' spatial shape {kernel}")
+    window, auto_pad = read_window(node, rank, kernel)
+    in_h, in_w = spatial_sizes(x.shape)
+    window, (out_h, out_w) = resolve_window(node, window, auto_pad, (in_h, in_w))
+    out_shape: Shape = output_shape(x.shape, c_out, (out_h, out_w))
+    weights = weights.reshape(c_out, c_in // group, *window.kernel)
+
+    plan = OpPlan(output_shapes=[out_shape])
+    bias = bias_arg(plan, node, inputs[2] if len(inputs) > 2 else None, c_out)
+    activation = fused_activation(node)
+    n = x.shape[0]
+    out = Nhwc4Shape.of(out_shape)
+    in_c4 = channel_blocks(c_in)
+
+    if group == c_in == c_out and group > 1:
+        plan.constants["filter"] = pack_depthwise_filter(weights)
+        program = ProgramSpec("conv2d", filter_size_options(window) + activation.build_options())
+        plan.launches.append(
+            KernelLaunch(
+                program,
+                "depthwise_conv2d",
+                (out.c4, -(-out_w // OUTPUTS_PER_ITEM), n * out_h),
+                (
+                    OutputArg(0), TensorArg(x.name), ConstantArg("filter"), bias,
+                    IntArg(in_h), IntArg(in_w), IntArg(out_h), IntArg(out_w), IntArg(c_out),
+                    *window_args(window), *activation.kernel_args(),
+                ),
+            )
+        )
+        return plan
+
+    packed, span = pack_blocked_filter(weights, group)
+    plan.constants["filter"] = packed
+    unpadded = window.pad_begin == (0, 0) and window.pad_end == (0, 0)
+    if window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
+        plan.launches.append(
+            pointwise_launch(TensorArg(x.name), bias, n * in_h * in_w, c_in, c_out, group, span, activation)
+        )
+        return plan
+    is_1x1 = window.kernel == (1, 1) and unpadded
+    options = ("-DCONV_1X1",) if is_1x1 else filter_size_options(window)
+    plan.launches.append(
+        KernelLaunch(
+            ProgramSpec("conv2d", options + activation.build_options()),
+            "conv2d",
+            (out.c4, -(-out_w // OUTPUTS_PER_ITEM), n * out_h),
+            (
+                OutputArg(0), TensorArg(x.name), ConstantArg("filter"), bias,
+                IntArg(in_h), IntArg(in_w), IntArg(in_c4), IntArg(out_h), IntArg(out_w), IntArg(c_out),
+                *window_args(window),
+                IntArg(c_in // group), IntArg(c_out // group), IntArg(span),
+                *activation.kernel_args(),
+            ),
+        )
+    )
+    return plan
+
+
+def pointwise_launch(
+    x: KernelArg, bias: KernelArg, pixels: int, c_in: int, c_out: int, group: int, span: int,
+    activation: Activation,
+) -> KernelLaunch:
+    """conv2d's 1x1 path over ``pixels`` NHWC4 pixels, viewed as one row: every work-item
+    gets a full block of 4 outputs. The filter is ``plan.constants["filter"]`` packed by
+    ``pack_blocked_filter``. Also the fully-connected path of Gemm/MatMul: an [N, K]
+    tensor is N pixels of K channels in NHWC4."""
+    unit = Window(kernel=(1, 1), stride=(1, 1), dilation=(1, 1), pad_begin=(0, 0), pad_end=(0, 0))
+    return KernelLaunch(
+        ProgramSpec("conv2d", ("-DCONV_1X1", *activation.build_options())),
+        "conv2d",
+        (channel_blocks(c_out), -(-pixels // OUTPUTS_PER_ITEM), 1),
+        (
+            OutputArg(0), x, ConstantArg("filter"), bias,
+            IntArg(1), IntArg(pixels), IntArg(channel_blocks(c_in)), IntArg(1), IntArg(pixels), IntArg(c_out),
+            *window_args(unit),
+            IntArg(c_in // group), IntArg(c_out // group), IntArg(span),
+            *activation.kernel_args(),
+        ),
+    )
