@@ -18,6 +18,7 @@ import numpy as np
 import pyopencl as cl
 
 from mace.device import select_device, shared_context
+from mace.formats import CompiledProgramSet, ModelFile, read_model
 from mace.graph import Graph, TensorInfo
 from mace.layout import Nhwc4Shape, nhwc4_nbytes
 from mace.memory import MemoryPlan, Step, plan_memory
@@ -32,7 +33,6 @@ from mace.ops.base import (
     TensorArg,
 )
 from mace.planner import LAYOUT_PROGRAM, GraphPlan, plan_graph
-from mace.formats import CompiledProgramSet, ModelFile, read_model
 from mace.program_store import DiskProgramCache, ShippedPrograms, load_compiled_program_set
 from mace.programs import (
     ProgramBuildListener,

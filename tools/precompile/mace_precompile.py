@@ -21,13 +21,13 @@ os.environ["POCL_CACHE_DIR"] = os.environ.get(
     "RULES_MACE_POCL_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rules_mace_pocl_cache")
 )
 
-from mace.device import DeviceSelectionError, list_devices, select_device  # noqa: E402
-from mace.formats import CompiledProgramSet, FormatError, read_model, write_compiled_programs  # noqa: E402
-from mace.graph import GraphError  # noqa: E402
-from mace.ops.base import OpError  # noqa: E402
-from mace.planner import required_programs  # noqa: E402
-from mace.programs import ProgramSpec  # noqa: E402
-from mace_precompiler.compile import PrecompileError, add_to_set, compile_programs  # noqa: E402
+from mace.device import DeviceSelectionError, list_devices, select_device
+from mace.formats import CompiledProgramSet, FormatError, read_model, write_compiled_programs
+from mace.graph import GraphError
+from mace.ops.base import OpError
+from mace.planner import required_programs
+from mace.programs import ProgramSpec
+from mace_precompiler.compile import PrecompileError, add_to_set, compile_programs
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

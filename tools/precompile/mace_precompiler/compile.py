@@ -17,12 +17,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import pyopencl as cl
-
 from mace.device import DeviceEntry, list_devices
 from mace.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, program_source_hash
 from mace.kernel_sources import program_source
 from mace.program_store import build_from_binary, device_identity, program_binary
 from mace.programs import ProgramSpec
+
 from mace_precompiler.pocl_binaries import is_pocl_binary, normalize_pocl_binary
 
 log = logging.getLogger("mace_precompile")

@@ -194,7 +194,7 @@ def test_damaged_file_warns_once_and_compiles_from_source(
 
 
 def test_digest_mismatch_is_refused(built: tuple[Path, Path, np.ndarray, int]) -> None:
-    model, compiled, expected, count = built
+    model, compiled, _, count = built
     run, warnings = _start(model, compiled, expected="f" * 64)
     assert run["origins"] == {"source": count}
     assert "not the" in warnings and "recorded by the build" in warnings
