@@ -1,0 +1,344 @@
+"""kernels/copy.cl: Concat, Split, Slice, Transpose, Reshape, Flatten, Squeeze, Unsqueeze,
+Dropout, DepthToSpace, SpaceToDepth against numpy references written from the ONNX spec."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# A source checkout runs this file directly; an installed runtime or Bazel's imports win.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace.ops.base import OpError
+from mace.testing import run_node
+
+# Pure data movement: every output element is a copy of one input element, so results
+# must be bit-identical (assert_array_equal, no tolerance).
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def _data(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    # Distinct values, so a wrong index cannot go unnoticed by coincidence.
+    rng = np.random.default_rng(seed)
+    return (rng.permutation(int(np.prod(shape))) + 1).astype(np.float32).reshape(shape) * 0.5
+
+
+def _ints(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+# ---- Concat -------------------------------------------------------------------------
+
+CONCAT_CASES = [
+    # (input shapes, axis)
+    ([(2, 3, 4, 5), (2, 6, 4, 5)], 1),  # channel axis, first input ends mid-block
+    ([(1, 1, 3, 3), (1, 5, 3, 3), (1, 2, 3, 3), (1, 4, 3, 3)], 1),  # C=1, shared blocks, aligned tail
+    ([(2, 4, 2, 3), (2, 8, 2, 3)], -3),  # aligned channel concat (vector path), negative axis
+    ([(1, 7, 1, 1), (1, 9, 1, 1)], 1),  # classifier-style 1x1 spatial
+    ([(2, 5, 3, 4), (1, 5, 3, 4)], 0),  # batch
+    ([(2, 5, 3, 4), (2, 5, 2, 4)], 2),  # height
+    ([(2, 5, 3, 4), (2, 5, 3, 1), (2, 5, 3, 2)], -1),  # width
+    ([(3, 2), (3, 7)], 1),  # rank 2: channels
+    ([(3, 5), (2, 5)], 0),
+    ([(2, 3, 7), (2, 3, 2)], 2),  # rank 3: L is the stored W
+    ([(2, 3, 7), (2, 1, 7)], 1),
+    ([(3,), (6,), (1,)], 0),  # rank 1 is the channel axis
+]
+
+
+@pytest.mark.parametrize(("shapes", "axis"), CONCAT_CASES, ids=str)
+def test_concat(shapes: list[tuple[int, ...]], axis: int) -> None:
+    arrays = {f"x{i}": _data(shape, seed=i) for i, shape in enumerate(shapes)}
+    (result,) = run_node("Concat", arrays, attrs={"axis": axis})
+    np.testing.assert_array_equal(result, np.concatenate(list(arrays.values()), axis=axis))
+
+
+def test_concat_constant_input() -> None:
+    x, w = _data((2, 3, 2, 2)), _data((2, 2, 2, 2), seed=5)
+    (result,) = run_node("Concat", {"x": x, "w": w}, attrs={"axis": 1}, constant_inputs={"w"})
+    np.testing.assert_array_equal(result, np.concatenate([x, w], axis=1))
+
+
+def test_concat_rejects_mismatched_shapes() -> None:
+    with pytest.raises(OpError, match=r"node 'node' \(Concat\).*differ outside axis 1"):
+        run_node("Concat", {"a": _data((2, 3, 4)), "b": _data((2, 3, 5))}, attrs={"axis": 1})
+
+
+# ---- Split --------------------------------------------------------------------------
+
+SPLIT_CASES = [
+    # (shape, axis, split sizes or None for equal parts)
+    ((2, 7, 3, 5), 1, [3, 4]),  # channel split, second part starts mid-block
+    ((1, 9, 2, 2), 1, [1, 2, 4, 2]),
+    ((2, 8, 3, 3), 1, None),  # equal aligned parts
+    ((4, 3, 2, 5), 0, [1, 3]),
+    ((2, 3, 6, 5), 2, None),
+    ((2, 3, 4, 5), -1, [2, 1, 2]),
+    ((3, 10), 1, [5, 5]),
+    ((2, 6, 9), 2, [4, 5]),
+]
+
+
+@pytest.mark.parametrize(("shape", "axis", "sizes"), SPLIT_CASES, ids=str)
+def test_split(shape: tuple[int, ...], axis: int, sizes: list[int] | None) -> None:
+    x = _data(shape)
+    count = len(sizes) if sizes else 3 if shape[axis] % 3 == 0 else 2
+    attrs = {"axis": axis} | ({"split": sizes} if sizes else {})
+    results = run_node("Split", {"x": x}, attrs=attrs, num_outputs=count)
+    bounds = np.cumsum(sizes)[:-1] if sizes else count
+    expected = np.split(x, bounds, axis=axis)
+    assert [r.shape for r in results] == [e.shape for e in expected]
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_split_sizes_as_input() -> None:  # opset >= 13
+    x = _data((2, 6, 3, 3))
+    results = run_node(
+        "Split", {"x": x, "split": _ints(1, 5)}, attrs={"axis": 1}, constant_inputs={"split"}, num_outputs=2
+    )
+    np.testing.assert_array_equal(results[0], x[:, :1])
+    np.testing.assert_array_equal(results[1], x[:, 1:])
+
+
+def test_split_num_outputs_uneven() -> None:  # opset 18: ceil-sized parts, last one shorter
+    x = _data((2, 7, 3, 2))
+    results = run_node("Split", {"x": x}, attrs={"axis": 1, "num_outputs": 3}, num_outputs=3)
+    for got, (lo, hi) in zip(results, [(0, 3), (3, 6), (6, 7)], strict=True):
+        np.testing.assert_array_equal(got, x[:, lo:hi])
+
+
+def test_split_rejects_bad_sizes() -> None:
+    with pytest.raises(OpError, match=r"node 'node' \(Split\).*summing to the axis length 7"):
+        run_node("Split", {"x": _data((1, 7, 2, 2))}, attrs={"axis": 1, "split": [3, 3]}, num_outputs=2)
+    with pytest.raises(OpError, match=r"cannot be split into 2 equal parts"):
+        run_node("Split", {"x": _data((1, 7, 2, 2))}, attrs={"axis": 1}, num_outputs=2)
+
+
+# ---- Slice --------------------------------------------------------------------------
+
+SLICE_CASES = [
+    # (shape, starts, ends, axes, steps, numpy index); numpy's slice semantics agree with
+    # ONNX's clamping for these values, ends of INT64_MIN with negative steps excepted,
+    # which mean "through index 0" (None in numpy).
+    ((2, 7, 3, 5), [1], [6], [1], None, np.s_[:, 1:6]),  # channels from mid-block
+    ((2, 9, 3, 5), [4], [9], [1], None, np.s_[:, 4:9]),  # aligned channel start
+    ((2, 7, 3, 5), [-1, 8], [INT64_MIN, 0], [1, 3], [-1, -2], np.s_[:, ::-1, :, 8:0:-2]),
+    ((2, 7, 3, 5), [0, 1, -2], [1, 3, 100], [0, 2, -1], [1, 1, 1], np.s_[0:1, :, 1:3, -2:]),
+    ((3, 6, 4, 4), [1, 5, 0], [3, 0, 4], [0, 1, 2], [1, -2, 3], np.s_[1:3, 5:0:-2, 0:4:3]),
+    ((1, 1, 5, 5), [-3], [INT64_MAX], [-2], [2], np.s_[:, :, -3::2]),
+    ((4, 10), [2, -7], [4, -1], [0, 1], [1, 2], np.s_[2:4, -7:-1:2]),
+    ((2, 6, 9), [8], [INT64_MIN], [2], [-3], np.s_[:, :, 8::-3]),
+    ((11,), [-2], [-12], [0], [-1], np.s_[-2:-12:-1]),
+]
+
+
+@pytest.mark.parametrize(("shape", "starts", "ends", "axes", "steps", "index"), SLICE_CASES, ids=str)
+def test_slice(shape, starts, ends, axes, steps, index) -> None:
+    x = _data(shape)
+    inputs = {"x": x, "starts": _ints(*starts), "ends": _ints(*ends), "axes": _ints(*axes)}
+    if steps is not None:
+        inputs["steps"] = _ints(*steps)
+    (result,) = run_node("Slice", inputs, constant_inputs=set(inputs) - {"x"})
+    np.testing.assert_array_equal(result, x[index])
+
+
+def test_slice_opset1_attributes() -> None:
+    x = _data((2, 5, 4, 3))
+    (result,) = run_node("Slice", {"x": x}, attrs={"starts": [1, -3], "ends": [5, -1], "axes": [1, 2]})
+    np.testing.assert_array_equal(result, x[:, 1:5, -3:-1])
+
+
+def test_slice_rejects_runtime_starts_and_zero_step() -> None:
+    x = _data((2, 5))
+    with pytest.raises(OpError, match=r"node 'node' \(Slice\).*must be a graph constant"):
+        run_node(
+            "Slice", {"x": x, "starts": np.zeros(1, np.float32), "ends": _ints(1)}, constant_inputs={"ends"}
+        )
+    with pytest.raises(OpError, match=r"steps must not be 0"):
+        inputs = {"x": x, "s": _ints(0), "e": _ints(2), "a": _ints(1), "t": _ints(0)}
+        run_node("Slice", inputs, constant_inputs={"s", "e", "a", "t"})
+
+
+# ---- Transpose ----------------------------------------------------------------------
+
+TRANSPOSE_CASES = (
+    [((2, 5, 3, 7), perm) for perm in itertools.permutations(range(4))]
+    + [((2, 6, 9), perm) for perm in itertools.permutations(range(3))]
+    + [((3, 10), (1, 0)), ((1, 1, 4, 1), (0, 2, 3, 1)), ((1, 9, 1, 1), (0, 2, 3, 1))]
+)
+
+
+@pytest.mark.parametrize(("shape", "perm"), TRANSPOSE_CASES, ids=str)
+def test_transpose(shape: tuple[int, ...], perm: tuple[int, ...]) -> None:
+    x = _data(shape)
+    (result,) = run_node("Transpose", {"x": x}, attrs={"perm": list(perm)})
+    np.testing.assert_array_equal(result, np.transpose(x, perm))
+
+
+def test_transpose_default_reverses_axes() -> None:
+    x = _data((2, 3, 5))
+    (result,) = run_node("Transpose", {"x": x})
+    np.testing.assert_array_equal(result, x.T)
+
+
+def test_transpose_rejects_bad_perm() -> None:
+    with pytest.raises(OpError, match=r"node 'node' \(Transpose\).*not a permutation"):
+        run_node("Transpose", {"x": _data((2, 3, 5))}, attrs={"perm": [0, 0, 1]})
+
+
+# ---- Reshape family ----------------------------------------------------------------
+
+RESHAPE_CASES = [
+    # (input shape, requested shape, numpy result shape)
+    ((2, 5, 3, 7), [2, -1], (2, 105)),
+    ((2, 5, 3, 7), [0, 0, -1], (2, 5, 21)),  # 0 copies the input dimension
+    ((2, 5, 3, 7), [-1], (210,)),
+    ((2, 5, 3, 7), [7, 5, 0, 2], (7, 5, 3, 2)),
+    ((2, 6), [2, 6, 1, 1], (2, 6, 1, 1)),  # same stored view: plain copy
+    ((1, 12, 1, 1), [1, 3, 2, 2], (1, 3, 2, 2)),
+    ((3, 1, 4, 5), [3, 20, 1], (3, 20, 1)),
+    ((4, 9), [6, 6], (6, 6)),
+    ((2, 6, 9), [2, 3, 2, 9], (2, 3, 2, 9)),
+]
+
+
+@pytest.mark.parametrize(("shape", "requested", "expected_shape"), RESHAPE_CASES, ids=str)
+def test_reshape(shape: tuple[int, ...], requested: list[int], expected_shape: tuple[int, ...]) -> None:
+    x = _data(shape)
+    (result,) = run_node("Reshape", {"x": x, "shape": _ints(*requested)}, constant_inputs={"shape"})
+    assert result.shape == expected_shape
+    np.testing.assert_array_equal(result, x.reshape(expected_shape))
+
+
+def test_reshape_errors() -> None:
+    x = _data((2, 6))
+    with pytest.raises(OpError, match=r"node 'node' \(Reshape\).*empty tensor"):
+        run_node("Reshape", {"x": x, "s": _ints(0, 12)}, attrs={"allowzero": 1}, constant_inputs={"s"})
+    with pytest.raises(OpError, match=r"at most one -1"):
+        run_node("Reshape", {"x": x, "s": _ints(-1, -1)}, constant_inputs={"s"})
+    with pytest.raises(OpError, match=r"cannot reshape \[2, 6\]"):
+        run_node("Reshape", {"x": x, "s": _ints(5, -1)}, constant_inputs={"s"})
+    with pytest.raises(OpError, match=r"must be a graph constant"):
+        run_node("Reshape", {"x": x, "s": np.ones((2,), np.float32)})
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, 4])
+def test_flatten(axis: int) -> None:
+    x = _data((2, 5, 3, 7))
+    (result,) = run_node("Flatten", {"x": x}, attrs={"axis": axis})
+    split = axis % 4 if axis != 4 else 4
+    np.testing.assert_array_equal(result, x.reshape(int(np.prod(x.shape[:split])), -1))
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "as_input"),
+    [
+        ((1, 5, 1, 3), [0, 2], False),
+        ((2, 1, 1, 3), [-3], True),
+        ((3, 1, 6), None, False),
+        ((1, 7, 1, 1), [2, 3], True),
+    ],
+    ids=str,
+)
+def test_squeeze(shape: tuple[int, ...], axes: list[int] | None, as_input: bool) -> None:
+    x = _data(shape)
+    inputs, attrs = {"x": x}, {}
+    if as_input:
+        inputs["axes"] = _ints(*axes)
+    elif axes is not None:
+        attrs["axes"] = axes
+    (result,) = run_node("Squeeze", inputs, attrs=attrs, constant_inputs={"axes"})
+    expected = np.squeeze(x, axis=None if axes is None else tuple(axes))
+    assert result.shape == expected.shape
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_squeeze_rejects_axis_of_size_above_one() -> None:
+    with pytest.raises(OpError, match=r"node 'node' \(Squeeze\).*cannot be squeezed"):
+        run_node("Squeeze", {"x": _data((1, 3, 1))}, attrs={"axes": [1]})
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "as_input"),
+    [((5, 3), [0], False), ((5, 3), [1, -1], True), ((7,), [0, 2, 3], False), ((2, 6, 9), [2], True)],
+    ids=str,
+)
+def test_unsqueeze(shape: tuple[int, ...], axes: list[int], as_input: bool) -> None:
+    x = _data(shape)
+    inputs = {"x": x, "axes": _ints(*axes)} if as_input else {"x": x}
+    attrs = {} if as_input else {"axes": axes}
+    (result,) = run_node("Unsqueeze", inputs, attrs=attrs, constant_inputs={"axes"})
+    expected = np.expand_dims(x, tuple(axes))
+    assert result.shape == expected.shape
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_dropout_is_identity_at_inference() -> None:
+    x = _data((2, 5, 3, 3))
+    (result,) = run_node("Dropout", {"x": x, "ratio": np.array(0.5, np.float32)}, constant_inputs={"ratio"})
+    np.testing.assert_array_equal(result, x)
+
+
+def test_dropout_rejects_mask_and_training() -> None:
+    x = _data((2, 5))
+    with pytest.raises(OpError, match=r"node 'node' \(Dropout\).*mask output"):
+        run_node("Dropout", {"x": x}, num_outputs=2)
+    with pytest.raises(OpError, match=r"training_mode is true"):
+        inputs = {"x": x, "ratio": np.array(0.5, np.float32), "training": np.array(True)}
+        run_node("Dropout", inputs, constant_inputs={"ratio", "training"})
+
+
+# ---- DepthToSpace / SpaceToDepth ----------------------------------------------------
+
+
+def _depth_to_space(x: np.ndarray, block: int, mode: str) -> np.ndarray:
+    # The reshape-transpose-reshape definitions from the ONNX operator spec.
+    n, c, h, w = x.shape
+    if mode == "DCR":
+        tmp = x.reshape(n, block, block, c // block**2, h, w).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        tmp = x.reshape(n, c // block**2, block, block, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return tmp.reshape(n, c // block**2, h * block, w * block)
+
+
+def _space_to_depth(x: np.ndarray, block: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    tmp = x.reshape(n, c, h // block, block, w // block, block).transpose(0, 3, 5, 1, 2, 4)
+    return tmp.reshape(n, c * block**2, h // block, w // block)
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+@pytest.mark.parametrize(
+    ("shape", "block"),
+    [((2, 12, 3, 5), 2), ((1, 4, 1, 1), 2), ((1, 45, 2, 3), 3), ((2, 8, 3, 3), 1)],
+    ids=str,
+)
+def test_depth_to_space(shape: tuple[int, ...], block: int, mode: str) -> None:
+    x = _data(shape)
+    (result,) = run_node("DepthToSpace", {"x": x}, attrs={"blocksize": block, "mode": mode})
+    np.testing.assert_array_equal(result, _depth_to_space(x, block, mode))
+
+
+@pytest.mark.parametrize(
+    ("shape", "block"), [((2, 3, 4, 6), 2), ((1, 1, 2, 2), 2), ((1, 5, 6, 3), 3)], ids=str
+)
+def test_space_to_depth(shape: tuple[int, ...], block: int) -> None:
+    x = _data(shape)
+    (result,) = run_node("SpaceToDepth", {"x": x}, attrs={"blocksize": block})
+    np.testing.assert_array_equal(result, _space_to_depth(x, block))
+
+
+def test_depth_to_space_rejects_indivisible_channels() -> None:
+    with pytest.raises(OpError, match=r"node 'node' \(DepthToSpace\).*multiple of blocksize"):
+        run_node("DepthToSpace", {"x": _data((1, 6, 2, 2))}, attrs={"blocksize": 2})
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
