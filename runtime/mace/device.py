@@ -55,6 +55,11 @@ def list_devices() -> list[DeviceEntry]:
     return entries
 
 
+def device_kind(device: cl.Device) -> str:
+    """"gpu", "cpu", "accelerator" or "other" (the keys of KernelLaunch.tuned_local_sizes)."""
+    return _kind(device)
+
+
 def _kind(device: cl.Device) -> str:
     if device.type & cl.device_type.GPU:
         return "gpu"

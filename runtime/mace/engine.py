@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-from mace.device import select_device, shared_context
-from mace.formats import CompiledProgramSet, ModelFile, read_model
+from mace.device import device_kind, select_device, shared_context
+from mace.formats import CompiledProgramSet, FormatError, ModelFile, read_manifest, read_model
 from mace.graph import Graph, TensorInfo
 from mace.layout import Nhwc4Shape, nhwc4_nbytes
 from mace.memory import MemoryPlan, Step, plan_memory
@@ -54,6 +54,38 @@ class _Launch:
     kernel: cl.Kernel
     global_size: tuple[int, ...]
     local_size: tuple[int, ...] | None
+    node: str = ""  # for profiles: the node name, or "<input>"/"<output>" conversions
+    op_type: str = ""
+    kernel_name: str = ""
+
+
+@dataclass(frozen=True)
+class LaunchProfile:
+    """Device time of one kernel launch of a profiled run (OpenCL event START..END)."""
+
+    node: str
+    op_type: str
+    kernel: str
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...] | None
+    device_seconds: float
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """One ``run`` of a runtime created with ``profile=True``.
+
+    ``host_enqueue_seconds`` is the host time spent enqueueing every launch (the Python
+    and driver cost per launch, excluding the final wait); ``wall_seconds`` the whole
+    ``run`` call. Uploads and read-backs are not in ``launches``."""
+
+    launches: tuple[LaunchProfile, ...]
+    host_enqueue_seconds: float
+    wall_seconds: float
+
+    @property
+    def device_seconds(self) -> float:
+        return sum(launch.device_seconds for launch in self.launches)
 
 
 @dataclass
@@ -83,8 +115,12 @@ class MaceRuntime:
         compiled_program: CompiledProgram | None = None,
         cache_dir: str | Path | None = None,
         expected_compiled_program_digest: str | None = None,
+        profile: bool = False,
     ) -> None:
         self.init_timings: dict[str, float] = {}
+        # Profiling events cost host time per launch, so only benchmarks ask for them.
+        self.profile = profile
+        self._last_profile: RunProfile | None = None
         self.program_provenance: dict[str, ProgramRecord] = {}
 
         with self._phase("load"):
@@ -105,7 +141,8 @@ class MaceRuntime:
         with self._phase("device"):
             self.device = select_device(device)
             self.context = shared_context(self.device)
-            self.queue = cl.CommandQueue(self.context)
+            properties = cl.command_queue_properties.PROFILING_ENABLE if profile else 0
+            self.queue = cl.CommandQueue(self.context, properties=properties)
         with self._phase("programs"):
             self._programs = self._get_programs(cache_dir)
         with self._phase("constants"):
@@ -123,6 +160,37 @@ class MaceRuntime:
             self._outputs = [
                 self._boundary(info, "nhwc4_to_nchw") for info in graph.outputs
             ]
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest_path: str | Path,
+        device: str = "any",
+        cache_dir: str | Path | None = None,
+        verify_compiled_program: bool = True,
+    ) -> MaceRuntime:
+        """Starts on the files a ``mace_model`` build produced, as named by its manifest.
+
+        The model file must have the digest the build recorded (else FormatError); a
+        compiled-program file with another digest is refused (compiled from source instead)
+        unless ``verify_compiled_program`` is False.
+        """
+        manifest_path = Path(manifest_path)
+        manifest = read_manifest(manifest_path)
+        model = read_model(manifest_path.parent / manifest.model)
+        if model.digest != manifest.model_digest:
+            raise FormatError(
+                f"{manifest_path.parent / manifest.model}: digest {model.digest[:16]} is not the "
+                f"{manifest.model_digest[:16]} its manifest records; rebuild the mace_model target"
+            )
+        compiled = None if manifest.compiled_program is None else manifest_path.parent / manifest.compiled_program
+        return cls(
+            model,
+            device=device,
+            compiled_program=compiled,
+            cache_dir=cache_dir,
+            expected_compiled_program_digest=manifest.compiled_program_digest if verify_compiled_program else None,
+        )
 
     def program_origins(self) -> dict[str, int]:
         """How many programs came from each origin ("cache", "shipped", "source")."""
@@ -193,12 +261,19 @@ class MaceRuntime:
         return self._buffers[self.memory_plan.assignment[name]]
 
     def _bind_launches(self) -> list[_Launch]:
+        kind = device_kind(self.device)
         launches = []
         for index, node_plan in enumerate(self.plan.node_plans):
+            node = self.graph.nodes[index]
             for launch in node_plan.launches:
                 kernel = cl.Kernel(self._programs[launch.program], launch.kernel)
                 kernel.set_args(*(self._kernel_arg(arg, index) for arg in launch.args))
-                launches.append(_Launch(kernel, launch.global_size, launch.local_size))
+                launches.append(
+                    _Launch(
+                        kernel, launch.global_size, launch.local_size_for(kind),
+                        node.name, node.op_type, launch.kernel,
+                    )
+                )
         return launches
 
     def _kernel_arg(self, arg: KernelArg, node_index: int) -> object:
@@ -240,7 +315,8 @@ class MaceRuntime:
         else:
             kernel.set_args(device_buffer, staging, *dims)
             size = (geo.w, geo.h, geo.n * geo.c)
-        return _Boundary(info, staging, _Launch(kernel, size, None))
+        label = "<input>" if kernel_name == "nchw_to_nhwc4" else "<output>"
+        return _Boundary(info, staging, _Launch(kernel, size, None, label, "layout", kernel_name))
 
     # ---- inspection (tests, debugging) ---------------------------------------
 
@@ -267,23 +343,37 @@ class MaceRuntime:
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model on NCHW (ONNX-semantics) float32 arrays; returns arrays by output name."""
+        start = time.perf_counter()
         arrays = self._checked_inputs(feeds)
+        events: list[tuple[_Launch, cl.Event]] = []
         for boundary, array in zip(self._inputs, arrays, strict=True):
             cl.enqueue_copy(self.queue, boundary.staging, array, is_blocking=False)
-            self._enqueue(boundary.convert)
+            events.append((boundary.convert, self._enqueue(boundary.convert)))
+        enqueue_start = time.perf_counter()
         for launch in self._launches:
-            self._enqueue(launch)
+            events.append((launch, self._enqueue(launch)))
+        enqueue_seconds = time.perf_counter() - enqueue_start
         results: dict[str, np.ndarray] = {}
         for boundary in self._outputs:
-            self._enqueue(boundary.convert)
+            events.append((boundary.convert, self._enqueue(boundary.convert)))
             result = np.empty(boundary.info.shape, dtype=np.float32)
             cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
             results[boundary.info.name] = result
         self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
+        if self.profile:
+            self._last_profile = _run_profile(events, enqueue_seconds, time.perf_counter() - start)
         return results
 
-    def _enqueue(self, launch: _Launch) -> None:
-        cl.enqueue_nd_range_kernel(
+    def last_profile(self) -> RunProfile:
+        """Per-launch device times of the latest ``run`` (needs ``profile=True``)."""
+        if not self.profile:
+            raise RuntimeError("create the runtime with MaceRuntime(..., profile=True) to profile runs")
+        if self._last_profile is None:
+            raise RuntimeError("no profiled run yet: call run() first")
+        return self._last_profile
+
+    def _enqueue(self, launch: _Launch) -> cl.Event:
+        return cl.enqueue_nd_range_kernel(
             self.queue, launch.kernel, launch.global_size, launch.local_size
         )
 
@@ -320,6 +410,19 @@ class MaceRuntime:
                 )
             arrays.append(np.ascontiguousarray(array))
         return arrays
+
+
+def _run_profile(
+    events: list[tuple[_Launch, cl.Event]], enqueue_seconds: float, wall_seconds: float
+) -> RunProfile:
+    launches = tuple(
+        LaunchProfile(
+            launch.node, launch.op_type, launch.kernel_name, launch.global_size, launch.local_size,
+            (event.profile.end - event.profile.start) * 1e-9,  # nanoseconds
+        )
+        for launch, event in events
+    )
+    return RunProfile(launches, enqueue_seconds, wall_seconds)
 
 
 def _scratch_name(node_name: str, key: str) -> str:

@@ -125,7 +125,9 @@ def _unpack_container(data: bytes, magic: bytes, supported_version: int, what: s
         raise FormatError(f"{where}: header length {header_len} does not fit the file")
     try:
         header = json.loads(bytes(data[_PREFIX.size:header_end]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError besides JSONDecodeError: integers over Python's 4300-digit limit;
+    # RecursionError: nesting deeper than the parser's stack allows.
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"{where}: header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise FormatError(f"{where}: header is not a JSON object")
@@ -251,6 +253,9 @@ def decode_model(data: bytes, where: str = "model") -> ModelFile:
             if len(blob) != expected:
                 raise FormatError(f"{where}: constant {name!r} holds {len(blob)} bytes, its shape needs {expected}")
             constants[name] = np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+            # encode_model never writes these; a file holding them was made by something else.
+            if dtype.startswith("float") and not np.all(np.isfinite(constants[name])):
+                raise FormatError(f"{where}: constant {name!r} holds NaN or infinite values")
         metadata = _field(header, "metadata", dict, where)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise FormatError(f"{where}: metadata must map strings to strings")
@@ -424,3 +429,70 @@ def decode_compiled_programs(data: bytes, where: str = "compiled-program file") 
 
 def read_compiled_programs(path: str | Path) -> CompiledProgramSet:
     return decode_compiled_programs(_read_file(path, "compiled-program file"), where=str(path))
+
+
+# ---- build manifest ------------------------------------------------------------------------
+
+MANIFEST_FILE_NAME = "manifest.json"
+MANIFEST_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Ties a built model file to its compiled-program file (both named relative to the manifest).
+
+    The digests let the runtime refuse a swapped file; ``compiled_program`` is None when the
+    build made no binaries (the "none" OpenCL target: everything compiles at start-up).
+    """
+
+    name: str
+    model: str
+    model_digest: str
+    compiled_program: str | None
+    compiled_program_digest: str | None
+    devices: tuple[str, ...] = ()  # DeviceIdentity.describe() of each device in the .bin
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "mace-manifest",
+            "version": MANIFEST_FORMAT_VERSION,
+            "name": self.name,
+            "model": {"path": self.model, "digest": self.model_digest},
+            "compiled_program": None if self.compiled_program is None else {
+                "path": self.compiled_program,
+                "digest": self.compiled_program_digest,
+                "devices": list(self.devices),
+            },
+        }
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    return json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    where = str(path)
+    data = _read_file(path, "build manifest")
+    try:
+        item = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # see _unpack_container
+        raise FormatError(f"{where}: not a JSON build manifest ({exc})") from None
+    if not isinstance(item, dict) or item.get("format") != "mace-manifest":
+        raise FormatError(f"{where}: not a rules_mace build manifest")
+    if item.get("version") != MANIFEST_FORMAT_VERSION:
+        raise FormatError(f"{where}: manifest version {item.get('version')!r}, this runtime reads {MANIFEST_FORMAT_VERSION}")
+    model = _field(item, "model", dict, where)
+    compiled = item.get("compiled_program")
+    if compiled is not None and not isinstance(compiled, dict):
+        raise FormatError(f"{where}: field 'compiled_program' must be an object or null")
+    devices = () if compiled is None else tuple(_field(compiled, "devices", list, where))
+    if not all(isinstance(device, str) for device in devices):
+        raise FormatError(f"{where}: field 'devices' must list strings")
+    return Manifest(
+        name=_field(item, "name", str, where),
+        model=_field(model, "path", str, where),
+        model_digest=_field(model, "digest", str, where),
+        compiled_program=None if compiled is None else _field(compiled, "path", str, where),
+        compiled_program_digest=None if compiled is None else _field(compiled, "digest", str, where),
+        devices=devices,
+    )

@@ -54,7 +54,7 @@ def test_bazelversion_matches_locked_bazel() -> None:
 
 def test_offline_stub_modules_exist() -> None:
     rc = (TOOLCHAIN / "offline.bazelrc").read_text()
-    stubs = re.findall(r"--override_module=(\w+)=%workspace%/(\S+)", rc)
+    stubs = re.findall(r"--override_module=(\w+)=%rules_mace%/(\S+)", rc)
     assert stubs, "offline.bazelrc names no stand-in modules"
     for name, path in stubs:
         module = (ROOT / path / "MODULE.bazel").read_text()

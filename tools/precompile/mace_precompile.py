@@ -22,10 +22,11 @@ os.environ["POCL_CACHE_DIR"] = os.environ.get(
 )
 
 from mace.device import DeviceSelectionError, list_devices, select_device
-from mace.formats import CompiledProgramSet, FormatError, read_model, write_compiled_programs
+from mace.formats import CompiledProgramSet, DeviceIdentity, FormatError, read_model, write_compiled_programs
 from mace.graph import GraphError
 from mace.ops.base import OpError
 from mace.planner import required_programs
+from mace.program_store import device_identity
 from mace.programs import ProgramSpec
 from mace_precompiler.compile import PrecompileError, add_to_set, compile_programs
 
@@ -38,6 +39,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
     parser.add_argument("--jobs", type=int, default=2, help="programs compiled at once (default: 2)")
     parser.add_argument("--list", action="store_true", help="print the planned programs as JSON and exit")
+    parser.add_argument("--expect-identity", type=Path, metavar="JSON",
+                        help="fail unless the chosen device has exactly this identity (from the OpenCL probe)")
     parser.add_argument("--report", type=Path, help="also write per-program compile times as JSON here")
     args = parser.parse_args(argv)
     if not args.list and args.output is None:
@@ -55,6 +58,20 @@ def _planned_programs(models: list[Path]) -> tuple[list[ProgramSpec], dict[str, 
     return sorted(specs, key=lambda spec: spec.key), digests
 
 
+def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
+    """Binaries are only valid for the device they were built on: refuse to build for another."""
+    try:
+        expected = DeviceIdentity.from_json(json.loads(expected_path.read_text(encoding="utf-8")), str(expected_path))
+    except (OSError, ValueError) as exc:
+        raise PrecompileError(f"cannot read the expected device identity {expected_path}: {exc}") from None
+    if expected != actual:
+        raise PrecompileError(
+            f"this build runs on OpenCL device {actual.describe()}, but the OpenCL toolchain was "
+            f"probed for {expected.describe()} ({expected_path}). Re-probe after a driver or "
+            "hardware change: tools/bazel fetch --force --configure @rules_mace_opencl//..."
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
@@ -67,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         entries = list_devices()
         chosen = select_device(args.device, entries)
         device = next(e for e in entries if e.device.int_ptr == chosen.int_ptr)
+        if args.expect_identity is not None:
+            _check_identity(args.expect_identity, device_identity(device.device))
         started = time.perf_counter()
         identity, compiled = compile_programs(specs, device, jobs=args.jobs)
         programs = CompiledProgramSet(metadata=digests)

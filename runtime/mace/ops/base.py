@@ -89,6 +89,18 @@ class KernelLaunch:
     # None lets the driver pick. If given, global_size must be a multiple of it
     # (OpenCL 1.2), so kernels must bounds-check padded work-items.
     local_size: tuple[int, ...] | None = None
+    # Tuning, not a requirement: the local size to use on devices of a kind ("cpu",
+    # "gpu", ... as mace.device.device_kind names them) when ``local_size`` is None.
+    # Kinds not listed let the driver pick. Plans choose it so that the runtime makes
+    # no performance decisions of its own; the kernel must be correct with any local
+    # size that divides global_size.
+    tuned_local_sizes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def local_size_for(self, device_kind: str) -> tuple[int, ...] | None:
+        """The local size to enqueue with on a device of ``device_kind``."""
+        if self.local_size is not None:
+            return self.local_size
+        return dict(self.tuned_local_sizes).get(device_kind)
 
 
 # ---- planning ---------------------------------------------------------------------

@@ -2,12 +2,22 @@
 
 Variants, chosen at planning time:
 
-- ``depthwise_conv2d`` when ``group == C_in == C_out`` (> 1): one float4 of 4 channels
-  per tap. Filter packed as ``float4 [C4][KH][KW]`` (lane = channel within the block,
-  zero for channels >= C).
-- ``conv2d`` otherwise, with ``-DCONV_1X1`` for unpadded 1x1 filters and
-  ``-DFILTER_H=3 -DFILTER_W=3`` for 3x3 ones (unrolled taps); any other size uses the
-  generic loops. Filter packed "blocked", see ``pack_blocked_filter``.
+- 16-channel kernels of ``kernels/conv2d_o16.cl`` (explicit ``float16`` vectors,
+  several outputs per work-item held in registers) whenever they apply and the bias is
+  a constant (or absent), because they are several times faster on CPU devices, where
+  a float4 work-item wastes most of the SIMD width:
+  ``conv1x1_o32`` for group-1 1x1 convolutions with stride 1 and no padding (pixels
+  flattened), ``conv2d_o16`` for any other group-1 convolution, ``depthwise_o16`` for
+  depthwise ones whose C4 is a multiple of 4. Filters packed by ``pack_o16_filter`` and
+  ``pack_depthwise_o16_filter``. On CPU devices they run one work-item per work-group
+  (``cpu_local_sizes``).
+- ``depthwise_conv2d`` (conv2d.cl) for other depthwise convolutions
+  (``group == C_in == C_out`` > 1): one float4 of 4 channels per tap. Filter packed as
+  ``float4 [C4][KH][KW]`` (lane = channel within the block, zero for channels >= C).
+- ``conv2d`` (conv2d.cl) otherwise (grouped convolutions, run-time bias), with
+  ``-DCONV_1X1`` for unpadded 1x1 filters and ``-DFILTER_H=3 -DFILTER_W=3`` for 3x3
+  ones (unrolled taps); any other size uses the generic loops. Filter packed "blocked",
+  see ``pack_blocked_filter``.
 
 Groups need no special kernel: each output block reads a fixed number (``span``) of
 input channel blocks, and weights between channels of different groups are packed as
@@ -50,6 +60,26 @@ from mace.ops.spatial import (
 from mace.programs import ProgramSpec
 
 OUTPUTS_PER_ITEM = 4  # horizontally adjacent outputs computed by one work-item
+
+# kernels/conv2d_o16.cl: channels per vector, pixels per work-item.
+O16 = 16
+O16_POINTWISE_PIXELS = 7  # PW_PIXELS (conv1x1_o32)
+O16_POINTWISE_SMALL_PIXELS = 64  # see pointwise_items
+O16_POINTWISE_MIN_ITEMS = 16
+O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16)
+O16_DW_PIXELS = 4  # DW_PIXELS (depthwise_o16)
+# Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
+# reads groups in pairs.
+O16_PACK = 2 * O16
+
+
+def cpu_local_sizes(rank: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """One work-item per work-group on CPU devices, for the explicitly vectorised
+    kernels. PoCL turns a work-group into loops over its work-items and tries to
+    vectorise across them; that only gets in the way of code that is already float16,
+    and on this machine (PoCL 7.1, AVX-512) local size 1 ran these kernels 1.1x to 3x
+    faster than PoCL's own choice or any larger size (docs/performance.md)."""
+    return (("cpu", (1,) * rank),)
 
 
 # ---- filter packing ---------------------------------------------------------------
@@ -100,6 +130,50 @@ def pack_depthwise_filter(weights: np.ndarray) -> np.ndarray:
     padded = np.zeros((channel_blocks(channels) * 4, kh, kw), np.float32)
     padded[:channels] = weights[:, 0]
     return np.ascontiguousarray(padded.reshape(-1, 4, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
+
+
+def pack_o16_filter(weights: np.ndarray) -> np.ndarray:
+    """Group-1 Conv weights ``[C_out, C_in, KH, KW]`` for the ``*_o16`` kernels.
+
+    Layout ``float [OC16][KH][KW][C_in4*4][16]``: element ``[g][kh][kw][i][l]`` is the
+    weight from input channel ``i`` to output channel ``16*g + l`` at tap ``(kh, kw)``;
+    zero for padding channels on either side. OC16 is rounded up to even (O16_PACK).
+    Returns the flat float32 array.
+    """
+    c_out, c_in, kh, kw = weights.shape
+    groups = -(-c_out // O16_PACK) * 2
+    padded = np.zeros((groups * O16, channel_blocks(c_in) * 4, kh, kw), np.float32)
+    padded[:c_out, :c_in] = weights
+    # [g, l, i, kh, kw] -> [g, kh, kw, i, l]
+    blocked = padded.reshape(groups, O16, -1, kh, kw).transpose(0, 3, 4, 2, 1)
+    return np.ascontiguousarray(blocked).reshape(-1)
+
+
+def pack_depthwise_o16_filter(weights: np.ndarray) -> np.ndarray:
+    """Depthwise weights ``[C, 1, KH, KW]`` -> ``float [C16][KH][KW][16]`` (flat float32)."""
+    channels, _, kh, kw = weights.shape
+    groups = -(-channels // O16)
+    padded = np.zeros((groups * O16, kh, kw), np.float32)
+    padded[:channels] = weights[:, 0]
+    return np.ascontiguousarray(padded.reshape(groups, O16, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
+
+
+def o16_padded_bias(values: np.ndarray) -> np.ndarray:
+    """A per-channel bias padded with zeros the way the o16 kernels read it."""
+    padded = np.zeros(-(-len(values) // O16_PACK) * O16_PACK, np.float32)
+    padded[: len(values)] = values
+    return padded
+
+
+def o16_bias(item: PlanInput | None, channels: int) -> np.ndarray | None:
+    """``float[OC16*16]`` bias (zeros past C, OC16 rounded up to even) for the o16
+    kernels, which read whole groups of 16 channels; None for a run-time bias (its NHWC4
+    buffer is shorter)."""
+    if item is None or not item.present:
+        return o16_padded_bias(np.zeros(channels, np.float32))
+    if item.value is None or item.shape != (channels,):
+        return None  # run-time or malformed: the float4 kernels handle (or report) it
+    return o16_padded_bias(np.asarray(item.value, np.float32))
 
 
 def bias_arg(plan: OpPlan, node: Node, item: PlanInput | None, channels: int) -> KernelArg:
@@ -183,11 +257,29 @@ def plan_conv(node: Node, inputs: list[PlanInput]) -> OpPlan:
     weights = weights.reshape(c_out, c_in // group, *window.kernel)
 
     plan = OpPlan(output_shapes=[out_shape])
-    bias = bias_arg(plan, node, inputs[2] if len(inputs) > 2 else None, c_out)
+    bias_item = inputs[2] if len(inputs) > 2 else None
     activation = fused_activation(node)
     n = x.shape[0]
     out = Nhwc4Shape.of(out_shape)
     in_c4 = channel_blocks(c_in)
+    unpadded = window.pad_begin == (0, 0) and window.pad_end == (0, 0)
+
+    bias16 = o16_bias(bias_item, c_out)
+    depthwise = group == c_in == c_out and group > 1
+    if bias16 is not None and (group == 1 or (depthwise and out.c4 % 4 == 0)):
+        plan.constants["bias"] = bias16
+        if depthwise:
+            plan.constants["filter"] = pack_depthwise_o16_filter(weights)
+            plan.launches.append(depthwise_o16_launch(x.name, window, in_h, in_w, out_shape, activation))
+        elif window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
+            plan.constants["filter"] = pack_o16_filter(weights)
+            plan.launches.append(pointwise_o16_launch(TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation))
+        else:
+            plan.constants["filter"] = pack_o16_filter(weights)
+            plan.launches.append(conv2d_o16_launch(x.name, window, in_h, in_w, c_in, out_shape, activation))
+        return plan
+
+    bias = bias_arg(plan, node, bias_item, c_out)
 
     if group == c_in == c_out and group > 1:
         plan.constants["filter"] = pack_depthwise_filter(weights)
@@ -208,7 +300,6 @@ def plan_conv(node: Node, inputs: list[PlanInput]) -> OpPlan:
 
     packed, span = pack_blocked_filter(weights, group)
     plan.constants["filter"] = packed
-    unpadded = window.pad_begin == (0, 0) and window.pad_end == (0, 0)
     if window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
         plan.launches.append(
             pointwise_launch(TensorArg(x.name), bias, n * in_h * in_w, c_in, c_out, group, span, activation)
@@ -253,4 +344,78 @@ def pointwise_launch(
             IntArg(c_in // group), IntArg(c_out // group), IntArg(span),
             *activation.kernel_args(),
         ),
+    )
+
+
+def o16_groups(channels: int) -> int:
+    return -(-channels // O16)
+
+
+def pointwise_items(pixels: int, c_out: int) -> int:
+    """Work-items along the pixels of ``conv1x1_o32``, which loops over the blocks of
+    ``O16_POINTWISE_PIXELS`` beyond them.
+
+    One block each, except for few pixels (the 7x7 end of a CNN, where the weights are
+    many times larger than the activations): then a work-item keeps its 32 weight
+    columns in cache for all blocks instead of each block streaming them again (7% less
+    pointwise time for MobileNetV2 on PoCL), while keeping at least
+    ``O16_POINTWISE_MIN_ITEMS`` work-items so that the CPU threads stay balanced."""
+    blocks = -(-pixels // O16_POINTWISE_PIXELS)
+    if pixels > O16_POINTWISE_SMALL_PIXELS:
+        return blocks
+    pairs = -(-c_out // O16_PACK)
+    return min(blocks, -(-O16_POINTWISE_MIN_ITEMS // pairs))
+
+
+def pointwise_o16_launch(x: KernelArg, pixels: int, c_in: int, c_out: int, activation: Activation) -> KernelLaunch:
+    """``conv1x1_o32`` over ``pixels`` NHWC4 pixels of ``c_in`` channels (the filter and
+    bias are ``plan.constants["filter"]`` / ``["bias"]``, packed by ``pack_o16_filter``
+    and ``o16_bias``). Also the fully-connected path of Gemm/MatMul: an [N, K] tensor is
+    N pixels of K channels in NHWC4. Fewer pixels than one work-item's block use the
+    one-pixel kernel, so that no work-item computes mostly clamped duplicates."""
+    single = pixels < O16_POINTWISE_PIXELS
+    return KernelLaunch(
+        ProgramSpec("conv2d_o16", activation.build_options()),
+        "conv1x1_o16_single" if single else "conv1x1_o32",
+        (o16_groups(c_out), pixels) if single else (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
+        (
+            OutputArg(0), x, ConstantArg("filter"), ConstantArg("bias"),
+            IntArg(pixels), IntArg(channel_blocks(c_in)), IntArg(c_out),
+            *activation.kernel_args(),
+        ),
+        tuned_local_sizes=cpu_local_sizes(2),
+    )
+
+
+def conv2d_o16_launch(
+    x: str, window: Window, in_h: int, in_w: int, c_in: int, out_shape: Shape, activation: Activation
+) -> KernelLaunch:
+    out = Nhwc4Shape.of(out_shape)
+    return KernelLaunch(
+        ProgramSpec("conv2d_o16", filter_size_options(window) + activation.build_options()),
+        "conv2d_o16",
+        (o16_groups(out.c), -(-out.w // O16_ROW_PIXELS), out.n * out.h),
+        (
+            OutputArg(0), TensorArg(x), ConstantArg("filter"), ConstantArg("bias"),
+            IntArg(in_h), IntArg(in_w), IntArg(channel_blocks(c_in)), IntArg(out.h), IntArg(out.w),
+            IntArg(out.c), *window_args(window), *activation.kernel_args(),
+        ),
+        tuned_local_sizes=cpu_local_sizes(3),
+    )
+
+
+def depthwise_o16_launch(
+    x: str, window: Window, in_h: int, in_w: int, out_shape: Shape, activation: Activation
+) -> KernelLaunch:
+    out = Nhwc4Shape.of(out_shape)
+    return KernelLaunch(
+        ProgramSpec("conv2d_o16", filter_size_options(window) + activation.build_options()),
+        "depthwise_o16",
+        (o16_groups(out.c), -(-out.w // O16_DW_PIXELS), out.n * out.h),
+        (
+            OutputArg(0), TensorArg(x), ConstantArg("filter"), ConstantArg("bias"),
+            IntArg(in_h), IntArg(in_w), IntArg(out.h), IntArg(out.w), IntArg(out.c),
+            *window_args(window), *activation.kernel_args(),
+        ),
+        tuned_local_sizes=cpu_local_sizes(3),
     )

@@ -73,16 +73,19 @@ def _resolve(
     for axis in range(2):
         full = window.stride[axis] * (in_size[axis] - 1) + output_padding[axis] + window.extent(axis)
         if target is not None:
+            if target[axis] < 1:
+                raise OpError(node, f"output_shape must be positive, got {target[axis]} along spatial axis {axis}")
             total = full - target[axis]
-            if total < 0:
-                raise OpError(
-                    node,
-                    f"the requested output size {target[axis]} exceeds the {full} pixels the input "
-                    f"and filter cover along spatial axis {axis}; raise output_padding instead",
-                )
-            # SAME_UPPER puts the odd pad pixel at the end; otherwise at the start.
-            begin[axis] = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
-            end[axis] = total - begin[axis]
+            if total >= 0:
+                # SAME_UPPER puts the odd pad pixel at the end; otherwise at the start.
+                begin[axis] = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+                end[axis] = total - begin[axis]
+            else:
+                # A target larger than the covered extent: no pads, and the output rows and
+                # columns past it receive no input tap, only the bias (what onnxruntime and
+                # ONNX's reference compute: they clamp the total padding at 0). The kernel
+                # bounds-checks every tap, so a negative end pad is all this needs.
+                end[axis] = total
         elif auto_pad == "NOTSET":
             begin[axis], end[axis] = window.pad_begin[axis], window.pad_end[axis]
         out[axis] = full - begin[axis] - end[axis]

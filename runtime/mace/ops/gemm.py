@@ -5,9 +5,9 @@ Two paths:
 - **Fully connected**: a run-time 2-D ``A [rows, K]`` (not transposed) times a constant
   2-D ``B``, plus (Gemm) a constant ``C`` that is one value per output column. This is
   what CNN classifier heads export (often after Flatten). In NHWC4 ``A`` is ``rows``
-  pixels of ``K`` channels, so the node runs as a 1x1 convolution (``pointwise_launch``
-  in ops/conv.py) with ``alpha * B`` packed as a ``[N, K, 1, 1]`` Conv filter and
-  ``beta * C`` as its bias.
+  pixels of ``K`` channels, so the node runs as a 1x1 convolution
+  (``pointwise_o16_launch`` in ops/conv.py) with ``alpha * B`` packed as a
+  ``[N, K, 1, 1]`` Conv filter and ``beta * C`` as its bias.
 - **General** (``matmul`` in gemm.cl): any other MatMul/Gemm. Every operand is read
   through float strides of its own NHWC4 storage, so transposes, 1-D operands and
   batch broadcasting need no data movement. MatMul follows numpy: 1-D ``A`` is a row
@@ -40,7 +40,7 @@ from mace.ops.base import (
     expect_input_count,
 )
 from mace.ops.broadcast import BroadcastOperand, broadcast_operand, broadcast_shapes
-from mace.ops.conv import pack_blocked_filter, pointwise_launch
+from mace.ops.conv import o16_padded_bias, pack_o16_filter, pointwise_o16_launch
 from mace.ops.fused_activation import Activation, fused_activation
 from mace.ops.registry import register_op
 from mace.programs import ProgramSpec
@@ -134,12 +134,9 @@ def _fully_connected(
 ) -> KernelLaunch:
     assert a.shape is not None
     out_c, depth = weights_nk.shape
-    packed, span = pack_blocked_filter(weights_nk.reshape(out_c, depth, 1, 1), 1)
-    plan.constants["filter"] = packed
-    padded_bias = np.zeros(-(-out_c // 4) * 4, np.float32)
-    padded_bias[:out_c] = bias
-    plan.constants["bias"] = padded_bias
-    return pointwise_launch(TensorArg(a.name), ConstantArg("bias"), a.shape[0], depth, out_c, 1, span, activation)
+    plan.constants["filter"] = pack_o16_filter(weights_nk.reshape(out_c, depth, 1, 1))
+    plan.constants["bias"] = o16_padded_bias(bias)
+    return pointwise_o16_launch(TensorArg(a.name), a.shape[0], depth, out_c, activation)
 
 
 def _checked_inputs(node: Node, inputs: list[PlanInput], low: int, high: int) -> None:

@@ -1,0 +1,164 @@
+"""mace_model: ONNX model -> rules_mace model file + mace_cl_compiled_program.bin + manifest."""
+
+load("//rules:providers.bzl", "MaceModelInfo", "MaceOpenclTargetInfo")
+load("//rules/private:input_shapes.bzl", "parse_input_shapes")
+load("//rules/private:toolchain_types.bzl", "OPENCL_TOOLCHAIN_TYPE")
+
+# The whole environment of every action: a fixed hash seed, no user site-packages, and a
+# fixed PATH (PoCL runs the system linker by name), so the same inputs give the same bytes.
+_TOOL_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "PYTHONHASHSEED": "0",
+    "PYTHONNOUSERSITE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+# PoCL writes its compiler cache here and records the path in every binary: one fixed
+# path keeps binaries identical across machines and output bases.
+_POCL_CACHE_DIR = "/tmp/rules_mace_pocl_cache"
+
+def _convert(ctx, model_file):
+    args = ctx.actions.args()
+    args.add(ctx.file.model)
+    args.add("-o", model_file)
+    args.add("--name", ctx.label.name)
+    if ctx.attr.model_sha256:
+        args.add("--expect-sha256", ctx.attr.model_sha256)
+    shapes = parse_input_shapes(ctx.attr.input_shapes, owner = str(ctx.label))
+    for name in sorted(shapes):
+        args.add("--input-shape", "%s=%s" % (name, ",".join([str(d) for d in shapes[name]])))
+    ctx.actions.run(
+        executable = ctx.executable._converter,
+        arguments = [args],
+        inputs = [ctx.file.model],
+        outputs = [model_file],
+        env = _TOOL_ENV,
+        mnemonic = "MaceConvert",
+        progress_message = "Converting ONNX model %{input} for %{label}",
+    )
+
+def _precompile(ctx, target, model_file, compiled_program, report):
+    args = ctx.actions.args()
+    args.add(model_file)
+    args.add("-o", compiled_program)
+    args.add("--device", target.device)
+    args.add("--expect-identity", target.identity)
+    args.add("--report", report)
+    env = dict(_TOOL_ENV)
+    env["RULES_MACE_POCL_CACHE_DIR"] = _POCL_CACHE_DIR
+    ctx.actions.run(
+        executable = ctx.executable._precompiler,
+        arguments = [args],
+        inputs = [model_file, target.identity],
+        outputs = [compiled_program, report],
+        env = env,
+        execution_requirements = target.execution_requirements,
+        mnemonic = "MacePrecompile",
+        progress_message = "Precompiling OpenCL programs of %%{label} for %s" % target.name,
+    )
+
+def _manifest(ctx, model_file, compiled_program, manifest):
+    args = ctx.actions.args()
+    args.add("--name", ctx.label.name)
+    args.add("--model", model_file)
+    inputs = [model_file]
+    if compiled_program:
+        args.add("--compiled-program", compiled_program)
+        inputs.append(compiled_program)
+    args.add("-o", manifest)
+    ctx.actions.run(
+        executable = ctx.executable._manifest_tool,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [manifest],
+        env = _TOOL_ENV,
+        mnemonic = "MaceManifest",
+        progress_message = "Writing the manifest of %{label}",
+    )
+
+def _mace_model_impl(ctx):
+    if ctx.attr.opencl_target:
+        target = ctx.attr.opencl_target[MaceOpenclTargetInfo]
+    else:
+        target = ctx.toolchains[OPENCL_TOOLCHAIN_TYPE].opencl_target
+    prefix = ctx.label.name + "/"
+    model_file = ctx.actions.declare_file(prefix + ctx.label.name + ".mace")
+    manifest = ctx.actions.declare_file(prefix + "manifest.json")
+    _convert(ctx, model_file)
+
+    compiled_program = None
+    reports = []
+    if target.kind == "driver":
+        compiled_program = ctx.actions.declare_file(prefix + "mace_cl_compiled_program.bin")
+        report = ctx.actions.declare_file(prefix + "precompile_report.json")
+        _precompile(ctx, target, model_file, compiled_program, report)
+        reports.append(report)
+    _manifest(ctx, model_file, compiled_program, manifest)
+
+    files = [model_file, manifest] + ([compiled_program] if compiled_program else [])
+    return [
+        DefaultInfo(
+            files = depset(files),
+            runfiles = ctx.runfiles(files = files),
+        ),
+        MaceModelInfo(
+            name = ctx.label.name,
+            model_file = model_file,
+            compiled_program = compiled_program,
+            manifest = manifest,
+            source_model = ctx.file.model,
+            opencl_target = target,
+        ),
+        OutputGroupInfo(
+            model = depset([model_file]),
+            compiled_program = depset([compiled_program] if compiled_program else []),
+            manifest = depset([manifest]),
+            reports = depset(reports),
+        ),
+    ]
+
+mace_model = rule(
+    implementation = _mace_model_impl,
+    doc = """Converts an ONNX model and precompiles the OpenCL programs it needs.
+
+Outputs, under `<name>/`: `<name>.mace` (graph and weights), `mace_cl_compiled_program.bin`
+(program binaries for the selected OpenCL target; absent for the `none` target) and
+`manifest.json` (both files' digests). A `py_binary` with this target in `data` starts the
+runtime with `mace.load_model_runtime("<package>/<name>")`.
+
+Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program compile times).""",
+    attrs = {
+        "model": attr.label(
+            doc = "The ONNX model file.",
+            allow_single_file = [".onnx"],
+            mandatory = True,
+        ),
+        "input_shapes": attr.string_dict(
+            doc = "Input name -> shape (\"1,3,224,224\") for inputs whose shape the ONNX file leaves open.",
+        ),
+        "model_sha256": attr.string(
+            doc = "If set, the build fails unless the ONNX file has this SHA-256 (hex), like MACE's model_sha256_checksum.",
+        ),
+        "opencl_target": attr.label(
+            doc = "An `mace_opencl_toolchain` to compile for, overriding toolchain resolution for this model (e.g. `@rules_mace//rules/toolchains:none`).",
+            providers = [MaceOpenclTargetInfo],
+        ),
+        "_converter": attr.label(
+            default = "//tools/converter:mace_convert",
+            executable = True,
+            cfg = "exec",
+        ),
+        "_precompiler": attr.label(
+            default = "//tools/precompile:mace_precompile",
+            executable = True,
+            cfg = "exec",
+        ),
+        "_manifest_tool": attr.label(
+            default = "//tools/manifest:mace_manifest",
+            executable = True,
+            cfg = "exec",
+        ),
+    },
+    provides = [MaceModelInfo],
+    toolchains = [OPENCL_TOOLCHAIN_TYPE],
+)

@@ -1,0 +1,60 @@
+"""mace_model_test: runs a built mace_model on seeded or given inputs against an oracle."""
+
+load("@rules_python//python:defs.bzl", "py_test")
+
+_MAIN = Label("//rules/private:model_test_main.py")
+_RUNTIME = Label("//runtime:mace")
+
+def mace_model_test(
+        name,
+        model,
+        onnx_model = None,
+        expected = None,
+        inputs = None,
+        seed = 0,
+        rtol = 1e-3,
+        atol = 1e-4,
+        device = "any",
+        **kwargs):
+    """Tests a `mace_model` against onnxruntime or stored outputs.
+
+    The test fails when an output differs beyond the tolerances, and also when the build
+    shipped binaries for the test's device but start-up still compiled programs.
+
+    Args:
+      name: the test's name.
+      model: the `mace_model` target.
+      onnx_model: the ONNX file to run with onnxruntime as the oracle (usually the model's source).
+      expected: an .npz of expected outputs, instead of `onnx_model`.
+      inputs: an .npz of inputs (default: standard normal from `seed`).
+      seed: seed of the generated inputs.
+      rtol: relative tolerance (float32 kernels sum in another order than the oracle).
+      atol: absolute tolerance.
+      device: OpenCL device selector for the runtime.
+      **kwargs: passed to the py_test (size, tags, ...).
+    """
+    if (onnx_model == None) == (expected == None):
+        fail("mace_model_test %s: give exactly one of onnx_model (onnxruntime as the oracle) or expected (.npz)" % name)
+    manifest = name + "_manifest"
+    native.filegroup(name = manifest, srcs = [model], output_group = "manifest", testonly = True)
+    args = [
+        "--manifest=$(rootpath :%s)" % manifest,
+        "--seed=%d" % seed,
+        "--rtol=%s" % rtol,
+        "--atol=%s" % atol,
+        "--device=%s" % device,
+    ]
+    data = [model, ":" + manifest]
+    for flag, label in [("onnx", onnx_model), ("expected", expected), ("inputs", inputs)]:
+        if label != None:
+            args.append("--%s=$(rootpath %s)" % (flag, label))
+            data.append(label)
+    py_test(
+        name = name,
+        srcs = [_MAIN],
+        main = _MAIN,
+        args = args,
+        data = data,
+        deps = [_RUNTIME],
+        **kwargs
+    )

@@ -1,0 +1,56 @@
+"""Shared helpers for the end-to-end tests: convert with the converter, run with the
+runtime, compare with onnxruntime (the oracle), report the worst relative error."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+_REPO = Path(__file__).resolve().parents[2]
+for _path in (_REPO / "runtime", _REPO / "tools" / "converter"):
+    if str(_path) not in sys.path:
+        sys.path.append(str(_path))
+
+from mace import MaceRuntime  # noqa: E402
+from mace_converter import convert_model  # noqa: E402
+
+# Worst relative error of each model run in this process (printed by the scripts).
+RESULTS: dict[str, float] = {}
+
+
+def oracle(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs (CPU provider, graph optimisations off: plain op semantics)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds), strict=True))
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """max |actual - expected| / max |expected|: error relative to the output's magnitude
+    (element-wise relative error is meaningless for outputs near zero)."""
+    scale = float(np.max(np.abs(expected))) or 1.0
+    return float(np.max(np.abs(actual.astype(np.float64) - expected))) / scale
+
+
+def check_model(name: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray], tolerance: float,
+                input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
+    """Convert + run ``model`` and compare every output with onnxruntime; returns the worst error."""
+    graph = convert_model(model, input_shapes or {k: v.shape for k, v in feeds.items()}, where=name)
+    ours = MaceRuntime(graph, device="cpu").run(feeds)
+    expected = oracle(model, feeds)
+    worst = 0.0
+    for out_name, reference in expected.items():
+        actual = ours[out_name]
+        assert actual.shape == reference.shape, f"{name}/{out_name}: shape {actual.shape} != {reference.shape}"
+        worst = max(worst, relative_error(actual, reference))
+    RESULTS[name] = worst
+    print(f"{name}: worst relative error {worst:.3g} (tolerance {tolerance:g})")
+    assert worst <= tolerance, f"{name}: worst relative error {worst:.3g} exceeds {tolerance:g}"
+    return worst

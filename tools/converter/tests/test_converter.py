@@ -1,0 +1,344 @@
+"""Converter unit tests: loading, input shapes, import semantics, each pass, the CLI.
+
+Numerical checks compare the runtime with onnxruntime on tiny graphs; structural
+checks look at the converted graph (which nodes a pass removed or fused).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+_HERE = Path(__file__).resolve().parent
+_REPO = _HERE.parents[2]
+for _path in (_REPO / "runtime", _HERE.parent):
+    if str(_path) not in sys.path:
+        sys.path.append(str(_path))
+
+from mace import MaceRuntime  # noqa: E402
+from mace.formats import read_model  # noqa: E402
+from mace_converter import (  # noqa: E402
+    ConversionError,
+    InputShapeError,
+    ModelLoadError,
+    UnsupportedOpError,
+    convert_model,
+)
+from mace_converter.input_shapes import parse_input_shape  # noqa: E402
+
+RNG = np.random.default_rng(7)
+
+
+def make(nodes, inputs, outputs, inits=(), opset=13) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes, "t",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return onnx.shape_inference.infer_shapes(model)
+
+
+def ort(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def run(model: onnx.ModelProto, feeds: dict, **kw) -> tuple:
+    graph = convert_model(model, {k: v.shape for k, v in feeds.items()}, **kw)
+    out = MaceRuntime(graph).run(feeds)
+    return graph, [out[o.name] for o in model.graph.output]
+
+
+def f32(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def conv_bn_relu_model(opset: int = 13) -> onnx.ModelProto:
+    inits = {"W": f32(6, 3, 3, 3), "B": f32(6), "s": RNG.uniform(0.5, 1.5, 6).astype(np.float32),
+             "b": f32(6), "m": f32(6), "v": RNG.uniform(0.5, 1.5, 6).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"]),
+             helper.make_node("Relu", ["n"], ["y"])]
+    return make(nodes, {"x": [1, 3, 7, 9]}, ["y"], inits, opset)
+
+
+# ---- loading and inputs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"\x08\x07garbage\xff\xff\xff", None])
+def test_bad_files_name_the_file(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "bad.onnx"
+    if content is None:  # a truncated real model
+        content = conv_bn_relu_model().SerializeToString()[:200]
+    path.write_bytes(content)
+    with pytest.raises(ModelLoadError, match=r"bad\.onnx"):
+        convert_model(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"nope\.onnx"):
+        convert_model(tmp_path / "nope.onnx")
+
+
+def test_old_opset_is_refused_with_reason() -> None:
+    model = make([helper.make_node("Relu", ["x"], ["y"])], {"x": [1, 2]}, ["y"], opset=6)
+    with pytest.raises(ModelLoadError, match="legacy broadcasting"):
+        convert_model(model)
+
+
+def test_every_dynamic_dim_is_listed() -> None:
+    model = make([helper.make_node("Add", ["a", "b"], ["y"])], {"a": ["N", 3, "H", 4], "b": ["N", 3, "H", 4]}, ["y"])
+    with pytest.raises(InputShapeError) as info:
+        convert_model(model)
+    text = str(info.value)
+    assert "'a': dim 0 (N), dim 2 (H)" in text and "'b': dim 0 (N), dim 2 (H)" in text
+
+
+def test_user_shapes_fix_dynamic_dims_and_are_checked() -> None:
+    model = make([helper.make_node("Relu", ["a"], ["y"])], {"a": ["N", 3]}, ["y"])
+    assert convert_model(model, {"a": (2, 3)}).outputs[0].shape == (2, 3)
+    with pytest.raises(InputShapeError, match="fixes it to 3"):
+        convert_model(model, {"a": (2, 4)})
+    with pytest.raises(InputShapeError, match="not a graph input"):
+        convert_model(model, {"a": (2, 3), "zz": (1,)})
+    assert parse_input_shape("in:0=1,3,224,224") == ("in:0", (1, 3, 224, 224))
+
+
+def test_unsupported_op_error_names_op_node_opset_and_list() -> None:
+    model = make([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Erf", ["r"], ["y"], name="my_erf")],
+                 {"x": [1, 4]}, ["y"])
+    with pytest.raises(UnsupportedOpError) as info:
+        convert_model(model)
+    text = str(info.value)
+    for part in ("my_erf", "Erf", "opset 13", "supported ONNX ops:", "Conv"):
+        assert part in text
+
+
+# ---- import semantics ------------------------------------------------------------
+
+
+def test_softmax_opset11_coerces_to_2d() -> None:
+    model = make([helper.make_node("Softmax", ["x"], ["y"], axis=1)], {"x": [2, 3, 4, 5]}, ["y"], opset=11)
+    x = f32(2, 3, 4, 5)
+    _, (ours,) = run(model, {"x": x})
+    flat = x.reshape(2, -1)
+    expected = (np.exp(flat - flat.max(1, keepdims=True)) / np.exp(flat - flat.max(1, keepdims=True)).sum(1, keepdims=True))
+    np.testing.assert_allclose(ours, expected.reshape(x.shape), rtol=1e-5, atol=1e-6)
+
+
+def test_attribute_forms_of_old_opsets() -> None:
+    nodes = [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[0]),
+             helper.make_node("Squeeze", ["u"], ["s"], axes=[0]),
+             helper.make_node("Clip", ["s"], ["c"], min=-0.5, max=0.5),
+             helper.make_node("Pad", ["c"], ["y"], pads=[0, 1, 0, 2], value=1.5)]
+    model = make(nodes, {"x": [3, 4]}, ["y"], opset=10)
+    x = f32(3, 4)
+    _, (ours,) = run(model, {"x": x})
+    np.testing.assert_allclose(ours, np.pad(np.clip(x, -0.5, 0.5), ((0, 0), (1, 2)), constant_values=1.5), rtol=1e-6)
+
+
+def test_constant_nodes_and_shape_chains_fold() -> None:
+    nodes = [helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.array([2], np.int64))),
+             helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+             helper.make_node("Cast", ["n1"], ["n1f"], to=TensorProto.INT64),
+             helper.make_node("Concat", ["n1f", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"])]
+    model = make(nodes, {"x": [2, 3, 4]}, ["y"],
+                 {"zero": np.array(0, np.int64), "axes0": np.array([0], np.int64), "minus1": np.array([-1], np.int64)})
+    graph, (ours,) = run(model, {"x": f32(2, 3, 4)})
+    assert [n.op_type for n in graph.nodes] == ["Reshape"]
+    assert ours.shape == (2, 12)
+
+
+# ---- passes ------------------------------------------------------------------------
+
+
+def test_batchnorm_and_relu_fold_into_conv() -> None:
+    model = conv_bn_relu_model()
+    x = f32(1, 3, 7, 9)
+    graph, (ours,) = run(model, {"x": x})
+    assert [(n.op_type, n.attrs.get("activation")) for n in graph.nodes] == [("Conv", "relu")]
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-4, atol=1e-5)
+
+
+def test_standalone_batchnorm_becomes_mul_add() -> None:
+    inits = {"s": np.array([1.2, 0.7], np.float32), "b": np.array([0.1, -0.2], np.float32),
+             "m": np.array([0.3, 0.0], np.float32), "v": np.array([0.9, 1.1], np.float32)}
+    model = make([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)],
+                 {"x": [2, 2, 3, 3]}, ["y"], inits, opset=9)
+    x = f32(2, 2, 3, 3)
+    graph, (ours,) = run(model, {"x": x})
+    assert [n.op_type for n in graph.nodes] == ["Mul", "Add"]
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_bias_add_folds_into_gemm_and_activation_fuses() -> None:
+    inits = {"W": f32(5, 4), "C": f32(5), "bias": f32(5)}
+    nodes = [helper.make_node("Gemm", ["x", "W", "C"], ["g"], transB=1, beta=0.5),
+             helper.make_node("Add", ["g", "bias"], ["a"]),
+             helper.make_node("LeakyRelu", ["a"], ["y"], alpha=0.2)]
+    model = make(nodes, {"x": [3, 4]}, ["y"], inits)
+    x = f32(3, 4)
+    graph, (ours,) = run(model, {"x": x})
+    assert [n.op_type for n in graph.nodes] == ["Gemm"]
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_identity_dropout_removed_and_output_name_kept() -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Dropout", ["r"], ["d"]),
+             helper.make_node("Identity", ["d"], ["y"])]
+    graph, (ours,) = run(make(nodes, {"x": [2, 5]}, ["y"]), {"x": f32(2, 5)})
+    assert [n.op_type for n in graph.nodes] == ["Relu"] and graph.nodes[0].outputs == ["y"]
+    assert ours.min() >= 0
+
+
+def test_adjacent_transposes_cancel_but_io_layout_is_kept() -> None:
+    nodes = [helper.make_node("Transpose", ["x"], ["t1"], perm=[0, 3, 1, 2]),
+             helper.make_node("Relu", ["t1"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t2"], perm=[0, 2, 3, 1]),
+             helper.make_node("Transpose", ["t2"], ["t3"], perm=[0, 3, 1, 2]),
+             helper.make_node("Sigmoid", ["t3"], ["s"]),
+             helper.make_node("Transpose", ["s"], ["y"], perm=[0, 2, 3, 1])]
+    model = make(nodes, {"x": [1, 4, 5, 3]}, ["y"])
+    x = f32(1, 4, 5, 3)
+    graph, (ours,) = run(model, {"x": x})
+    assert [n.op_type for n in graph.nodes] == ["Transpose", "Relu", "Sigmoid", "Transpose"]
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-6, atol=1e-6)
+
+
+def test_swish_pattern_fuses_into_conv() -> None:
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]),
+             helper.make_node("Sigmoid", ["c"], ["s"]),
+             helper.make_node("Mul", ["c", "s"], ["y"])]
+    model = make(nodes, {"x": [1, 3, 4, 4]}, ["y"], {"W": f32(5, 3, 1, 1)})
+    x = f32(1, 3, 4, 4)
+    graph, (ours,) = run(model, {"x": x})
+    assert [(n.op_type, n.attrs.get("activation")) for n in graph.nodes] == [("Conv", "swish")]
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_channel_shuffle_becomes_permutation_conv() -> None:
+    nodes = [helper.make_node("Reshape", ["x", "s5"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t", "s4"], ["y"])]
+    model = make(nodes, {"x": [1, 6, 3, 2]}, ["y"],
+                 {"s5": np.array([1, 2, 3, 3, 2], np.int64), "s4": np.array([1, 6, 3, 2], np.int64)})
+    x = f32(1, 6, 3, 2)
+    graph, (ours,) = run(model, {"x": x})
+    assert [n.op_type for n in graph.nodes] == ["Conv"]
+    np.testing.assert_array_equal(ours, ort(model, {"x": x})[0])
+
+
+@pytest.mark.parametrize(("mid", "perm", "mode"), [
+    ([1, 2, 2, 2, 3, 2], [0, 1, 4, 2, 5, 3], "CRD"),  # PyTorch PixelShuffle's export
+    ([1, 2, 2, 2, 3, 2], [0, 3, 4, 1, 5, 2], "DCR"),  # ONNX DepthToSpace's DCR definition
+])
+def test_pixel_shuffle_becomes_depth_to_space(mid: list[int], perm: list[int], mode: str) -> None:
+    nodes = [helper.make_node("Reshape", ["x", "s6"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=perm),
+             helper.make_node("Reshape", ["t", "s4"], ["y"])]
+    model = make(nodes, {"x": [1, 8, 3, 2]}, ["y"],
+                 {"s6": np.array(mid, np.int64), "s4": np.array([1, 2, 6, 4], np.int64)})
+    x = f32(1, 8, 3, 2)
+    graph, (ours,) = run(model, {"x": x})
+    assert [(n.op_type, n.attrs.get("mode"), n.attrs.get("blocksize")) for n in graph.nodes] == [("DepthToSpace", mode, 2)]
+    np.testing.assert_array_equal(ours, ort(model, {"x": x})[0])
+
+
+def test_other_rank_6_chains_are_not_depth_to_space() -> None:
+    # Swaps the two block axes against CRD: neither DepthToSpace mode, so the rank-6
+    # Reshape stays and is reported.
+    nodes = [helper.make_node("Reshape", ["x", "s6"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 1, 4, 3, 5, 2]),
+             helper.make_node("Reshape", ["t", "s4"], ["y"])]
+    model = make(nodes, {"x": [1, 8, 3, 2]}, ["y"],
+                 {"s6": np.array([1, 2, 2, 2, 3, 2], np.int64), "s4": np.array([1, 2, 6, 4], np.int64)})
+    with pytest.raises(ConversionError, match="rank 6"):
+        convert_model(model, {})
+
+
+def test_each_node_is_planned_once_and_the_final_graph_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning packs weights (seconds for a large Gemm), so the converter's repeated shape
+    inference must reuse plans, and the final graph is planned by one plan_graph call."""
+    from collections import Counter
+
+    import mace.planner
+    from mace.ops import registry
+    from mace_converter.passes import shape_inference
+
+    calls: dict[str, Counter] = {"inference": Counter(), "final": Counter()}
+
+    def counting(kind: str):
+        def plan(node, inputs):
+            calls[kind][node.name] += 1
+            return registry.plan_node(node, inputs)
+        return plan
+
+    monkeypatch.setattr(shape_inference, "plan_node", counting("inference"))
+    monkeypatch.setattr(mace.planner, "plan_node", counting("final"))
+    c = 8
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"]),
+             helper.make_node("Relu", ["bn"], ["r"]),
+             helper.make_node("Reshape", ["r", "flat"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)]
+    inits = {"w": f32(c, 3, 3, 3), "s": f32(c) + 2, "b": f32(c), "m": f32(c), "v": np.abs(f32(c)) + 1,
+             "flat": np.array([1, -1], np.int64), "fc": f32(4, c * 16)}
+    graph = convert_model(make(nodes, {"x": [1, 3, 4, 4]}, ["y"], inits), {})
+    assert [n.op_type for n in graph.nodes] == ["Conv", "Reshape", "Gemm"]
+    assert max(calls["inference"].values()) == 1, calls["inference"]
+    assert calls["final"] == Counter({n.name: 1 for n in graph.nodes})
+
+
+def test_dead_nodes_and_constants_removed() -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Mul", ["x", "k"], ["unused"])]
+    graph = convert_model(make(nodes, {"x": [2]}, ["y"], {"k": f32(2)}), {})
+    assert [n.op_type for n in graph.nodes] == ["Relu"] and not graph.constants
+
+
+def test_constant_output_is_a_clear_error() -> None:
+    model = make([helper.make_node("Add", ["k", "k"], ["y"]), helper.make_node("Relu", ["x"], ["z"])],
+                 {"x": [2]}, ["y", "z"], {"k": f32(2)})
+    with pytest.raises(ConversionError, match="'y' is a constant"):
+        convert_model(model)
+
+
+# ---- CLI ------------------------------------------------------------------------------
+
+CLI = _HERE.parent / "mace_convert.py"
+
+
+def test_cli_writes_model_and_reports_errors(tmp_path: Path) -> None:
+    source = tmp_path / "net.onnx"
+    onnx.save(conv_bn_relu_model(), str(source))
+    out = tmp_path / "net.mace"
+    done = subprocess.run([sys.executable, str(CLI), str(source), "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    stored = read_model(out)
+    assert stored.metadata["name"] == "net" and [n.op_type for n in stored.graph.nodes] == ["Conv"]
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"")
+    failed = subprocess.run([sys.executable, str(CLI), str(bad), "-o", str(tmp_path / "x.mace")],
+                            capture_output=True, text=True)
+    assert failed.returncode == 1 and "bad.onnx" in failed.stderr
+    assert not (tmp_path / "x.mace").exists() and not list(tmp_path.glob(".x.mace*"))
+    help_text = subprocess.run([sys.executable, str(CLI), "--help"], capture_output=True, text=True).stdout
+    assert "--input-shape" in help_text
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
