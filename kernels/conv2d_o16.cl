@@ -1,0 +1,286 @@
+/* Convolutions vectorised over 16 channels (ONNX Conv, NHWC4 tensors).
+ *
+ * conv2d.cl gives each work-item one float4 of output channels. On a CPU OpenCL
+ * device (PoCL) a work-item is a scalar thread of SIMD code, so the float4 becomes a
+ * 128-bit vector and most of a 512-bit (or 256-bit) FMA unit idles. These kernels
+ * give each work-item 16 channels (four NHWC4 blocks, one float16: one zmm register
+ * with AVX-512, two ymm with AVX2) times several output pixels, kept in registers,
+ * so that every loaded weight vector and every broadcast input value feeds several
+ * FMAs (register blocking). ops/conv.py picks them and launches them with one
+ * work-item per work-group on CPU devices (see there why).
+ *
+ * Build options (all optional):
+ *   -DFILTER_H=<kh> -DFILTER_W=<kw>  filter size known at compile time, so the tap
+ *                                    loops unroll (used for 3x3)
+ *   -DACTIVATION=ACT_*               fused activation (common.h)
+ *
+ * Kernels (output channel group og = channels 16*og .. 16*og+15):
+ *   conv1x1_o32        1x1, stride 1, no padding, group 1: NHWC4 pixels are
+ *                      independent rows of a matrix product, so the N*H*W pixels are
+ *                      one flat range. Each work-item computes 32 output channels
+ *                      (groups 2*g and 2*g+1) of 7 consecutive pixels: 14 float16
+ *                      accumulators plus 8 weight vectors fit AVX-512's 32 registers,
+ *                      and each broadcast input value feeds two FMAs. 7 because
+ *                      224x224 CNNs have 112, 56, 28, 14 and 7 pixel rows (multiples
+ *                      of 7: no partial blocks). Global size (ceil(OC16 / 2),
+ *                      ceil(pixels / 7)).
+ *   conv1x1_o16_single the same with 16 channels of 1 pixel per work-item, for fewer
+ *                      than 7 pixels (fully-connected layers: bound by reading the
+ *                      weights once). Global size (OC16, pixels).
+ *   conv2d_o16         any KH x KW, stride, padding, dilation, group 1: 4 horizontally
+ *                      adjacent outputs per work-item. Global size
+ *                      (OC16, ceil(OW / 4), N * OH).
+ *   depthwise_o16      group == C_in == C_out with C4 a multiple of 4: 16 channels
+ *                      times 4 horizontally adjacent outputs per work-item. Global
+ *                      size (C16, ceil(OW / 4), N * OH).
+ *
+ * Filter layouts (ops/conv.py packs them; zero for channels past C):
+ *   o16 (conv1x1_*, conv2d_o16): float filter[OC16][KH][KW][IC4 * 4][16], the 16
+ *       weights of output channels 16*og.. from input channel i at tap (kh, kw);
+ *       OC16 is rounded up to even so conv1x1_o32 may read a pair of groups.
+ *   depthwise o16: float filter[C16][KH][KW][16].
+ * bias: float[OC16 * 16] (OC16 rounded up to even), zero past C. */
+#include "common.h"
+
+#ifdef FILTER_H
+#define KH FILTER_H
+#define KW FILTER_W
+#define UNROLL_TAPS _Pragma("unroll")
+#else
+#define KH filter_h
+#define KW filter_w
+#define UNROLL_TAPS
+#endif
+
+#define PW_PIXELS 7   /* pixels per work-item of conv1x1_o32 */
+#define ROW_PIXELS 4  /* outputs along W per work-item of conv2d_o16 */
+#define DW_PIXELS 4   /* outputs along W per work-item of depthwise_o16 */
+
+/* Activation, zero padding lanes and store of the 16 channels of group og at one pixel
+ * (out points at that pixel's first channel). Full groups take one 16-wide store;
+ * the last group of a tensor whose C4 is not a multiple of 4 stores only the blocks
+ * that exist, and lanes past the last channel are zeroed (the activation of a zero
+ * weight sum need not be zero). */
+inline void store16(__global float *out, float16 v, int og, int channels,
+                    float act_alpha, float act_beta) {
+  v = apply_activation16(v, act_alpha, act_beta);
+  const int first = og * 16;
+  out += first;
+  if (first + 16 <= channels) {
+    vstore16(v, 0, out);
+    return;
+  }
+  const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  v = select(v, (float16)(0.0f), (int16)(first) + lane >= (int16)(channels));
+  const int blocks = channel_blocks(channels) - og * 4;
+  vstore4(v.lo.lo, 0, out);
+  if (blocks > 1) vstore4(v.lo.hi, 1, out);
+  if (blocks > 2) vstore4(v.hi.lo, 2, out);
+  if (blocks > 3) vstore4(v.hi.hi, 3, out);
+}
+
+/* acc += x[c] * w[c] over the 4 lanes c of one input block; w points at 4 float16. */
+inline float16 dot_block16(float16 acc, float4 x, __global const float *w) {
+  acc = fma((float16)(x.x), vload16(0, w), acc);
+  acc = fma((float16)(x.y), vload16(1, w), acc);
+  acc = fma((float16)(x.z), vload16(2, w), acc);
+  return fma((float16)(x.w), vload16(3, w), acc);
+}
+
+__kernel void conv1x1_o32(__global float *out, __global const float *in,
+                          __global const float *filter, __global const float *bias,
+                          int pixels, int in_c4, int out_c, float act_alpha,
+                          float act_beta) {
+  const int og = get_global_id(0) * 2;
+  const int in_stride = in_c4 * 4;
+  const int out_stride = channel_blocks(out_c) * 4;
+  const bool second = (og + 1) * 16 < out_c;  /* group og+1 may be packing only */
+  __global const float *w0 = filter + og * in_stride * 16;
+  const float16 bias_a = vload16(og, bias), bias_b = vload16(og + 1, bias);
+  /* Blocks of PW_PIXELS pixels, strided by the global size: the plan launches fewer
+   * work-items than blocks when the weights outweigh the pixels, so that a work-item
+   * reuses its weight columns from cache for several blocks. */
+  for (int p0 = get_global_id(1) * PW_PIXELS; p0 < pixels; p0 += get_global_size(1) * PW_PIXELS) {
+    __global const float *wa = w0;
+    __global const float *wb = w0 + in_stride * 16;
+    float16 acc_a[PW_PIXELS], acc_b[PW_PIXELS];
+    __global const float *x[PW_PIXELS];
+    /* Pixels past the end read the last pixel instead (in bounds) and are not stored. */
+    #pragma unroll
+    for (int i = 0; i < PW_PIXELS; ++i) {
+      acc_a[i] = bias_a;
+      acc_b[i] = bias_b;
+      x[i] = in + min(p0 + i, pixels - 1) * in_stride;
+    }
+    for (int ib = 0; ib < in_c4; ++ib) {
+      const float16 a0 = vload16(0, wa), a1 = vload16(1, wa), a2 = vload16(2, wa), a3 = vload16(3, wa);
+      const float16 b0 = vload16(0, wb), b1 = vload16(1, wb), b2 = vload16(2, wb), b3 = vload16(3, wb);
+      #pragma unroll
+      for (int i = 0; i < PW_PIXELS; ++i) {
+        const float4 v = vload4(ib, x[i]);
+        const float16 s0 = (float16)(v.x), s1 = (float16)(v.y), s2 = (float16)(v.z), s3 = (float16)(v.w);
+        acc_a[i] = fma(s0, a0, acc_a[i]);
+        acc_b[i] = fma(s0, b0, acc_b[i]);
+        acc_a[i] = fma(s1, a1, acc_a[i]);
+        acc_b[i] = fma(s1, b1, acc_b[i]);
+        acc_a[i] = fma(s2, a2, acc_a[i]);
+        acc_b[i] = fma(s2, b2, acc_b[i]);
+        acc_a[i] = fma(s3, a3, acc_a[i]);
+        acc_b[i] = fma(s3, b3, acc_b[i]);
+      }
+      wa += 64;
+      wb += 64;
+    }
+    const int valid = min(PW_PIXELS, pixels - p0);
+    #pragma unroll
+    for (int i = 0; i < PW_PIXELS; ++i) {
+      if (i < valid) {
+        __global float *o = out + (p0 + i) * out_stride;
+        store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
+        if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
+      }
+    }
+  }
+}
+
+__kernel void conv1x1_o16_single(__global float *out, __global const float *in,
+                                 __global const float *filter,
+                                 __global const float *bias, int pixels, int in_c4,
+                                 int out_c, float act_alpha, float act_beta) {
+  const int og = get_global_id(0);
+  const int p = get_global_id(1);
+  __global const float *w = filter + og * in_c4 * 64;
+  __global const float *x = in + p * in_c4 * 4;
+  float16 acc = vload16(og, bias);
+  for (int ib = 0; ib < in_c4; ++ib) {
+    acc = dot_block16(acc, vload4(ib, x), w);
+    w += 64;
+  }
+  store16(out + p * channel_blocks(out_c) * 4, acc, og, out_c, act_alpha, act_beta);
+}
+
+/* The taps of one filter row for ROW_PIXELS outputs of conv2d_o16. `checked` (a
+ * constant after inlining) adds the column bounds checks that only work-items at the
+ * left and right edges need; interior ones run the check-free copy. */
+static inline __attribute__((always_inline)) void conv_row(
+    float16 *acc, __global const float *row, __global const float *w, int iw0,
+    int in_w, int in_c4, int filter_w, int stride_w, int dilation_w, const bool checked) {
+  const int in_stride = in_c4 * 4;
+  UNROLL_TAPS
+  for (int kw = 0; kw < KW; ++kw) {
+    const int iw = iw0 + kw * dilation_w;
+    for (int ib = 0; ib < in_c4; ++ib) {
+      #pragma unroll
+      for (int i = 0; i < ROW_PIXELS; ++i) {
+        const int col = iw + i * stride_w;
+        float4 v = (float4)(0.0f);
+        if (!checked || (col >= 0 && col < in_w)) v = vload4(0, row + col * in_stride + ib * 4);
+        acc[i] = dot_block16(acc[i], v, w);
+      }
+      w += 64;
+    }
+  }
+}
+
+/* Whether all input columns of a work-item's `outputs` outputs lie inside the row. */
+inline bool interior(int iw0, int in_w, int filter_w, int stride_w, int dilation_w, int outputs) {
+  return iw0 >= 0 && iw0 + (outputs - 1) * stride_w + (KW - 1) * dilation_w < in_w;
+}
+
+__kernel void conv2d_o16(__global float *out, __global const float *in,
+                         __global const float *filter, __global const float *bias,
+                         int in_h, int in_w, int in_c4, int out_h, int out_w,
+                         int out_c, int filter_h, int filter_w, int stride_h,
+                         int stride_w, int pad_top, int pad_left, int dilation_h,
+                         int dilation_w, float act_alpha, float act_beta) {
+  const int og = get_global_id(0);
+  const int ow0 = get_global_id(1) * ROW_PIXELS;
+  const int nh = get_global_id(2);
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const int in_stride = in_c4 * 4;
+
+  const float16 b = vload16(og, bias);
+  float16 acc[ROW_PIXELS];
+  #pragma unroll
+  for (int i = 0; i < ROW_PIXELS; ++i) acc[i] = b;
+  const int ih0 = oh * stride_h - pad_top;
+  const int iw0 = ow0 * stride_w - pad_left;
+  const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, ROW_PIXELS);
+  const int tap_row = KW * in_stride * 16;  /* filter floats per kh */
+  __global const float *w = filter + og * KH * tap_row;
+  UNROLL_TAPS
+  for (int kh = 0; kh < KH; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih >= 0 && ih < in_h) {
+      __global const float *row = in + (n * in_h + ih) * in_w * in_stride;
+      if (inside)
+        conv_row(acc, row, w + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, false);
+      else
+        conv_row(acc, row, w + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, true);
+    }
+  }
+  const int out_stride = channel_blocks(out_c) * 4;
+  #pragma unroll
+  for (int i = 0; i < ROW_PIXELS; ++i) {
+    if (ow0 + i < out_w)
+      store16(out + (nh * out_w + ow0 + i) * out_stride, acc[i], og, out_c, act_alpha, act_beta);
+  }
+}
+
+/* The taps of one filter row for DW_PIXELS outputs of depthwise_o16 (see conv_row). */
+static inline __attribute__((always_inline)) void depthwise_row(
+    float16 *acc, __global const float *row, __global const float *w, int iw0,
+    int in_w, int pixel_stride, int filter_w, int stride_w, int dilation_w,
+    const bool checked) {
+  UNROLL_TAPS
+  for (int kw = 0; kw < KW; ++kw) {
+    const float16 wt = vload16(kw, w);
+    const int iw = iw0 + kw * dilation_w;
+    #pragma unroll
+    for (int i = 0; i < DW_PIXELS; ++i) {
+      const int col = iw + i * stride_w;
+      if (!checked || (col >= 0 && col < in_w))
+        acc[i] = fma(vload16(0, row + col * pixel_stride), wt, acc[i]);
+    }
+  }
+}
+
+__kernel void depthwise_o16(__global float *out, __global const float *in,
+                            __global const float *filter, __global const float *bias,
+                            int in_h, int in_w, int out_h, int out_w, int channels,
+                            int filter_h, int filter_w, int stride_h, int stride_w,
+                            int pad_top, int pad_left, int dilation_h,
+                            int dilation_w, float act_alpha, float act_beta) {
+  const int og = get_global_id(0);
+  const int ow0 = get_global_id(1) * DW_PIXELS;
+  const int nh = get_global_id(2);
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const int stride = channel_blocks(channels) * 4;
+
+  const float16 b = vload16(og, bias);
+  float16 acc[DW_PIXELS];
+  #pragma unroll
+  for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
+  const int ih0 = oh * stride_h - pad_top;
+  const int iw0 = ow0 * stride_w - pad_left;
+  const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, DW_PIXELS);
+  __global const float *w = filter + og * KH * KW * 16;
+  UNROLL_TAPS
+  for (int kh = 0; kh < KH; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih >= 0 && ih < in_h) {
+      __global const float *row = in + (n * in_h + ih) * in_w * stride + og * 16;
+      if (inside)
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, false);
+      else
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true);
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < DW_PIXELS; ++i) {
+    if (ow0 + i < out_w)
+      store16(out + (nh * out_w + ow0 + i) * stride, acc[i], og, channels, act_alpha, act_beta);
+  }
+}
