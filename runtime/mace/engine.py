@@ -69,6 +69,7 @@ class LaunchProfile:
     global_size: tuple[int, ...]
     local_size: tuple[int, ...] | None
     device_seconds: float
+    start_seconds: float  # START relative to the first launch's START (shows idle gaps)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,15 @@ class RunProfile:
     @property
     def device_seconds(self) -> float:
         return sum(launch.device_seconds for launch in self.launches)
+
+    @property
+    def idle_seconds(self) -> float:
+        """Device idle time between the first launch's start and the last one's end:
+        the per-command cost of the driver, which fewer launches would save."""
+        if not self.launches:
+            return 0.0
+        last = self.launches[-1]
+        return last.start_seconds + last.device_seconds - self.device_seconds
 
 
 @dataclass
@@ -191,6 +201,10 @@ class MaceRuntime:
             cache_dir=cache_dir,
             expected_compiled_program_digest=manifest.compiled_program_digest if verify_compiled_program else None,
         )
+
+    def built_programs(self) -> dict[ProgramSpec, cl.Program]:
+        """The program objects this runtime enqueues, by spec (the precompiler reads their binaries)."""
+        return dict(self._programs)
 
     def program_origins(self) -> dict[str, int]:
         """How many programs came from each origin ("cache", "shipped", "source")."""
@@ -415,10 +429,12 @@ class MaceRuntime:
 def _run_profile(
     events: list[tuple[_Launch, cl.Event]], enqueue_seconds: float, wall_seconds: float
 ) -> RunProfile:
+    origin = events[0][1].profile.start if events else 0
     launches = tuple(
         LaunchProfile(
             launch.node, launch.op_type, launch.kernel_name, launch.global_size, launch.local_size,
             (event.profile.end - event.profile.start) * 1e-9,  # nanoseconds
+            (event.profile.start - origin) * 1e-9,
         )
         for launch, event in events
     )

@@ -23,12 +23,17 @@ os.environ["POCL_CACHE_DIR"] = os.environ.get(
 
 from mace.device import DeviceSelectionError, list_devices, select_device
 from mace.formats import CompiledProgramSet, DeviceIdentity, FormatError, read_model, write_compiled_programs
-from mace.graph import GraphError
+from mace.graph import Graph, GraphError
 from mace.ops.base import OpError
 from mace.planner import required_programs
 from mace.program_store import device_identity
 from mace.programs import ProgramSpec
-from mace_precompiler.compile import PrecompileError, add_to_set, compile_programs
+from mace_precompiler.compile import (
+    PrecompileError,
+    add_to_set,
+    compile_and_capture_launches,
+    compile_programs,
+)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +43,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="any",
                         help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
     parser.add_argument("--jobs", type=int, default=2, help="programs compiled at once (default: 2)")
+    parser.add_argument("--capture-launches", choices=["auto", "yes", "no"], default="auto",
+                        help="run the model once before reading binaries, so work-group code that some "
+                             "drivers compile at the first launch is shipped too (auto: on PoCL)")
     parser.add_argument("--list", action="store_true", help="print the planned programs as JSON and exit")
     parser.add_argument("--expect-identity", type=Path, metavar="JSON",
                         help="fail unless the chosen device has exactly this identity (from the OpenCL probe)")
@@ -48,14 +56,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _planned_programs(models: list[Path]) -> tuple[list[ProgramSpec], dict[str, str]]:
+def _planned_programs(models: list[Path]) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
     specs: set[ProgramSpec] = set()
     digests = {}
+    graphs = []
     for path in models:
         model = read_model(path)
         specs.update(required_programs(model.graph))
         digests[f"model_digest:{path.name}"] = model.digest
-    return sorted(specs, key=lambda spec: spec.key), digests
+        graphs.append(model.graph)
+    return sorted(specs, key=lambda spec: spec.key), digests, graphs
+
+
+POCL_PLATFORM_NAME = "Portable Computing Language"
 
 
 def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
@@ -75,7 +88,7 @@ def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
-        specs, digests = _planned_programs(args.models)
+        specs, digests, graphs = _planned_programs(args.models)
         if args.list:
             json.dump([{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],
                       sys.stdout, indent=2)
@@ -87,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.expect_identity is not None:
             _check_identity(args.expect_identity, device_identity(device.device))
         started = time.perf_counter()
-        identity, compiled = compile_programs(specs, device, jobs=args.jobs)
+        capture = args.capture_launches == "yes" or (
+            args.capture_launches == "auto" and device.platform_name == POCL_PLATFORM_NAME)
+        if capture:
+            identity, compiled = device_identity(device.device), compile_and_capture_launches(graphs, device)
+        else:
+            identity, compiled = compile_programs(specs, device, jobs=args.jobs)
         programs = CompiledProgramSet(metadata=digests)
         add_to_set(programs, identity, compiled)
         digest = write_compiled_programs(programs, args.output)

@@ -16,9 +16,12 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pyopencl as cl
-from mace.device import DeviceEntry, list_devices
+from mace.device import DeviceEntry, list_devices, shared_context
+from mace.engine import MaceRuntime
 from mace.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, program_source_hash
+from mace.graph import Graph
 from mace.kernel_sources import program_source
 from mace.program_store import build_from_binary, device_identity, program_binary
 from mace.programs import ProgramSpec
@@ -58,15 +61,7 @@ class _Compiler:
             raise PrecompileError(
                 f"OpenCL program {spec.key!r} does not compile for {self.device.name.strip()}:\n{exc}"
             ) from None
-        binary = program_binary(program, self.device)
-        if is_pocl_binary(binary):
-            normalized = normalize_pocl_binary(binary)
-            if normalized != binary:
-                try:  # never ship a rewritten binary the driver has not accepted
-                    build_from_binary(self.context, self.device, spec, normalized)
-                    binary = normalized
-                except cl.Error:
-                    log.warning("PoCL binary of %r could not be made reproducible; keeping it as built", spec.key)
+        binary = _reproducible(self.context, self.device, spec, program_binary(program, self.device))
         seconds = time.perf_counter() - start
         return CompiledSpec(spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds)
 
@@ -109,6 +104,47 @@ def compile_programs(
         initargs=(device.platform_index, device.device_index),
     ) as pool:
         return identity, list(pool.map(_compile_in_worker, specs))
+
+
+def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -> list[CompiledSpec]:
+    """Builds every program the graphs need from source, runs each graph once, then takes binaries.
+
+    Some drivers (PoCL) compile work-group code for each launch configuration at the first
+    enqueue and include it in a program's binary only if the program ran before its binary
+    was first read. Running the real launches here moves that compilation into the build too.
+    Serial by necessity: one process must build, run and read every program.
+    """
+    context = shared_context(device.device)
+    cl.Program(context, _PRIMER).build(devices=[device.device])
+    runtimes = [MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}") for graph in graphs]
+    for runtime in runtimes:
+        # Zeros reach every launch; the values computed do not matter.
+        runtime.run({info.name: np.zeros(info.shape, np.float32) for info in runtime.graph.inputs})
+    built: dict[ProgramSpec, tuple[cl.Program, float]] = {}
+    for runtime in runtimes:
+        for spec, program in runtime.built_programs().items():
+            built.setdefault(spec, (program, runtime.program_provenance[spec.key].seconds))
+    results = []
+    for spec in sorted(built, key=lambda s: s.key):
+        program, seconds = built[spec]
+        source = program_source(spec.name)
+        binary = _reproducible(context, device.device, spec, program_binary(program, device.device))
+        results.append(CompiledSpec(spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds))
+    return results
+
+
+def _reproducible(context: cl.Context, device: cl.Device, spec: ProgramSpec, binary: bytes) -> bytes:
+    if not is_pocl_binary(binary):
+        return binary
+    normalized = normalize_pocl_binary(binary)
+    if normalized == binary:
+        return binary
+    try:  # never ship a rewritten binary the driver has not accepted
+        build_from_binary(context, device, spec, normalized)
+        return normalized
+    except cl.Error:
+        log.warning("PoCL binary of %r could not be made reproducible; keeping it as built", spec.key)
+        return binary
 
 
 def add_to_set(programs: CompiledProgramSet, identity: DeviceIdentity, compiled: Iterable[CompiledSpec]) -> None:

@@ -1,0 +1,267 @@
+"""Analysis tests of mace_model and mace_opencl_toolchain: actions, inputs, outputs, errors.
+
+Analysis runs no action, so the model is the genrule output //tests/models:small_cnn.onnx
+(never built here) and the OpenCL targets are test toolchains whose identity files are
+checked in under testdata/.
+"""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("//rules:defs.bzl", "MaceModelInfo", "mace_model", "mace_opencl_toolchain")
+
+_MODEL = Label("//tests/models:small_cnn.onnx")
+_NONE_TARGET = Label("//rules/toolchains:none")
+_CPU_IDENTITY = "rules/tests/testdata/test_cpu_identity.json"
+_GPU_IDENTITY = "rules/tests/testdata/test_gpu_identity.json"
+
+# The fixed environment every mace_model action runs with (rules/private/mace_model.bzl).
+_FIXED_PATH = "/usr/bin:/bin"
+
+def _actions_by_mnemonic(env):
+    by_mnemonic = {}
+    for action in analysistest.target_actions(env):
+        by_mnemonic.setdefault(action.mnemonic, []).append(action)
+    return by_mnemonic
+
+def _short_paths(files):
+    return sorted([f.short_path for f in files])
+
+def _one(env, by_mnemonic, mnemonic):
+    actions = by_mnemonic.get(mnemonic, [])
+    asserts.equals(env, 1, len(actions), "expected exactly one %s action, got %d" % (mnemonic, len(actions)))
+    return actions[0] if actions else None
+
+def _flag_value(argv, flag):
+    """The argument after `flag` in argv, or None."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg == flag:
+            return argv[i + 1]
+    return None
+
+def _expected_outputs(package, name, with_binary):
+    prefix = "%s/%s/" % (package, name)
+    files = [prefix + name + ".mace", prefix + "manifest.json"]
+    if with_binary:
+        files.append(prefix + "mace_cl_compiled_program.bin")
+    return sorted(files)
+
+def _check_env(env, action):
+    asserts.equals(env, "0", action.env.get("PYTHONHASHSEED"), "%s must run with PYTHONHASHSEED=0" % action.mnemonic)
+    asserts.equals(env, _FIXED_PATH, action.env.get("PATH"), "%s must run with a fixed PATH" % action.mnemonic)
+
+def _check_driver_model(env, identity_path):
+    """Checks a mace_model built for an OpenCL target of kind 'driver'; returns the precompile action."""
+    target = analysistest.target_under_test(env)
+    package = target.label.package
+    name = target.label.name
+    by_mnemonic = _actions_by_mnemonic(env)
+    asserts.equals(
+        env,
+        ["MaceConvert", "MaceManifest", "MacePrecompile"],
+        sorted(by_mnemonic.keys()),
+        "mnemonics of the actions of a mace_model with a driver target",
+    )
+
+    outputs = _expected_outputs(package, name, with_binary = True)
+    asserts.equals(env, outputs, _short_paths(target[DefaultInfo].files.to_list()), "default outputs")
+    runfiles = _short_paths(target[DefaultInfo].default_runfiles.files.to_list())
+    for path in outputs:
+        asserts.true(env, path in runfiles, "%s should be in the runfiles, got %s" % (path, runfiles))
+
+    prefix = "%s/%s/" % (package, name)
+    convert = _one(env, by_mnemonic, "MaceConvert")
+    precompile = _one(env, by_mnemonic, "MacePrecompile")
+    manifest = _one(env, by_mnemonic, "MaceManifest")
+    if not (convert and precompile and manifest):
+        return None
+
+    # Convert: the ONNX file in, the .mace file out, shapes from input_shapes.
+    asserts.true(
+        env,
+        _MODEL.package + "/" + _MODEL.name in _short_paths(convert.inputs.to_list()),
+        "MaceConvert should read the ONNX model",
+    )
+    asserts.equals(env, [prefix + name + ".mace"], _short_paths(convert.outputs.to_list()))
+    asserts.equals(env, "image=1,3,32,32", _flag_value(convert.argv, "--input-shape"))
+    _check_env(env, convert)
+
+    # Precompile: the converted model and the device identity in; the .bin (and report) out.
+    inputs = _short_paths(precompile.inputs.to_list())
+    asserts.true(env, identity_path in inputs, "MacePrecompile inputs should include %s, got %s" % (identity_path, inputs))
+    asserts.true(env, prefix + name + ".mace" in inputs, "MacePrecompile inputs should include the model file, got %s" % inputs)
+    precompile_outputs = _short_paths(precompile.outputs.to_list())
+    asserts.true(
+        env,
+        prefix + "mace_cl_compiled_program.bin" in precompile_outputs,
+        "MacePrecompile should write mace_cl_compiled_program.bin, got %s" % precompile_outputs,
+    )
+    asserts.true(env, "--expect-identity" in precompile.argv, "MacePrecompile argv should contain --expect-identity: %s" % precompile.argv)
+    identity_arg = _flag_value(precompile.argv, "--expect-identity") or ""
+    asserts.true(
+        env,
+        identity_arg.endswith(identity_path),
+        "--expect-identity should name %s, got %s" % (identity_path, identity_arg),
+    )
+    _check_env(env, precompile)
+
+    # Manifest: ties the model and the binary together.
+    manifest_inputs = _short_paths(manifest.inputs.to_list())
+    for path in [prefix + name + ".mace", prefix + "mace_cl_compiled_program.bin"]:
+        asserts.true(env, path in manifest_inputs, "MaceManifest inputs should include %s, got %s" % (path, manifest_inputs))
+    asserts.equals(env, [prefix + "manifest.json"], _short_paths(manifest.outputs.to_list()))
+    asserts.true(env, "--compiled-program" in manifest.argv, "MaceManifest should name the compiled program")
+    _check_env(env, manifest)
+
+    info = target[MaceModelInfo]
+    asserts.equals(env, name, info.name)
+    asserts.equals(env, prefix + "mace_cl_compiled_program.bin", info.compiled_program.short_path)
+    asserts.equals(env, prefix + "manifest.json", info.manifest.short_path)
+    asserts.equals(env, prefix + name + ".mace", info.model_file.short_path)
+    asserts.equals(env, identity_path, info.opencl_target.identity.short_path)
+    return precompile
+
+# --- a driver target given as the opencl_target attribute -------------------------------------
+
+def _driver_target_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    _check_driver_model(env, _CPU_IDENTITY)
+    target = analysistest.target_under_test(env)
+    asserts.equals(env, "test_cpu", target[MaceModelInfo].opencl_target.name)
+    asserts.equals(env, {}, target[MaceModelInfo].opencl_target.execution_requirements, "a hermetic target runs anywhere")
+    return analysistest.end(env)
+
+driver_target_test = analysistest.make(_driver_target_test_impl)
+
+# --- a host-GPU style target chosen by toolchain resolution -----------------------------------
+
+def _host_gpu_toolchain_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    _check_driver_model(env, _GPU_IDENTITY)
+    target = analysistest.target_under_test(env)
+    asserts.equals(env, "test_gpu", target[MaceModelInfo].opencl_target.name, "toolchain resolution should pick the registered test toolchain")
+
+    # Bazel's Starlark Action object has no execution_info field, so the requirements are read
+    # where mace_model takes them from: the resolved target, whose dict becomes the precompile
+    # action's execution_requirements unchanged. (.ci/run checks the action itself with aquery.)
+    asserts.equals(
+        env,
+        {"no-remote-cache": "1", "no-remote-exec": "1"},
+        target[MaceModelInfo].opencl_target.execution_requirements,
+        "a host GPU target's precompile actions must be neither remotely executed nor remotely cached",
+    )
+    return analysistest.end(env)
+
+host_gpu_toolchain_test = analysistest.make(
+    _host_gpu_toolchain_test_impl,
+    config_settings = {
+        "//command_line_option:extra_toolchains": [str(Label("//rules/tests:test_gpu_toolchain"))],
+    },
+)
+
+# --- the "none" target: no precompile, no binary ----------------------------------------------
+
+def _none_target_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    package = target.label.package
+    name = target.label.name
+    by_mnemonic = _actions_by_mnemonic(env)
+    asserts.equals(env, ["MaceConvert", "MaceManifest"], sorted(by_mnemonic.keys()), "no MacePrecompile for the 'none' target")
+    asserts.equals(env, _expected_outputs(package, name, with_binary = False), _short_paths(target[DefaultInfo].files.to_list()))
+    asserts.equals(env, None, target[MaceModelInfo].compiled_program)
+    asserts.equals(env, [], target[OutputGroupInfo].compiled_program.to_list())
+    manifest = _one(env, by_mnemonic, "MaceManifest")
+    if manifest:
+        asserts.false(env, "--compiled-program" in manifest.argv, "the manifest must not name a compiled program")
+    return analysistest.end(env)
+
+none_target_test = analysistest.make(_none_target_test_impl)
+
+# --- attribute errors ---------------------------------------------------------------------------
+
+def _open_input_shape_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "input_shapes[\"image\"]")
+    asserts.expect_failure(env, "\"?\" is not a whole number")
+    return analysistest.end(env)
+
+open_input_shape_test = analysistest.make(_open_input_shape_test_impl, expect_failure = True)
+
+def _driver_without_identity_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "of kind 'driver' needs the device's identity file")
+    return analysistest.end(env)
+
+driver_without_identity_test = analysistest.make(_driver_without_identity_test_impl, expect_failure = True)
+
+def mace_model_analysis_test_suite(name):
+    """Declares the targets under test and the analysis tests, grouped in a test_suite.
+
+    Args:
+      name: name of the test_suite.
+    """
+    mace_opencl_toolchain(
+        name = "test_cpu",
+        device = "cpu",
+        identity = "testdata/test_cpu_identity.json",
+        tags = ["manual"],
+    )
+
+    # Like @rules_mace_opencl//:host_gpu: a physical device on the build machine.
+    mace_opencl_toolchain(
+        name = "test_gpu",
+        device = "gpu",
+        identity = "testdata/test_gpu_identity.json",
+        remote_cacheable = False,
+        remote_executable = False,
+        tags = ["manual"],
+    )
+    native.toolchain(
+        name = "test_gpu_toolchain",
+        toolchain = ":test_gpu",
+        toolchain_type = Label("//rules:opencl_toolchain_type"),
+        tags = ["manual"],
+    )
+
+    mace_model(
+        name = "subject_driver",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = ":test_cpu",
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_host_gpu",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_none",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = _NONE_TARGET,
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_open_input_shape",
+        input_shapes = {"image": "1,?,224"},
+        model = _MODEL,
+        opencl_target = _NONE_TARGET,
+        tags = ["manual"],
+    )
+    mace_opencl_toolchain(
+        name = "subject_driver_without_identity",
+        kind = "driver",
+        tags = ["manual"],
+    )
+
+    tests = {
+        "driver_target_test": (driver_target_test, ":subject_driver"),
+        "host_gpu_toolchain_test": (host_gpu_toolchain_test, ":subject_host_gpu"),
+        "none_target_test": (none_target_test, ":subject_none"),
+        "open_input_shape_test": (open_input_shape_test, ":subject_open_input_shape"),
+        "driver_without_identity_test": (driver_without_identity_test, ":subject_driver_without_identity"),
+    }
+    for test_name, (test_rule, subject) in tests.items():
+        test_rule(name = test_name, target_under_test = subject)
+    native.test_suite(name = name, tests = [":" + test_name for test_name in tests])
