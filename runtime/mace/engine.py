@@ -128,6 +128,7 @@ class MaceRuntime:
         profile: bool = False,
     ) -> None:
         self.init_timings: dict[str, float] = {}
+        self._disk_cache: DiskProgramCache | None = None
         # Profiling events cost host time per launch, so only benchmarks ask for them.
         self.profile = profile
         self._last_profile: RunProfile | None = None
@@ -248,9 +249,9 @@ class MaceRuntime:
         providers: list[ProgramProvider] = []
         listeners: list[ProgramBuildListener] = []
         if cache_dir is not None:
-            disk_cache = DiskProgramCache(cache_dir, self.device)
-            providers.append(disk_cache)
-            listeners.append(disk_cache)
+            self._disk_cache = DiskProgramCache(cache_dir, self.device)
+            providers.append(self._disk_cache)
+            listeners.append(self._disk_cache)
         if self.compiled_programs is not None:
             providers.append(ShippedPrograms(self.compiled_programs, self.device))
         programs = {}
@@ -374,6 +375,8 @@ class MaceRuntime:
             cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
             results[boundary.info.name] = result
         self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
+        if self._disk_cache is not None:
+            self._disk_cache.flush()  # after a run, so binaries carry per-launch code (PoCL)
         if self.profile:
             self._last_profile = _run_profile(events, enqueue_seconds, time.perf_counter() - start)
         return results

@@ -128,6 +128,7 @@ class DiskProgramCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._device = device
         self._identity = device_identity(device)
+        self._pending: list[tuple[ProgramSpec, cl.Program, str]] = []
 
     def entry_path(self, spec: ProgramSpec, source_hash: str) -> Path:
         digest = hashlib.sha256()
@@ -155,10 +156,19 @@ class DiskProgramCache:
             return None
 
     def program_built(self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str) -> None:
-        source_hash = program_source_hash(source, spec.options)
-        programs = CompiledProgramSet()
-        programs.add(self._identity, CompiledProgram(spec.key, source_hash, program_binary(program, self._device)))
-        try:
-            write_atomically(self.entry_path(spec, source_hash), encode_compiled_programs(programs))
-        except OSError as exc:  # a read-only or full cache must not break inference
-            log.warning("could not write the program cache in %s: %s", self.directory, exc)
+        # Written after the first run, not now: some drivers (PoCL) add the work-group code of
+        # each launch to a binary only if the program ran before the binary was first read.
+        self._pending.append((spec, program, source))
+
+    def flush(self) -> None:
+        """Writes the binaries of programs compiled since the last flush."""
+        pending, self._pending = self._pending, []
+        for spec, program, source in pending:
+            source_hash = program_source_hash(source, spec.options)
+            programs = CompiledProgramSet()
+            programs.add(self._identity, CompiledProgram(spec.key, source_hash, program_binary(program, self._device)))
+            try:
+                write_atomically(self.entry_path(spec, source_hash), encode_compiled_programs(programs))
+            except OSError as exc:  # a read-only or full cache must not break inference
+                log.warning("could not write the program cache in %s: %s", self.directory, exc)
+                return
