@@ -53,7 +53,8 @@ print(json.dumps({"import": t_import, "phases": runtime.init_timings, "first_run
 
 
 def _env(pocl_cache: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(PATHS), "POCL_CACHE_DIR": str(pocl_cache)}
+    inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(PATHS + inherited), "POCL_CACHE_DIR": str(pocl_cache)}
 
 
 def _start(model: Path, compiled: Path | None, cache_dir: Path | None, work: Path) -> dict:

@@ -27,17 +27,21 @@
  *   conv1x1_o16_single the same with 16 channels of 1 pixel per work-item, for fewer
  *                      than 7 pixels (fully-connected layers: bound by reading the
  *                      weights once). Global size (OC16, pixels).
- *   conv2d_o16         any KH x KW, stride, padding, dilation, group 1: 4 horizontally
- *                      adjacent outputs per work-item. Global size
+ *   conv2d_o32         any KH x KW, stride, padding, dilation, group 1, more than 16
+ *                      output channels: 32 channels (groups 2*g, 2*g+1, sharing each
+ *                      input load) times 4 horizontally adjacent outputs per
+ *                      work-item. Global size (ceil(OC16 / 2), ceil(OW / 4), N * OH).
+ *   conv2d_o16         the same for at most 16 output channels (no idle second
+ *                      group): 16 channels times 4 outputs per work-item. Global size
  *                      (OC16, ceil(OW / 4), N * OH).
  *   depthwise_o16      group == C_in == C_out with C4 a multiple of 4: 16 channels
- *                      times 4 horizontally adjacent outputs per work-item. Global
- *                      size (C16, ceil(OW / 4), N * OH).
+ *                      times 8 horizontally adjacent outputs per work-item. Global
+ *                      size (C16, ceil(OW / 8), N * OH).
  *
  * Filter layouts (ops/conv.py packs them; zero for channels past C):
- *   o16 (conv1x1_*, conv2d_o16): float filter[OC16][KH][KW][IC4 * 4][16], the 16
+ *   o16 (conv1x1_*, conv2d_o*): float filter[OC16][KH][KW][IC4 * 4][16], the 16
  *       weights of output channels 16*og.. from input channel i at tap (kh, kw);
- *       OC16 is rounded up to even so conv1x1_o32 may read a pair of groups.
+ *       OC16 is rounded up to even so the *_o32 kernels may read a pair of groups.
  *   depthwise o16: float filter[C16][KH][KW][16].
  * bias: float[OC16 * 16] (OC16 rounded up to even), zero past C. */
 #include "common.h"
@@ -54,7 +58,8 @@
 
 #define PW_PIXELS 7   /* pixels per work-item of conv1x1_o32 */
 #define ROW_PIXELS 4  /* outputs along W per work-item of conv2d_o16 */
-#define DW_PIXELS 4   /* outputs along W per work-item of depthwise_o16 */
+#define PAIR_PIXELS 4 /* outputs along W per work-item of conv2d_o32 */
+#define DW_PIXELS 8   /* outputs along W per work-item of depthwise_o16 */
 
 /* Activation, zero padding lanes and store of the 16 channels of group og at one pixel
  * (out points at that pixel's first channel). Full groups take one 16-wide store;
@@ -228,6 +233,87 @@ __kernel void conv2d_o16(__global float *out, __global const float *in,
   }
 }
 
+/* conv_row for conv2d_o32: two channel groups share every input load. */
+static inline __attribute__((always_inline)) void conv_row32(
+    float16 *acc_a, float16 *acc_b, __global const float *row, __global const float *wa,
+    __global const float *wb, int iw0, int in_w, int in_c4, int filter_w, int stride_w,
+    int dilation_w, const bool checked) {
+  const int in_stride = in_c4 * 4;
+  UNROLL_TAPS
+  for (int kw = 0; kw < KW; ++kw) {
+    const int iw = iw0 + kw * dilation_w;
+    for (int ib = 0; ib < in_c4; ++ib) {
+      const float16 a0 = vload16(0, wa), a1 = vload16(1, wa), a2 = vload16(2, wa), a3 = vload16(3, wa);
+      const float16 b0 = vload16(0, wb), b1 = vload16(1, wb), b2 = vload16(2, wb), b3 = vload16(3, wb);
+      #pragma unroll
+      for (int i = 0; i < PAIR_PIXELS; ++i) {
+        const int col = iw + i * stride_w;
+        float4 v = (float4)(0.0f);
+        if (!checked || (col >= 0 && col < in_w)) v = vload4(0, row + col * in_stride + ib * 4);
+        const float16 s0 = (float16)(v.x), s1 = (float16)(v.y), s2 = (float16)(v.z), s3 = (float16)(v.w);
+        acc_a[i] = fma(s0, a0, acc_a[i]);
+        acc_b[i] = fma(s0, b0, acc_b[i]);
+        acc_a[i] = fma(s1, a1, acc_a[i]);
+        acc_b[i] = fma(s1, b1, acc_b[i]);
+        acc_a[i] = fma(s2, a2, acc_a[i]);
+        acc_b[i] = fma(s2, b2, acc_b[i]);
+        acc_a[i] = fma(s3, a3, acc_a[i]);
+        acc_b[i] = fma(s3, b3, acc_b[i]);
+      }
+      wa += 64;
+      wb += 64;
+    }
+  }
+}
+
+__kernel void conv2d_o32(__global float *out, __global const float *in,
+                         __global const float *filter, __global const float *bias,
+                         int in_h, int in_w, int in_c4, int out_h, int out_w,
+                         int out_c, int filter_h, int filter_w, int stride_h,
+                         int stride_w, int pad_top, int pad_left, int dilation_h,
+                         int dilation_w, float act_alpha, float act_beta) {
+  const int og = get_global_id(0) * 2;
+  const int ow0 = get_global_id(1) * PAIR_PIXELS;
+  const int nh = get_global_id(2);
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const int in_stride = in_c4 * 4;
+  const float16 bias_a = vload16(og, bias), bias_b = vload16(og + 1, bias);
+  float16 acc_a[PAIR_PIXELS], acc_b[PAIR_PIXELS];
+  #pragma unroll
+  for (int i = 0; i < PAIR_PIXELS; ++i) {
+    acc_a[i] = bias_a;
+    acc_b[i] = bias_b;
+  }
+  const int ih0 = oh * stride_h - pad_top;
+  const int iw0 = ow0 * stride_w - pad_left;
+  const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, PAIR_PIXELS);
+  const int tap_row = KW * in_stride * 16;
+  __global const float *wa = filter + og * KH * tap_row;
+  __global const float *wb = wa + KH * tap_row;
+  UNROLL_TAPS
+  for (int kh = 0; kh < KH; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih >= 0 && ih < in_h) {
+      __global const float *row = in + (n * in_h + ih) * in_w * in_stride;
+      if (inside)
+        conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, false);
+      else
+        conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, true);
+    }
+  }
+  const int out_stride = channel_blocks(out_c) * 4;
+  const bool second = (og + 1) * 16 < out_c;
+  #pragma unroll
+  for (int i = 0; i < PAIR_PIXELS; ++i) {
+    if (ow0 + i < out_w) {
+      __global float *o = out + (nh * out_w + ow0 + i) * out_stride;
+      store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
+      if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
+    }
+  }
+}
+
 /* The taps of one filter row for DW_PIXELS outputs of depthwise_o16 (see conv_row). */
 static inline __attribute__((always_inline)) void depthwise_row(
     float16 *acc, __global const float *row, __global const float *w, int iw0,
@@ -272,7 +358,13 @@ __kernel void depthwise_o16(__global float *out, __global const float *in,
     const int ih = ih0 + kh * dilation_h;
     if (ih >= 0 && ih < in_h) {
       __global const float *row = in + (n * in_h + ih) * in_w * stride + og * 16;
-      if (inside)
+      /* Interior rows with the common strides get constant strides, so that the loads
+       * that several taps share (neighbouring outputs overlap) are issued once. */
+      if (inside && stride_w == 1 && dilation_w == 1)
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 1, 1, false);
+      else if (inside && stride_w == 2 && dilation_w == 1)
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 2, 1, false);
+      else if (inside)
         depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, false);
       else
         depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true);

@@ -109,20 +109,24 @@ __kernel void depth_to_space(__global float *out, __global const float *in,
   vstore4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
 }
 
-/* space_to_depth (ONNX's only order, the inverse of DCR):
- *   out[n, (i * bs + j) * in_c + ci, h, w] = in[n, ci, h * bs + i, w * bs + j]
+/* space_to_depth: the inverse of depth_to_space in the same mode,
+ *   out[n, co, h, w] = in[n, ci, h * bs + i, w * bs + j] with
+ *   DCR (crd == 0): co = (i * bs + j) * in_c + ci  (the only order before onnx 1.23)
+ *   CRD (crd != 0): co = (ci * bs + i) * bs + j
  * global size (C4, W, N*H) of the output. */
 __kernel void space_to_depth(__global float *out, __global const float *in,
-                             int out_h, int out_w, int out_c, int block) {
+                             int out_h, int out_w, int out_c, int block, int crd) {
   const int c4 = get_global_id(0);
   const int w = get_global_id(1);
   const int n = get_global_id(2) / out_h;
   const int h = get_global_id(2) - n * out_h;
-  const int in_h = out_h * block, in_w = out_w * block, in_c = out_c / (block * block);
+  const int area = block * block;
+  const int in_h = out_h * block, in_w = out_w * block, in_c = out_c / area;
   float lanes[4];
   for (int l = 0; l < 4; ++l) {
     const int c = (c4 << 2) + l;
-    const int ij = c / in_c, ci = c - ij * in_c;
+    const int ij = crd ? c % area : c / in_c;
+    const int ci = crd ? c / area : c - ij * in_c;
     const int hi = h * block + ij / block, wi = w * block + ij % block;
     lanes[l] = c < out_c ? in[nhwc4_index(n, hi, wi, 0, in_h, in_w, in_c) + ci] : 0.0f;
   }

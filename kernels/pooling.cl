@@ -11,7 +11,13 @@
  *              inside the padded input [-pad, size + pad_end) (so ceil_mode
  *              windows that run past the end padding do not count those taps).
  * global_pool: one work-item per (channel block, batch) reduces all H * W
- *              pixels; global size (C4, N). */
+ *              pixels; global size (C4, N).
+ * global_pool_wg: the same with work-group reductions, for GPUs: a work-group of
+ *              (L0, S) work-items covers L0 channel blocks of one batch; item
+ *              (c, s) folds pixels s, s + S, ... of its block, then the S partials
+ *              are folded in local memory (S = get_local_size(1), a power of two).
+ *              Global size (C4 rounded up to L0, S, N), local size (L0, S, 1),
+ *              scratch L0 * S float4. */
 #include "common.h"
 
 #if defined(POOL_MAX) == defined(POOL_AVG)
@@ -89,4 +95,35 @@ __kernel void global_pool(__global float *out, __global const float *in,
 #endif
   acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
   vstore4(acc, n * blocks + c4, out);
+}
+
+__kernel void global_pool_wg(__global float *out, __global const float *in,
+                             int pixels, int channels, float act_alpha,
+                             float act_beta, __local float4 *scratch) {
+  const int c4 = get_global_id(0);
+  const int lc = get_local_id(0);
+  const int l0 = get_local_size(0);
+  const int s = get_local_id(1);
+  const int slices = get_local_size(1);
+  const int n = get_global_id(2);
+  const int blocks = channel_blocks(channels);
+  float4 acc = POOL_INIT;
+  if (c4 < blocks) {
+    __global const float *src = in + (n * pixels * blocks + c4) * 4;
+    for (int p = s; p < pixels; p += slices) acc = POOL_ADD(acc, vload4(p * blocks, src));
+  }
+  scratch[s * l0 + lc] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int step = slices >> 1; step > 0; step >>= 1) {
+    if (s < step) scratch[s * l0 + lc] = POOL_ADD(scratch[s * l0 + lc], scratch[(s + step) * l0 + lc]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (s == 0 && c4 < blocks) {
+    acc = scratch[lc];
+#ifdef POOL_AVG
+    acc /= (float)pixels;
+#endif
+    acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
+    vstore4(acc, n * blocks + c4, out);
+  }
 }

@@ -10,7 +10,13 @@
  * extents (reduce_n, reduce_h, reduce_w) of N, H and W. If the channel axis is
  * reduced too (reduce_channels != 0), it also loops over all channel blocks and
  * folds the four lanes at the end into lane 0.
- * Global size (C4, W, N*H) of the keepdims output. */
+ * Global size (C4, W, N*H) of the keepdims output.
+ *
+ * reduce_wg computes the same with work-group reductions, for GPUs: a work-group of
+ * L = get_local_size(0) work-items (a power of two) per output float4; item s folds
+ * the reduced elements t = s, s + L, ... (t enumerates (i, j, k, block), block
+ * fastest), then the L partials are folded in local memory. Global size
+ * (L * C4, W, N*H), local size (L, 1, 1), scratch L float4. */
 #include "common.h"
 
 #define REDUCE_SUM 0
@@ -87,4 +93,45 @@ __kernel void reduce(__global float4 *out, __global const float4 *in, int in_h,
   const float4 result = FINISH(acc) * scale;
   out[get_global_id(2) * out_w * channel_blocks(out_c) + w * channel_blocks(out_c) + c4] =
       zero_padding_lanes(result, c4, out_c);
+}
+
+__kernel void reduce_wg(__global float4 *out, __global const float4 *in, int in_h,
+                        int in_w, int in_c, int out_h, int out_w, int out_c,
+                        int reduce_n, int reduce_h, int reduce_w,
+                        int reduce_channels, float scale,
+                        __local float4 *scratch) {
+  const int lane = get_local_id(0);
+  const int lanes = get_local_size(0);
+  const int c4 = get_group_id(0);
+  const int w = get_global_id(1);
+  const int n = get_global_id(2) / out_h;
+  const int h = get_global_id(2) - n * out_h;
+  const int in_blocks = channel_blocks(in_c);
+  const int blocks = reduce_channels ? in_blocks : 1;
+  const int first_block = reduce_channels ? 0 : c4;
+  const int total = reduce_n * reduce_h * reduce_w * blocks;
+  float4 acc = (float4)(IDENTITY);
+  for (int t = lane; t < total; t += lanes) {
+    int rest = t / blocks;
+    const int b = first_block + (t - rest * blocks);
+    const int k = rest % reduce_w;
+    rest /= reduce_w;
+    const int j = rest % reduce_h;
+    const int i = rest / reduce_h;
+    const float4 x = in[(((n + i) * in_h + h + j) * in_w + w + k) * in_blocks + b];
+    acc = FOLD(acc, mask_padding(MAP(x), b, in_c));
+  }
+  scratch[lane] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int step = lanes >> 1; step > 0; step >>= 1) {
+    if (lane < step) scratch[lane] = FOLD(scratch[lane], scratch[lane + step]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lane == 0) {
+    acc = scratch[0];
+    if (reduce_channels) acc = (float4)(FOLD(FOLD(acc.x, acc.y), FOLD(acc.z, acc.w)), 0.0f, 0.0f, 0.0f);
+    const float4 result = FINISH(acc) * scale;
+    out[get_global_id(2) * out_w * channel_blocks(out_c) + w * channel_blocks(out_c) + c4] =
+        zero_padding_lanes(result, c4, out_c);
+  }
 }

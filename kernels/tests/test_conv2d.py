@@ -14,6 +14,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace.graph import Graph, Node, TensorInfo
+from mace.ops import conv as conv_ops
 from mace.ops.base import OpError
 from mace.planner import plan_graph
 from mace.testing import run_node
@@ -129,6 +130,14 @@ CASES = {
     "depthwise_3x3_c16_stride2": ((1, 16, 9, 10), (16, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 16),
     "depthwise_3x3_c30_batch2": ((2, 30, 7, 6), (30, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 30),
     "depthwise_5x5_c64_dilation2": ((1, 64, 11, 9), (64, 1, 5, 5), (1, 1), (4, 3, 4, 5), (2, 2), 64),
+    # Wide enough that some work-items take the interior (unchecked) paths: stride 1
+    # and 2 have their own constant-stride copy in depthwise_o16, dilation the generic one.
+    "depthwise_3x3_c32_stride1_wide": ((1, 32, 5, 37), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 32),
+    "depthwise_3x3_c48_stride2_wide_batch2": ((2, 48, 6, 41), (48, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 48),
+    "depthwise_3x3_c16_dilation2_wide": ((1, 16, 7, 40), (16, 1, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 16),
+    "3x3_c5_to_c20_wide": ((1, 5, 4, 23), (20, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # conv2d_o32 with a pair whose second 16-channel group is padding only
+    "5x5_stride2_c3_to_c40": ((1, 3, 13, 17), (40, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1),
 }
 
 
@@ -234,6 +243,8 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
         ("1x1_stride2", "conv2d_o16", ()),
         ("1x1_padded", "conv2d_o16", ()),
         ("3x3_stride3_dilation2", "conv2d_o16", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("3x3_stride2_c3_to_c32_stem", "conv2d_o32", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("5x5_stride2_c3_to_c40", "conv2d_o32", ()),
         ("5x5_c1_input", "conv2d_o16", ()),
         ("depthwise_3x3_c16_stride2", "depthwise_o16", ("-DFILTER_H=3", "-DFILTER_W=3")),
         ("depthwise_5x5_c64_dilation2", "depthwise_o16", ()),
@@ -252,7 +263,7 @@ def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -
     inputs = [TensorInfo("x", x_shape)] + ([TensorInfo("b", (w_shape[0],))] if variant == "runtime_bias" else [])
     node = Node("Conv", "node", [info.name for info in inputs[:1]] + ["w"] + [info.name for info in inputs[1:]], ["y"], attrs)
     graph = Graph(inputs, [], [node], {"w": np.zeros(w_shape, np.float32)})
-    (plan,) = plan_graph(graph).node_plans
+    (plan,) = plan_graph(graph, device_kind="cpu").node_plans
     assert [(launch.kernel, launch.program.options) for launch in plan.launches] == [(kernel, options)]
 
 
@@ -260,7 +271,7 @@ def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
     x_shape, w_shape, *_ = CASES["1x1_c8_to_c300_7x7"]
     node = Node("Conv", "node", ["x", "w"], ["y"], {})
     graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
-    ((launch,),) = [plan.launches for plan in plan_graph(graph).node_plans]
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="cpu").node_plans]
     # 10 pairs of 16-channel groups; 7 blocks of 7 pixels shared by 2 work-items each
     assert (launch.kernel, launch.global_size) == ("conv1x1_o32", (10, 2))
 
@@ -271,9 +282,67 @@ def test_o16_kernels_run_one_work_item_per_group_on_cpus() -> None:
     x_shape, w_shape, _strides, _pads, _dilations, group = CASES["1x1_c16_to_c48_batch2"]
     node = Node("Conv", "node", ["x", "w"], ["y"], {"group": group})
     graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
-    ((launch,),) = [plan.launches for plan in plan_graph(graph).node_plans]
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="cpu").node_plans]
     assert launch.local_size_for("cpu") == (1, 1)
     assert launch.local_size_for("gpu") is None
+
+
+# ---- GPU plans (PlanContext.gpu: kernels/conv2d_gpu.cl) ---------------------------------
+
+GROUP1_CASES = sorted(name for name, case in CASES.items() if case[5] == 1)
+
+
+@pytest.mark.parametrize("pixels", conv_ops.GPU_PIXEL_CHOICES)
+@pytest.mark.parametrize("case", GROUP1_CASES)
+def test_gpu_conv_every_pixels_per_item(case: str, pixels: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test shapes are too small for the GPU plans to pick OUT_PIXELS > 1 themselves.
+    monkeypatch.setattr(conv_ops, "GPU_TARGET_ITEMS", 0)
+    monkeypatch.setattr(conv_ops, "GPU_PIXEL_CHOICES", (pixels,))
+    monkeypatch.setattr(conv_ops, "FC_MAX_ROWS", 0)  # 1x1 convolutions on conv2d_gpu too
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=7)
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)], {"w": w})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    assert launch.kernel == "conv2d_gpu" and f"-DOUT_PIXELS={pixels}" in launch.program.options
+    (result,) = run_node("Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu")
+    assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
+
+
+@pytest.mark.parametrize(
+    ("case", "kernel"),
+    [
+        ("3x3_pad1_c5_to_c7_batch2", "conv2d_gpu"),
+        ("7x7_stride2_stem", "conv2d_gpu"),
+        ("1x1_c24_to_c64_7x7", "conv2d_gpu"),  # 49 pixels: conv2d_gpu over them as one row
+        ("1x1_c7_to_c18_3_pixels", "fc_gpu"),  # a handful of pixels: work-group reduction
+        ("depthwise_3x3_c32_stride1_wide", "depthwise_conv2d"),
+        ("group3_5x5", "conv2d"),
+    ],
+)
+def test_gpu_path_selection(case: str, kernel: str) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+                  {"w": np.zeros(w_shape, np.float32)})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    assert launch.kernel == kernel
+    assert "o16" not in launch.program.name
+    if kernel == "conv2d_gpu":  # padded global sizes are multiples of the tuned local size
+        local = launch.local_size_for("gpu")
+        assert local is not None and all(g % size == 0 for g, size in zip(launch.global_size, local, strict=True))
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def test_plans_use_their_kinds_kernels_only(kind: str) -> None:
+    programs = set()
+    for x_shape, w_shape, strides, pads, dilations, group in CASES.values():
+        attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+        graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+                      {"w": np.zeros(w_shape, np.float32)})
+        programs |= {spec.name for spec in plan_graph(graph, device_kind=kind).programs()}
+    assert ("conv2d_gpu" in programs) == (kind == "gpu")
+    assert ("conv2d_o16" in programs) == (kind == "cpu")
 
 
 # ---- rejected attributes -------------------------------------------------------------

@@ -308,31 +308,50 @@ def _depth_to_space(x: np.ndarray, block: int, mode: str) -> np.ndarray:
     return tmp.reshape(n, c // block**2, h * block, w * block)
 
 
-def _space_to_depth(x: np.ndarray, block: int) -> np.ndarray:
+def _space_to_depth(x: np.ndarray, block: int, mode: str) -> np.ndarray:
+    # DCR: the spec's reshape-transpose-reshape (the only order before onnx 1.23).
+    # CRD: the inverse of DepthToSpace CRD, i.e. that op's steps undone in reverse.
     n, c, h, w = x.shape
-    tmp = x.reshape(n, c, h // block, block, w // block, block).transpose(0, 3, 5, 1, 2, 4)
+    tmp = x.reshape(n, c, h // block, block, w // block, block)
+    tmp = tmp.transpose(0, 3, 5, 1, 2, 4) if mode == "DCR" else tmp.transpose(0, 1, 3, 5, 2, 4)
     return tmp.reshape(n, c * block**2, h // block, w // block)
 
 
 @pytest.mark.parametrize("mode", ["DCR", "CRD"])
-@pytest.mark.parametrize(
-    ("shape", "block"),
-    [((2, 12, 3, 5), 2), ((1, 4, 1, 1), 2), ((1, 45, 2, 3), 3), ((2, 8, 3, 3), 1)],
-    ids=str,
-)
-def test_depth_to_space(shape: tuple[int, ...], block: int, mode: str) -> None:
-    x = _data(shape)
-    (result,) = run_node("DepthToSpace", {"x": x}, attrs={"blocksize": block, "mode": mode})
-    np.testing.assert_array_equal(result, _depth_to_space(x, block, mode))
+@pytest.mark.parametrize("shape", [(2, 3, 4, 6), (1, 5, 6, 3)], ids=str)
+def test_space_to_depth_reference_inverts_depth_to_space(shape: tuple[int, ...], mode: str) -> None:
+    # Checks the reference itself (no device): per the spec the two ops are inverses.
+    x, block = _data(shape), 2 if shape[2] % 2 == 0 and shape[3] % 2 == 0 else 3
+    np.testing.assert_array_equal(_depth_to_space(_space_to_depth(x, block, mode), block, mode), x)
 
 
+@pytest.mark.parametrize("mode", ["DCR", "CRD", None])
 @pytest.mark.parametrize(
-    ("shape", "block"), [((2, 3, 4, 6), 2), ((1, 1, 2, 2), 2), ((1, 5, 6, 3), 3)], ids=str
+    ("shape", "block"), [((2, 3, 4, 6), 2), ((1, 1, 2, 2), 2), ((1, 5, 6, 3), 3), ((1, 2, 4, 6), 2)], ids=str
 )
-def test_space_to_depth(shape: tuple[int, ...], block: int) -> None:
+def test_space_to_depth(shape: tuple[int, ...], block: int, mode: str | None) -> None:
     x = _data(shape)
-    (result,) = run_node("SpaceToDepth", {"x": x}, attrs={"blocksize": block})
-    np.testing.assert_array_equal(result, _space_to_depth(x, block))
+    attrs = {"blocksize": block} if mode is None else {"blocksize": block, "mode": mode}
+    (result,) = run_node("SpaceToDepth", {"x": x}, attrs=attrs)
+    np.testing.assert_array_equal(result, _space_to_depth(x, block, mode or "DCR"))
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+def test_space_to_depth_round_trip(mode: str) -> None:
+    # Device against device: DepthToSpace(SpaceToDepth(x)) == x in either mode.
+    x = _data((2, 3, 6, 4))
+    (packed,) = run_node("SpaceToDepth", {"x": x}, attrs={"blocksize": 2, "mode": mode})
+    (result,) = run_node("DepthToSpace", {"x": packed}, attrs={"blocksize": 2, "mode": mode})
+    np.testing.assert_array_equal(result, x)
+
+
+@pytest.mark.parametrize("op", ["SpaceToDepth", "DepthToSpace"])
+def test_space_depth_reject_unknown_mode_and_attributes(op: str) -> None:
+    x = _data((1, 4, 2, 2))
+    with pytest.raises(OpError, match=rf"\({op}\).*mode 'NHWC' is not one of DCR, CRD"):
+        run_node(op, {"x": x}, attrs={"blocksize": 2, "mode": "NHWC"})
+    with pytest.raises(OpError, match=rf"\({op}\).*attribute\(s\) 'layout' not supported"):
+        run_node(op, {"x": x}, attrs={"blocksize": 2, "layout": "NCHW"})
 
 
 def test_depth_to_space_rejects_indivisible_channels() -> None:

@@ -183,7 +183,24 @@ def test_path_selection(case: str, constants: set, kernel: str) -> None:
     graph_inputs = [TensorInfo(name, value.shape) for name, value in inputs.items() if name not in constants]
     node = Node("Gemm", "node", list(inputs), ["y"], attrs)
     graph = Graph(graph_inputs, [], [node], {name: inputs[name] for name in constants})
-    (plan,) = plan_graph(graph).node_plans
+    (plan,) = plan_graph(graph, device_kind="cpu").node_plans
+    assert [launch.kernel for launch in plan.launches] == [kernel]
+
+
+@pytest.mark.parametrize(
+    ("case", "constants", "kernel"),
+    [
+        ("linear_layer", {"b", "c"}, "fc_gpu"),  # fully connected, few rows: work-group reduction
+        ("linear_layer_11_rows", {"b", "c"}, "conv2d_gpu"),  # more rows: one work-item per output float4
+        ("linear_layer", {"b"}, "matmul"),
+    ],
+)
+def test_gpu_path_selection(case: str, constants: set, kernel: str) -> None:
+    inputs, attrs, _ = _gemm_inputs(case, seed=1)
+    graph_inputs = [TensorInfo(name, value.shape) for name, value in inputs.items() if name not in constants]
+    node = Node("Gemm", "node", list(inputs), ["y"], attrs)
+    graph = Graph(graph_inputs, [], [node], {name: inputs[name] for name in constants})
+    (plan,) = plan_graph(graph, device_kind="gpu").node_plans
     assert [launch.kernel for launch in plan.launches] == [kernel]
 
 

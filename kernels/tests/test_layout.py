@@ -16,6 +16,7 @@ from mace import Graph, MaceRuntime, TensorInfo
 from mace.device import select_device, shared_context
 from mace.planner import LAYOUT_PROGRAM
 from mace.programs import program_cache_for
+from mace.testing import device_under_test
 
 # Layout conversion only moves floats: results must be bit-exact.
 
@@ -60,7 +61,7 @@ def test_nchw_roundtrip_through_runtime(shape: tuple[int, ...]) -> None:
 
 @pytest.fixture(scope="module")
 def layout_program() -> tuple[cl.Context, cl.Program]:
-    context = shared_context(select_device("cpu"))
+    context = shared_context(select_device(device_under_test()))
     program, _ = program_cache_for(context).get(LAYOUT_PROGRAM)
     return context, program
 

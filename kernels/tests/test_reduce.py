@@ -11,6 +11,7 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace.ops import reduce as reduce_ops
 from mace.ops.base import OpError
 from mace.testing import run_node
 
@@ -116,6 +117,22 @@ def test_large_global_mean() -> None:
     x = np.random.default_rng(7).uniform(0.0, 2.0, (1, 19, 56, 56)).astype(np.float32)
     (result,) = run_node("ReduceMean", {"x": x}, attrs={"axes": [2, 3], "keepdims": 1})
     np.testing.assert_allclose(result, x.astype(np.float64).mean(axis=(2, 3), keepdims=True), rtol=1e-4)
+
+
+@pytest.mark.parametrize("lanes", [reduce_ops.GPU_REDUCE_LANES, reduce_ops.GPU_REDUCE_LANES_LARGE])
+@pytest.mark.parametrize("op_type", sorted(REFERENCE))
+@pytest.mark.parametrize(("shape", "axes"), [((2, 19, 9, 8), [2, 3]), ((1, 37, 5, 7), None), ((3, 10, 4, 5), [0, 1, 3])], ids=str)
+def test_gpu_work_group_reduction(
+    op_type: str, shape: tuple[int, ...], axes: list[int] | None, lanes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reduce_wg, as GPU plans choose it for long reductions, with either work-group size.
+    monkeypatch.setattr(reduce_ops, "GPU_MIN_FOLDED", 1)
+    monkeypatch.setattr(reduce_ops, "GPU_REDUCE_LARGE", 1 if lanes == reduce_ops.GPU_REDUCE_LANES_LARGE else 10**9)
+    x = _input(shape, op_type, seed=11)
+    attrs = {"keepdims": 1} if axes is None else {"axes": axes, "keepdims": 1}
+    (result,) = run_node(op_type, {"x": x}, attrs=attrs, plan_kind="gpu")
+    expected = REFERENCE[op_type](x.astype(np.float64), None if axes is None else tuple(axes), True)
+    _check(op_type, result, expected)
 
 
 def test_reduce_errors() -> None:

@@ -19,15 +19,16 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.ops.base import OpError
+from mace.graph import Node
+from mace.ops.base import OpError, PlanInput
+from mace.ops.registry import plan_node
 from mace.testing import run_node
 
-# Nearest picks input elements: exact. The kernel computes source coordinates in float32;
-# with `sizes`, or scales that are exact binary fractions, a coordinate can only fall on
-# a rounding boundary exactly (where float32 is exact too), so the picks agree with the
-# exact reference.
-# Linear: float32 interpolation of values in [-4, 4] against an exact-weight float64
-# reference; a few roundings of ~2.4e-7 each.
+# Nearest picks input elements: exact. The plan resolves source coordinates in exact
+# arithmetic into per-row/column index tables, so no device rounding decides a pick
+# (test_plan_tables_are_exact checks the tables without a device).
+# Linear: float32 interpolation of values in [-4, 4] with float32-rounded weights against
+# an exact-weight float64 reference; a few roundings of ~2.4e-7 each.
 LINEAR_TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 HALF = Fraction(1, 2)
@@ -174,6 +175,35 @@ def test_resize_linear_scales(shape: tuple[int, ...], scales: list[float], coord
     out_shape = tuple(math.floor(d * s) for d, s in zip(shape, scales, strict=True))
     expected = resize_reference(x, out_shape, [Fraction(s) for s in scales], "linear", coord, "")
     _compare(result, expected, "linear")
+
+
+def test_plan_tables_are_exact() -> None:
+    # The case that broke on NVIDIA: h = 3 of a 4 -> 7 half_pixel resize has source row
+    # (3.5 * 4 / 7) - 0.5 = 1.5 exactly, a round_prefer_floor tie that belongs to row 1;
+    # a 2.5-ulp float division gave 1.5000001 -> row 2. The plan's table now holds the
+    # index itself, so check the tables against the exact reference for every mode.
+    for coord in COORDINATE_MODES:
+        for rule in ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]:
+            node = Node(
+                "Resize",
+                "node",
+                ["x", "", "", "sizes"],
+                ["y"],
+                {"mode": "nearest", "coordinate_transformation_mode": coord, "nearest_mode": rule},
+            )
+            inputs = [
+                PlanInput("x", (1, 1, 4, 9)),
+                PlanInput("", None),
+                PlanInput("", None),
+                PlanInput("sizes", (4,), np.array([1, 1, 7, 4], np.int64)),
+            ]
+            plan = plan_node(node, inputs)
+            for key, length, resized in [("rows", 4, 7), ("cols", 9, 4)]:
+                scale = Fraction(resized, length)
+                want = [_nearest(_original(coord, x, length, resized, scale), rule, length) for x in range(resized)]
+                table = plan.constants[key]
+                assert table.dtype == np.float32 and table.shape == (resized, 4)
+                assert table[:, 0].tolist() == want, (coord, rule, key)
 
 
 # ---- opset variants -----------------------------------------------------------------
@@ -355,6 +385,7 @@ def test_matches_onnx_reference(opset, op, shape, scales, sizes, attrs) -> None:
         ({}, [1.0, 2.0, 1.0, 1.0], r"only the spatial axes can be resized; axis 1"),
         ({"mode": "linear", "antialias": 1}, [1.0, 1.0, 0.5, 0.5], r"antialiased"),
         ({}, [1.0, 2.0], r"one entry per resized axis"),
+        ({"roi_mode": "x"}, [1.0, 1.0, 2.0, 2.0], r"attribute\(s\) 'roi_mode' not supported"),
     ],
 )
 def test_resize_errors(attrs: dict, scales: list[float], message: str) -> None:

@@ -41,15 +41,25 @@ def _precompile(ctx, target, model_file, compiled_program, report):
     args = ctx.actions.args()
     args.add(model_file)
     args.add("-o", compiled_program)
-    args.add("--device", target.device)
-    args.add("--expect-identity", target.identity)
     args.add("--report", report)
     env = dict(_TOOL_ENV)
-    env["RULES_MACE_POCL_CACHE_DIR"] = _POCL_CACHE_DIR
+    if target.kind == "cross_nvptx":
+        # No device and no identity file: the compiler's version (argv, so part of the action
+        # key) pins the output, and the precompiler refuses to run another version.
+        args.add("--target", "nvptx")
+        args.add("--arch", target.arch)
+        args.add("--llvm-version", target.compiler_version.split(".")[0])
+        args.add("--expect-compiler", target.compiler_version)
+        inputs = [model_file]
+    else:
+        args.add("--device", target.device)
+        args.add("--expect-identity", target.identity)
+        env["RULES_MACE_POCL_CACHE_DIR"] = _POCL_CACHE_DIR
+        inputs = [model_file, target.identity]
     ctx.actions.run(
         executable = ctx.executable._precompiler,
         arguments = [args],
-        inputs = [model_file, target.identity],
+        inputs = inputs,
         outputs = [compiled_program, report],
         env = env,
         execution_requirements = target.execution_requirements,
@@ -88,7 +98,7 @@ def _mace_model_impl(ctx):
 
     compiled_program = None
     reports = []
-    if target.kind == "driver":
+    if target.kind != "none":
         compiled_program = ctx.actions.declare_file(prefix + "mace_cl_compiled_program.bin")
         report = ctx.actions.declare_file(prefix + "precompile_report.json")
         _precompile(ctx, target, model_file, compiled_program, report)
@@ -126,21 +136,26 @@ Outputs, under `<name>/`: `<name>.mace` (graph and weights), `mace_cl_compiled_p
 `manifest.json` (both files' digests). A `py_binary` with this target in `data` starts the
 runtime with `mace.load_model_runtime("<package>/<name>")`.
 
+The OpenCL target is `opencl_target` when given, else the toolchain of type
+`@rules_mace//rules:opencl_toolchain_type` that Bazel resolves: by default the toolchain
+root's PoCL, then the build machine's GPU, then `none`. The target's identity file is an input
+of the precompile action, which fails when run on any other device.
+
 Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program compile times).""",
     attrs = {
         "model": attr.label(
-            doc = "The ONNX model file.",
+            doc = "The ONNX model file: a source file, a generated file (e.g. a genrule's output) or a file of another repository (e.g. from the `wheel_files` extension).",
             allow_single_file = [".onnx"],
             mandatory = True,
         ),
         "input_shapes": attr.string_dict(
-            doc = "Input name -> shape (\"1,3,224,224\") for inputs whose shape the ONNX file leaves open.",
+            doc = "Input name -> shape, e.g. `{\"image\": \"1,3,224,224\"}`, for inputs whose shape the ONNX file leaves open (such as a symbolic batch size), like `input_shapes` in MACE's deployment YAML. Every dimension must be a whole number of at least 1; anything else fails the build, naming the input.",
         ),
         "model_sha256": attr.string(
             doc = "If set, the build fails unless the ONNX file has this SHA-256 (hex), like MACE's model_sha256_checksum.",
         ),
         "opencl_target": attr.label(
-            doc = "An `mace_opencl_toolchain` to compile for, overriding toolchain resolution for this model (e.g. `@rules_mace//rules/toolchains:none`).",
+            doc = "A `mace_opencl_toolchain` to compile for, overriding toolchain resolution for this model (e.g. `@rules_mace//rules/toolchains:none`).",
             providers = [MaceOpenclTargetInfo],
         ),
         "_converter": attr.label(

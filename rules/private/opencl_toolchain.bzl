@@ -2,9 +2,19 @@
 
 load("//rules:providers.bzl", "MaceOpenclTargetInfo")
 
+# Kinds that compile on the exec machine with an offline compiler instead of a device's driver.
+CROSS_KINDS = ["cross_nvptx"]
+
 def _mace_opencl_toolchain_impl(ctx):
     if ctx.attr.kind == "driver" and not ctx.file.identity:
         fail("%s: an OpenCL target of kind 'driver' needs the device's identity file" % ctx.label)
+    if ctx.attr.kind in CROSS_KINDS:
+        if not ctx.attr.arch:
+            fail("%s: an OpenCL target of kind '%s' needs `arch` (e.g. \"sm_90\")" % (ctx.label, ctx.attr.kind))
+        if not ctx.attr.compiler_version:
+            fail("%s: an OpenCL target of kind '%s' needs `compiler_version` (clang's full version, e.g. \"21.1.8\")" % (ctx.label, ctx.attr.kind))
+    elif ctx.attr.arch or ctx.attr.compiler_version:
+        fail("%s: `arch` and `compiler_version` are for cross-compiling kinds (%s)" % (ctx.label, ", ".join(CROSS_KINDS)))
     requirements = {}
     if not ctx.attr.remote_executable:
         # Binaries for a physical device must be built where that device is.
@@ -16,6 +26,8 @@ def _mace_opencl_toolchain_impl(ctx):
         kind = ctx.attr.kind,
         device = ctx.attr.device,
         identity = ctx.file.identity,
+        arch = ctx.attr.arch,
+        compiler_version = ctx.attr.compiler_version,
         execution_requirements = requirements,
     )
     return [
@@ -32,24 +44,30 @@ it. rules_mace registers its own: the toolchain root's PoCL (hermetic, the defau
 build machine's GPU when one is found, and `none`.""",
     attrs = {
         "kind": attr.string(
-            doc = "'driver' compiles with the device's OpenCL driver; 'none' makes no binaries (the runtime compiles at start-up).",
-            values = ["driver", "none"],
+            doc = "`driver` compiles with the device's OpenCL driver (and needs `identity`); `cross_nvptx` cross-compiles PTX for NVIDIA GPUs with clang and libclc, needing no device (and needs `arch` and `compiler_version`); `none` makes no binaries (the runtime compiles at start-up).",
+            values = ["driver", "none", "cross_nvptx"],
             default = "driver",
         ),
+        "arch": attr.string(
+            doc = "For `cross_nvptx`: the oldest NVIDIA architecture the PTX must run on, `sm_<major><minor>` (e.g. `sm_80`, `sm_90`). The runtime loads it on NVIDIA GPUs of that compute capability or later.",
+        ),
+        "compiler_version": attr.string(
+            doc = "For cross-compiling kinds: clang's full version in the toolchain root (e.g. `21.1.8`). It is part of every precompile action's key, so cached results never outlive a compiler change, and the action fails if the installed clang reports another version.",
+        ),
         "device": attr.string(
-            doc = "Device selector for the precompiler: 'cpu', 'gpu' or '<platform>:<device>' (index or name substring).",
+            doc = "Device selector for the precompiler: `cpu`, `gpu`, `any` or `<platform>:<device>` (each an index or a name substring).",
             default = "any",
         ),
         "identity": attr.label(
-            doc = "JSON identity of the device (from the OpenCL probe repository). The precompile action checks that it runs on exactly this device, and the file's content is part of the action key.",
+            doc = "JSON identity of the device (as the `@rules_mace_opencl` probe records it: platform, device and driver names and versions). Mandatory for kind `driver`. The precompile action checks that it runs on exactly this device, and the file's content is part of the action key.",
             allow_single_file = [".json"],
         ),
         "remote_executable": attr.bool(
-            doc = "Whether precompile actions may run on remote executors (only when the executors have this very device).",
+            doc = "Whether precompile actions may run on remote executors (only when the executors have this very device). `False` adds the `no-remote-exec` execution requirement.",
             default = True,
         ),
         "remote_cacheable": attr.bool(
-            doc = "Whether precompile results may be shared through a remote cache; they are keyed by the identity file.",
+            doc = "Whether precompile results may be shared through a remote cache; they are keyed by the identity file. `False` adds the `no-remote-cache` execution requirement.",
             default = True,
         ),
     },

@@ -116,16 +116,20 @@ class MaceRuntime:
     every other program is compiled from source. ``expected_compiled_program_digest`` (the
     build manifest's record) refuses any other file. ``cache_dir``: a writable directory
     that keeps binaries of programs compiled here, tried before the shipped file.
+    ``plan_kind``: plan kernels (and local sizes) for this device kind instead of the
+    device's own (``mace.device.device_kind``); tests use it to run the "gpu" plans on
+    PoCL. A precompiled file only matches plans made for its device's kind.
     """
 
     def __init__(
         self,
         model: Graph | ModelFile | str | Path,
-        device: str = "cpu",
+        device: str = "any",
         compiled_program: CompiledProgram | None = None,
         cache_dir: str | Path | None = None,
         expected_compiled_program_digest: str | None = None,
         profile: bool = False,
+        plan_kind: str | None = None,
     ) -> None:
         self.init_timings: dict[str, float] = {}
         self._disk_cache: DiskProgramCache | None = None
@@ -145,15 +149,17 @@ class MaceRuntime:
                 if compiled_program is not None
                 else None
             )
-        with self._phase("plan"):
-            self.graph = graph
-            self.plan: GraphPlan = plan_graph(graph)
-            self.memory_plan: MemoryPlan = self._plan_memory()
         with self._phase("device"):
             self.device = select_device(device)
             self.context = shared_context(self.device)
             properties = cl.command_queue_properties.PROFILING_ENABLE if profile else 0
             self.queue = cl.CommandQueue(self.context, properties=properties)
+        with self._phase("plan"):
+            self.graph = graph
+            # Kernels are chosen per device kind, so planning needs the device first.
+            self.plan_kind = plan_kind or device_kind(self.device)
+            self.plan: GraphPlan = plan_graph(graph, device_kind=self.plan_kind)
+            self.memory_plan: MemoryPlan = self._plan_memory()
         with self._phase("programs"):
             self._programs = self._get_programs(cache_dir)
         with self._phase("constants"):
@@ -276,7 +282,7 @@ class MaceRuntime:
         return self._buffers[self.memory_plan.assignment[name]]
 
     def _bind_launches(self) -> list[_Launch]:
-        kind = device_kind(self.device)
+        kind = self.plan_kind  # local sizes tuned for the kind the kernels were chosen for
         launches = []
         for index, node_plan in enumerate(self.plan.node_plans):
             node = self.graph.nodes[index]

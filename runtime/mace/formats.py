@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -131,10 +132,20 @@ def _unpack_container(data: bytes, magic: bytes, supported_version: int, what: s
         raise FormatError(f"{where}: header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise FormatError(f"{where}: header is not a JSON object")
+    _check_unicode(header, where)
     payload_start = _aligned(header_end)
     if payload_start > len(body):
         raise FormatError(f"{where}: header padding runs past the end of the file")
     return _Container(version, header, memoryview(body)[payload_start:], trailer.hex())
+
+
+def _check_unicode(value: Any, where: str) -> None:
+    """JSON escapes can spell lone surrogates ("\\ud800"), which no UTF-8 text holds: such a
+    string would break every later encode (names in paths, logs, rewritten files)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError) as exc:
+        raise FormatError(f"{where}: header holds text that is not valid Unicode ({exc})") from None
 
 
 def _read_file(path: str | Path, what: str) -> bytes:
@@ -305,7 +316,12 @@ def _node_from_json(item: Any, where: str) -> Node:
 
 @dataclass(frozen=True)
 class DeviceIdentity:
-    """What a program binary is valid for. Binaries are used only on an exact match."""
+    """What a program binary is valid for.
+
+    Binaries a device's own driver built (``compiler == "driver"``) are used only on an exact
+    match. Cross-compiled binaries describe a target instead of one device: see
+    ``nvptx_identity`` and ``nvptx_target_capability``.
+    """
 
     platform_name: str
     platform_version: str
@@ -332,7 +348,62 @@ class DeviceIdentity:
             "platform_name", "platform_version", "device_name", "device_version", "driver_version", "compiler")})
 
     def describe(self) -> str:
+        if self.compiler != "driver" and not self.driver_version:  # a cross-compile target
+            return f"{self.platform_name} {self.device_name} (compiler {self.compiler})"
         return f"{self.device_name} ({self.platform_name}, {self.driver_version}, compiler {self.compiler})"
+
+
+# Cross-compiled PTX for NVIDIA GPUs (docs/formats.md). The platform name is the one NVIDIA's
+# OpenCL reports; the compiler field reads "clang-<version> nvptx64 sm_<XY> libclc-<major>".
+NVIDIA_PLATFORM_NAME = "NVIDIA CUDA"
+NVPTX_COMPILER_TARGET = "nvptx64"
+# sm_<major><minor>: the last digit is the minor version (sm_86 is 8.6, sm_100 is 10.0).
+# Arch-specific variants (sm_90a) are left out on purpose: their PTX runs on that one
+# architecture only, while the runtime accepts plain PTX on every later GPU.
+_NVPTX_ARCH = re.compile(r"sm_([1-9][0-9]*)([0-9])")
+
+
+def parse_nvptx_arch(arch: str) -> tuple[int, int] | None:
+    """The compute capability of an NVIDIA architecture name ("sm_90" -> (9, 0)), None if not one."""
+    found = _NVPTX_ARCH.fullmatch(arch)
+    return None if found is None else (int(found.group(1)), int(found.group(2)))
+
+
+def nvptx_identity(arch: str, clang_version: str, libclc: str) -> DeviceIdentity:
+    """The identity PTX cross-compiled for ``arch`` is recorded under.
+
+    Only the platform name and the architecture describe the target; the version and driver
+    fields stay empty because no one device or driver built it.
+    """
+    if parse_nvptx_arch(arch) is None:
+        raise ValueError(f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)")
+    return DeviceIdentity(
+        platform_name=NVIDIA_PLATFORM_NAME,
+        platform_version="",
+        device_name=arch,
+        device_version="",
+        driver_version="",
+        compiler=f"clang-{clang_version} {NVPTX_COMPILER_TARGET} {arch} {libclc}",
+    )
+
+
+def nvptx_target_capability(identity: DeviceIdentity) -> tuple[int, int] | None:
+    """The compute capability a cross-compiled PTX identity targets; None for any other identity.
+
+    Strict on purpose: an identity that is not exactly what ``nvptx_identity`` writes is treated
+    as a driver identity (exact match only), never as PTX that may run on other devices.
+    """
+    parts = identity.compiler.split()
+    if (
+        identity.platform_name != NVIDIA_PLATFORM_NAME
+        or len(parts) != 4
+        or not parts[0].startswith("clang-")
+        or parts[1] != NVPTX_COMPILER_TARGET
+        or parts[2] != identity.device_name
+        or identity.platform_version or identity.device_version or identity.driver_version
+    ):
+        return None
+    return parse_nvptx_arch(parts[2])
 
 
 def program_source_hash(source: str, options: Iterable[str]) -> str:
@@ -479,6 +550,7 @@ def read_manifest(path: str | Path) -> Manifest:
         raise FormatError(f"{where}: not a JSON build manifest ({exc})") from None
     if not isinstance(item, dict) or item.get("format") != "mace-manifest":
         raise FormatError(f"{where}: not a rules_mace build manifest")
+    _check_unicode(item, where)
     if item.get("version") != MANIFEST_FORMAT_VERSION:
         raise FormatError(f"{where}: manifest version {item.get('version')!r}, this runtime reads {MANIFEST_FORMAT_VERSION}")
     model = _field(item, "model", dict, where)

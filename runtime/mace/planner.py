@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 from mace.graph import Graph, GraphError
 from mace.layout import LayoutError, as_nchw4
-from mace.ops.base import OpPlan, PlanInput, Shape
+from mace.ops.base import OpPlan, PlanContext, PlanInput, Shape
 from mace.ops.registry import plan_node
 from mace.programs import ProgramSpec
+
+# Device kinds whose plans differ (ops choose other kernels for "gpu"); every other kind
+# plans as "cpu". A model must plan for each, so the converter and tests try them all.
+PLAN_KINDS = ("cpu", "gpu")
 
 # Programs the runtime itself uses around the ops (kernels/layout.cl).
 LAYOUT_PROGRAM = ProgramSpec("layout")
@@ -23,6 +27,8 @@ class GraphPlan:
     graph: Graph
     node_plans: list[OpPlan]
     shapes: dict[str, Shape]  # every non-constant tensor: graph inputs and node outputs
+    device_kind: str = "cpu"  # the device kind the plan was made for
+
 
     def programs(self) -> list[ProgramSpec]:
         specs = {LAYOUT_PROGRAM}
@@ -31,7 +37,12 @@ class GraphPlan:
         return sorted(specs, key=lambda spec: spec.key)
 
 
-def plan_graph(graph: Graph) -> GraphPlan:
+def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
+    """Plan every node for a device of ``device_kind`` ("cpu", "gpu", ... as
+    ``mace.device.device_kind`` names them): ops choose kernels per kind, so the runtime
+    and the precompiler must pass the kind of the same device. Shapes (and plan errors)
+    do not depend on it."""
+    context = PlanContext(device_kind)
     graph.validate()
     shapes: dict[str, Shape] = {}
     for info in graph.inputs:
@@ -43,7 +54,7 @@ def plan_graph(graph: Graph) -> GraphPlan:
     node_plans: list[OpPlan] = []
     for node in graph.nodes:
         inputs = [_plan_input(graph, shapes, name) for name in node.inputs]
-        plan = plan_node(node, inputs)
+        plan = plan_node(node, inputs, context)
         for name, shape in zip(node.outputs, plan.output_shapes, strict=True):
             if name:
                 shapes[name] = tuple(shape)
@@ -58,7 +69,7 @@ def plan_graph(graph: Graph) -> GraphPlan:
                 f"graph output {info.name!r} is declared with shape {list(info.shape)} "
                 f"but the nodes produce {list(shapes[info.name])}"
             )
-    return GraphPlan(graph=graph, node_plans=node_plans, shapes=shapes)
+    return GraphPlan(graph=graph, node_plans=node_plans, shapes=shapes, device_kind=device_kind)
 
 
 def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
@@ -72,6 +83,7 @@ def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
     return PlanInput(name=name, shape=shapes[name])
 
 
-def required_programs(graph: Graph) -> list[ProgramSpec]:
-    """Every program a model needs, sorted by key (for the build-time precompiler)."""
-    return plan_graph(graph).programs()
+def required_programs(graph: Graph, *, device_kind: str) -> list[ProgramSpec]:
+    """Every program a model needs on a device of ``device_kind``, sorted by key (for the
+    build-time precompiler)."""
+    return plan_graph(graph, device_kind=device_kind).programs()

@@ -2,15 +2,18 @@
 
 Start-up order (``MaceRuntime``): writable cache, then the shipped
 ``mace_cl_compiled_program.bin``, then the OpenCL compiler. A binary is used only for the
-exact device identity and program source it was built for; anything else -- another
-device or driver, an edited kernel, a damaged file, a binary the driver rejects -- falls
-back to the next source for that program alone, so a bad file costs time, never results.
+device identity and program source it was built for (``select_identity``: a driver's binary
+on exactly that device and driver, cross-compiled NVIDIA PTX on an NVIDIA GPU able to run
+it); anything else -- another device or driver, an edited kernel, a damaged file, a binary
+the driver rejects -- falls back to the next source for that program alone, so a bad file
+costs time, never results.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyopencl as cl
@@ -22,6 +25,7 @@ from mace.formats import (
     FormatError,
     decode_compiled_programs,
     encode_compiled_programs,
+    nvptx_target_capability,
     program_source_hash,
     read_compiled_programs,
     write_atomically,
@@ -44,6 +48,54 @@ def device_identity(device: cl.Device) -> DeviceIdentity:
         device_version=device.version.strip(),
         driver_version=device.driver_version.strip(),
     )
+
+
+# NVIDIA's vendor extension that reports a GPU's compute capability (CL_DEVICE_COMPUTE_
+# CAPABILITY_MAJOR_NV = 0x4000, _MINOR_NV = 0x4001); other drivers reject those queries.
+NV_DEVICE_ATTRIBUTE_QUERY = "cl_nv_device_attribute_query"
+_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV = 0x4000
+_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV = 0x4001
+
+
+def nvidia_compute_capability(device: cl.Device) -> tuple[int, int] | None:
+    """(major, minor) of an NVIDIA GPU; None for any device that does not report one."""
+    try:
+        if NV_DEVICE_ATTRIBUTE_QUERY not in device.extensions.split():
+            return None
+        major = device.get_info(_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV)
+        minor = device.get_info(_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV)
+    except (cl.Error, ValueError, TypeError):
+        return None
+    if not (isinstance(major, int) and isinstance(minor, int)):
+        return None
+    return int(major), int(minor)
+
+
+def select_identity(
+    recorded: Iterable[DeviceIdentity], actual: DeviceIdentity, compute_capability: tuple[int, int] | None
+) -> DeviceIdentity | None:
+    """Which recorded identity's binaries this device may load, or None.
+
+    - A driver's own binaries (and any identity not recognised as cross-compiled): only on a
+      device whose identity is exactly the recorded one.
+    - Cross-compiled NVIDIA PTX (``nvptx_target_capability``): on a device of the same
+      platform (NVIDIA's OpenCL) whose compute capability is at least the PTX target's, as
+      the driver JIT-compiles PTX for its GPU and PTX runs forward, never backward.
+
+    An exact match wins; among PTX targets the newest one the GPU can run (its code may use
+    the GPU's features), ties broken by the compiler text so the choice never depends on order.
+    """
+    recorded = list(recorded)
+    if actual in recorded:
+        return actual
+    if compute_capability is None:
+        return None
+    usable = []
+    for identity in recorded:
+        target = nvptx_target_capability(identity)
+        if target is not None and identity.platform_name == actual.platform_name and target <= compute_capability:
+            usable.append((target, identity.compiler, identity))
+    return max(usable, key=lambda item: item[:2])[2] if usable else None
 
 
 def program_binary(program: cl.Program, device: cl.Device) -> bytes:
@@ -88,19 +140,27 @@ def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, e
 
 
 class ShippedPrograms:
-    """Serves programs from a compiled-program file built for this exact device."""
+    """Serves programs from a compiled-program file built for this device (``select_identity``)."""
 
     origin = ORIGIN_SHIPPED
 
     def __init__(self, programs: CompiledProgramSet, device: cl.Device) -> None:
         self._programs = programs
         self._device = device
-        self._identity = device_identity(device)
-        if programs.devices and self._identity not in programs.devices:
+        actual = device_identity(device)
+        selected = select_identity(programs.devices, actual, nvidia_compute_capability(device))
+        # With nothing selected, lookups use the device's own identity and find nothing.
+        self._identity = actual if selected is None else selected
+        if programs.devices and selected is None:
             built_for = "; ".join(identity.describe() for identity in programs.devices)
             log.warning(
                 "compiled programs were built for %s, not for this device %s; compiling from source",
-                built_for, self._identity.describe())
+                built_for, actual.describe())
+
+    @property
+    def identity(self) -> DeviceIdentity:
+        """The recorded identity whose binaries this device uses (its own when none matched)."""
+        return self._identity
 
     def load(self, context: cl.Context, spec: ProgramSpec, source: str) -> cl.Program | None:
         entry = self._programs.lookup(self._identity, spec.key, program_source_hash(source, spec.options))

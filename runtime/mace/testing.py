@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 
 import numpy as np
@@ -9,7 +10,20 @@ import numpy as np
 from mace.engine import MaceRuntime
 from mace.graph import AttrValue, Graph, Node, TensorInfo
 from mace.layout import Nhwc4Shape
-from mace.planner import plan_graph
+from mace.planner import PLAN_KINDS, plan_graph
+
+__all__ = ["PLAN_KINDS", "device_under_test", "plan_kind_under_test", "run_node"]
+
+
+def device_under_test() -> str:
+    """The device tests run on: $MACE_TEST_DEVICE (e.g. "gpu" on a GPU machine), else PoCL's "cpu"."""
+    return os.environ.get("MACE_TEST_DEVICE", "cpu")
+
+
+def plan_kind_under_test() -> str | None:
+    """The device kind tests plan kernels for: $MACE_PLAN_KIND (e.g. "gpu", to run the
+    GPU plans on PoCL), else None: the kind of the device under test."""
+    return os.environ.get("MACE_PLAN_KIND") or None
 
 
 def run_node(
@@ -19,7 +33,8 @@ def run_node(
     attrs: Mapping[str, AttrValue] | None = None,
     constant_inputs: Collection[str] = (),
     num_outputs: int = 1,
-    device: str = "cpu",
+    device: str | None = None,
+    plan_kind: str | None = None,
 ) -> list[np.ndarray]:
     """Run one ``op_type`` node and return its outputs (logical NCHW arrays).
 
@@ -30,6 +45,9 @@ def run_node(
     Device buffers are filled with NaN first, and the padding lanes of every output are
     checked to be zero afterwards (AssertionError otherwise), so a kernel that skips
     elements or padding lanes fails its test.
+
+    ``plan_kind`` (default ``plan_kind_under_test()``) plans the kernels of that device
+    kind whatever the device, so the GPU plans are tested on PoCL too.
     """
     graph_inputs = []
     constants = {}
@@ -46,10 +64,12 @@ def run_node(
     output_names = [f"output{i}" for i in range(num_outputs)]
     node = Node(op_type, "node", node_inputs, output_names, dict(attrs or {}))
     # Plan once without declared outputs to learn their shapes.
-    shapes = plan_graph(Graph(graph_inputs, [], [node], constants)).shapes
+    kind = plan_kind or plan_kind_under_test()
+    shapes = plan_graph(Graph(graph_inputs, [], [node], constants), device_kind=kind or "cpu").shapes
     outputs = [TensorInfo(name, shapes[name], "float32") for name in output_names]
     runtime = MaceRuntime(
-        Graph(graph_inputs, outputs, [node], constants), device=device
+        Graph(graph_inputs, outputs, [node], constants), device=device or device_under_test(),
+        plan_kind=kind,
     )
     runtime.fill_activation_buffers(float("nan"))
     feeds = {

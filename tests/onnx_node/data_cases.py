@@ -28,6 +28,7 @@ for _path in (_HERE.parents[1] / "runtime", _HERE.parents[1] / "tools" / "conver
 from exclusions import DATA_CASE_EXCLUDED, exclusion_reason  # noqa: E402
 from harness import ATOL_FLOOR, PARAMETER_INPUTS  # noqa: E402
 from mace import MaceRuntime  # noqa: E402
+from mace.testing import device_under_test, plan_kind_under_test  # noqa: E402
 from mace_converter import convert_model  # noqa: E402
 from mace_converter.supported_ops import runtime_ops  # noqa: E402
 from onnx_test_data import data_dir  # noqa: E402
@@ -153,7 +154,7 @@ def run_data_case(case: DataCase) -> None:
     model, feeds, expected_outputs = prepare(case)
     shapes = {name: tuple(value.shape) for name, value in feeds.items()}
     graph = convert_model(model, shapes, where=case.id)
-    results = MaceRuntime(graph, device="cpu").run(feeds)
+    results = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run(feeds)
     for info, expected in zip(model.graph.output, expected_outputs, strict=True):
         actual = results[info.name]
         assert actual.shape == expected.shape, f"{info.name}: shape {actual.shape}, expected {expected.shape}"

@@ -27,6 +27,7 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter", Path(__file__).r
 
 from exclusions import exclusion_reason  # noqa: E402
 from mace import MaceRuntime  # noqa: E402
+from mace.testing import device_under_test, plan_kind_under_test  # noqa: E402
 from mace_converter import convert_model  # noqa: E402
 from mace_converter.supported_ops import runtime_ops  # noqa: E402
 
@@ -123,7 +124,7 @@ def run_case(case: NodeCase) -> None:
     model, feeds = prepare(case)
     shapes = {name: tuple(value.shape) for name, value in feeds.items()}
     graph = convert_model(model, shapes, where=case.name)
-    results = MaceRuntime(graph, device="cpu").run(feeds)
+    results = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run(feeds)
     for info, expected in zip(model.graph.output, case.outputs, strict=True):
         actual = results[info.name]
         assert actual.shape == expected.shape, f"{info.name}: shape {actual.shape}, expected {expected.shape}"

@@ -16,7 +16,9 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace import Graph, MaceRuntime, Node, TensorInfo
 from mace.device import (
+    DeviceEntry,
     DeviceSelectionError,
+    device_kind,
     list_devices,
     select_device,
     shared_context,
@@ -25,8 +27,9 @@ from mace.engine import InputError
 from mace.graph import GraphError
 from mace.kernel_sources import KernelSourceError, program_source, source_digest
 from mace.ops.base import OpError
-from mace.planner import required_programs
+from mace.planner import PLAN_KINDS, required_programs
 from mace.programs import ProgramCache, ProgramSpec
+from mace.testing import device_under_test
 
 # Mixed exact and transcendental ops chained: errors of ~1e-6 relative compound a little.
 TOL = {"rtol": 1e-5, "atol": 1e-6}
@@ -47,6 +50,25 @@ def _chain_graph() -> Graph:
     return Graph(
         [TensorInfo("x", SHAPE)], [TensorInfo("y", SHAPE)], nodes, {"bias": bias}
     )
+
+
+def _conv_graph() -> Graph:
+    """3x3 conv -> relu -> global average pool -> Gemm: kernels that differ per kind."""
+    rng = np.random.default_rng(1)
+    nodes = [
+        Node("Conv", "conv", ["x", "w", "b"], ["c"], {"pads": [1, 1, 1, 1]}),
+        Node("Relu", "relu", ["c"], ["r"]),
+        Node("GlobalAveragePool", "pool", ["r"], ["p"]),
+        Node("Flatten", "flatten", ["p"], ["f"]),
+        Node("Gemm", "fc", ["f", "fw", "fb"], ["y"], {"transB": 1}),
+    ]
+    constants = {
+        "w": rng.standard_normal((16, 8, 3, 3)).astype(np.float32),
+        "b": rng.standard_normal(16).astype(np.float32),
+        "fw": rng.standard_normal((10, 16)).astype(np.float32),
+        "fb": rng.standard_normal(10).astype(np.float32),
+    }
+    return Graph([TensorInfo("x", (1, 8, 9, 9))], [TensorInfo("y", (1, 10))], nodes, constants)
 
 
 def _chain_reference(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -245,15 +267,50 @@ def test_attrs_are_json_serialisable() -> None:
 
 
 def test_cpu_and_index_selectors() -> None:
-    device = select_device("cpu")
-    assert device.type & cl.device_type.CPU
+    # Against the devices this machine has: a GPU-only host has no CPU device, and
+    # then "cpu" must fail with the listing rather than pick something else.
     entries = list_devices()
+    cpus = [e for e in entries if e.kind == "cpu"]
+    if cpus:
+        device = select_device("cpu")
+        assert device.type & cl.device_type.CPU
+        assert device == cpus[0].device
+    else:
+        with pytest.raises(DeviceSelectionError, match=r"no OpenCL device matches 'cpu'\. Available devices"):
+            select_device("cpu")
+    for entry in entries:
+        assert select_device(f"{entry.platform_index}:{entry.device_index}") == entry.device
     first = entries[0]
-    assert select_device(f"{first.platform_index}:{first.device_index}") == first.device
     assert select_device(f"{first.platform_name[:4].upper()}:") == select_device(
         f"{first.platform_index}:"
     )
     assert select_device("any") in {e.device for e in entries}
+
+
+def test_selector_semantics_on_listed_devices() -> None:
+    # select_device over a given listing, so every branch runs whatever this host has.
+    gpu, cpu, gpu2 = object(), object(), object()
+    both = [
+        DeviceEntry(0, 0, "NVIDIA CUDA", "NVIDIA H200", "gpu", gpu),
+        DeviceEntry(0, 1, "NVIDIA CUDA", "NVIDIA H100", "gpu", gpu2),
+        DeviceEntry(1, 0, "Portable Computing Language", "cpu-haswell", "cpu", cpu),
+    ]
+    assert select_device("cpu", both) is cpu
+    assert select_device("GPU", both) is gpu
+    assert select_device("any", both) is gpu
+    assert select_device("0:0", both) is gpu
+    assert select_device("0:1", both) is gpu2
+    assert select_device("1:0", both) is cpu
+    assert select_device("portable:", both) is cpu
+    assert select_device(":h100", both) is gpu2
+    gpu_only, cpu_only = both[:2], both[2:]
+    with pytest.raises(DeviceSelectionError, match=r"(?s)no OpenCL device matches 'cpu'.*\[0:1\] NVIDIA CUDA"):
+        select_device("cpu", gpu_only)
+    with pytest.raises(DeviceSelectionError, match=r"no OpenCL device matches '1:0'"):
+        select_device("1:0", gpu_only)
+    assert select_device("any", cpu_only) is cpu
+    with pytest.raises(DeviceSelectionError, match=r"no OpenCL devices found"):
+        select_device("cpu", [])
 
 
 def test_unmatched_selector_lists_devices() -> None:
@@ -308,11 +365,32 @@ def test_program_spec_is_canonical() -> None:
 
 def test_required_programs_match_what_the_runtime_builds() -> None:
     graph = _chain_graph()
-    specs = required_programs(graph)
+    runtime = MaceRuntime(graph)
+    specs = required_programs(graph, device_kind=device_kind(runtime.device))
     assert [s.key for s in specs] == sorted(s.key for s in specs)
     assert {s.name for s in specs} == {"layout", "eltwise", "activation", "softmax"}
-    runtime = MaceRuntime(graph)
     assert set(runtime.program_provenance) == {s.key for s in specs}
+
+
+@pytest.mark.parametrize("kind", PLAN_KINDS)
+def test_runtime_plans_for_the_kind_it_is_given(kind: str) -> None:
+    # The plan's kind decides the kernels and the programs built: a runtime told to plan
+    # for "gpu" builds exactly what the precompiler lists for a GPU.
+    graph = _conv_graph()
+    runtime = MaceRuntime(graph, plan_kind=kind)
+    assert runtime.plan.device_kind == kind
+    assert set(runtime.program_provenance) == {s.key for s in required_programs(graph, device_kind=kind)}
+    x = np.random.default_rng(0).standard_normal((1, 8, 9, 9)).astype(np.float32)
+    np.testing.assert_allclose(
+        runtime.run({"x": x})["y"], MaceRuntime(graph, plan_kind="cpu").run({"x": x})["y"], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_plans_differ_per_kind() -> None:
+    graph = _conv_graph()
+    programs = {kind: {s.name for s in required_programs(graph, device_kind=kind)} for kind in PLAN_KINDS}
+    assert "conv2d_o16" in programs["cpu"] and "conv2d_gpu" not in programs["cpu"]
+    assert "conv2d_gpu" in programs["gpu"] and "conv2d_o16" not in programs["gpu"]
 
 
 def test_provenance_and_timings() -> None:
@@ -379,7 +457,7 @@ class _Listener:
 def test_program_providers_are_tried_before_source() -> None:
     provider, listener = _FakeBinaryProvider(), _Listener()
     cache = ProgramCache(
-        shared_context(select_device("cpu")), providers=[provider], listeners=[listener]
+        shared_context(select_device(device_under_test())), providers=[provider], listeners=[listener]
     )
     _, layout_record = cache.get(ProgramSpec("layout"))
     _, softmax_record = cache.get(ProgramSpec("softmax"))

@@ -2,6 +2,10 @@
 
 The program list comes from the runtime's own planner (mace.planner), so the file holds
 exactly what the runtime will ask for on start-up.
+
+Targets: ``driver`` (default) builds with an OpenCL device's own driver on this machine;
+``nvptx`` cross-compiles PTX for NVIDIA GPUs of an architecture (``--arch sm_90``) with
+clang and libclc, and needs no OpenCL device at all.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # PoCL embeds its cache directory in every binary; one fixed path keeps binaries identical
 # across runs and machines. It must be set before the OpenCL library loads.
@@ -21,25 +26,36 @@ os.environ["POCL_CACHE_DIR"] = os.environ.get(
     "RULES_MACE_POCL_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rules_mace_pocl_cache")
 )
 
-from mace.device import DeviceSelectionError, list_devices, select_device
 from mace.formats import CompiledProgramSet, DeviceIdentity, FormatError, read_model, write_compiled_programs
 from mace.graph import Graph, GraphError
 from mace.ops.base import OpError
-from mace.planner import required_programs
-from mace.program_store import device_identity
+from mace.planner import plan_graph, required_programs
 from mace.programs import ProgramSpec
-from mace_precompiler.compile import (
-    PrecompileError,
-    add_to_set,
-    compile_and_capture_launches,
-    compile_programs,
-)
+from mace_precompiler.common import CompiledSpec, PrecompileError
+
+if TYPE_CHECKING:
+    from mace.device import DeviceEntry
+
+# The driver target's modules open OpenCL devices; they are imported only when used, so a
+# cross compile never touches a device or an OpenCL driver (e.g. on a remote executor).
+TARGETS = ("driver", "nvptx")
+# Plans depend on the device kind (mace.device.device_kind); NVIDIA's OpenCL devices are GPUs.
+NVPTX_DEVICE_KIND = "gpu"
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mace_precompile", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path, help="model files (.mace) from mace_convert")
     parser.add_argument("-o", "--output", type=Path, help="where to write mace_cl_compiled_program.bin")
+    parser.add_argument("--target", choices=TARGETS, default="driver",
+                        help="driver: build with this machine's OpenCL device (default); "
+                             "nvptx: cross-compile PTX for NVIDIA GPUs (needs --arch, no device)")
+    parser.add_argument("--arch", help="nvptx: the oldest GPU architecture to run on, e.g. sm_80 or sm_90")
+    parser.add_argument("--llvm-version", default=None, metavar="MAJOR",
+                        help="nvptx: LLVM release whose tools to run (clang-MAJOR, llc-MAJOR, libclc; default: 21)")
+    parser.add_argument("--expect-compiler", metavar="VERSION",
+                        help="nvptx: fail unless clang reports exactly this version (e.g. 21.1.8), so a build "
+                             "keyed by the toolchain's declared version never runs another compiler")
     parser.add_argument("--device", default="any",
                         help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
     parser.add_argument("--jobs", type=int, default=2, help="programs compiled at once (default: 2)")
@@ -53,16 +69,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.list and args.output is None:
         parser.error("give --output (or --list to only print the plan)")
+    if args.target == "nvptx" and not args.arch:
+        parser.error("--target nvptx needs --arch (e.g. --arch sm_90)")
+    if args.target == "driver" and (args.arch or args.llvm_version or args.expect_compiler):
+        parser.error("--arch, --llvm-version and --expect-compiler are for cross-compiling targets (--target nvptx)")
+    if args.target != "driver" and (args.expect_identity or args.capture_launches == "yes"):
+        parser.error("--expect-identity and --capture-launches are for the driver target")
     return args
 
 
-def _planned_programs(models: list[Path]) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
+def _planned_programs(models: list[Path], device_kind: str) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
     specs: set[ProgramSpec] = set()
     digests = {}
     graphs = []
     for path in models:
         model = read_model(path)
-        specs.update(required_programs(model.graph))
+        specs.update(required_programs(model.graph, device_kind=device_kind))
         digests[f"model_digest:{path.name}"] = model.digest
         graphs.append(model.graph)
     return sorted(specs, key=lambda spec: spec.key), digests, graphs
@@ -85,31 +107,88 @@ def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
         )
 
 
+def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
+    """The OpenCL device to build with, and its kind (the runtime plans per device kind)."""
+    from mace.device import DeviceSelectionError, device_kind, list_devices, select_device
+
+    try:
+        entries = list_devices()
+        chosen = select_device(args.device, entries)
+    except DeviceSelectionError as exc:
+        raise PrecompileError(str(exc)) from None
+    return next(e for e in entries if e.device.int_ptr == chosen.int_ptr), device_kind(chosen)
+
+
+def _compile_with_driver(args: argparse.Namespace, device: DeviceEntry, specs: list[ProgramSpec],
+                         graphs: list[Graph]) -> tuple[DeviceIdentity, list[CompiledSpec]]:
+    from mace.program_store import device_identity
+    from mace_precompiler.compile import compile_and_capture_launches, compile_programs
+
+    if args.expect_identity is not None:
+        _check_identity(args.expect_identity, device_identity(device.device))
+    capture = args.capture_launches == "yes" or (
+        args.capture_launches == "auto" and device.platform_name == POCL_PLATFORM_NAME)
+    if capture:
+        return device_identity(device.device), compile_and_capture_launches(graphs, device)
+    return compile_programs(specs, device, jobs=args.jobs)
+
+
+def launched_kernels(graphs: list[Graph], device_kind: str) -> dict[ProgramSpec, set[str]]:
+    """Per program, the kernels the runtime's plans launch by name."""
+    launched: dict[ProgramSpec, set[str]] = {}
+    for graph in graphs:
+        for plan in plan_graph(graph, device_kind=device_kind).node_plans:
+            for launch in plan.launches:
+                launched.setdefault(launch.program, set()).add(launch.kernel)
+    return launched
+
+
+def _cross_compile_nvptx(args: argparse.Namespace, specs: list[ProgramSpec],
+                         graphs: list[Graph]) -> tuple[DeviceIdentity, list[CompiledSpec]]:
+    from mace_precompiler import cross, nvptx
+
+    tools = cross.find_llvm_tools(args.llvm_version or cross.DEFAULT_LLVM_MAJOR)
+    if args.expect_compiler and tools.version != args.expect_compiler:
+        raise PrecompileError(
+            f"the OpenCL toolchain declares clang {args.expect_compiler}, but clang-{tools.major} here is "
+            f"{tools.version}; update the toolchain's compiler_version (it keys cached results) or the tools")
+    target = nvptx.NvptxTarget(args.arch, tools)
+    compiled = nvptx.compile_programs(target, specs, jobs=args.jobs)
+    # Belt and braces over nvptx's own check: every kernel a plan launches by name is a real
+    # entry of its program's PTX, so no launch can reach an empty stub.
+    binaries = {item.spec: item.program.binary for item in compiled}
+    for spec, kernels in sorted(launched_kernels(graphs, NVPTX_DEVICE_KIND).items(), key=lambda item: item[0].key):
+        entries = set(nvptx.ptx_kernel_names(binaries[spec]))
+        missing = sorted(kernels - entries)
+        if missing:
+            raise PrecompileError(f"program {spec.key!r}: launched kernels {missing} are not PTX entries")
+    return target.identity, compiled
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
-        specs, digests, graphs = _planned_programs(args.models)
+        device = None
+        if args.target == "nvptx":
+            kind = NVPTX_DEVICE_KIND
+        else:
+            device, kind = _driver_device(args)
+        specs, digests, graphs = _planned_programs(args.models, kind)
         if args.list:
             json.dump([{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],
                       sys.stdout, indent=2)
             sys.stdout.write("\n")
             return 0
-        entries = list_devices()
-        chosen = select_device(args.device, entries)
-        device = next(e for e in entries if e.device.int_ptr == chosen.int_ptr)
-        if args.expect_identity is not None:
-            _check_identity(args.expect_identity, device_identity(device.device))
         started = time.perf_counter()
-        capture = args.capture_launches == "yes" or (
-            args.capture_launches == "auto" and device.platform_name == POCL_PLATFORM_NAME)
-        if capture:
-            identity, compiled = device_identity(device.device), compile_and_capture_launches(graphs, device)
+        if device is None:
+            identity, compiled = _cross_compile_nvptx(args, specs, graphs)
         else:
-            identity, compiled = compile_programs(specs, device, jobs=args.jobs)
+            identity, compiled = _compile_with_driver(args, device, specs, graphs)
         programs = CompiledProgramSet(metadata=digests)
-        add_to_set(programs, identity, compiled)
+        for item in compiled:
+            programs.add(identity, item.program)
         digest = write_compiled_programs(programs, args.output)
-    except (FormatError, GraphError, OpError, DeviceSelectionError, PrecompileError) as exc:
+    except (FormatError, GraphError, OpError, PrecompileError) as exc:
         print(f"mace_precompile: error: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started

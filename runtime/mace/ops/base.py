@@ -136,7 +136,34 @@ class OpPlan:
         return {launch.program for launch in self.launches}
 
 
-PlanFn = Callable[[Node, list[PlanInput]], OpPlan]
+@dataclass(frozen=True)
+class PlanContext:
+    """What planning knows about the target, beyond the node and its inputs.
+
+    ``device_kind`` is the kind of OpenCL device the plan will run on ("cpu", "gpu",
+    "accelerator", "other", as ``mace.device.device_kind`` names them). Ops pick kernel
+    variants and work splits by it: CPU devices want few fat work-items with explicit
+    wide vectors (kernels/conv2d_o16.cl), GPUs want many thin ones and work-group
+    reductions (kernels/conv2d_gpu.cl). The runtime plans with its device's kind and the
+    precompiler with the kind of the device it compiles for, so both list the same
+    programs. Output shapes never depend on it.
+    """
+
+    device_kind: str
+
+    @property
+    def gpu(self) -> bool:
+        return self.device_kind == "gpu"
+
+
+# For callers that only need output shapes or plan errors (the converter's probes),
+# which do not depend on the device kind.
+SHAPES_CONTEXT = PlanContext("cpu")
+
+# Op plan functions take ``(node, inputs)`` or, when their choice of kernels depends on
+# the target, ``(node, inputs, context: PlanContext = SHAPES_CONTEXT)``; the registry
+# passes the context to those that declare the third parameter.
+PlanFn = Callable[..., OpPlan]
 
 
 # ---- attribute helpers ----------------------------------------------------------
@@ -161,6 +188,21 @@ def attr_str(node: Node, key: str, default: str | None = None) -> str:
     if not isinstance(value, str):
         raise OpError(node, f"attribute {key!r} must be a string, got {value!r}")
     return value
+
+
+def expect_attrs(node: Node, known: tuple[str, ...] | frozenset[str]) -> None:
+    """OpError naming every attribute outside ``known``.
+
+    An op that ignored an attribute it does not implement (a newer opset's ``mode``, say)
+    would silently compute something else; failing at plan time names the gap instead.
+    """
+    unknown = sorted(set(node.attrs) - set(known))
+    if unknown:
+        raise OpError(
+            node,
+            f"attribute(s) {', '.join(map(repr, unknown))} not supported; this op understands "
+            + ", ".join(sorted(known)),
+        )
 
 
 def expect_input_count(

@@ -1,4 +1,5 @@
-"""Conv (1-D and 2-D, groups, dilation, auto_pad, fused activation) -> kernels/conv2d.cl.
+"""Conv (1-D and 2-D, groups, dilation, auto_pad, fused activation) -> kernels/conv2d_o16.cl
+or kernels/conv2d.cl.
 
 Variants, chosen at planning time:
 
@@ -7,10 +8,12 @@ Variants, chosen at planning time:
   a constant (or absent), because they are several times faster on CPU devices, where
   a float4 work-item wastes most of the SIMD width:
   ``conv1x1_o32`` for group-1 1x1 convolutions with stride 1 and no padding (pixels
-  flattened), ``conv2d_o16`` for any other group-1 convolution, ``depthwise_o16`` for
-  depthwise ones whose C4 is a multiple of 4. Filters packed by ``pack_o16_filter`` and
-  ``pack_depthwise_o16_filter``. On CPU devices they run one work-item per work-group
-  (``cpu_local_sizes``).
+  flattened), ``conv2d_o32`` (``conv2d_o16`` up to 16 output channels) for any other
+  group-1 convolution, ``depthwise_o16`` for depthwise ones whose C4 is a multiple of 4.
+  Filters packed by ``pack_o16_filter`` and ``pack_depthwise_o16_filter``. On CPU
+  devices they run one work-item per work-group (``cpu_local_sizes``). The work split
+  (work-items per pixel block, channel pairs) is tuned for CPUs; see
+  docs/performance.md.
 - ``depthwise_conv2d`` (conv2d.cl) for other depthwise convolutions
   (``group == C_in == C_out`` > 1): one float4 of 4 channels per tap. Filter packed as
   ``float4 [C4][KH][KW]`` (lane = channel within the block, zero for channels >= C).
@@ -33,13 +36,16 @@ import numpy as np
 from mace.graph import Node
 from mace.layout import Nhwc4Shape, channel_blocks
 from mace.ops.base import (
+    SHAPES_CONTEXT,
     ConstantArg,
     IntArg,
     KernelArg,
     KernelLaunch,
+    LocalMemArg,
     OpError,
     OpPlan,
     OutputArg,
+    PlanContext,
     PlanInput,
     Shape,
     TensorArg,
@@ -66,8 +72,8 @@ O16 = 16
 O16_POINTWISE_PIXELS = 7  # PW_PIXELS (conv1x1_o32)
 O16_POINTWISE_SMALL_PIXELS = 64  # see pointwise_items
 O16_POINTWISE_MIN_ITEMS = 16
-O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16)
-O16_DW_PIXELS = 4  # DW_PIXELS (depthwise_o16)
+O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16) and PAIR_PIXELS (conv2d_o32)
+O16_DW_PIXELS = 8  # DW_PIXELS (depthwise_o16)
 # Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
 # reads groups in pairs.
 O16_PACK = 2 * O16
@@ -230,7 +236,7 @@ def filter_size_options(window: Window) -> tuple[str, ...]:
 
 
 @register_op("Conv")
-def plan_conv(node: Node, inputs: list[PlanInput]) -> OpPlan:
+def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     expect_input_count(node, inputs, 2, 3)
     x = runtime_input(node, inputs[0])
     rank = spatial_rank(node, x.shape)
@@ -264,9 +270,20 @@ def plan_conv(node: Node, inputs: list[PlanInput]) -> OpPlan:
     in_c4 = channel_blocks(c_in)
     unpadded = window.pad_begin == (0, 0) and window.pad_end == (0, 0)
 
+    if context.gpu and group == 1:
+        bias = bias_arg(plan, node, bias_item, c_out)
+        if window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
+            plan.launches.append(gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, n * in_h * in_w, activation))
+        else:
+            plan.constants["filter"] = pack_gpu_filter(weights)
+            plan.launches.append(
+                conv2d_gpu_launch(TensorArg(x.name), bias, window, (in_h, in_w), c_in, out_shape, activation)
+            )
+        return plan
+
     bias16 = o16_bias(bias_item, c_out)
     depthwise = group == c_in == c_out and group > 1
-    if bias16 is not None and (group == 1 or (depthwise and out.c4 % 4 == 0)):
+    if not context.gpu and bias16 is not None and (group == 1 or (depthwise and out.c4 % 4 == 0)):
         plan.constants["bias"] = bias16
         if depthwise:
             plan.constants["filter"] = pack_depthwise_o16_filter(weights)
@@ -284,16 +301,18 @@ def plan_conv(node: Node, inputs: list[PlanInput]) -> OpPlan:
     if group == c_in == c_out and group > 1:
         plan.constants["filter"] = pack_depthwise_filter(weights)
         program = ProgramSpec("conv2d", filter_size_options(window) + activation.build_options())
+        depthwise_size = (out.c4, -(-out_w // OUTPUTS_PER_ITEM), n * out_h)
         plan.launches.append(
             KernelLaunch(
                 program,
                 "depthwise_conv2d",
-                (out.c4, -(-out_w // OUTPUTS_PER_ITEM), n * out_h),
+                depthwise_size,
                 (
                     OutputArg(0), TensorArg(x.name), ConstantArg("filter"), bias,
                     IntArg(in_h), IntArg(in_w), IntArg(out_h), IntArg(out_w), IntArg(c_out),
                     *window_args(window), *activation.kernel_args(),
                 ),
+                tuned_local_sizes=gpu_divisor_local_sizes(depthwise_size),
             )
         )
         return plan
@@ -390,11 +409,16 @@ def pointwise_o16_launch(x: KernelArg, pixels: int, c_in: int, c_out: int, activ
 def conv2d_o16_launch(
     x: str, window: Window, in_h: int, in_w: int, c_in: int, out_shape: Shape, activation: Activation
 ) -> KernelLaunch:
+    """``conv2d_o32`` (pairs of 16-channel groups share each input load: 22 % faster on
+    MobileNetV2's stem than ``conv2d_o16``), or ``conv2d_o16`` for at most 16 output
+    channels, where the second group would be all padding."""
     out = Nhwc4Shape.of(out_shape)
+    pairs = out.c > O16
     return KernelLaunch(
         ProgramSpec("conv2d_o16", filter_size_options(window) + activation.build_options()),
-        "conv2d_o16",
-        (o16_groups(out.c), -(-out.w // O16_ROW_PIXELS), out.n * out.h),
+        "conv2d_o32" if pairs else "conv2d_o16",
+        (-(-out.c // O16_PACK), -(-out.w // O16_ROW_PIXELS), out.n * out.h) if pairs
+        else (o16_groups(out.c), -(-out.w // O16_ROW_PIXELS), out.n * out.h),
         (
             OutputArg(0), TensorArg(x), ConstantArg("filter"), ConstantArg("bias"),
             IntArg(in_h), IntArg(in_w), IntArg(channel_blocks(c_in)), IntArg(out.h), IntArg(out.w),
@@ -419,3 +443,131 @@ def depthwise_o16_launch(
         ),
         tuned_local_sizes=cpu_local_sizes(3),
     )
+
+
+# ---- GPU plans (PlanContext.gpu): kernels/conv2d_gpu.cl ----------------------------
+
+# Work-items a GPU launch should have before a work-item takes more than one output
+# pixel: an H100/H200 keeps ~2048 threads resident on each of its 132 SMs, so anything
+# below ~16k leaves most of it idle, and the 7x7 end of a CNN only has a few thousand
+# output float4s.
+GPU_TARGET_ITEMS = 16384
+GPU_PIXEL_CHOICES = (4, 2, 1)  # OUT_PIXELS of conv2d_gpu, most work per item first
+GPU_GROUP_ITEMS = 128  # work-items per work-group the GPU launches aim for
+FC_LANES = 64  # work-items splitting the input channels of one fc_gpu output block
+# 1x1 convolutions over at most this many pixels run as fc_gpu (one work-group per
+# output block and pixel), where conv2d_gpu would have only OC4 * pixels work-items.
+FC_MAX_ROWS = 8
+
+
+def _pow2_at_most(value: int) -> int:
+    return 1 << (max(1, value).bit_length() - 1)
+
+
+def gpu_local_size(global_size: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(padded global size, local size) of ~GPU_GROUP_ITEMS work-items for a kernel
+    that returns early past the end of its first two dimensions. Powers of two along
+    the first (fastest, the output channel blocks) then the second dimension, each
+    padding its dimension by at most 1/8; along the third (not padded) a divisor."""
+    local = []
+    budget = GPU_GROUP_ITEMS
+    for index, size in enumerate(global_size):
+        choice = 1
+        candidate = _pow2_at_most(budget) if index < 2 else 1
+        while candidate > 1:
+            if (-(-size // candidate) * candidate - size) * 8 <= size:
+                choice = candidate
+                break
+            candidate //= 2
+        if index >= 2:  # not padded: the largest divisor that fits
+            choice = max(d for d in range(1, min(size, budget) + 1) if size % d == 0)
+        budget //= choice
+        local.append(choice)
+    padded_global = tuple(-(-size // lsize) * lsize for size, lsize in zip(global_size, local, strict=True))
+    return padded_global, tuple(local)
+
+
+def gpu_divisor_local_sizes(global_size: tuple[int, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """A "gpu" local size for kernels that need the exact global size: per dimension the
+    largest divisor within the remaining budget of GPU_GROUP_ITEMS * 2 work-items.
+    Nothing (the driver picks) when that makes groups of fewer than 32."""
+    budget = GPU_GROUP_ITEMS * 2
+    local = []
+    for size in global_size:
+        choice = max(d for d in range(1, min(size, budget) + 1) if size % d == 0)
+        local.append(choice)
+        budget //= choice
+    if np.prod(local) < 32:
+        return ()
+    return (("gpu", tuple(local)),)
+
+
+def pack_gpu_filter(weights: np.ndarray) -> np.ndarray:
+    """Group-1 Conv weights ``[C_out, C_in, KH, KW]`` -> ``float4 [KH][KW][C_in4*4][OC4]``
+    for conv2d_gpu: element ``[kh][kw][i][ob]`` lane ``l`` is the weight from input
+    channel ``i`` to output channel ``4*ob + l``; zero for padding channels."""
+    c_out, c_in, kh, kw = weights.shape
+    out_c4, in_c4 = channel_blocks(c_out), channel_blocks(c_in)
+    padded = np.zeros((out_c4 * 4, in_c4 * 4, kh, kw), np.float32)
+    padded[:c_out, :c_in] = weights
+    # [ob, l, i, kh, kw] -> [kh, kw, i, ob, l]
+    blocked = padded.reshape(out_c4, 4, in_c4 * 4, kh, kw).transpose(3, 4, 2, 0, 1)
+    return np.ascontiguousarray(blocked).reshape(-1)
+
+
+def conv2d_gpu_launch(
+    x: KernelArg, bias: KernelArg, window: Window, in_hw: tuple[int, int], c_in: int,
+    out_shape: Shape, activation: Activation,
+) -> KernelLaunch:
+    """conv2d_gpu over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
+    packed by ``pack_gpu_filter``. Each work-item takes the most output pixels
+    (OUT_PIXELS) that still leave GPU_TARGET_ITEMS work-items."""
+    in_h, in_w = in_hw
+    out = Nhwc4Shape.of(out_shape)
+    pixels = next(
+        (p for p in GPU_PIXEL_CHOICES if out.c4 * -(-out.w // p) * out.n * out.h >= GPU_TARGET_ITEMS), 1
+    )
+    global_size, local = gpu_local_size((out.c4, -(-out.w // pixels), out.n * out.h))
+    kh, kw = window.kernel
+    return KernelLaunch(
+        ProgramSpec(
+            "conv2d_gpu",
+            (f"-DFILTER_H={kh}", f"-DFILTER_W={kw}", f"-DOUT_PIXELS={pixels}", *activation.build_options()),
+        ),
+        "conv2d_gpu",
+        global_size,
+        (
+            OutputArg(0), x, ConstantArg("filter"), bias,
+            IntArg(in_h), IntArg(in_w), IntArg(channel_blocks(c_in)), IntArg(out.h), IntArg(out.w),
+            IntArg(out.c), *window_args(window), *activation.kernel_args(),
+        ),
+        tuned_local_sizes=(("gpu", local),),
+    )
+
+
+def gpu_pointwise_launch(
+    plan: OpPlan, x: KernelArg, bias: KernelArg, weights: np.ndarray, pixels: int, activation: Activation
+) -> KernelLaunch:
+    """A 1x1 convolution (stride 1, no padding) with ``weights [C_out, C_in, 1, 1]`` over
+    ``pixels`` NHWC4 pixels, for GPUs; also the fully-connected path of Gemm/MatMul (an
+    [N, K] tensor is N pixels of K channels). Packs ``plan.constants["filter"]``; the
+    bias is a float4[OC4] argument (``bias_arg``). Few pixels: ``fc_gpu`` (a work-group
+    per output block splits the input channels); else ``conv2d_gpu`` over the pixels
+    as one row."""
+    c_out, c_in = weights.shape[:2]
+    if pixels <= FC_MAX_ROWS:
+        plan.constants["filter"], _ = pack_blocked_filter(weights, 1)
+        return KernelLaunch(
+            ProgramSpec("conv2d_gpu", activation.build_options()),
+            "fc_gpu",
+            (channel_blocks(c_out) * FC_LANES, pixels),
+            (
+                OutputArg(0), x, ConstantArg("filter"), bias,
+                IntArg(channel_blocks(c_in)), IntArg(c_out), *activation.kernel_args(),
+                LocalMemArg(FC_LANES * 16),
+            ),
+            local_size=(FC_LANES, 1),
+        )
+    plan.constants["filter"] = pack_gpu_filter(weights)
+    unit = Window(kernel=(1, 1), stride=(1, 1), dilation=(1, 1), pad_begin=(0, 0), pad_end=(0, 0))
+    return conv2d_gpu_launch(x, bias, unit, (1, pixels), c_in, (1, c_out, 1, pixels), activation)

@@ -6,7 +6,8 @@ Two paths:
   2-D ``B``, plus (Gemm) a constant ``C`` that is one value per output column. This is
   what CNN classifier heads export (often after Flatten). In NHWC4 ``A`` is ``rows``
   pixels of ``K`` channels, so the node runs as a 1x1 convolution
-  (``pointwise_o16_launch`` in ops/conv.py) with ``alpha * B`` packed as a
+  (``pointwise_o16_launch`` in ops/conv.py; on GPUs ``gpu_pointwise_launch``, a
+  work-group reduction per output block for few rows) with ``alpha * B`` packed as a
   ``[N, K, 1, 1]`` Conv filter and ``beta * C`` as its bias.
 - **General** (``matmul`` in gemm.cl): any other MatMul/Gemm. Every operand is read
   through float strides of its own NHWC4 storage, so transposes, 1-D operands and
@@ -24,6 +25,7 @@ import numpy as np
 from mace.graph import Node
 from mace.layout import Nhwc4Shape, nchw4_axis, pack_nhwc4
 from mace.ops.base import (
+    SHAPES_CONTEXT,
     ConstantArg,
     FloatArg,
     IntArg,
@@ -32,6 +34,7 @@ from mace.ops.base import (
     OpError,
     OpPlan,
     OutputArg,
+    PlanContext,
     PlanInput,
     Shape,
     TensorArg,
@@ -40,7 +43,7 @@ from mace.ops.base import (
     expect_input_count,
 )
 from mace.ops.broadcast import BroadcastOperand, broadcast_operand, broadcast_shapes
-from mace.ops.conv import o16_padded_bias, pack_o16_filter, pointwise_o16_launch
+from mace.ops.conv import gpu_pointwise_launch, o16_padded_bias, pack_o16_filter, pointwise_o16_launch
 from mace.ops.fused_activation import Activation, fused_activation
 from mace.ops.registry import register_op
 from mace.programs import ProgramSpec
@@ -130,10 +133,18 @@ def _no_addend(plan: OpPlan) -> BroadcastOperand:
 
 
 def _fully_connected(
-    plan: OpPlan, a: PlanInput, weights_nk: np.ndarray, bias: np.ndarray, activation: Activation
+    plan: OpPlan, a: PlanInput, weights_nk: np.ndarray, bias: np.ndarray, activation: Activation,
+    context: PlanContext,
 ) -> KernelLaunch:
     assert a.shape is not None
     out_c, depth = weights_nk.shape
+    if context.gpu:
+        packed_bias = np.zeros(-(-out_c // 4) * 4, np.float32)
+        packed_bias[:out_c] = bias
+        plan.constants["bias"] = packed_bias
+        return gpu_pointwise_launch(
+            plan, TensorArg(a.name), ConstantArg("bias"), weights_nk.reshape(out_c, depth, 1, 1), a.shape[0], activation
+        )
     plan.constants["filter"] = pack_o16_filter(weights_nk.reshape(out_c, depth, 1, 1))
     plan.constants["bias"] = o16_padded_bias(bias)
     return pointwise_o16_launch(TensorArg(a.name), a.shape[0], depth, out_c, activation)
@@ -147,7 +158,7 @@ def _checked_inputs(node: Node, inputs: list[PlanInput], low: int, high: int) ->
 
 
 @register_op("MatMul")
-def plan_matmul(node: Node, inputs: list[PlanInput]) -> OpPlan:
+def plan_matmul(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     _checked_inputs(node, inputs, 2, 2)
     a_item, b_item = inputs
     assert a_item.shape is not None and b_item.shape is not None
@@ -178,7 +189,9 @@ def plan_matmul(node: Node, inputs: list[PlanInput]) -> OpPlan:
 
     if len(a.shape) == 2 and not a_item.is_constant and len(b.shape) == 2 and b_item.value is not None:
         weights = np.asarray(b_item.value, dtype=np.float32).T
-        plan.launches.append(_fully_connected(plan, a_item, weights, np.zeros(weights.shape[0]), activation))
+        plan.launches.append(
+            _fully_connected(plan, a_item, weights, np.zeros(weights.shape[0]), activation, context)
+        )
         return plan
     _upload_constants(plan, {"a": a_item, "b": b_item})
     c = _no_addend(plan)
@@ -202,7 +215,7 @@ def _column_bias(c_item: PlanInput | None, columns: int) -> np.ndarray | None:
 
 
 @register_op("Gemm")
-def plan_gemm(node: Node, inputs: list[PlanInput]) -> OpPlan:
+def plan_gemm(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     _checked_inputs(node, inputs, 2, 3)
     a_item, b_item = inputs[0], inputs[1]
     c_item = inputs[2] if len(inputs) > 2 and inputs[2].present else None
@@ -238,7 +251,9 @@ def plan_gemm(node: Node, inputs: list[PlanInput]) -> OpPlan:
     if not trans_a and not a_item.is_constant and b_item.value is not None and column_bias is not None:
         weights = np.asarray(b_item.value, dtype=np.float32)
         weights_nk = alpha * (weights if trans_b else weights.T)
-        plan.launches.append(_fully_connected(plan, a_item, weights_nk, beta * column_bias, activation))
+        plan.launches.append(
+            _fully_connected(plan, a_item, weights_nk, beta * column_bias, activation, context)
+        )
         return plan
     _upload_constants(plan, {"a": a_item, "b": b_item})
     c = _no_addend(plan) if c_item is None else broadcast_operand(plan, "c", c_item, out_shape)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from mace.graph import Node
 from mace.layout import channel_blocks
 from mace.ops.base import (
+    SHAPES_CONTEXT,
     IntArg,
     KernelLaunch,
+    LocalMemArg,
     OpError,
     OpPlan,
     OutputArg,
+    PlanContext,
     PlanInput,
     TensorArg,
     attr_int,
@@ -39,6 +42,11 @@ _REDUCTION = {
     "GlobalMaxPool": "-DPOOL_MAX",
     "GlobalAveragePool": "-DPOOL_AVG",
 }
+
+
+# global_pool_wg (GPU plans): work-items per channel block, channel blocks per group.
+GLOBAL_POOL_SLICES = 16
+GLOBAL_POOL_BLOCKS = 16
 
 
 def _flag(node: Node, key: str) -> bool:
@@ -88,7 +96,7 @@ def plan_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
 
 
 @register_op("GlobalMaxPool", "GlobalAveragePool")
-def plan_global_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
+def plan_global_pool(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     expect_input_count(node, inputs, 1)
     x = runtime_input(node, inputs[0])
     spatial_rank(node, x.shape)
@@ -96,8 +104,25 @@ def plan_global_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
     in_h, in_w = spatial_sizes(x.shape)
     channels = x.shape[1]
     activation = fused_activation(node)
+    program = ProgramSpec("pooling", (_REDUCTION[node.op_type], *activation.build_options()))
+    if context.gpu:
+        # Work-group reduction: GLOBAL_POOL_SLICES work-items share each channel block's
+        # pixels, GLOBAL_POOL_BLOCKS adjacent blocks per work-group (coalesced reads).
+        blocks = channel_blocks(channels)
+        lanes = min(GLOBAL_POOL_BLOCKS, 1 << (blocks - 1).bit_length())
+        launch = KernelLaunch(
+            program,
+            "global_pool_wg",
+            (-(-blocks // lanes) * lanes, GLOBAL_POOL_SLICES, x.shape[0]),
+            (
+                OutputArg(0), TensorArg(x.name), IntArg(in_h * in_w), IntArg(channels), *activation.kernel_args(),
+                LocalMemArg(lanes * GLOBAL_POOL_SLICES * 16),
+            ),
+            local_size=(lanes, GLOBAL_POOL_SLICES, 1),
+        )
+        return OpPlan(output_shapes=[output_shape(x.shape, channels, (1, 1))], launches=[launch])
     launch = KernelLaunch(
-        ProgramSpec("pooling", (_REDUCTION[node.op_type], *activation.build_options())),
+        program,
         "global_pool",
         (channel_blocks(channels), x.shape[0]),
         (OutputArg(0), TensorArg(x.name), IntArg(in_h * in_w), IntArg(channels), *activation.kernel_args()),

@@ -16,13 +16,16 @@ import math
 from mace.graph import Node
 from mace.layout import Nhwc4Shape, as_nchw4, nchw4_axis, nhwc4_nbytes
 from mace.ops.base import (
+    SHAPES_CONTEXT,
     FloatArg,
     IntArg,
     KernelArg,
     KernelLaunch,
+    LocalMemArg,
     OpError,
     OpPlan,
     OutputArg,
+    PlanContext,
     PlanInput,
     ScratchArg,
     attr_int,
@@ -45,8 +48,16 @@ KERNEL_OP = {
 }
 
 
+# GPU plans: reductions folding at least GPU_MIN_FOLDED float4s per output use
+# reduce_wg with this many work-items per output (more for very long ones).
+GPU_MIN_FOLDED = 32
+GPU_REDUCE_LANES = 64
+GPU_REDUCE_LANES_LARGE = 256
+GPU_REDUCE_LARGE = 16384
+
+
 @register_op(*KERNEL_OP)
-def plan_reduce(node: Node, inputs: list[PlanInput]) -> OpPlan:
+def plan_reduce(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     if not inputs or not inputs[0].present:
         raise OpError(node, "the data input is required")
     shape = input_shape(node, inputs[0])
@@ -84,7 +95,18 @@ def plan_reduce(node: Node, inputs: list[PlanInput]) -> OpPlan:
         FloatArg(scale),
     )
     program = ProgramSpec("reduce", (f"-DREDUCE_OP={KERNEL_OP[node.op_type]}",))
-    plan.launches.append(KernelLaunch(program, "reduce", (kept.c4, kept.w, kept.n * kept.h), args))
+    folded = math.prod(extents[axis] for axis in (0, 2, 3)) * (src.c4 if 1 in stored_reduced else 1)
+    if context.gpu and folded >= GPU_MIN_FOLDED:
+        # A work-group per output float4 instead of one work-item looping over all.
+        lanes = GPU_REDUCE_LANES_LARGE if folded >= GPU_REDUCE_LARGE else GPU_REDUCE_LANES
+        plan.launches.append(
+            KernelLaunch(
+                program, "reduce_wg", (kept.c4 * lanes, kept.w, kept.n * kept.h),
+                (*args, LocalMemArg(lanes * 16)), local_size=(lanes, 1, 1),
+            )
+        )
+    else:
+        plan.launches.append(KernelLaunch(program, "reduce", (kept.c4, kept.w, kept.n * kept.h), args))
     if not direct:
         plan.scratch_bytes["keepdims"] = nhwc4_nbytes(keep_shape)
         plan.launches.append(reshape_launch(OutputArg(0), out_shape, ScratchArg("keepdims"), keep_shape))

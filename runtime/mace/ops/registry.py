@@ -8,14 +8,17 @@ and nothing else.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 
 from mace.graph import Node
 from mace.layout import LayoutError
-from mace.ops.base import OpError, OpPlan, PlanFn, PlanInput
+from mace.ops.base import SHAPES_CONTEXT, OpError, OpPlan, PlanContext, PlanFn, PlanInput
 
 _PLANNERS: dict[str, PlanFn] = {}
+# Plan functions that take the PlanContext as a third parameter.
+_WANTS_CONTEXT: set[PlanFn] = set()
 _loaded = False
 
 
@@ -25,6 +28,8 @@ def register_op(*op_types: str) -> Callable[[PlanFn], PlanFn]:
             if op_type in _PLANNERS and _PLANNERS[op_type] is not plan:
                 raise RuntimeError(f"op type {op_type!r} is registered twice")
             _PLANNERS[op_type] = plan
+        if len(inspect.signature(plan).parameters) >= 3:
+            _WANTS_CONTEXT.add(plan)
         return plan
 
     return decorate
@@ -52,8 +57,11 @@ def planner_for(op_type: str) -> PlanFn | None:
     return _PLANNERS.get(op_type)
 
 
-def plan_node(node: Node, inputs: list[PlanInput]) -> OpPlan:
-    """Plan one node with the registered op implementation."""
+def plan_node(node: Node, inputs: list[PlanInput], context: PlanContext | None = None) -> OpPlan:
+    """Plan one node with the registered op implementation.
+
+    ``context`` names the target device kind; None is for callers that only need output
+    shapes (shape inference), which do not depend on it (planned as for "cpu")."""
     planner = planner_for(node.op_type)
     if planner is None:
         raise OpError(
@@ -62,7 +70,10 @@ def plan_node(node: Node, inputs: list[PlanInput]) -> OpPlan:
             + ", ".join(supported_op_types()),
         )
     try:
-        plan = planner(node, inputs)
+        if planner in _WANTS_CONTEXT:
+            plan = planner(node, inputs, context or SHAPES_CONTEXT)
+        else:
+            plan = planner(node, inputs)
     except (
         LayoutError
     ) as exc:  # shape problems found by layout helpers, reported per node

@@ -1,4 +1,8 @@
-"""DepthToSpace (DCR and CRD) and SpaceToDepth on [N, C, H, W] -> kernels/copy.cl."""
+"""DepthToSpace and SpaceToDepth (DCR and CRD) on [N, C, H, W] -> kernels/copy.cl.
+
+SpaceToDepth has had a ``mode`` since onnx 1.23 (DCR by default, as before); CRD is
+the inverse of DepthToSpace's CRD.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from mace.ops.base import (
     PlanInput,
     attr_int,
     attr_str,
+    expect_attrs,
     expect_input_count,
 )
 from mace.ops.copy_kernels import COPY_PROGRAM
@@ -23,6 +28,8 @@ from mace.ops.registry import register_op
 @register_op("DepthToSpace", "SpaceToDepth")
 def plan_space_depth(node: Node, inputs: list[PlanInput]) -> OpPlan:
     expect_input_count(node, inputs, 1)
+    # Both ops, every opset so far: blocksize and mode; a newer attribute must fail loudly.
+    expect_attrs(node, ("blocksize", "mode"))
     shape = input_shape(node, inputs[0])
     if len(shape) != 4:
         raise OpError(node, f"the input must be [N, C, H, W]; got shape {list(shape)}")
@@ -30,19 +37,17 @@ def plan_space_depth(node: Node, inputs: list[PlanInput]) -> OpPlan:
     if block < 1:
         raise OpError(node, f"blocksize must be at least 1, got {block}")
     n, c, h, w = shape
+    mode = attr_str(node, "mode", "DCR")
+    if mode not in ("DCR", "CRD"):
+        raise OpError(node, f"mode {mode!r} is not one of DCR, CRD")
     if node.op_type == "DepthToSpace":
-        mode = attr_str(node, "mode", "DCR")
-        if mode not in ("DCR", "CRD"):
-            raise OpError(node, f"mode {mode!r} is not one of DCR, CRD")
         if c % (block * block):
             raise OpError(node, f"channels {c} are not a multiple of blocksize^2 = {block * block}")
         out_shape = (n, c // (block * block), h * block, w * block)
-        extra: tuple[IntArg, ...] = (IntArg(block), IntArg(int(mode == "CRD")))
     else:
         if h % block or w % block:
             raise OpError(node, f"height {h} and width {w} must be multiples of blocksize {block}")
         out_shape = (n, c * block * block, h // block, w // block)
-        extra = (IntArg(block),)
     plan = OpPlan(output_shapes=[out_shape])
     out = Nhwc4Shape.of(out_shape)
     kernel = "depth_to_space" if node.op_type == "DepthToSpace" else "space_to_depth"
@@ -52,7 +57,8 @@ def plan_space_depth(node: Node, inputs: list[PlanInput]) -> OpPlan:
         IntArg(out.h),
         IntArg(out.w),
         IntArg(out.c),
-        *extra,
+        IntArg(block),
+        IntArg(int(mode == "CRD")),
     )
     plan.launches.append(KernelLaunch(COPY_PROGRAM, kernel, (out.c4, out.w, out.n * out.h), args))
     return plan

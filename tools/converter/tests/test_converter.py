@@ -282,9 +282,9 @@ def test_each_node_is_planned_once_and_the_final_graph_once(monkeypatch: pytest.
     calls: dict[str, Counter] = {"inference": Counter(), "final": Counter()}
 
     def counting(kind: str):
-        def plan(node, inputs):
+        def plan(node, inputs, context=None):
             calls[kind][node.name] += 1
-            return registry.plan_node(node, inputs)
+            return registry.plan_node(node, inputs, context)
         return plan
 
     monkeypatch.setattr(shape_inference, "plan_node", counting("inference"))

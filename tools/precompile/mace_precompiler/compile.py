@@ -14,7 +14,6 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import pyopencl as cl
@@ -26,22 +25,12 @@ from mace.kernel_sources import program_source
 from mace.program_store import build_from_binary, device_identity, program_binary
 from mace.programs import ProgramSpec
 
+from mace_precompiler.common import CompiledSpec, PrecompileError
 from mace_precompiler.pocl_binaries import is_pocl_binary, normalize_pocl_binary
 
 log = logging.getLogger("mace_precompile")
 
 _PRIMER = "__kernel void rules_mace_primer(__global float *x) { x[get_global_id(0)] += 1.0f; }"
-
-
-class PrecompileError(RuntimeError):
-    """A program could not be compiled for the target device."""
-
-
-@dataclass(frozen=True)
-class CompiledSpec:
-    spec: ProgramSpec
-    program: CompiledProgram
-    seconds: float
 
 
 class _Compiler:

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""GPU latency and memory: our runtime (OpenCL) vs PyTorch eager and torch.compile, same GPU.
+
+Models (batch 1, float32, random weights, eval mode): torchvision MobileNetV2 and ResNet18 at
+224x224, and a detector-style network (MobileNetV2 features, an FPN-style top-down path with
+upsampling and concatenation, class and box heads) at 320x320. Each is exported to ONNX from
+the same torch module, converted by the rules_mace converter, and checked against torch
+before timing. Every engine is timed end to end per call -- host input in, host output
+out -- because that is what an app sees; timings alternate between engines in rounds.
+
+    python3 bench/gpu_vs_torch.py [--runs 200] [--rounds 10] [--no-compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+_ROOT = Path(__file__).absolute().parents[1]
+for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter"):
+    if str(_path) not in sys.path:
+        sys.path.append(str(_path))
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from mace import MaceRuntime  # noqa: E402
+from mace_converter import convert_model  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+class DetectorStyle(nn.Module):
+    """MobileNetV2 backbone, a two-level top-down path (upsample + concat), conv heads."""
+
+    def __init__(self, classes: int = 20, anchors: int = 3) -> None:
+        super().__init__()
+        features = torchvision.models.mobilenet_v2(weights=None).features
+        self.stage1, self.stage2, self.stage3 = features[:7], features[7:14], features[14:]
+        self.lateral3 = nn.Conv2d(1280, 128, 1)
+        self.lateral2 = nn.Conv2d(96, 128, 1)
+        self.lateral1 = nn.Conv2d(32, 128, 1)
+        self.smooth2 = nn.Sequential(nn.Conv2d(256, 128, 3, padding=1), nn.ReLU())
+        self.smooth1 = nn.Sequential(nn.Conv2d(256, 128, 3, padding=1), nn.ReLU())
+        self.cls = nn.Conv2d(128, anchors * classes, 3, padding=1)
+        self.box = nn.Conv2d(128, anchors * 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c1 = self.stage1(x)
+        c2 = self.stage2(c1)
+        c3 = self.stage3(c2)
+        p3 = self.lateral3(c3)
+        p2 = self.smooth2(torch.cat([self.lateral2(c2), nn.functional.interpolate(p3, scale_factor=2.0, mode="nearest")], 1))
+        p1 = self.smooth1(torch.cat([self.lateral1(c1), nn.functional.interpolate(p2, scale_factor=2.0, mode="nearest")], 1))
+        return torch.sigmoid(self.cls(p1)), self.box(p1)
+
+
+def models() -> dict[str, tuple[nn.Module, int]]:
+    torch.manual_seed(0)
+    return {
+        "MobileNetV2": (torchvision.models.mobilenet_v2(weights=None), 224),
+        "ResNet18": (torchvision.models.resnet18(weights=None), 224),
+        "Detector (MobileNetV2+FPN)": (DetectorStyle(), 320),
+    }
+
+
+def interleaved(engines: dict[str, Callable[[], object]], runs: int, rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, call in engines.items():
+            for _ in range(max(1, runs // rounds)):
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    args = parser.parse_args(argv)
+    device = torch.device("cuda")
+    print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; batch 1, float32")
+    print("model | engine | median ms | p90 ms | ours / engine (median) | peak GPU memory MiB | max rel err vs torch")
+    print("--- | --- | --- | --- | --- | --- | ---")
+    for name, (module, size) in models().items():
+        module = module.eval()
+        x = torch.randn(1, 3, size, size)
+        buffer = io.BytesIO()
+        torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
+        onnx_path = Path("/tmp") / f"bench_{abs(hash(name))}.onnx"
+        onnx_path.write_bytes(buffer.getvalue())
+        ours = MaceRuntime(convert_model(onnx_path, {}), device="gpu")
+        feed = {"input": x.numpy()}
+        gpu_module = module.to(device)
+        with torch.no_grad():
+            reference = gpu_module(x.to(device))
+        reference = [reference] if isinstance(reference, torch.Tensor) else list(reference)
+        got = list(ours.run(feed).values())
+        errors = [float(np.abs(g - r.cpu().numpy()).max() / (np.abs(r.cpu().numpy()).max() + 1e-12))
+                  for g, r in zip(got, reference, strict=True)]
+
+        def eager(m: nn.Module = gpu_module, x: torch.Tensor = x) -> object:
+            with torch.no_grad():
+                out = m(x.to(device, non_blocking=True))
+                outs = [out] if isinstance(out, torch.Tensor) else out
+                return [o.cpu() for o in outs]
+
+        engines: dict[str, Callable[[], object]] = {"ours (OpenCL)": lambda o=ours, f=feed: o.run(f), "torch eager": eager}
+        if not args.no_compile:
+            try:
+                compiled = torch.compile(gpu_module)
+                for _ in range(3):
+                    eager(compiled)
+                engines["torch.compile"] = lambda c=compiled: eager(c)
+            except Exception as exc:  # report, keep measuring the others
+                print(f"{name} | torch.compile | failed: {type(exc).__name__}: {str(exc)[:80]}")
+        for call in engines.values():
+            for _ in range(10):
+                call()
+        torch.cuda.reset_peak_memory_stats()
+        times = interleaved(engines, args.runs, args.rounds)
+        ours_median = statistics.median(times["ours (OpenCL)"])
+        ours_bytes = sum(b.size for b in ours._buffers) + sum(b.size for b in ours._constants.values())
+        for engine, values in times.items():
+            median = statistics.median(values)
+            memory = ours_bytes / 2**20 if engine.startswith("ours") else torch.cuda.max_memory_allocated() / 2**20
+            error = f"{max(errors):.1e}" if engine.startswith("ours") else ""
+            print(f"{name} | {engine} | {median * 1000:.2f} | {np.percentile(values, 90) * 1000:.2f} | "
+                  f"{ours_median / median:.2f} | {memory:.0f} | {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

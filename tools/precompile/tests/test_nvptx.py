@@ -1,0 +1,305 @@
+"""NVIDIA PTX cross-compilation: identity matching, the clang 21 stub repair, determinism, the CLI.
+
+No GPU is needed. Tests that run clang skip where clang-21 and libclc are not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
+HERE = Path(__file__).absolute().parent
+REPO = HERE.parents[2]
+sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
+
+from mace.formats import (  # noqa: E402
+    NVIDIA_PLATFORM_NAME,
+    DeviceIdentity,
+    nvptx_identity,
+    nvptx_target_capability,
+    parse_nvptx_arch,
+    read_compiled_programs,
+    write_model,
+)
+from mace.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace.program_store import select_identity  # noqa: E402
+from mace_precompiler.common import PrecompileError  # noqa: E402
+from mace_precompiler.cross import clang_options  # noqa: E402
+from mace_precompiler.nvptx import (  # noqa: E402
+    check_kernel_entries,
+    ptx_entries,
+    ptx_kernel_names,
+    repair_kernel_stubs,
+)
+
+PYTHONPATH = os.pathsep.join(
+    [os.environ.get("PYTHONPATH", ""), str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
+)
+HAVE_CLANG = shutil.which("clang-21") is not None and Path("/usr/lib/clc/nvptx64--nvidiacl.bc").is_file()
+needs_clang = pytest.mark.skipif(not HAVE_CLANG, reason="clang-21 and libclc-21 are not installed")
+
+# ---- identity and matching --------------------------------------------------------------
+
+H100 = DeviceIdentity(NVIDIA_PLATFORM_NAME, "OpenCL 3.0 CUDA 13.0.88", "NVIDIA H100 80GB HBM3",
+                      "OpenCL 3.0 CUDA", "580.95.05")
+POCL = DeviceIdentity("Portable Computing Language", "OpenCL 3.0 PoCL 7.1", "cpu-skylake-avx512",
+                      "OpenCL 3.0 PoCL", "7.1")
+SM80 = nvptx_identity("sm_80", "21.1.8", "libclc-21")
+SM90 = nvptx_identity("sm_90", "21.1.8", "libclc-21")
+
+
+def test_arch_names() -> None:
+    assert parse_nvptx_arch("sm_90") == (9, 0)
+    assert parse_nvptx_arch("sm_86") == (8, 6)
+    assert parse_nvptx_arch("sm_100") == (10, 0)
+    assert parse_nvptx_arch("sm_120") == (12, 0)
+    for bad in ("sm_90a", "sm90", "compute_90", "sm_", "sm_9", "sm_090", ""):
+        assert parse_nvptx_arch(bad) is None, bad
+    with pytest.raises(ValueError):
+        nvptx_identity("sm_90a", "21.1.8", "libclc-21")
+
+
+def test_nvptx_identity_fields() -> None:
+    assert SM90.platform_name == "NVIDIA CUDA"
+    assert SM90.compiler == "clang-21.1.8 nvptx64 sm_90 libclc-21"
+    assert (SM90.platform_version, SM90.device_version, SM90.driver_version) == ("", "", "")
+    assert SM90.device_name == "sm_90"
+    assert nvptx_target_capability(SM90) == (9, 0)
+    assert nvptx_target_capability(H100) is None
+    assert "sm_90" in SM90.describe() and "clang-21.1.8" in SM90.describe()
+
+
+@pytest.mark.parametrize("identity", [
+    # Anything not exactly as nvptx_identity writes it is no cross target: exact match only.
+    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "580.95.05", SM90.compiler),
+    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_80", "", "", SM90.compiler),
+    DeviceIdentity("Other platform", "", "sm_90", "", "", SM90.compiler),
+    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "", "clang-21.1.8 spir64 sm_90 libclc-21"),
+    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "", "driver"),
+    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90a", "", "", "clang-21.1.8 nvptx64 sm_90a libclc-21"),
+])
+def test_malformed_cross_identities_are_not_targets(identity: DeviceIdentity) -> None:
+    assert nvptx_target_capability(identity) is None
+    assert select_identity([identity], H100, (9, 0)) is None
+
+
+def test_exact_driver_identity_keeps_exact_rule() -> None:
+    assert select_identity([POCL], POCL, None) == POCL
+    other_driver = DeviceIdentity(POCL.platform_name, POCL.platform_version, POCL.device_name,
+                                  POCL.device_version, "7.2")
+    assert select_identity([POCL], other_driver, None) is None
+    assert select_identity([H100], H100, (9, 0)) == H100
+    newer_driver = DeviceIdentity(H100.platform_name, H100.platform_version, H100.device_name,
+                                  H100.device_version, "590.1")
+    assert select_identity([H100], newer_driver, (9, 0)) is None
+
+
+def test_ptx_runs_on_its_architecture_and_later_nvidia_gpus() -> None:
+    assert select_identity([SM90], H100, (9, 0)) == SM90
+    assert select_identity([SM90], H100, (10, 0)) == SM90
+    assert select_identity([SM90], H100, (12, 1)) == SM90
+    assert select_identity([SM90], H100, (8, 9)) is None  # PTX is not JIT-compiled backwards
+    assert select_identity([SM80], H100, (8, 6)) == SM80
+    assert select_identity([SM80], H100, (8, 0)) == SM80
+    assert select_identity([SM80], H100, (7, 5)) is None
+
+
+def test_ptx_needs_an_nvidia_device() -> None:
+    # No compute capability (not NVIDIA, or no cl_nv_device_attribute_query): source.
+    assert select_identity([SM90], H100, None) is None
+    assert select_identity([SM90], POCL, None) is None
+    # Another platform that somehow reports a capability still does not match.
+    assert select_identity([SM90], POCL, (9, 0)) is None
+
+
+def test_newest_usable_ptx_and_exact_match_win() -> None:
+    assert select_identity([SM80, SM90], H100, (9, 0)) == SM90
+    assert select_identity([SM90, SM80], H100, (8, 9)) == SM80
+    assert select_identity([SM80, SM90, H100], H100, (9, 0)) == H100
+    older_clang = nvptx_identity("sm_90", "21.1.7", "libclc-21")
+    # Same architecture twice: the choice is by content, never by order.
+    assert select_identity([older_clang, SM90], H100, (9, 0)) == select_identity([SM90, older_clang], H100, (9, 0))
+
+
+# ---- options -----------------------------------------------------------------------------
+
+
+def test_build_options_for_clang() -> None:
+    assert clang_options(["-DA=1", "-DFLAG", "-UB", "-cl-mad-enable", "-cl-kernel-arg-info"]) == [
+        "-DA=1", "-DFLAG", "-UB", "-cl-mad-enable"]
+    for refused in (["-I/some/dir"], ["-cl-std=CL2.0"], ["-x"], ["-D"], ["-D1X"]):
+        with pytest.raises(PrecompileError):
+            clang_options(refused)
+
+
+# ---- PTX stub repair (text only) ----------------------------------------------------------
+
+_HEADER = "//\n// Generated by LLVM NVPTX Back-End\n//\n\n.version 7.8\n.target sm_90\n.address_size 64\n\n"
+
+
+def _entry(name: str, body: str, params: int = 2) -> str:
+    declared = ",\n".join(f"\t.param .u64 .ptr .global .align 4 {name}_param_{i}" for i in range(params))
+    return (f"\t// .globl\t{name} // -- Begin function {name}\n"
+            f".visible .entry {name}(\n{declared}\n)\n{{\n{body}\n\t// -- End function\n}}\n")
+
+
+def _real_body(name: str) -> str:
+    return (f"\t.reg .b64 \t%rd<3>;\n\n// %bb.0:\n\tld.param.b64 \t%rd1, [{name}_param_0];\n"
+            f"\tld.param.b64 \t%rd2, [{name}_param_1];\n\t{{ // scoped block\n\tst.global.b32 \t[%rd1], 1;\n\t}}\n\tret;")
+
+
+_STUB_BODY = "\n\n// %bb.0:\n\t// begin inline asm\n\texit;\n\t// end inline asm"
+
+
+def _clang21_ptx(*kernels: str) -> str:
+    parts = [_HEADER]
+    for kernel in kernels:
+        parts.append(_entry(kernel, _STUB_BODY))
+        parts.append(_entry(f"__clang_ocl_kern_imp_{kernel}", _real_body(f"__clang_ocl_kern_imp_{kernel}")))
+    return "".join(parts)
+
+
+def test_stub_repair_puts_real_bodies_under_kernel_names() -> None:
+    ptx = _clang21_ptx("foo", "foo_bar")
+    with pytest.raises(PrecompileError, match="does nothing"):
+        check_kernel_entries(ptx, ["foo", "foo_bar"], "test")
+    repaired = repair_kernel_stubs(ptx)
+    assert "__clang_ocl_kern_imp_" not in repaired
+    entries = {entry.name: entry for entry in ptx_entries(repaired)}
+    assert sorted(entries) == ["foo", "foo_bar"]
+    for name, entry in entries.items():
+        assert not entry.is_stub()
+        assert f"[{name}_param_0]" in entry.body and f"[{name}_param_1]" in entry.body
+    check_kernel_entries(repaired, ["foo", "foo_bar"], "test")
+    assert repaired.startswith(_HEADER)
+    assert repair_kernel_stubs(repaired) == repaired  # nothing left to repair
+
+
+def test_stub_repair_refuses_what_it_does_not_understand() -> None:
+    orphan = _HEADER + _entry("__clang_ocl_kern_imp_foo", _real_body("__clang_ocl_kern_imp_foo"))
+    with pytest.raises(PrecompileError, match="no entry foo"):
+        repair_kernel_stubs(orphan)
+    busy_stub = _HEADER + _entry("foo", _real_body("foo")) + _entry(
+        "__clang_ocl_kern_imp_foo", _real_body("__clang_ocl_kern_imp_foo"))
+    with pytest.raises(PrecompileError, match="more than exit"):
+        repair_kernel_stubs(busy_stub)
+
+
+def test_entry_check_wants_exactly_the_kernels() -> None:
+    ptx = _HEADER + _entry("foo", _real_body("foo"))
+    check_kernel_entries(ptx, ["foo"], "test")
+    with pytest.raises(PrecompileError, match="not an entry"):
+        check_kernel_entries(ptx, ["foo", "bar"], "test")
+    with pytest.raises(PrecompileError, match="no kernel of the source"):
+        check_kernel_entries(ptx, [], "test")
+
+
+# ---- with clang --------------------------------------------------------------------------
+
+
+def _model(path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, 3, 12, 12))],
+        outputs=[TensorInfo("y", (1, 8, 6, 6))],
+        nodes=[
+            Node("Conv", "conv", ["x", "w", "b"], ["c"], {"pads": [1, 1, 1, 1], "activation": "relu"}),
+            Node("MaxPool", "pool", ["c"], ["p"], {"kernel_shape": [2, 2], "strides": [2, 2]}),
+            Node("Sigmoid", "gate", ["p"], ["g"]),
+            Node("Add", "sum", ["g", "p"], ["s"]),
+            Node("Softmax", "softmax", ["s"], ["y"], {"axis": 1}),
+        ],
+        constants={"w": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
+                   "b": rng.standard_normal(8).astype(np.float32)},
+    )
+    write_model(graph, path)
+    return path
+
+
+def _cross_compile(model: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    # A bare environment, as in a Bazel action: the tools must not depend on the caller's.
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": PYTHONPATH, "PYTHONHASHSEED": "0"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / "precompile" / "mace_precompile.py"), "--target", "nvptx",
+         "--arch", "sm_90", str(model), "-o", str(output), *extra],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+
+
+@needs_clang
+def test_cross_compile_is_deterministic_and_every_kernel_is_real(tmp_path: Path) -> None:
+    model = _model(tmp_path / "model.mace")
+    first, second = tmp_path / "first.bin", tmp_path / "second.bin"
+    for output in (first, second):
+        result = _cross_compile(model, output)
+        assert result.returncode == 0, result.stderr
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    programs = read_compiled_programs(first)
+    (identity,) = programs.devices
+    assert nvptx_target_capability(identity) == (9, 0)
+    assert re.fullmatch(r"clang-21\.\d+\.\d+ nvptx64 sm_90 libclc-21", identity.compiler)
+    by_key = next(iter(programs.devices.values()))
+    assert {key.split()[0] for key in by_key} >= {"layout", "pooling", "softmax"}
+    assert any(key.startswith("conv2d") for key in by_key)
+    for key, program in by_key.items():
+        text = program.binary.rstrip(b"\0").decode("utf-8")
+        assert program.binary.endswith(b"\0")
+        assert ".target sm_90" in text, key
+        assert "__clang_ocl_kern_imp_" not in text, key
+        assert not re.search(r"/tmp|mace_cross_|/work/|/home/", text), key
+        entries = ptx_entries(text)
+        assert entries, key
+        for entry in entries:
+            assert not entry.is_stub(), (key, entry.name)
+    layout = next(p for k, p in by_key.items() if k.startswith("layout"))
+    assert {"nchw_to_nhwc4", "nhwc4_to_nchw"} <= set(ptx_kernel_names(layout.binary))
+
+
+@needs_clang
+def test_cross_compile_refuses_another_compiler_version(tmp_path: Path) -> None:
+    result = _cross_compile(_model(tmp_path / "model.mace"), tmp_path / "out.bin", "--expect-compiler", "0.0.1")
+    assert result.returncode == 1
+    assert "declares clang 0.0.1" in result.stderr
+    assert not (tmp_path / "out.bin").exists()
+
+
+@needs_clang
+def test_cross_compiled_file_falls_back_to_source_on_pocl(tmp_path: Path) -> None:
+    model = _model(tmp_path / "model.mace")
+    compiled = tmp_path / "nvptx.bin"
+    assert _cross_compile(model, compiled).returncode == 0
+    script = (
+        "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "from mace.engine import MaceRuntime\n"
+        "r = MaceRuntime(sys.argv[1], device='cpu', compiled_program=sys.argv[2])\n"
+        "r.run({'x': np.ones((1, 3, 12, 12), np.float32)})\nprint(json.dumps(r.program_origins()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(model), str(compiled)], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": PYTHONPATH}, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)) == {"source"}
+    assert "not for this device" in result.stderr
+
+
+def test_bazel_toolchains_declare_the_toolchain_roots_clang() -> None:
+    build = REPO / "rules" / "toolchains" / "BUILD.bazel"
+    lock = REPO / "tools" / "toolchain" / "packages.lock"
+    if not (build.is_file() and lock.is_file()):
+        pytest.skip("rules/toolchains/BUILD.bazel or packages.lock is not in this test's files")
+    declared = re.search(r'TOOLCHAIN_ROOT_CLANG_VERSION = "([^"]+)"', build.read_text()).group(1)
+    locked = re.search(r"^clang-21=(?:\d+:)?([\d.]+)", lock.read_text(), re.MULTILINE).group(1)
+    assert declared == locked, "update TOOLCHAIN_ROOT_CLANG_VERSION in rules/toolchains/BUILD.bazel"
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
