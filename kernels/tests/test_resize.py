@@ -327,7 +327,11 @@ def _onnx_model(opset: int, op: str, shape: tuple[int, ...], scales, sizes, attr
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         initializers,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    # onnx stamps its own newest IR version, which an older onnxruntime refuses; IR 8 holds
+    # every opset used here.
+    model.ir_version = 8
+    return model
 
 
 def _run_mace(op: str, opset: int, x: np.ndarray, scales, sizes, attrs: dict) -> np.ndarray:
