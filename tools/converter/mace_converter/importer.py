@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from mace.graph import Graph, Node, TensorInfo
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto
 
 from mace_converter.attributes import PyAttr, node_attributes
 from mace_converter.errors import ConversionError, UnsupportedOpError
@@ -21,6 +21,7 @@ from mace_converter.input_shapes import Shape, resolve_input_shapes
 from mace_converter.loading import DEFAULT_DOMAINS, check_model
 from mace_converter.model import Model
 from mace_converter.passes import constant_folding, shape_inference
+from mace_converter.tensors import check_finite, dtype_name, read_tensor
 
 
 @dataclass
@@ -95,7 +96,14 @@ def import_model(proto: onnx.ModelProto, input_shapes: Mapping[str, Shape], wher
     graph = proto.graph
     if graph.sparse_initializer:
         raise ConversionError(f"{where}: sparse initializers are not supported; store weights densely")
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    constants = {}
+    for init in graph.initializer:
+        # Checked here, under the ONNX name: after folding, a bad weight would surface in
+        # a constant the converter made (e.g. 'conv_weights__7') that the user cannot find.
+        what = f"{where}: initializer {init.name!r}"
+        value = read_tensor(init, what)
+        check_finite(value, what)
+        constants[init.name] = value
     # Before IR 4 initializers were also listed as inputs; such inputs are weights, not feeds.
     real_inputs = [info for info in graph.input if info.name not in constants]
     for info in real_inputs:
@@ -142,7 +150,7 @@ def _check_float(info: onnx.ValueInfoProto, what: str, where: str) -> None:
     elem = info.type.tensor_type.elem_type
     if info.type.HasField("tensor_type") and elem in (TensorProto.FLOAT, TensorProto.UNDEFINED):
         return
-    kind = TensorProto.DataType.Name(elem) if info.type.HasField("tensor_type") else "a non-tensor type"
+    kind = dtype_name(elem) if info.type.HasField("tensor_type") else "a non-tensor type"
     raise ConversionError(
         f"{where}: graph {what} {info.name!r} is {kind}; the runtime exchanges float32 tensors only"
         + (" (make non-float inputs initializers, i.e. constants of the model)" if what == "input" else "")

@@ -18,6 +18,7 @@ import numpy as np
 from onnx import helper
 
 from mace_converter.importer import ImportContext, OnnxNode
+from mace_converter.tensors import check_finite
 
 Lowering = Callable[[ImportContext, OnnxNode], None]
 LOWERINGS: dict[str, Lowering] = {}
@@ -83,7 +84,11 @@ def _constant(ctx: ImportContext, node: OnnxNode) -> None:
     }
     for key, dtype in kinds.items():
         if key in node.attrs:
-            ctx.model.graph.constants[node.outputs[0]] = np.asarray(node.attrs[key], dtype=dtype)
+            value = np.asarray(node.attrs[key], dtype=dtype)
+            # Like initializers: refuse NaN/Inf here, under the node's name, not later
+            # under the name of whatever constant it was folded into.
+            check_finite(value, f"{ctx.where(node)}: attribute {key!r}")
+            ctx.model.graph.constants[node.outputs[0]] = value
             return
     raise ctx.error(node, f"needs one of the attributes {', '.join(kinds)} (strings and sparse values are not supported)")
 
@@ -128,16 +133,40 @@ def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
         raise ctx.error(node, "training_mode=1 is not supported; export the model in eval mode")
     if node.opset < 9 and int(node.attrs.get("spatial", 1)) == 0:
         raise ctx.error(node, "spatial=0 (per-activation statistics) is not supported")
+    if len(node.inputs) < 5:
+        raise ctx.error(node, f"has {len(node.inputs)} inputs; X, scale, B, mean and var are needed")
+    shape = ctx.shape(node.inputs[0], node)
+    if len(shape) < 2:
+        raise ctx.error(node, f"the input {node.inputs[0]!r} has shape {list(shape)}; it needs a channel axis (rank >= 2)")
+    channels = shape[1]
     params = []
     for index, what in enumerate(("scale", "bias", "mean", "var"), start=1):
         value = ctx.value(node.inputs[index])
         if value is None:
             raise ctx.error(node, f"the {what} input {node.inputs[index]!r} must be a constant")
-        params.append(np.asarray(value, dtype=np.float64).reshape(-1))
+        value = np.asarray(value)
+        if value.dtype.kind not in "fiub":
+            raise ctx.error(node, f"the {what} input {node.inputs[index]!r} has dtype {value.dtype}; it must be numeric")
+        # One value per channel (ONNX: shape [C]); a single value is broadcast. Anything
+        # else cannot be a per-channel affine and would fail later with a numpy error.
+        if value.size not in (1, channels):
+            raise ctx.error(node, f"the {what} input {node.inputs[index]!r} has {value.size} values, but the input "
+                            f"{node.inputs[0]!r} has {channels} channels; give one {what} value per channel")
+        params.append(np.broadcast_to(value.astype(np.float64).reshape(-1), (channels,)))
     scale, bias, mean, var = params
     eps = float(node.attrs.get("epsilon", 1e-5))
-    factor = scale / np.sqrt(var + eps)
-    shift = bias - mean * factor
+    with np.errstate(all="ignore"):  # checked just below, with a message naming the node
+        factor = scale / np.sqrt(var + eps)
+        shift = bias - mean * factor
+    if not (np.all(np.isfinite(factor)) and np.all(np.isfinite(shift))):
+        # Folded into the Conv/Gemm weights, this would reach the model file as a constant
+        # the user never named; say which parameters are to blame instead.
+        if not np.all(var + eps > 0) or not np.isfinite(eps):
+            cause = (f"var + epsilon is not positive for some channel (epsilon={eps}, smallest var "
+                     f"{float(var.min())}); check the exported running variance and epsilon")
+        else:
+            cause = "scale / sqrt(var + epsilon) or the shift overflows; check the exported scale, mean and bias"
+        raise ctx.error(node, f"folding gives NaN or infinite values: {cause}")
     emit_channel_affine(ctx, node, node.inputs[0], node.outputs[0], factor, shift)
 
 

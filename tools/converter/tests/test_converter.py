@@ -316,6 +316,112 @@ def test_constant_output_is_a_clear_error() -> None:
         convert_model(model)
 
 
+# ---- malformed tensors and parameters (found by fuzzing; onnx.checker lets them through) ----
+
+
+def gemm_model() -> onnx.ModelProto:
+    return make([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], {"x": [2, 6]}, ["y"],
+                {"w": f32(3, 6), "b": f32(3)})
+
+
+def _init(model: onnx.ModelProto, name: str) -> onnx.TensorProto:
+    return next(t for t in model.graph.initializer if t.name == name)
+
+
+def test_initializer_in_typed_field_with_wrong_count_names_it() -> None:
+    # Data in float_data instead of raw_data: numpy_helper raised a bare reshape ValueError.
+    model = gemm_model()
+    tensor = _init(model, "b")
+    tensor.ClearField("raw_data")
+    tensor.float_data.extend([1.0, 2.0])
+    with pytest.raises(ConversionError, match=r"initializer 'b' holds 2 values, but dims \[3\] need 3"):
+        convert_model(model)
+
+
+@pytest.mark.parametrize(("dims", "match"), [([-1, 6], "negative dims"), ([2**40], "need 4398046511104")])
+def test_initializer_with_impossible_dims_names_it(dims: list[int], match: str) -> None:
+    model = gemm_model()
+    tensor = _init(model, "w")
+    del tensor.dims[:]
+    tensor.dims.extend(dims)
+    with pytest.raises(ConversionError, match=f"initializer 'w'.*{match}"):
+        convert_model(model)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.STRING, TensorProto.COMPLEX64, 999])
+def test_initializer_of_unreadable_element_type_names_it(dtype: int) -> None:
+    model = gemm_model()
+    tensor = _init(model, "b")
+    tensor.data_type = dtype
+    if dtype == TensorProto.STRING:  # the checker refuses strings in raw_data
+        tensor.ClearField("raw_data")
+        tensor.string_data.extend([b"a", b"b", b"c"])
+    with pytest.raises(ConversionError, match=r"initializer 'b' has .*numeric and bool tensors only"):
+        convert_model(model)
+
+
+def test_output_of_unknown_element_type_is_a_conversion_error() -> None:
+    # TensorProto.DataType.Name(999) raised ValueError while the message was being built.
+    model = gemm_model()
+    model.graph.output[0].type.tensor_type.elem_type = 999
+    with pytest.raises(ConversionError, match=r"graph output 'y' is element type 999 .*float32 tensors only"):
+        convert_model(model)
+
+
+def test_constant_node_with_corrupt_tensor_names_node_and_attribute() -> None:
+    model = make([helper.make_node("Constant", [], ["k"], name="const", value=numpy_helper.from_array(f32(4), "k")),
+                  helper.make_node("Add", ["x", "k"], ["y"])], {"x": [4]}, ["y"])
+    model.graph.node[0].attribute[0].t.raw_data = b"\0" * 5
+    with pytest.raises(ConversionError, match="node 'const': attribute 'value' has 5 bytes of data"):
+        convert_model(model)
+
+
+def test_constant_node_with_nan_names_node() -> None:
+    model = make([helper.make_node("Constant", [], ["k"], name="const", value_floats=[1.0, float("nan")]),
+                  helper.make_node("Add", ["x", "k"], ["y"])], {"x": [2]}, ["y"])
+    with pytest.raises(ConversionError, match=r"node 'const' .*attribute 'value_floats' holds NaN or infinite"):
+        convert_model(model)
+
+
+def test_non_utf8_string_attribute_is_a_conversion_error() -> None:
+    model = make([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2])], {"x": [1, 1, 4, 4]}, ["y"])
+    model.graph.node[0].attribute.append(helper.make_attribute("auto_pad", b"\xff\xfe"))
+    with pytest.raises(ConversionError, match="node 'pool': attribute 'auto_pad' is not valid UTF-8"):
+        convert_model(model)
+
+
+@pytest.mark.parametrize("param", ["s", "b", "m", "v"])
+def test_batchnorm_parameter_not_per_channel_names_node_and_input(param: str) -> None:
+    # Was a numpy broadcast/reshape ValueError from the BatchNormalization lowering.
+    model = conv_bn_relu_model()
+    tensor = _init(model, param)
+    tensor.CopyFrom(numpy_helper.from_array(f32(4), param))  # 4 values, 6 channels
+    with pytest.raises(ConversionError, match=f"BatchNormalization.*input '{param}' has 4 values, .* 6 channels"):
+        convert_model(model)
+
+
+def test_batchnorm_single_value_parameters_apply_to_every_channel() -> None:
+    # Stricter than needed by the converter, onnxruntime wants [C]; one value per
+    # parameter is accepted here (as before) and means the same value for each channel.
+    model, repeated = conv_bn_relu_model(), onnx.ModelProto()
+    repeated.CopyFrom(model)
+    for name in ("m", "s"):
+        first = numpy_helper.to_array(_init(model, name))[:1]
+        _init(model, name).CopyFrom(numpy_helper.from_array(first, name))
+        _init(repeated, name).CopyFrom(numpy_helper.from_array(np.repeat(first, 6), name))
+    x = f32(1, 3, 7, 9)
+    want, = ort(repeated, {"x": x})
+    _, (got,) = run(model, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_negative_variance_names_node() -> None:
+    model = conv_bn_relu_model()
+    _init(model, "v").CopyFrom(numpy_helper.from_array(-np.ones(6, np.float32), "v"))
+    with pytest.raises(ConversionError, match=r"BatchNormalization.*var \+ epsilon is not positive"):
+        convert_model(model)
+
+
 # ---- CLI ------------------------------------------------------------------------------
 
 CLI = _HERE.parent / "mace_convert.py"

@@ -1,0 +1,102 @@
+"""Converter bad input not covered by tools/converter/tests: non-finite weights, and
+malformed initializers/types that the ONNX checker lets through (found by fuzzing).
+
+Already covered there: empty/garbage/missing files, old opsets, dynamic dims, unsupported
+ops. Every case here must end in the converter's documented errors (ConversionError, or
+the model format's FormatError when writing), with the offending name in the message.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+# Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
+REPO = Path(__file__).absolute().parents[2]
+sys.path.append(str(REPO / "tools" / "fuzz"))
+sys.path.append(str(REPO / "tools" / "converter"))
+
+import mace_convert  # noqa: E402
+from fuzz_targets import seed_onnx_bytes  # noqa: E402
+
+CONV_NET, DENSE_NET = 0, 1
+
+
+def _model(index: int) -> onnx.ModelProto:
+    return onnx.ModelProto.FromString(seed_onnx_bytes()[index])
+
+
+def _initializer(model: onnx.ModelProto, name: str) -> onnx.TensorProto:
+    return next(t for t in model.graph.initializer if t.name == name)
+
+
+def _convert(model: onnx.ModelProto, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Runs the mace_convert CLI as a user would; returns (exit status, stderr)."""
+    source = tmp_path / "model.onnx"
+    source.write_bytes(model.SerializeToString())
+    status = mace_convert.main([str(source), "-o", str(tmp_path / "model.mace")])
+    return status, capsys.readouterr().err
+
+
+def test_seeds_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for index in (CONV_NET, DENSE_NET):
+        status, err = _convert(_model(index), tmp_path, capsys)
+        assert status == 0, err
+
+
+@pytest.mark.parametrize(
+    ("index", "name", "value"),
+    [
+        (DENSE_NET, "w", np.nan),  # kept as is: the weight reaches the writer under its name
+        (DENSE_NET, "b", np.inf),
+        (CONV_NET, "w", np.nan),  # Conv weight, later folded with the BatchNormalization
+        (CONV_NET, "v", -np.inf),  # BatchNormalization variance, folded into the Conv
+        (CONV_NET, "b", np.nan),
+    ],
+    ids=["gemm-weight-nan", "gemm-bias-inf", "conv-weight-nan", "bn-variance-inf", "conv-bias-nan"],
+)
+def test_non_finite_weights_are_refused_naming_the_initializer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], index: int, name: str, value: float
+) -> None:
+    model = _model(index)
+    tensor = _initializer(model, name)
+    values = np.frombuffer(tensor.raw_data, np.float32).copy()
+    values[-1] = value
+    tensor.raw_data = values.tobytes()
+    status, err = _convert(model, tmp_path, capsys)
+    assert status == 1
+    assert "NaN" in err or "infinite" in err or "non-finite" in err, err
+    # The user can only fix what the message names: the ONNX initializer, not a constant
+    # the converter made by folding it.
+    assert f"'{name}'" in err, err
+    assert not (tmp_path / "model.mace").exists()
+
+
+@pytest.mark.parametrize("cut", [1, 4, 5])
+def test_initializer_shorter_than_its_dims(tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int) -> None:
+    # onnx.checker accepts this; numpy_helper.to_array then raised a bare ValueError.
+    model = _model(DENSE_NET)
+    tensor = _initializer(model, "w")
+    tensor.raw_data = tensor.raw_data[:-cut]
+    status, err = _convert(model, tmp_path, capsys)
+    assert status == 1 and "mace_convert: error:" in err and "'w'" in err, err
+
+
+@pytest.mark.parametrize("where", ["input", "initializer"])
+def test_unknown_element_type(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    # An element type number no onnx version defines: was ValueError/KeyError from onnx.
+    model = _model(DENSE_NET)
+    if where == "input":
+        model.graph.input[0].type.tensor_type.elem_type = 999
+    else:
+        _initializer(model, "b").data_type = 999
+    status, err = _convert(model, tmp_path, capsys)
+    assert status == 1 and "mace_convert: error:" in err, err
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

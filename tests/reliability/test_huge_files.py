@@ -1,0 +1,145 @@
+"""Files and size fields claiming huge sizes are refused at once, without allocating them.
+
+A size field is checked against the bytes actually present before anything is allocated,
+and a file over ``MAX_FILE_BYTES`` is refused from its size alone (never read). Each case
+is measured with tracemalloc (numpy reports its allocations there too) and a clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
+REPO = Path(__file__).absolute().parents[2]
+sys.path.append(str(REPO / "tools" / "fuzz"))
+
+from fuzz_targets import seal_container, seed_model_bytes, seed_program_bytes, split_container  # noqa: E402
+from mace import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
+from mace.formats import (  # noqa: E402
+    MAX_FILE_BYTES,
+    FormatError,
+    decode_compiled_programs,
+    decode_model,
+    program_source_hash,
+    read_compiled_programs,
+    read_manifest,
+    read_model,
+)
+from mace.program_store import DiskProgramCache  # noqa: E402
+from mace.programs import ProgramSpec  # noqa: E402
+
+# Refusing is a few checks on a few KiB of input: far below both limits even on a loaded
+# machine, and far below what honouring any of the claimed sizes would take.
+MAX_SECONDS = 1.0
+MAX_ALLOCATED = 1 << 20
+
+
+def _refused_cheaply(call: Callable[[], object], match: str) -> None:
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        with pytest.raises(FormatError, match=match):
+            call()
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seconds < MAX_SECONDS
+    assert peak < MAX_ALLOCATED, f"{peak} bytes allocated to refuse the input"
+
+
+def _with_header_length(data: bytes, length: int, reseal: bool) -> bytes:
+    changed = data[:16] + length.to_bytes(8, "little") + data[24:]
+    if reseal:  # a valid checksum: the length check itself must refuse it
+        changed = changed[:-32] + hashlib.sha256(changed[:-32]).digest()
+    return changed
+
+
+@pytest.mark.parametrize("length", [2**40, 2**63, 2**64 - 1, (64 << 20) + 1])
+@pytest.mark.parametrize("reseal", [False, True], ids=["checksum-stale", "checksum-valid"])
+@pytest.mark.parametrize("kind", ["programs", "model"])
+def test_header_length_lie(kind: str, length: int, reseal: bool) -> None:
+    seed, decode = (seed_program_bytes()[0], decode_compiled_programs) if kind == "programs" else (seed_model_bytes()[0], decode_model)
+    data = _with_header_length(seed, length, reseal)
+    _refused_cheaply(lambda: decode(data), "does not fit the file" if reseal else "checksum mismatch")
+
+
+def _edited(seed: bytes, edit: Callable[[dict], None]) -> bytes:
+    magic, version, header, payload = split_container(seed)
+    edit(header)
+    return seal_container(magic, version, json.dumps(header, sort_keys=True, separators=(",", ":")).encode(), payload)
+
+
+@pytest.mark.parametrize("nbytes", [2**40, 2**64, 2**200])
+def test_program_blob_size_lie(nbytes: int) -> None:
+    def lie(header: dict) -> None:
+        header["devices"][0]["programs"][0]["nbytes"] = nbytes
+
+    data = _edited(seed_program_bytes()[0], lie)
+    _refused_cheaply(lambda: decode_compiled_programs(data), "lies outside the payload")
+
+
+@pytest.mark.parametrize("shape", [[2**20, 2**20], [2**62, 4], [0, 2**64]])
+def test_model_constant_shape_lie(shape: list[int]) -> None:
+    def lie(header: dict) -> None:
+        entry = next(c for c in header["constants"] if c["name"] == "w")
+        entry["shape"] = shape
+
+    data = _edited(seed_model_bytes()[0], lie)
+    _refused_cheaply(lambda: decode_model(data), "its shape needs|malformed model header")
+
+
+@pytest.fixture
+def huge_file(tmp_path: Path) -> Path:
+    path = tmp_path / "huge.bin"
+    with open(path, "wb") as stream:  # sparse: no disk space or time spent on the content
+        stream.write(seed_program_bytes()[0][:64])
+        stream.truncate(MAX_FILE_BYTES + 1)
+    return path
+
+
+def test_file_over_the_limit_is_refused_from_its_size(huge_file: Path) -> None:
+    for read in (read_compiled_programs, read_model, read_manifest):
+        _refused_cheaply(lambda read=read: read(huge_file), "larger than any")
+
+
+def _tiny_graph() -> Graph:
+    return Graph([TensorInfo("x", (1, 2, 3, 3))], [TensorInfo("y", (1, 2, 3, 3))], [Node("Relu", "r", ["x"], ["y"])])
+
+
+def test_runtime_falls_back_from_a_huge_compiled_program_file(huge_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    x = np.linspace(-1, 1, 18, dtype=np.float32).reshape(1, 2, 3, 3)
+    with caplog.at_level(logging.WARNING, logger="mace"):
+        runtime = MaceRuntime(_tiny_graph(), compiled_program=huge_file)
+    assert runtime.compiled_programs is None
+    assert "larger than any compiled-program file" in caplog.text
+    np.testing.assert_array_equal(runtime.run({"x": x})["y"], np.maximum(x, 0))
+
+
+def test_huge_cache_entry_is_a_miss(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runtime = MaceRuntime(_tiny_graph())
+    cache = DiskProgramCache(tmp_path / "cache", runtime.device)
+    spec = ProgramSpec("layout", ())
+    source = "__kernel void k(void) {}"
+    entry = cache.entry_path(spec, program_source_hash(source, spec.options))
+    with open(entry, "wb") as stream:
+        stream.truncate(MAX_FILE_BYTES + 1)
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="mace"):
+        assert cache.load(runtime.context, spec, source) is None
+    assert time.perf_counter() - started < MAX_SECONDS
+    assert "ignoring damaged cache entry" in caplog.text and "larger than any" in caplog.text
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
