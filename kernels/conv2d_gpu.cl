@@ -120,3 +120,161 @@ __kernel void fc_gpu(__global float *out, __global const float4 *in,
             row * out_c4 + ob, out);
   }
 }
+
+/* conv2d_gpu_tiled  group-1 convolution as an implicit GEMM: output pixels (rows, the
+ *             flattened N*OH*OW) times output channels (columns) over K = taps * C_in.
+ *             conv2d_gpu has every work-item stream its inputs and weights from global
+ *             memory (L1/L2) for a few outputs; here a work-group loads each K step's
+ *             input patch and weight slice into __local memory once, then every
+ *             work-item reuses each loaded float4 for ITEM_M * ITEM_N outputs.
+ *
+ *   Build options (all required): -DTILE_M=<pixels per work-group>
+ *     -DTILE_N=<float4 output blocks per work-group> -DITEM_M=<pixels per work-item>
+ *     -DITEM_N=<output blocks per work-item> -DCHUNK=<input channel blocks per K step>
+ *   with ITEM_M | TILE_M and ITEM_N | TILE_N. Local size (TILE_N / ITEM_N,
+ *   TILE_M / ITEM_M), required; global size (ceil(OC4 / TILE_N) * local[0],
+ *   ceil(pixels / TILE_M) * local[1]). Filter layout "gpu" as for conv2d_gpu (rows of
+ *   OC4 float4s, one per input channel and tap: a K x OC matrix), bias float4[OC4].
+ *
+ *   Work-item (tx, ty) owns pixels m0 + ty + r * LY and blocks ob0 + tx + s * LX:
+ *   interleaved rather than contiguous so that neighbouring work-items read
+ *   neighbouring __local float4s (no bank conflicts) and write neighbouring output
+ *   float4s (coalesced). The next K step's global loads are issued into registers
+ *   before the current step's arithmetic, so their latency overlaps it. */
+#ifdef TILE_M
+#define TILE_LX (TILE_N / ITEM_N)
+#define TILE_LY (TILE_M / ITEM_M)
+#define TILE_ITEMS (TILE_LX * TILE_LY)
+#define X_TILE (TILE_M * CHUNK)     /* input float4s per K step */
+#define W_TILE (CHUNK * 4 * TILE_N) /* weight float4s per K step */
+#define X_LOADS ((X_TILE + TILE_ITEMS - 1) / TILE_ITEMS)
+#define W_LOADS ((W_TILE + TILE_ITEMS - 1) / TILE_ITEMS)
+/* Added to the row of a pixel past the end: every tap's row is then negative. */
+#define OUTSIDE_ROW (-0x40000000)
+
+__kernel __attribute__((reqd_work_group_size(TILE_LX, TILE_LY, 1)))
+void conv2d_gpu_tiled(__global float *out, __global const float *in,
+                      __global const float4 *filter,
+                      __global const float4 *bias, int pixels, int in_h,
+                      int in_w, int in_c4, int out_h, int out_w, int out_c,
+                      int filter_h, int filter_w, int stride_h, int stride_w,
+                      int pad_top, int pad_left, int dilation_h,
+                      int dilation_w, float act_alpha, float act_beta) {
+  /* +1: the loads below store along a column (stride TILE_M float4s); the padding
+   * spreads one column's float4s over different banks. */
+  __local float4 xs[CHUNK][TILE_M + 1];
+  __local float4 ws[CHUNK * 4][TILE_N];
+
+  const int tx = get_local_id(0);
+  const int ty = get_local_id(1);
+  const int lid = ty * TILE_LX + tx;
+  const int ob0 = get_group_id(0) * TILE_N;
+  const int m0 = get_group_id(1) * TILE_M;
+  const int out_c4 = channel_blocks(out_c);
+  const int out_hw = out_h * out_w;
+
+  /* Input loads: float4 e = lid + j * TILE_ITEMS of the tile is channel block
+   * e % CHUNK of pixel e / CHUNK, so consecutive work-items read consecutive float4s
+   * of a pixel. The pixel's coordinates don't change between K steps: compute once. */
+  int x_n[X_LOADS], x_row0[X_LOADS], x_col0[X_LOADS], x_cb[X_LOADS];
+#pragma unroll
+  for (int j = 0; j < X_LOADS; ++j) {
+    const int e = lid + j * TILE_ITEMS;
+    const int m = m0 + e / CHUNK;
+    const int n = m / out_hw;
+    const int rest = m - n * out_hw;
+    const int oh = rest / out_w;
+    x_n[j] = n;
+    x_cb[j] = e % CHUNK;
+    /* x_row0 + kh * dilation_h is the input row of tap row kh; a pixel past the end
+     * (or a float4 past the tile) gets a row that fails every bounds check. */
+    x_row0[j] = e < X_TILE && m < pixels ? oh * stride_h - pad_top : OUTSIDE_ROW;
+    x_col0[j] = (rest - oh * out_w) * stride_w - pad_left;
+  }
+
+  float4 acc[ITEM_M * ITEM_N];
+#pragma unroll
+  for (int i = 0; i < ITEM_M * ITEM_N; ++i) acc[i] = (float4)(0.0f);
+
+  const int chunks = (in_c4 + CHUNK - 1) / CHUNK;
+  const int steps = filter_h * filter_w * chunks;
+  const int k_rows = in_c4 * 4; /* weight rows per tap */
+  float4 xr[X_LOADS], wr[W_LOADS];
+
+  /* Iteration s loads step s into registers, computes step s - 1 from __local
+   * memory, then stores the registers there. The barriers depend only on s, so every
+   * work-item of the group reaches them. */
+  for (int s = 0; s <= steps; ++s) {
+    if (s < steps) {
+      const int tap = s / chunks;
+      const int c0 = (s - tap * chunks) * CHUNK;
+      const int kh = tap / filter_w;
+      const int kw = tap - kh * filter_w;
+#pragma unroll
+      for (int j = 0; j < X_LOADS; ++j) {
+        const int ih = x_row0[j] + kh * dilation_h;
+        const int iw = x_col0[j] + kw * dilation_w;
+        const int c = c0 + x_cb[j];
+        const bool ok = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w && c < in_c4;
+        xr[j] = ok ? vload4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (float4)(0.0f);
+      }
+      __global const float4 *w_tap = filter + (tap * k_rows + c0 * 4) * out_c4 + ob0;
+#pragma unroll
+      for (int j = 0; j < W_LOADS; ++j) {
+        const int e = lid + j * TILE_ITEMS;
+        const int k = e / TILE_N;
+        const int o = e % TILE_N;
+        const bool ok = e < W_TILE && c0 * 4 + k < k_rows && ob0 + o < out_c4;
+        wr[j] = ok ? w_tap[k * out_c4 + o] : (float4)(0.0f);
+      }
+    }
+    if (s > 0) {
+#pragma unroll
+      for (int c = 0; c < CHUNK; ++c) {
+        float4 xv[ITEM_M];
+#pragma unroll
+        for (int r = 0; r < ITEM_M; ++r) xv[r] = xs[c][ty + r * TILE_LY];
+#pragma unroll
+        for (int q = 0; q < ITEM_N; ++q) {
+          const float4 w0 = ws[4 * c][tx + q * TILE_LX];
+          const float4 w1 = ws[4 * c + 1][tx + q * TILE_LX];
+          const float4 w2 = ws[4 * c + 2][tx + q * TILE_LX];
+          const float4 w3 = ws[4 * c + 3][tx + q * TILE_LX];
+#pragma unroll
+          for (int r = 0; r < ITEM_M; ++r)
+            acc[r * ITEM_N + q] += xv[r].x * w0 + xv[r].y * w1 + xv[r].z * w2 + xv[r].w * w3;
+        }
+      }
+    }
+    if (s < steps) {
+      barrier(CLK_LOCAL_MEM_FENCE); /* everyone is done reading step s - 1 */
+#pragma unroll
+      for (int j = 0; j < X_LOADS; ++j) {
+        const int e = lid + j * TILE_ITEMS;
+        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = xr[j];
+      }
+#pragma unroll
+      for (int j = 0; j < W_LOADS; ++j) {
+        const int e = lid + j * TILE_ITEMS;
+        if (e < W_TILE) ws[e / TILE_N][e % TILE_N] = wr[j];
+      }
+      barrier(CLK_LOCAL_MEM_FENCE); /* step s is in __local memory */
+    }
+  }
+
+#pragma unroll
+  for (int q = 0; q < ITEM_N; ++q) {
+    const int ob = ob0 + tx + q * TILE_LX;
+    if (ob >= out_c4) continue;
+    const float4 b = bias[ob];
+#pragma unroll
+    for (int r = 0; r < ITEM_M; ++r) {
+      const int m = m0 + ty + r * TILE_LY;
+      if (m < pixels) {
+        const float4 v = apply_activation(acc[r * ITEM_N + q] + b, act_alpha, act_beta);
+        vstore4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
+      }
+    }
+  }
+}
+#endif

@@ -138,6 +138,13 @@ CASES = {
     "3x3_c5_to_c20_wide": ((1, 5, 4, 23), (20, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     # conv2d_o32 with a pair whose second 16-channel group is padding only
     "5x5_stride2_c3_to_c40": ((1, 3, 13, 17), (40, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1),
+    # Aimed at conv2d_gpu_tiled's edges: input channel blocks that end in a partial K
+    # step (C4 = 5, 10, 9), output blocks that end in a partial tile (9, 18, 5 against
+    # TILE_N = 8, 16), pixel counts that end in a partial tile (63, 84, 90, 48).
+    "3x3_c20_to_c36_odd_sizes": ((1, 20, 9, 7), (36, 20, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    "3x3_stride2_c40_to_c70_batch2": ((2, 40, 13, 11), (70, 40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    "3x3_c64_to_c64_dilation2": ((1, 64, 10, 9), (64, 64, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1),
+    "5x5_c33_to_c17_stride_1x2": ((1, 33, 8, 12), (17, 33, 5, 5), (1, 2), (2, 1, 0, 3), (1, 1), 1),
 }
 
 
@@ -299,6 +306,7 @@ def test_gpu_conv_every_pixels_per_item(case: str, pixels: int, monkeypatch: pyt
     monkeypatch.setattr(conv_ops, "GPU_TARGET_ITEMS", 0)
     monkeypatch.setattr(conv_ops, "GPU_PIXEL_CHOICES", (pixels,))
     monkeypatch.setattr(conv_ops, "FC_MAX_ROWS", 0)  # 1x1 convolutions on conv2d_gpu too
+    monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 1 << 30)  # wide inputs too
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     x, w, b = random_case(x_shape, w_shape, seed=7)
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
@@ -309,12 +317,75 @@ def test_gpu_conv_every_pixels_per_item(case: str, pixels: int, monkeypatch: pyt
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
+TILED_CASES = sorted(
+    name for name, case in CASES.items()
+    if case[5] == 1 and not (case[1][2:] == (1, 1) and case[2] == (1, 1) and not any(case[3]))
+)  # every group-1 case that isn't a stride-1 unpadded 1x1 (those take the pointwise path)
+
+
+@pytest.mark.parametrize("chunk", [4, 8])
+@pytest.mark.parametrize("config", conv_ops.GPU_TILED_CONFIGS)
+@pytest.mark.parametrize("case", TILED_CASES)
+def test_gpu_tiled_conv_every_config(
+    case: str, config: tuple[int, int, int, int], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conv_ops, "GPU_TILED_CONFIGS", (config,))
+    monkeypatch.setattr(conv_ops, "GPU_TILED_CHUNK", chunk)
+    monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)  # the small-channel cases too
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=11)
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)], {"w": w})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    assert launch.kernel == "conv2d_gpu_tiled"
+    assert all(g % size == 0 for g, size in zip(launch.global_size, launch.local_size or (), strict=True))
+    (result,) = run_node("Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu")
+    assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
+
+
+@pytest.mark.parametrize("constant_bias", [True, False])
+def test_gpu_tiled_conv_fused_activation_and_runtime_bias(constant_bias: bool) -> None:
+    # sigmoid(0) = 0.5 would leak into the padding lanes of C_out = 70 unless zeroed.
+    x_shape, w_shape, strides, pads, dilations, _ = CASES["3x3_stride2_c40_to_c70_batch2"]
+    x, w, b = random_case(x_shape, w_shape, seed=5)
+    attrs = {"activation": "sigmoid", "strides": list(strides), "pads": list(pads), "dilations": list(dilations)}
+    (result,) = run_node(
+        "Conv", {"x": x, "w": w, "b": b}, attrs=attrs,
+        constant_inputs={"w", "b"} if constant_bias else {"w"}, plan_kind="gpu",
+    )
+    expected = 1.0 / (1.0 + np.exp(-conv_reference(x, w, b, strides, pads, dilations)))
+    assert_conv_close(result, expected, w)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "stride", "config"),
+    [
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, (16, 8, 2, 1)),  # ResNet18 layer1: 3136 pixels
+        ((1, 256, 14, 14), (512, 256, 3, 3), 2, (16, 8, 2, 1)),  # layer4's first: 49 pixels
+        ((8, 64, 56, 56), (64, 64, 3, 3), 1, (64, 16, 4, 2)),  # batch 8: enough work-items
+    ],
+)
+def test_gpu_tiled_config_choice(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: int, config: tuple[int, int, int, int]
+) -> None:
+    attrs = {"strides": [stride, stride], "pads": [1, 1, 1, 1]}
+    graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+                  {"w": np.zeros(w_shape, np.float32)})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    tile_m, tile_n, item_m, item_n = config
+    assert launch.kernel == "conv2d_gpu_tiled"
+    assert f"-DTILE_M={tile_m}" in launch.program.options and f"-DITEM_N={item_n}" in launch.program.options
+    assert launch.local_size == (tile_n // item_n, tile_m // item_m)
+    assert all(g % size == 0 for g, size in zip(launch.global_size, launch.local_size, strict=True))
+
+
 @pytest.mark.parametrize(
     ("case", "kernel"),
     [
-        ("3x3_pad1_c5_to_c7_batch2", "conv2d_gpu"),
+        ("3x3_pad1_c5_to_c7_batch2", "conv2d_gpu"),  # C4 = 2: below GPU_TILED_MIN_C4
+        ("3x3_c20_to_c36_odd_sizes", "conv2d_gpu_tiled"),
+        ("1x1_c24_to_c64_7x7", "conv2d_gpu"),  # 1x1: conv2d_gpu over the pixels as one row
         ("7x7_stride2_stem", "conv2d_gpu"),
-        ("1x1_c24_to_c64_7x7", "conv2d_gpu"),  # 49 pixels: conv2d_gpu over them as one row
         ("1x1_c7_to_c18_3_pixels", "fc_gpu"),  # a handful of pixels: work-group reduction
         ("depthwise_3x3_c32_stride1_wide", "depthwise_conv2d"),
         ("group3_5x5", "conv2d"),
@@ -328,7 +399,7 @@ def test_gpu_path_selection(case: str, kernel: str) -> None:
     ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
     assert launch.kernel == kernel
     assert "o16" not in launch.program.name
-    if kernel == "conv2d_gpu":  # padded global sizes are multiples of the tuned local size
+    if kernel.startswith("conv2d_gpu"):  # padded global sizes are multiples of the local size
         local = launch.local_size_for("gpu")
         assert local is not None and all(g % size == 0 for g, size in zip(launch.global_size, local, strict=True))
 

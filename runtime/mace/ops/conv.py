@@ -276,9 +276,8 @@ def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
             plan.launches.append(gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, n * in_h * in_w, activation))
         else:
             plan.constants["filter"] = pack_gpu_filter(weights)
-            plan.launches.append(
-                conv2d_gpu_launch(TensorArg(x.name), bias, window, (in_h, in_w), c_in, out_shape, activation)
-            )
+            launch = conv2d_gpu_tiled_launch if in_c4 >= GPU_TILED_MIN_C4 else conv2d_gpu_launch
+            plan.launches.append(launch(TensorArg(x.name), bias, window, (in_h, in_w), c_in, out_shape, activation))
         return plan
 
     bias16 = o16_bias(bias_item, c_out)
@@ -542,6 +541,60 @@ def conv2d_gpu_launch(
             IntArg(out.c), *window_args(window), *activation.kernel_args(),
         ),
         tuned_local_sizes=(("gpu", local),),
+    )
+
+
+# conv2d_gpu_tiled (implicit GEMM through __local memory) configurations, most work per
+# work-item first: (TILE_M pixels, TILE_N output float4 blocks, ITEM_M, ITEM_N) per
+# work-group / work-item. More outputs per work-item reuse each __local read more often
+# but leave fewer work-items; a plan takes the first one with GPU_TARGET_ITEMS
+# work-items, else the last (batch-1 CNNs: the 7x7 and 14x14 layers have only a few
+# hundred pixels, and then parallelism matters more than reuse).
+GPU_TILED_CONFIGS = ((64, 16, 4, 2), (32, 16, 2, 2), (16, 8, 2, 1))
+# Input channel blocks below which the convolution stays on conv2d_gpu: a K step loads
+# GPU_TILED_CHUNK blocks (4 for fewer than 8), so an RGB stem would load mostly zeros.
+GPU_TILED_MIN_C4 = 4
+GPU_TILED_CHUNK = 8
+
+
+def conv2d_gpu_tiled_launch(
+    x: KernelArg, bias: KernelArg, window: Window, in_hw: tuple[int, int], c_in: int,
+    out_shape: Shape, activation: Activation,
+) -> KernelLaunch:
+    """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
+    packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS."""
+    in_h, in_w = in_hw
+    out = Nhwc4Shape.of(out_shape)
+    pixels = out.n * out.h * out.w
+    in_c4 = channel_blocks(c_in)
+
+    def groups(config: tuple[int, int, int, int]) -> tuple[int, int]:
+        return -(-out.c4 // config[1]), -(-pixels // config[0])
+
+    def items(config: tuple[int, int, int, int]) -> int:
+        along_n, along_m = groups(config)
+        return along_n * along_m * (config[0] // config[2]) * (config[1] // config[3])
+
+    tile_m, tile_n, item_m, item_n = next(
+        (c for c in GPU_TILED_CONFIGS if items(c) >= GPU_TARGET_ITEMS), GPU_TILED_CONFIGS[-1]
+    )
+    chunk = GPU_TILED_CHUNK if in_c4 >= GPU_TILED_CHUNK else 4
+    local = (tile_n // item_n, tile_m // item_m)
+    along_n, along_m = groups((tile_m, tile_n, item_m, item_n))
+    options = (
+        f"-DTILE_M={tile_m}", f"-DTILE_N={tile_n}", f"-DITEM_M={item_m}", f"-DITEM_N={item_n}", f"-DCHUNK={chunk}",
+    )
+    return KernelLaunch(
+        ProgramSpec("conv2d_gpu", options + activation.build_options()),
+        "conv2d_gpu_tiled",
+        (along_n * local[0], along_m * local[1]),
+        (
+            OutputArg(0), x, ConstantArg("filter"), bias, IntArg(pixels),
+            IntArg(in_h), IntArg(in_w), IntArg(in_c4), IntArg(out.h), IntArg(out.w),
+            IntArg(out.c), *window_args(window), *activation.kernel_args(),
+        ),
+        # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
+        local_size=local,
     )
 
 
