@@ -13,6 +13,10 @@
  *   -DFILTER_H=<kh> -DFILTER_W=<kw>  filter size known at compile time, so the tap
  *                                    loops unroll (used for 3x3)
  *   -DACTIVATION=ACT_*               fused activation (common.h)
+ *   -DRESIDUAL                       conv1x1_o32 only: takes one more argument,
+ *                                    `residual` (after out_c), a tensor shaped like
+ *                                    the output that is added before the activation
+ *                                    (a residual Add fused by the converter)
  *
  * Kernels (output channel group og = channels 16*og .. 16*og+15):
  *   conv1x1_o32        1x1, stride 1, no padding, group 1: NHWC4 pixels are
@@ -84,6 +88,28 @@ inline void store16(__global float *out, float16 v, int og, int channels,
   if (blocks > 3) vstore4(v.hi.hi, 3, out);
 }
 
+/* The 16 channels of group og at one pixel of an NHWC4 tensor with `channels`
+ * channels (p points at that pixel's first channel): like store16, a group that runs
+ * past the last block reads only the blocks that exist, so that no read leaves the
+ * buffer. */
+inline float16 load16(__global const float *p, int og, int channels) {
+  const int first = og * 16;
+  p += first;
+  if (first + 16 <= channels) return vload16(0, p);
+  const int blocks = channel_blocks(channels) - og * 4;
+  float16 v = (float16)(0.0f);
+  v.lo.lo = vload4(0, p);
+  if (blocks > 1) v.lo.hi = vload4(1, p);
+  if (blocks > 2) v.hi.lo = vload4(2, p);
+  return v;
+}
+
+#ifdef RESIDUAL
+#define RESIDUAL_PARAM , __global const float *residual
+#else
+#define RESIDUAL_PARAM
+#endif
+
 /* acc += x[c] * w[c] over the 4 lanes c of one input block; w points at 4 float16. */
 inline float16 dot_block16(float16 acc, float4 x, __global const float *w) {
   acc = fma((float16)(x.x), vload16(0, w), acc);
@@ -94,8 +120,8 @@ inline float16 dot_block16(float16 acc, float4 x, __global const float *w) {
 
 __kernel void conv1x1_o32(__global float *out, __global const float *in,
                           __global const float *filter, __global const float *bias,
-                          int pixels, int in_c4, int out_c, float act_alpha,
-                          float act_beta) {
+                          int pixels, int in_c4, int out_c RESIDUAL_PARAM,
+                          float act_alpha, float act_beta) {
   const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
   const int out_stride = channel_blocks(out_c) * 4;
@@ -141,6 +167,13 @@ __kernel void conv1x1_o32(__global float *out, __global const float *in,
     for (int i = 0; i < PW_PIXELS; ++i) {
       if (i < valid) {
         __global float *o = out + (p0 + i) * out_stride;
+#ifdef RESIDUAL
+        /* Before store16, which applies the activation: act(conv + residual), the
+         * order of a Conv -> Add -> activation chain. */
+        __global const float *r = residual + (p0 + i) * out_stride;
+        acc_a[i] += load16(r, og, out_c);
+        if (second) acc_b[i] += load16(r, og + 1, out_c);
+#endif
         store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
         if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
       }

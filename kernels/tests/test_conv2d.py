@@ -242,6 +242,70 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
     assert_conv_close(run_conv(x, w, b, attrs), expected, w)
 
 
+# Residual (input 3, fused by the converter's fuse_residual pass): out = act(conv + r).
+# Each case once per plan kind; on CPU plans the 1x1 cases with at least 7 pixels take
+# conv1x1_o32 -DRESIDUAL (partial channel groups: 10, 33 and 300 channels; a partial
+# pixel block: 9 pixels), the others and all GPU plans the conv + eltwise Add fallback.
+RESIDUAL_CASES = [
+    ("1x1_c6_to_c10_batch2", {}),
+    ("1x1_c20_to_c33_9_pixels", {"activation": "relu"}),
+    ("1x1_c8_to_c300_7x7", {}),
+    ("1x1_c24_to_c64_7x7", {"activation": "relu6"}),
+    ("1x1_c7_to_c18_3_pixels", {"activation": "relu"}),
+    ("3x3_pad1_c5_to_c7_batch2", {"activation": "relu"}),
+    ("depthwise_3x3_c30_batch2", {}),
+]
+
+
+@pytest.mark.parametrize(("case", "act"), RESIDUAL_CASES)
+def test_residual_input(case: str, act: dict) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=31)
+    plain = conv_reference(x, w, b, strides, pads, dilations, group)
+    r = np.random.default_rng(32).uniform(-1, 1, plain.shape).astype(np.float32)
+    attrs = {**act, "strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    (result,) = run_node("Conv", {"x": x, "w": w, "b": b, "r": r}, attrs=attrs, constant_inputs={"w", "b"})
+    expected = plain + r
+    if act.get("activation") == "relu":
+        expected = np.maximum(expected, 0.0)
+    elif act.get("activation") == "relu6":
+        expected = np.clip(expected, 0.0, 6.0)
+    assert_conv_close(result, expected, w)
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "launches"),
+    [
+        ("1x1_c6_to_c10_batch2", "cpu", [("conv1x1_o32", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL"))]),
+        ("1x1_c7_to_c18_3_pixels", "cpu", [("conv1x1_o16_single", ()), ("eltwise", "relu")]),
+        ("3x3_pad1_c5_to_c7_batch2", "cpu", [("conv2d_o16", ("-DFILTER_H=3", "-DFILTER_W=3")), ("eltwise", "relu")]),
+        ("1x1_c6_to_c10_batch2", "gpu", [(None, ()), ("eltwise", "relu")]),
+    ],
+)
+def test_residual_fuses_into_pointwise_cpu_kernel_only(case: str, kind: str, launches: list) -> None:
+    x_shape, w_shape, *_ = CASES[case]
+    out_shape = (x_shape[0], w_shape[0], *conv_reference(*random_case(x_shape, w_shape, 0), pads=CASES[case][3]).shape[2:])
+    node = Node("Conv", "node", ["x", "w", "", "r"], ["y"], {"activation": "relu", "pads": list(CASES[case][3])})
+    graph = Graph([TensorInfo("x", x_shape), TensorInfo("r", out_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    (plan,) = plan_graph(graph, device_kind=kind).node_plans
+    got = [(launch.kernel, launch.program.options) for launch in plan.launches]
+    assert len(got) == len(launches)
+    for (kernel, options), (want_kernel, want) in zip(got, launches, strict=True):
+        if want_kernel == "eltwise":
+            # the Add: fused activation there, none in the convolution before it
+            assert kernel == "eltwise" and "-DELTWISE_OP=OP_ADD" in options and "-DACTIVATION=ACT_RELU" in options
+            assert not any(o.startswith("-DACTIVATION") for o in got[0][1])
+        else:
+            assert want_kernel in (None, kernel) and (not want or options == want)
+
+
+def test_residual_shape_must_match_output() -> None:
+    node = Node("Conv", "node", ["x", "w", "", "r"], ["y"], {})
+    graph = Graph([TensorInfo("x", (1, 4, 3, 3)), TensorInfo("r", (1, 5, 3, 1))], [], [node], {"w": np.zeros((5, 4, 1, 1), np.float32)})
+    with pytest.raises(OpError, match="residual"):
+        plan_graph(graph, device_kind="cpu")
+
+
 @pytest.mark.parametrize(
     ("case", "kernel", "options"),
     [

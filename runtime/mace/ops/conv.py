@@ -27,6 +27,14 @@ input channel blocks, and weights between channels of different groups are packe
 zero. With ``C_in/group`` and ``C_out/group`` multiples of 4 that wastes nothing; a
 depthwise conv with channel multiplier > 1 (``C_out = m * C_in``) also lands here and
 does at most 4x the useful multiply-adds.
+
+Residual: an optional fourth input (the converter's ``fuse_residual`` pass puts it
+there for ``Add(Conv(...), other)``) is a run-time tensor shaped like the output,
+added before the fused activation: ``out = act(conv(x) + bias + residual)``.
+``conv1x1_o32`` adds it before its store (``-DRESIDUAL``), which saves the Add's
+launch and its pass over the tensor; every other variant (and every GPU plan) runs
+the convolution without the activation and then the ``eltwise`` Add that the graph had
+before fusion, with the activation.
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ from mace.ops.base import (
     attr_int,
     expect_input_count,
 )
+from mace.ops.broadcast import BroadcastOperand, broadcast_operand
+from mace.ops.eltwise import eltwise_launch
 from mace.ops.fused_activation import Activation, fused_activation
 from mace.ops.registry import register_op
 from mace.ops.spatial import (
@@ -74,6 +84,7 @@ O16_POINTWISE_SMALL_PIXELS = 64  # see pointwise_items
 O16_POINTWISE_MIN_ITEMS = 16
 O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16) and PAIR_PIXELS (conv2d_o32)
 O16_DW_PIXELS = 8  # DW_PIXELS (depthwise_o16)
+RESIDUAL_OPTION = "-DRESIDUAL"  # conv1x1_o32 adds a residual input before its store
 # Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
 # reads groups in pairs.
 O16_PACK = 2 * O16
@@ -237,7 +248,37 @@ def filter_size_options(window: Window) -> tuple[str, ...]:
 
 @register_op("Conv")
 def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
-    expect_input_count(node, inputs, 2, 3)
+    expect_input_count(node, inputs, 2, 4)
+    residual = inputs[3] if len(inputs) > 3 and inputs[3].present else None
+    activation = fused_activation(node)
+    if residual is None:
+        return plan_convolution(node, inputs[:3], context, activation, None)
+    plan = plan_convolution(node, inputs[:3], context, activation, residual)
+    out_shape = plan.output_shapes[0]
+    if residual.shape != out_shape:
+        raise OpError(node, f"the residual (input 3) must have the output's shape {list(out_shape)}, "
+                      f"got {list(residual.shape or ())}")
+    if uses_residual(plan):
+        return plan
+    # No kernel variant took the residual: convolve without the activation, then Add
+    # (planned again because the activation is built into the convolution's program).
+    plan = plan_convolution(node, inputs[:3], context, Activation(), None)
+    geo = Nhwc4Shape.of(out_shape)
+    own_output = BroadcastOperand(OutputArg(0), geo.float_strides())
+    operand = broadcast_operand(plan, "residual", residual, out_shape)
+    plan.launches.append(eltwise_launch("OP_ADD", own_output, operand, geo, activation))
+    return plan
+
+
+def uses_residual(plan: OpPlan) -> bool:
+    return any(RESIDUAL_OPTION in launch.program.options for launch in plan.launches)
+
+
+def plan_convolution(
+    node: Node, inputs: list[PlanInput], context: PlanContext, activation: Activation, residual: PlanInput | None
+) -> OpPlan:
+    """plan_conv without the fallback Add: ``residual`` reaches only the kernels that can
+    add it (a run-time tensor of the output's shape), the others ignore it."""
     x = runtime_input(node, inputs[0])
     rank = spatial_rank(node, x.shape)
     assert x.shape is not None
@@ -264,7 +305,6 @@ def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
 
     plan = OpPlan(output_shapes=[out_shape])
     bias_item = inputs[2] if len(inputs) > 2 else None
-    activation = fused_activation(node)
     n = x.shape[0]
     out = Nhwc4Shape.of(out_shape)
     in_c4 = channel_blocks(c_in)
@@ -289,7 +329,12 @@ def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
             plan.launches.append(depthwise_o16_launch(x.name, window, in_h, in_w, out_shape, activation))
         elif window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
             plan.constants["filter"] = pack_o16_filter(weights)
-            plan.launches.append(pointwise_o16_launch(TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation))
+            fusable = residual is not None and residual.value is None and residual.shape == out_shape
+            plan.launches.append(
+                pointwise_o16_launch(
+                    TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation, residual.name if fusable else None
+                )
+            )
         else:
             plan.constants["filter"] = pack_o16_filter(weights)
             plan.launches.append(conv2d_o16_launch(x.name, window, in_h, in_w, c_in, out_shape, activation))
@@ -385,20 +430,26 @@ def pointwise_items(pixels: int, c_out: int) -> int:
     return min(blocks, -(-O16_POINTWISE_MIN_ITEMS // pairs))
 
 
-def pointwise_o16_launch(x: KernelArg, pixels: int, c_in: int, c_out: int, activation: Activation) -> KernelLaunch:
+def pointwise_o16_launch(
+    x: KernelArg, pixels: int, c_in: int, c_out: int, activation: Activation, residual: str | None = None
+) -> KernelLaunch:
     """``conv1x1_o32`` over ``pixels`` NHWC4 pixels of ``c_in`` channels (the filter and
     bias are ``plan.constants["filter"]`` / ``["bias"]``, packed by ``pack_o16_filter``
     and ``o16_bias``). Also the fully-connected path of Gemm/MatMul: an [N, K] tensor is
     N pixels of K channels in NHWC4. Fewer pixels than one work-item's block use the
-    one-pixel kernel, so that no work-item computes mostly clamped duplicates."""
+    one-pixel kernel, so that no work-item computes mostly clamped duplicates.
+    ``residual`` (a tensor shaped like the output, added before the activation) is
+    taken by ``conv1x1_o32`` only; ``uses_residual`` tells whether it was."""
     single = pixels < O16_POINTWISE_PIXELS
+    fused = residual is not None and not single
     return KernelLaunch(
-        ProgramSpec("conv2d_o16", activation.build_options()),
+        ProgramSpec("conv2d_o16", (RESIDUAL_OPTION,) * fused + activation.build_options()),
         "conv1x1_o16_single" if single else "conv1x1_o32",
         (o16_groups(c_out), pixels) if single else (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
         (
             OutputArg(0), x, ConstantArg("filter"), ConstantArg("bias"),
             IntArg(pixels), IntArg(channel_blocks(c_in)), IntArg(c_out),
+            *((TensorArg(residual),) if fused else ()),
             *activation.kernel_args(),
         ),
         tuned_local_sizes=cpu_local_sizes(2),

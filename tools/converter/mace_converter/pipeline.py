@@ -24,6 +24,7 @@ from mace_converter.passes import (
     dead_nodes,
     fold_affine,
     fuse_activation,
+    fuse_residual,
     identity,
     shape_inference,
     swish,
@@ -34,7 +35,9 @@ Pass = Callable[[Model], bool]
 
 # Order matters: structure first (identities, shuffles, transposes), then folding of what
 # that exposed, then BN/bias folding before activation fusion (a fused activation ends
-# a chain: nothing folds past it), dead nodes last.
+# a chain: nothing folds past it), dead nodes last. Residual Adds fuse after the affine
+# folding (a Mul folded into a Conv must not scale its residual) and before activation
+# fusion (the Conv must not have an activation yet; one after the Add fuses next).
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -42,6 +45,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("constant_folding", constant_folding.run),
     ("fold_affine", fold_affine.run),
     ("swish", swish.run),
+    ("fuse_residual", fuse_residual.run),
     ("fuse_activation", fuse_activation.run),
     ("dead_nodes", dead_nodes.run),
 ]
