@@ -41,7 +41,8 @@ def find_manifest(target: str, repository: str | None = None) -> Path:
 
     ``repository``: the Bazel repository holding the target, if not the main one.
     """
-    relative = target.removeprefix("//").replace(":", "/") + "/" + MANIFEST_FILE_NAME
+    # "//pkg:name", "pkg/name" and "//:name" (root package) all name <pkg>/<name>/.
+    relative = target.removeprefix("//").replace(":", "/").lstrip("/") + "/" + MANIFEST_FILE_NAME
     # The main repository's runfiles directory is "_main" under bzlmod and the workspace name
     # (e.g. "rules_mace") under WORKSPACE; external ones carry their canonical name.
     searched = []
