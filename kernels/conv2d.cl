@@ -19,6 +19,7 @@
  * work-item (filter values are loaded once for the 4): global size
  * (OC4, ceil(OW / 4), N * OH). bias is float4[OC4] with zero padding lanes. */
 #include "common.h"
+#include "blocked_filter.h"
 
 #ifdef FILTER_H
 #define KH FILTER_H
@@ -33,19 +34,6 @@ inline float4 load_column(__global const float *row, int iw, int in_w, int in_c4
   return (iw >= 0 && iw < in_w) ? vload4(0, row + iw * in_c4 * 4) : (float4)(0.0f);
 }
 
-/* acc += x[c] * w_c over the 4 input lanes c; w points at 4 float4 (lane-major). */
-inline float4 dot_lanes(float4 acc, float4 x, __global const float *w) {
-  acc += x.x * vload4(0, w);
-  acc += x.y * vload4(1, w);
-  acc += x.z * vload4(2, w);
-  return acc + x.w * vload4(3, w);
-}
-
-inline void store_block(__global float *out, float4 v, int index, int ob,
-                        int channels, float act_alpha, float act_beta) {
-  v = zero_padding_lanes(apply_activation(v, act_alpha, act_beta), ob, channels);
-  vstore4(v, index, out);
-}
 
 __kernel void conv2d(__global float *out, __global const float *in,
                      __global const float *filter, __global const float *bias,
