@@ -78,12 +78,27 @@ def test_non_finite_weights_are_refused_naming_the_initializer(
 
 @pytest.mark.parametrize("cut", [1, 4, 5])
 def test_initializer_shorter_than_its_dims(tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int) -> None:
-    # onnx.checker accepts this; numpy_helper.to_array then raised a bare ValueError.
+    # onnx.checker before 1.23 accepted this and numpy_helper.to_array then raised a bare
+    # ValueError; newer checkers refuse it themselves. Either way the tensor must be named.
     model = _model(DENSE_NET)
     tensor = _initializer(model, "w")
     tensor.raw_data = tensor.raw_data[:-cut]
     status, err = _convert(model, tmp_path, capsys)
-    assert status == 1 and "mace_convert: error:" in err and "'w'" in err, err
+    assert status == 1 and "mace_convert: error:" in err, err
+    assert "'w'" in err or "tensor name: w)" in err, err
+
+
+def test_name_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Found by fuzzing with onnx 1.23, whose checker decodes names itself and raised a bare
+    # UnicodeDecodeError. Protobuf parses such bytes, so the file must be edited as bytes.
+    data = _model(CONV_NET).SerializeToString()
+    assert data.count(b"conv") >= 1
+    source = tmp_path / "model.onnx"
+    source.write_bytes(data.replace(b"conv", b"co\xf2v", 1))
+    status = mace_convert.main([str(source), "-o", str(tmp_path / "model.mace")])
+    err = capsys.readouterr().err
+    assert status == 1 and "mace_convert: error:" in err and "not valid UTF-8" in err, err
+    assert not (tmp_path / "model.mace").exists()
 
 
 @pytest.mark.parametrize("where", ["input", "initializer"])

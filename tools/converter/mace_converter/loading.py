@@ -12,6 +12,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from mace_converter.errors import ModelLoadError
+from mace_converter.tensors import check_graph_tensors
 
 # Opset 7 brought numpy-style broadcasting; older models use the legacy ``broadcast``
 # attribute, whose semantics the importer does not implement.
@@ -40,17 +41,43 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     return model
 
 
+def _check_names(graph: onnx.GraphProto, where: str) -> None:
+    """Names must be text: protobuf hands invalid UTF-8 in a string field over as bytes, which
+    would travel through the converter and fail only when the model file is written."""
+    fix = "the file is corrupt or from a broken exporter: re-export the model"
+    for kind, infos in (("input", graph.input), ("output", graph.output), ("value_info", graph.value_info),
+                        ("initializer", graph.initializer)):
+        for index, info in enumerate(infos):
+            if not isinstance(info.name, str):
+                raise ModelLoadError(f"{where}: graph {kind} #{index} has a name that is not valid UTF-8; {fix}")
+    for index, node in enumerate(graph.node):
+        fields = [node.name, node.op_type, node.domain, *node.input, *node.output]
+        if not all(isinstance(text, str) for text in fields):
+            op = node.op_type if isinstance(node.op_type, str) else "?"
+            raise ModelLoadError(
+                f"{where}: node #{index} ({op}) has a name, input or output that is not valid UTF-8; {fix}"
+            )
+
+
 def check_model(model: onnx.ModelProto, where: str) -> int:
     """Check structure and opset; return the default-domain opset version."""
     if not model.HasField("graph") or not model.graph.output:
         raise ModelLoadError(
             f"{where}: the file has no graph outputs; it is truncated or not an ONNX model"
         )
+    _check_names(model.graph, where)
+    check_graph_tensors(model.graph, where)
     try:
         onnx.checker.check_model(_with_output_shapes(model))
     except onnx.checker.ValidationError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
         raise ModelLoadError(f"{where}: the ONNX checker rejects the model: {first_line}") from None
+    except UnicodeDecodeError:
+        # onnx 1.23's checker decodes the model's strings (names, attributes) as UTF-8 itself.
+        raise ModelLoadError(
+            f"{where}: the file holds a name or text attribute that is not valid UTF-8; "
+            "it is corrupt or from a broken exporter: re-export the model"
+        ) from None
     return default_opset(model, where)
 
 

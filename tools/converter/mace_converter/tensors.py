@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import AttributeProto, GraphProto, TensorProto, helper, numpy_helper
 
 from mace_converter.errors import ConversionError
 
@@ -34,10 +34,28 @@ def dtype_name(elem_type: int) -> str:
         return f"element type {elem_type} (not an ONNX type; the file is corrupt or from a broken exporter)"
 
 
-def read_tensor(tensor: TensorProto, what: str) -> np.ndarray:
-    """``tensor`` as a numpy array; ``what`` (e.g. "model.onnx: initializer 'w'") starts
-    every error message."""
-    fix = "re-export the model, or repair that tensor"
+_FIX = "re-export the model, or repair that tensor"
+
+
+def check_graph_tensors(graph: GraphProto, where: str) -> None:
+    """Checks every initializer and tensor attribute against its dims and element type.
+
+    Runs before onnx.checker, whose messages for the same faults name the tensor but not the
+    node or attribute, and change between onnx releases.
+    """
+    for init in graph.initializer:
+        check_tensor(init, f"{where}: initializer {init.name!r}")
+    for index, node in enumerate(graph.node):
+        name = node.name or f"{node.op_type}_{index}"
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR:
+                check_tensor(attr.t, f"{where}: node {name!r}: attribute {attr.name!r}")
+
+
+def check_tensor(tensor: TensorProto, what: str) -> None:
+    """Raises ConversionError, starting with ``what``, unless the tensor's data fits its dims
+    and element type."""
+    fix = _FIX
     if tensor.data_type not in _READABLE:
         raise ConversionError(
             f"{what} has {dtype_name(tensor.data_type)}; the converter reads numeric and bool tensors only "
@@ -70,10 +88,16 @@ def read_tensor(tensor: TensorProto, what: str) -> np.ndarray:
                 f"{what} holds {stored} values, but dims {dims} need {count}; the file is truncated "
                 f"or corrupt: {fix}"
             )
+
+
+def read_tensor(tensor: TensorProto, what: str) -> np.ndarray:
+    """``tensor`` as a numpy array; ``what`` (e.g. "model.onnx: initializer 'w'") starts
+    every error message."""
+    check_tensor(tensor, what)
     try:
         return numpy_helper.to_array(tensor)
     except Exception as exc:  # after the checks above, any failure means a corrupt tensor
-        raise ConversionError(f"{what} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None
+        raise ConversionError(f"{what} cannot be read ({type(exc).__name__}: {exc}); {_FIX}") from None
 
 
 def check_finite(value: np.ndarray, what: str) -> None:
