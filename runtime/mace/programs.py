@@ -9,6 +9,7 @@ binary or a writable on-disk cache) are tried in order before building from sour
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -73,6 +74,32 @@ class ProgramBuildError(RuntimeError):
     """The OpenCL compiler rejected a program."""
 
 
+def build_program(
+    context: cl.Context, source: str, options: Sequence[str], devices: Sequence[cl.Device] | None = None
+) -> cl.Program:
+    """``source`` built with exactly ``options``; ProgramBuildError (with the log) if it fails.
+
+    pyopencl's ``Program.build`` appends ``-I <pyopencl's install folder>`` to every build. That
+    path differs between installs and between Bazel sandboxes, and PoCL hashes the build options
+    into its binaries, so precompiled files would differ by where pyopencl lives. Kernels include
+    nothing from pyopencl: the program is built at pyopencl's C level with our options alone.
+    """
+    import pyopencl as cl
+
+    program = cl._cl._Program(context, source)  # the option-free build, see above
+    try:
+        program.build(" ".join(options).encode(), list(devices) if devices else None)
+    except cl.Error as exc:
+        logs = []
+        for device in devices or context.devices:
+            try:
+                logs.append(program.get_build_info(device, cl.program_build_info.LOG).strip())
+            except cl.Error:
+                continue
+        raise ProgramBuildError("\n".join([str(exc), *filter(None, logs)])) from None
+    return cl.Program(program)
+
+
 @dataclass
 class _Entry:
     program: cl.Program
@@ -121,14 +148,10 @@ class ProgramCache:
         return program, record
 
     def _build_from_source(self, spec: ProgramSpec, source: str) -> cl.Program:
-        import pyopencl as cl
-
         try:
-            return cl.Program(self.context, source).build(options=list(spec.options))
-        except cl.RuntimeError as exc:
-            raise ProgramBuildError(
-                f"OpenCL program {spec.key!r} failed to build:\n{exc}"
-            ) from exc
+            return build_program(self.context, source, spec.options)
+        except ProgramBuildError as exc:
+            raise ProgramBuildError(f"OpenCL program {spec.key!r} failed to build:\n{exc}") from None
 
 
 def _reused(record: ProgramRecord) -> ProgramRecord:

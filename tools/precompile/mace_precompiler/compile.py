@@ -23,7 +23,7 @@ from mace.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, pr
 from mace.graph import Graph
 from mace.kernel_sources import program_source
 from mace.program_store import build_from_binary, device_identity, program_binary
-from mace.programs import ProgramSpec
+from mace.programs import ProgramBuildError, ProgramSpec, build_program
 
 from mace_precompiler.common import CompiledSpec, PrecompileError
 from mace_precompiler.pocl_binaries import is_pocl_binary, normalize_pocl_binary
@@ -39,14 +39,14 @@ class _Compiler:
     def __init__(self, device: cl.Device) -> None:
         self.device = device
         self.context = cl.Context([device])
-        cl.Program(self.context, _PRIMER).build(devices=[device])
+        build_program(self.context, _PRIMER, (), [device])
 
     def compile(self, spec: ProgramSpec) -> CompiledSpec:
         source = program_source(spec.name)
         start = time.perf_counter()
         try:
-            program = cl.Program(self.context, source).build(options=list(spec.options), devices=[self.device])
-        except cl.Error as exc:
+            program = build_program(self.context, source, spec.options, [self.device])
+        except ProgramBuildError as exc:
             raise PrecompileError(
                 f"OpenCL program {spec.key!r} does not compile for {self.device.name.strip()}:\n{exc}"
             ) from None
@@ -104,7 +104,7 @@ def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -
     Serial by necessity: one process must build, run and read every program.
     """
     context = shared_context(device.device)
-    cl.Program(context, _PRIMER).build(devices=[device.device])
+    build_program(context, _PRIMER, (), [device.device])
     runtimes = [MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}") for graph in graphs]
     for runtime in runtimes:
         # Zeros reach every launch; the values computed do not matter.
