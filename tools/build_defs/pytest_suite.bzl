@@ -2,6 +2,8 @@
 
 load("@rules_python//python:defs.bzl", "py_test")
 
+_PYTEST = Label("@rules_mace_pip//:pytest")
+
 def pytest_suite(name, srcs, deps = [], data = [], **kwargs):
     """Declares a py_test for each `test_<x>.py` in srcs (named `<x>_test`) and a test_suite.
 
@@ -10,7 +12,7 @@ def pytest_suite(name, srcs, deps = [], data = [], **kwargs):
     Args:
       name: name of the test_suite grouping the generated tests.
       srcs: the test files.
-      deps: py_library deps of every test.
+      deps: py_library deps of every test (pytest itself is added).
       data: runtime data of every test.
       **kwargs: passed to every py_test (size, tags, ...).
     """
@@ -22,7 +24,7 @@ def pytest_suite(name, srcs, deps = [], data = [], **kwargs):
             name = test_name,
             srcs = [src],
             main = src,
-            deps = deps,
+            deps = deps + [_PYTEST],
             data = data,
             **kwargs
         )
