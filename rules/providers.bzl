@@ -16,11 +16,12 @@ MaceOpenclTargetInfo = provider(
     doc = "An OpenCL device that mace_model precompiles programs for (carried by the OpenCL toolchain).",
     fields = {
         "name": "Short name (the toolchain target's name), e.g. `pocl`, `host_gpu`, `none`.",
-        "kind": "`driver`: compile with the device's own OpenCL driver on the exec machine; `cross_nvptx`: cross-compile PTX for NVIDIA GPUs with clang, no device needed; `none`: emit no binaries.",
+        "kind": "`driver`: compile with the device's own OpenCL driver on the exec machine; `cross_nvptx`: cross-compile PTX for NVIDIA GPUs with clang, no device needed; `none`: emit no binaries; `unavailable`: no device was found, and `reason` says so.",
         "device": "Device selector passed to the precompiler (`cpu`, `gpu`, `any`, `<platform>:<device>`).",
         "identity": "File or None: JSON identity of the device the binaries must be built on; an input of every precompile action.",
         "arch": "String: the target architecture of a cross-compiling kind (e.g. `sm_90` for `cross_nvptx`); empty otherwise.",
         "compiler_version": "String: the offline compiler's full version for cross-compiling kinds (e.g. clang `21.1.8`); empty otherwise.",
+        "reason": "String: for `unavailable`, the message the build fails with; empty otherwise.",
         "execution_requirements": "dict: the precompile actions' execution requirements (e.g. `no-remote-exec` for a host GPU).",
     },
 )

@@ -43,14 +43,15 @@ def rules_mace_dependencies():
 def rules_mace_register_toolchains():
     """Probes the build machine's OpenCL devices and registers the OpenCL toolchains.
 
-    Order: the toolchain root's PoCL, then the machine's GPU, then `none`. Pick another with
+    Order: the toolchain root's PoCL, then the machine's GPU; with neither, `unavailable`
+    fails the build with what was probed and what to do. Pick another with
     `--extra_toolchains=@rules_mace_opencl//:host_gpu_toolchain`.
     """
     opencl_devices(name = "rules_mace_opencl")
     native.register_toolchains(
         "@rules_mace_opencl//:pocl_toolchain",
         "@rules_mace_opencl//:host_gpu_toolchain",
-        str(Label("//rules/toolchains:none_toolchain")),
+        "@rules_mace_opencl//:unavailable_toolchain",
     )
 
 # buildifier: disable=unnamed-macro

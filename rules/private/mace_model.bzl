@@ -91,6 +91,8 @@ def _mace_model_impl(ctx):
         target = ctx.attr.opencl_target[MaceOpenclTargetInfo]
     else:
         target = ctx.toolchains[OPENCL_TOOLCHAIN_TYPE].opencl_target
+    if target.kind == "unavailable":
+        fail("%s: %s" % (ctx.label, target.reason))
     prefix = ctx.label.name + "/"
     model_file = ctx.actions.declare_file(prefix + ctx.label.name + ".mace")
     manifest = ctx.actions.declare_file(prefix + "manifest.json")
@@ -138,8 +140,10 @@ runtime with `mace.load_model_runtime("<package>/<name>")`.
 
 The OpenCL target is `opencl_target` when given, else the toolchain of type
 `@rules_mace//rules:opencl_toolchain_type` that Bazel resolves: by default the toolchain
-root's PoCL, then the build machine's GPU, then `none`. The target's identity file is an input
-of the precompile action, which fails when run on any other device.
+root's PoCL, then the build machine's GPU; with neither, the build fails and says what was
+probed and which target to choose instead (e.g. `none`, or a cross-compiled one). The
+target's identity file is an input of the precompile action, which fails when run on any
+other device.
 
 Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program compile times).""",
     attrs = {

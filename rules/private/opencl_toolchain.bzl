@@ -13,6 +13,8 @@ def _mace_opencl_toolchain_impl(ctx):
             fail("%s: an OpenCL target of kind '%s' needs `arch` (e.g. \"sm_90\")" % (ctx.label, ctx.attr.kind))
         if not ctx.attr.compiler_version:
             fail("%s: an OpenCL target of kind '%s' needs `compiler_version` (clang's full version, e.g. \"21.1.8\")" % (ctx.label, ctx.attr.kind))
+    elif ctx.attr.kind == "unavailable" and not ctx.attr.reason:
+        fail("%s: an OpenCL target of kind 'unavailable' needs `reason`, the message builds fail with" % ctx.label)
     elif ctx.attr.arch or ctx.attr.compiler_version:
         fail("%s: `arch` and `compiler_version` are for cross-compiling kinds (%s)" % (ctx.label, ", ".join(CROSS_KINDS)))
     requirements = {}
@@ -28,6 +30,7 @@ def _mace_opencl_toolchain_impl(ctx):
         identity = ctx.file.identity,
         arch = ctx.attr.arch,
         compiler_version = ctx.attr.compiler_version,
+        reason = ctx.attr.reason,
         execution_requirements = requirements,
     )
     return [
@@ -41,11 +44,12 @@ mace_opencl_toolchain = rule(
 
 Wrap it in a `toolchain()` of type `@rules_mace//rules:opencl_toolchain_type` and register
 it. rules_mace registers its own: the toolchain root's PoCL (hermetic, the default), the
-build machine's GPU when one is found, and `none`.""",
+build machine's GPU when one is found, and `unavailable` (which fails the build, saying what
+was probed and what to do).""",
     attrs = {
         "kind": attr.string(
-            doc = "`driver` compiles with the device's OpenCL driver (and needs `identity`); `cross_nvptx` cross-compiles PTX for NVIDIA GPUs with clang and libclc, needing no device (and needs `arch` and `compiler_version`); `none` makes no binaries (the runtime compiles at start-up).",
-            values = ["driver", "none", "cross_nvptx"],
+            doc = "`driver` compiles with the device's OpenCL driver (and needs `identity`); `cross_nvptx` cross-compiles PTX for NVIDIA GPUs with clang and libclc, needing no device (and needs `arch` and `compiler_version`); `none` makes no binaries (the runtime compiles at start-up); `unavailable` fails every `mace_model` that resolves it with `reason`.",
+            values = ["driver", "none", "cross_nvptx", "unavailable"],
             default = "driver",
         ),
         "arch": attr.string(
@@ -61,6 +65,9 @@ build machine's GPU when one is found, and `none`.""",
         "identity": attr.label(
             doc = "JSON identity of the device (as the `@rules_mace_opencl` probe records it: platform, device and driver names and versions). Mandatory for kind `driver`. The precompile action checks that it runs on exactly this device, and the file's content is part of the action key.",
             allow_single_file = [".json"],
+        ),
+        "reason": attr.string(
+            doc = "For `unavailable`: why there is no device and what the user can do; the build fails with it.",
         ),
         "remote_executable": attr.bool(
             doc = "Whether precompile actions may run on remote executors (only when the executors have this very device). `False` adds the `no-remote-exec` execution requirement.",

@@ -193,6 +193,24 @@ def _driver_without_identity_test_impl(ctx):
 
 driver_without_identity_test = analysistest.make(_driver_without_identity_test_impl, expect_failure = True)
 
+# --- no device found: the build fails with the probe's explanation ------------------------------
+
+_UNAVAILABLE_REASON = "rules_mace found no OpenCL device (analysis test)"
+
+def _unavailable_target_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, _UNAVAILABLE_REASON)
+    asserts.expect_failure(env, "subject_unavailable")
+    return analysistest.end(env)
+
+unavailable_target_test = analysistest.make(
+    _unavailable_target_test_impl,
+    expect_failure = True,
+    config_settings = {
+        "//command_line_option:extra_toolchains": [str(Label("//rules/tests:test_unavailable_toolchain"))],
+    },
+)
+
 def mace_model_analysis_test_suite(name):
     """Declares the targets under test and the analysis tests, grouped in a test_suite.
 
@@ -255,12 +273,33 @@ def mace_model_analysis_test_suite(name):
         tags = ["manual"],
     )
 
+    # What @rules_mace_opencl registers last: selected only when no device was probed.
+    mace_opencl_toolchain(
+        name = "test_unavailable",
+        kind = "unavailable",
+        reason = _UNAVAILABLE_REASON,
+        tags = ["manual"],
+    )
+    native.toolchain(
+        name = "test_unavailable_toolchain",
+        toolchain = ":test_unavailable",
+        toolchain_type = Label("//rules:opencl_toolchain_type"),
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_unavailable",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        tags = ["manual"],
+    )
+
     tests = {
         "driver_target_test": (driver_target_test, ":subject_driver"),
         "host_gpu_toolchain_test": (host_gpu_toolchain_test, ":subject_host_gpu"),
         "none_target_test": (none_target_test, ":subject_none"),
         "open_input_shape_test": (open_input_shape_test, ":subject_open_input_shape"),
         "driver_without_identity_test": (driver_without_identity_test, ":subject_driver_without_identity"),
+        "unavailable_target_test": (unavailable_target_test, ":subject_unavailable"),
     }
     for test_name, (test_rule, subject) in tests.items():
         test_rule(name = test_name, target_under_test = subject)
