@@ -13,10 +13,6 @@ _TOOL_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 
-# PoCL writes its compiler cache here and records the path in every binary: one fixed
-# path keeps binaries identical across machines and output bases.
-_POCL_CACHE_DIR = "/tmp/rules_mace_pocl_cache"
-
 def _convert(ctx, model_file):
     args = ctx.actions.args()
     args.add(ctx.file.model)
@@ -42,7 +38,6 @@ def _precompile(ctx, target, model_file, compiled_program, report):
     args.add(model_file)
     args.add("-o", compiled_program)
     args.add("--report", report)
-    env = dict(_TOOL_ENV)
     if target.kind == "cross_nvptx":
         # No device and no identity file: the compiler's version (argv, so part of the action
         # key) pins the output, and the precompiler refuses to run another version.
@@ -54,14 +49,13 @@ def _precompile(ctx, target, model_file, compiled_program, report):
     else:
         args.add("--device", target.device)
         args.add("--expect-identity", target.identity)
-        env["RULES_MACE_POCL_CACHE_DIR"] = _POCL_CACHE_DIR
         inputs = [model_file, target.identity]
     ctx.actions.run(
         executable = ctx.executable._precompiler,
         arguments = [args],
         inputs = inputs,
         outputs = [compiled_program, report],
-        env = env,
+        env = _TOOL_ENV,
         execution_requirements = target.execution_requirements,
         mnemonic = "MacePrecompile",
         progress_message = "Precompiling OpenCL programs of %%{label} for %s" % target.name,

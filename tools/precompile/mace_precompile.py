@@ -12,19 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-# PoCL embeds its cache directory in every binary; one fixed path keeps binaries identical
-# across runs and machines. It must be set before the OpenCL library loads.
-# RULES_MACE_POCL_CACHE_DIR overrides the path (tests use it to force fresh compiles).
-os.environ["POCL_CACHE_DIR"] = os.environ.get(
-    "RULES_MACE_POCL_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rules_mace_pocl_cache")
-)
 
 from mace.formats import CompiledProgramSet, DeviceIdentity, FormatError, read_model, write_compiled_programs
 from mace.graph import Graph, GraphError
@@ -32,6 +23,7 @@ from mace.ops.base import OpError
 from mace.planner import plan_graph, required_programs
 from mace.programs import ProgramSpec
 from mace_precompiler.common import CompiledSpec, PrecompileError
+from mace_precompiler.pocl_binaries import use_private_cache
 
 if TYPE_CHECKING:
     from mace.device import DeviceEntry
@@ -109,6 +101,10 @@ def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
 
 def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
     """The OpenCL device to build with, and its kind (the runtime plans per device kind)."""
+    # A compiler cache of this run's own, chosen before the OpenCL library loads (PoCL reads it
+    # then; spawned workers inherit it): build actions share no state, and binaries record a
+    # fixed path instead of it.
+    use_private_cache()
     from mace.device import DeviceSelectionError, device_kind, list_devices, select_device
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,11 @@ from mace.formats import (  # noqa: E402
     write_model,
 )
 from mace.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_precompiler.pocl_binaries import (  # noqa: E402
+    CANONICAL_CACHE_DIR,
+    normalize_pocl_binary,
+    use_private_cache,
+)
 
 PYTHONPATH = os.pathsep.join(
     [os.environ.get("PYTHONPATH", ""), str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
@@ -69,8 +75,12 @@ def _model(path: Path) -> Path:
     return path
 
 
-def _precompile(model: Path, output: Path, pocl_cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "RULES_MACE_POCL_CACHE_DIR": str(pocl_cache)}
+def _precompile(model: Path, output: Path, pocl_cache: Path | None) -> subprocess.CompletedProcess[str]:
+    """Runs the precompiler; with pocl_cache None it makes its own private PoCL cache, as in a build."""
+    env = {key: value for key, value in os.environ.items() if key != "RULES_MACE_POCL_CACHE_DIR"}
+    env["PYTHONPATH"] = PYTHONPATH
+    if pocl_cache is not None:
+        env["RULES_MACE_POCL_CACHE_DIR"] = str(pocl_cache)
     return subprocess.run(
         [sys.executable, str(REPO / "tools" / "precompile" / "mace_precompile.py"), str(model), "-o", str(output),
          "--device", "cpu"],
@@ -119,6 +129,33 @@ def test_precompiled_file_is_identical_across_processes(built: tuple[Path, Path,
     result = _precompile(model, again, pocl_cache)
     assert result.returncode == 0, result.stderr
     assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(compiled.read_bytes()).hexdigest()
+
+
+def test_private_caches_give_identical_bytes(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path) -> None:
+    # As in a build action: each run compiles in a fresh PoCL cache of its own, whose random
+    # path the binaries must not keep.
+    model, _, _, _ = built
+    outputs = [tmp_path / "first.bin", tmp_path / "second.bin"]
+    for output in outputs:
+        result = _precompile(model, output, None)
+        assert result.returncode == 0, result.stderr
+    first, second = (path.read_bytes() for path in outputs)
+    assert first == second
+    assert CANONICAL_CACHE_DIR.encode() in first
+    assert re.search(rb"/tmp/rules_mace_pocl_(?!00000000)[0-9a-f]{8}", first) is None
+
+
+def test_private_cache_is_new_and_rewritten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RULES_MACE_POCL_CACHE_DIR", raising=False)
+    monkeypatch.delenv("POCL_CACHE_DIR", raising=False)
+    first = use_private_cache()
+    monkeypatch.delenv("RULES_MACE_POCL_CACHE_DIR")
+    second = use_private_cache()
+    assert first != second and Path(first).is_dir() and Path(second).is_dir()
+    assert len(first) == len(CANONICAL_CACHE_DIR)
+    # The plain-text copy of the path PoCL records (the bit-packed copy is covered above).
+    binary = b"poclbin\0..." + second.encode() + b"/tempfile_a1B2c3.cl\0"
+    assert normalize_pocl_binary(binary, second) == b"poclbin\0..." + CANONICAL_CACHE_DIR.encode() + b"/tempfile_000000.cl\0"
 
 
 def _rewrite(compiled: Path, target: Path, change) -> Path:
