@@ -11,16 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLCHAIN = ROOT / "tools" / "toolchain"
+# Each root's package list, its lock beside it: the toolchain root and the bare root of CI.
+ROOTS = [TOOLCHAIN, TOOLCHAIN / "bare"]
 
 
-def _wanted_packages() -> list[str]:
-    lines = (TOOLCHAIN / "packages.txt").read_text().splitlines()
+def _wanted_packages(root: Path) -> list[str]:
+    lines = (root / "packages.txt").read_text().splitlines()
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
-def _locked_versions() -> dict[str, str]:
+def _locked_versions(root: Path = TOOLCHAIN) -> dict[str, str]:
     locked = {}
-    for line in (TOOLCHAIN / "packages.lock").read_text().splitlines():
+    for line in (root / "packages.lock").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         name, sep, version = line.partition("=")
@@ -29,15 +31,17 @@ def _locked_versions() -> dict[str, str]:
     return locked
 
 
-def test_every_wanted_package_is_locked() -> None:
-    missing = sorted(set(_wanted_packages()) - set(_locked_versions()))
+@pytest.mark.parametrize("root", ROOTS, ids=lambda root: root.name)
+def test_every_wanted_package_is_locked(root: Path) -> None:
+    missing = sorted(set(_wanted_packages(root)) - set(_locked_versions(root)))
     assert not missing, f"packages.txt names {missing} but packages.lock lacks them: run 'tools/bazel toolchain lock'"
 
 
-def test_lock_is_sorted_and_unique() -> None:
+@pytest.mark.parametrize("root", ROOTS, ids=lambda root: root.name)
+def test_lock_is_sorted_and_unique(root: Path) -> None:
     names = [
         line.partition("=")[0]
-        for line in (TOOLCHAIN / "packages.lock").read_text().splitlines()
+        for line in (root / "packages.lock").read_text().splitlines()
         if line and not line.startswith("#")
     ]
     assert names == sorted(names), "packages.lock must be sorted (tools/bazel toolchain lock sorts it)"
@@ -50,6 +54,13 @@ def test_bazelversion_matches_locked_bazel() -> None:
     match = re.match(r"(\d+\.\d+\.\d+)", locked)
     assert match, f"cannot read a version from bazel-bootstrap={locked}"
     assert match.group(1) == wanted, f".bazelversion says {wanted} but the toolchain root has Bazel {locked}"
+
+
+def test_both_roots_have_the_same_pocl_and_python() -> None:
+    # CI compares the bytes the two roots build; they can only agree on the same compiler stack.
+    full, bare = _locked_versions(TOOLCHAIN), _locked_versions(TOOLCHAIN / "bare")
+    for package in ["bazel-bootstrap", "pocl-opencl-icd", "libpocl2t64", "python3"]:
+        assert full[package] == bare[package], f"{package}: {full[package]} vs {bare[package]} in the bare root"
 
 
 def test_offline_stub_modules_exist() -> None:
