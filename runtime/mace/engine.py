@@ -33,7 +33,7 @@ from mace.ops.base import (
     TensorArg,
 )
 from mace.planner import LAYOUT_PROGRAM, GraphPlan, plan_graph
-from mace.program_store import DiskProgramCache, ShippedPrograms, load_compiled_program_set
+from mace.program_store import DiskProgramCache, load_compiled_program_set, shipped_programs
 from mace.programs import (
     ProgramBuildListener,
     ProgramProvider,
@@ -214,7 +214,8 @@ class MaceRuntime:
         return dict(self._programs)
 
     def program_origins(self) -> dict[str, int]:
-        """How many programs came from each origin ("cache", "shipped", "source")."""
+        """How many programs came from each origin: "cache", "shipped" (a driver's binaries),
+        "shipped-sass" / "shipped-ptx" (cross-compiled for NVIDIA GPUs) or "source"."""
         counts: dict[str, int] = {}
         for record in self.program_provenance.values():
             counts[record.origin] = counts.get(record.origin, 0) + 1
@@ -259,7 +260,7 @@ class MaceRuntime:
             providers.append(self._disk_cache)
             listeners.append(self._disk_cache)
         if self.compiled_programs is not None:
-            providers.append(ShippedPrograms(self.compiled_programs, self.device))
+            providers.extend(shipped_programs(self.compiled_programs, self.device))
         programs = {}
         for spec in self.plan.programs():
             program, record = cache.get(spec, providers, listeners)

@@ -320,7 +320,8 @@ class DeviceIdentity:
 
     Binaries a device's own driver built (``compiler == "driver"``) are used only on an exact
     match. Cross-compiled binaries describe a target instead of one device: see
-    ``nvptx_identity`` and ``nvptx_target_capability``.
+    ``nvptx_identity`` / ``nvptx_target_capability`` (PTX) and ``nvidia_sass_identity`` /
+    ``nvidia_sass_capability`` (machine code).
     """
 
     platform_name: str
@@ -404,6 +405,41 @@ def nvptx_target_capability(identity: DeviceIdentity) -> tuple[int, int] | None:
     ):
         return None
     return parse_nvptx_arch(parts[2])
+
+
+# Machine code (SASS, in a cubin) assembled by ptxas from that PTX: the compiler field reads
+# "<the PTX identity's compiler> ptxas-<version> sass <arch>". It runs on GPUs of the same
+# major architecture and at least its minor version only (sm_80 code on 8.0, 8.6, 8.9).
+NVIDIA_SASS = "sass"
+
+
+def nvidia_sass_identity(ptx: DeviceIdentity, arch: str, ptxas_version: str) -> DeviceIdentity:
+    """The identity cubins assembled for ``arch`` from the PTX of identity ``ptx`` are recorded under."""
+    if nvptx_target_capability(ptx) is None:
+        raise ValueError(f"not a cross-compiled PTX identity: {ptx.describe()}")
+    if parse_nvptx_arch(arch) is None:
+        raise ValueError(f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)")
+    return DeviceIdentity(
+        platform_name=NVIDIA_PLATFORM_NAME,
+        platform_version="",
+        device_name=arch,
+        device_version="",
+        driver_version="",
+        compiler=f"{ptx.compiler} ptxas-{ptxas_version} {NVIDIA_SASS} {arch}",
+    )
+
+
+def nvidia_sass_capability(identity: DeviceIdentity) -> tuple[int, int] | None:
+    """The compute capability a cubin identity was assembled for; None for any other identity."""
+    parts = identity.compiler.split()
+    if len(parts) != 7 or parts[4].partition("-")[0] != "ptxas" or parts[5] != NVIDIA_SASS:
+        return None
+    ptx = DeviceIdentity(identity.platform_name, "", parts[2], "", "", " ".join(parts[:4]))
+    if nvptx_target_capability(ptx) is None or parts[6] != identity.device_name:
+        return None
+    if identity.platform_version or identity.device_version or identity.driver_version:
+        return None
+    return parse_nvptx_arch(parts[6])
 
 
 def program_source_hash(source: str, options: Iterable[str]) -> str:

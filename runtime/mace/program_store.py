@@ -2,11 +2,11 @@
 
 Start-up order (``MaceRuntime``): writable cache, then the shipped
 ``mace_cl_compiled_program.bin``, then the OpenCL compiler. A binary is used only for the
-device identity and program source it was built for (``select_identity``: a driver's binary
-on exactly that device and driver, cross-compiled NVIDIA PTX on an NVIDIA GPU able to run
-it); anything else -- another device or driver, an edited kernel, a damaged file, a binary
-the driver rejects -- falls back to the next source for that program alone, so a bad file
-costs time, never results.
+device identity and program source it was built for (``select_identities``: a driver's binary
+on exactly that device and driver; on an NVIDIA GPU, cross-compiled machine code for its
+architecture, then cross-compiled PTX it can JIT-compile); anything else -- another device or
+driver, an edited kernel, a damaged file, a binary the driver rejects -- falls back to the next
+source for that program alone, so a bad file costs time, never results.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from mace.formats import (
     FormatError,
     decode_compiled_programs,
     encode_compiled_programs,
+    nvidia_sass_capability,
     nvptx_target_capability,
     program_source_hash,
     read_compiled_programs,
@@ -35,6 +36,9 @@ from mace.programs import ProgramSpec
 log = logging.getLogger("mace")
 
 ORIGIN_SHIPPED = "shipped"
+# Shipped cross-compiled binaries for NVIDIA GPUs: machine code, or PTX the driver JIT-compiles.
+ORIGIN_SHIPPED_SASS = "shipped-sass"
+ORIGIN_SHIPPED_PTX = "shipped-ptx"
 ORIGIN_CACHE = "cache"
 
 
@@ -71,31 +75,40 @@ def nvidia_compute_capability(device: cl.Device) -> tuple[int, int] | None:
     return int(major), int(minor)
 
 
-def select_identity(
+def select_identities(
     recorded: Iterable[DeviceIdentity], actual: DeviceIdentity, compute_capability: tuple[int, int] | None
-) -> DeviceIdentity | None:
-    """Which recorded identity's binaries this device may load, or None.
+) -> list[tuple[DeviceIdentity, str]]:
+    """Which recorded identities' binaries this device may load, best first, with their origin.
 
     - A driver's own binaries (and any identity not recognised as cross-compiled): only on a
-      device whose identity is exactly the recorded one.
-    - Cross-compiled NVIDIA PTX (``nvptx_target_capability``): on a device of the same
-      platform (NVIDIA's OpenCL) whose compute capability is at least the PTX target's, as
-      the driver JIT-compiles PTX for its GPU and PTX runs forward, never backward.
+      device whose identity is exactly the recorded one; nothing else is tried then.
+    - On an NVIDIA GPU (``compute_capability`` known), of NVIDIA's platform:
+      cubins (``nvidia_sass_capability``) assembled for the GPU's major architecture and at most
+      its minor version, newest first: machine code, nothing left to compile;
+      then PTX (``nvptx_target_capability``) for at most its compute capability, newest first:
+      the driver JIT-compiles PTX for its GPU, and PTX runs forward, never backward.
 
-    An exact match wins; among PTX targets the newest one the GPU can run (its code may use
-    the GPU's features), ties broken by the compiler text so the choice never depends on order.
+    Ties are broken by the compiler text, so the order never depends on the file's order. The
+    runtime asks each in turn per program, so a cubin the driver refuses falls back to PTX.
     """
     recorded = list(recorded)
     if actual in recorded:
-        return actual
+        return [(actual, ORIGIN_SHIPPED)]
     if compute_capability is None:
-        return None
-    usable = []
+        return []
+    sass, ptx = [], []
     for identity in recorded:
+        if identity.platform_name != actual.platform_name:
+            continue
+        target = nvidia_sass_capability(identity)
+        if target is not None and target[0] == compute_capability[0] and target[1] <= compute_capability[1]:
+            sass.append((target, identity.compiler, identity))
         target = nvptx_target_capability(identity)
-        if target is not None and identity.platform_name == actual.platform_name and target <= compute_capability:
-            usable.append((target, identity.compiler, identity))
-    return max(usable, key=lambda item: item[:2])[2] if usable else None
+        if target is not None and target <= compute_capability:
+            ptx.append((target, identity.compiler, identity))
+    ordered = [(entry[2], ORIGIN_SHIPPED_SASS) for entry in sorted(sass, key=lambda e: e[:2], reverse=True)]
+    ordered += [(entry[2], ORIGIN_SHIPPED_PTX) for entry in sorted(ptx, key=lambda e: e[:2], reverse=True)]
+    return ordered
 
 
 def program_binary(program: cl.Program, device: cl.Device) -> bytes:
@@ -140,38 +153,39 @@ def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, e
 
 
 class ShippedPrograms:
-    """Serves programs from a compiled-program file built for this device (``select_identity``)."""
+    """Serves programs from the binaries of one identity of a compiled-program file."""
 
-    origin = ORIGIN_SHIPPED
-
-    def __init__(self, programs: CompiledProgramSet, device: cl.Device) -> None:
+    def __init__(self, programs: CompiledProgramSet, device: cl.Device, identity: DeviceIdentity,
+                 origin: str = ORIGIN_SHIPPED) -> None:
         self._programs = programs
         self._device = device
-        actual = device_identity(device)
-        selected = select_identity(programs.devices, actual, nvidia_compute_capability(device))
-        # With nothing selected, lookups use the device's own identity and find nothing.
-        self._identity = actual if selected is None else selected
-        if programs.devices and selected is None:
-            built_for = "; ".join(identity.describe() for identity in programs.devices)
-            log.warning(
-                "compiled programs were built for %s, not for this device %s; compiling from source",
-                built_for, actual.describe())
-
-    @property
-    def identity(self) -> DeviceIdentity:
-        """The recorded identity whose binaries this device uses (its own when none matched)."""
-        return self._identity
+        self.identity = identity
+        self.origin = origin
 
     def load(self, context: cl.Context, spec: ProgramSpec, source: str) -> cl.Program | None:
-        entry = self._programs.lookup(self._identity, spec.key, program_source_hash(source, spec.options))
+        entry = self._programs.lookup(self.identity, spec.key, program_source_hash(source, spec.options))
         if entry is None:
             return None
         try:
             return build_from_binary(context, self._device, spec, entry.binary)
         except cl.Error as exc:
-            log.warning("shipped binary of %r was refused by the driver (%s); compiling it from source",
-                        spec.key, str(exc).splitlines()[0])
+            log.warning("shipped binary (%s) of %r was refused by the driver (%s); trying the next source",
+                        self.origin, spec.key, str(exc).splitlines()[0])
             return None
+
+
+def shipped_programs(programs: CompiledProgramSet, device: cl.Device) -> list[ShippedPrograms]:
+    """One provider per identity of the file this device may use, best first (``select_identities``).
+
+    When none fits, warns once (every program then compiles from source).
+    """
+    actual = device_identity(device)
+    selected = select_identities(programs.devices, actual, nvidia_compute_capability(device))
+    if programs.devices and not selected:
+        built_for = "; ".join(identity.describe() for identity in programs.devices)
+        log.warning("compiled programs were built for %s, not for this device %s; compiling from source",
+                    built_for, actual.describe())
+    return [ShippedPrograms(programs, device, identity, origin) for identity, origin in selected]
 
 
 class DiskProgramCache:

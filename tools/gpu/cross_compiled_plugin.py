@@ -4,7 +4,7 @@
         python3 -m pytest -p cross_compiled_plugin kernels/tests
 
 The file is offered first to every program cache of the run (through the runtime's own
-ShippedPrograms, so the same identity matching decides), and the plugin records where each
+shipped_programs, so the same identity matching decides), and the plugin records where each
 program came from. A program compiled from source fails the session: the point of the run
 is that the tests pass on binaries that were never built on this device. ``record`` mode
 (MACE_CROSS_COMPILED_RECORD=specs.json instead) only writes the programs the tests use, so
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from mace import programs
-from mace.program_store import ShippedPrograms, load_compiled_program_set
+from mace.program_store import ShippedPrograms, load_compiled_program_set, shipped_programs
 
 _origins: Counter[str] = Counter()
 _from_source: set[str] = set()
@@ -35,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     compiled = load_compiled_program_set(path) if path else None
     if path and compiled is None:
         raise pytest.UsageError(f"{path} is not a readable compiled-program file")
-    shipped: dict[int, ShippedPrograms] = {}
+    shipped: dict[int, list[ShippedPrograms]] = {}
     original_get = programs.ProgramCache.get
 
     def get(self: programs.ProgramCache, spec: programs.ProgramSpec, providers: list | None = None,
@@ -43,11 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
         _used.add((spec.name, spec.options))
         extra = list(providers or [])
         if compiled is not None:
-            provider = shipped.get(self.context.int_ptr)
-            if provider is None:
-                provider = shipped[self.context.int_ptr] = ShippedPrograms(compiled, self.context.devices[0])
-                _selected.add(provider.identity.describe())
-            extra.insert(0, provider)
+            providers_here = shipped.get(self.context.int_ptr)
+            if providers_here is None:
+                providers_here = shipped[self.context.int_ptr] = shipped_programs(compiled, self.context.devices[0])
+                _selected.update(provider.identity.describe() for provider in providers_here)
+            extra[:0] = providers_here
         program, record = original_get(self, spec, extra, listeners)
         if not record.reused:
             _origins[record.origin] += 1

@@ -5,7 +5,8 @@ exactly what the runtime will ask for on start-up.
 
 Targets: ``driver`` (default) builds with an OpenCL device's own driver on this machine;
 ``nvptx`` cross-compiles PTX for NVIDIA GPUs of an architecture (``--arch sm_90``) with
-clang and libclc, and needs no OpenCL device at all.
+clang and libclc, and with ``--ptxas`` also assembles it into machine code (cubins) for
+``--sass-arch`` (default: ``--arch``); it needs no OpenCL device at all.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--expect-compiler", metavar="VERSION",
                         help="nvptx: fail unless clang reports exactly this version (e.g. 21.1.8), so a build "
                              "keyed by the toolchain's declared version never runs another compiler")
+    parser.add_argument("--ptxas", type=Path,
+                        help="nvptx: ptxas to assemble machine code with (the file then holds cubins and PTX)")
+    parser.add_argument("--expect-ptxas", metavar="VERSION",
+                        help="nvptx: fail unless ptxas reports exactly this version (e.g. 13.5.37)")
+    parser.add_argument("--sass-arch", action="append", default=[], metavar="ARCH",
+                        help="nvptx with --ptxas: an architecture to assemble cubins for (repeatable; "
+                             "default: --arch). Each must be --arch or newer.")
     parser.add_argument("--device", default="any",
                         help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
     parser.add_argument("--jobs", type=int, default=2, help="programs compiled at once (default: 2)")
@@ -63,8 +71,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give --output (or --list to only print the plan)")
     if args.target == "nvptx" and not args.arch:
         parser.error("--target nvptx needs --arch (e.g. --arch sm_90)")
-    if args.target == "driver" and (args.arch or args.llvm_version or args.expect_compiler):
-        parser.error("--arch, --llvm-version and --expect-compiler are for cross-compiling targets (--target nvptx)")
+    cross_only = (args.arch, args.llvm_version, args.expect_compiler, args.ptxas, args.expect_ptxas, args.sass_arch)
+    if args.target == "driver" and any(cross_only):
+        parser.error("--arch, --llvm-version, --expect-compiler, --ptxas, --expect-ptxas and --sass-arch are for "
+                     "cross-compiling targets (--target nvptx)")
+    if (args.expect_ptxas or args.sass_arch) and not args.ptxas:
+        parser.error("--expect-ptxas and --sass-arch need --ptxas")
     if args.target != "driver" and (args.expect_identity or args.capture_launches == "yes"):
         parser.error("--expect-identity and --capture-launches are for the driver target")
     return args
@@ -140,8 +152,8 @@ def launched_kernels(graphs: list[Graph], device_kind: str) -> dict[ProgramSpec,
 
 
 def _cross_compile_nvptx(args: argparse.Namespace, specs: list[ProgramSpec],
-                         graphs: list[Graph]) -> tuple[DeviceIdentity, list[CompiledSpec]]:
-    from mace_precompiler import cross, nvptx
+                         graphs: list[Graph]) -> list[tuple[DeviceIdentity, list[CompiledSpec]]]:
+    from mace_precompiler import cross, nvptx, ptxas
 
     tools = cross.find_llvm_tools(args.llvm_version or cross.DEFAULT_LLVM_MAJOR)
     if args.expect_compiler and tools.version != args.expect_compiler:
@@ -158,7 +170,16 @@ def _cross_compile_nvptx(args: argparse.Namespace, specs: list[ProgramSpec],
         missing = sorted(kernels - entries)
         if missing:
             raise PrecompileError(f"program {spec.key!r}: launched kernels {missing} are not PTX entries")
-    return target.identity, compiled
+    results = [(target.identity, compiled)]
+    if args.ptxas:
+        assembler = ptxas.find_ptxas(args.ptxas)
+        if args.expect_ptxas and assembler.version != args.expect_ptxas:
+            raise PrecompileError(
+                f"the OpenCL toolchain declares ptxas {args.expect_ptxas}, but {args.ptxas} is {assembler.version}; "
+                "update the toolchain's ptxas_version (it keys cached results) or the tool")
+        for arch in args.sass_arch or [args.arch]:
+            results.append(nvptx.assemble_programs(target, assembler, arch, compiled, jobs=args.jobs))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,23 +198,29 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         started = time.perf_counter()
         if device is None:
-            identity, compiled = _cross_compile_nvptx(args, specs, graphs)
+            results = _cross_compile_nvptx(args, specs, graphs)
         else:
-            identity, compiled = _compile_with_driver(args, device, specs, graphs)
+            results = [_compile_with_driver(args, device, specs, graphs)]
+        identity, compiled = results[0]
         programs = CompiledProgramSet(metadata=digests)
-        for item in compiled:
-            programs.add(identity, item.program)
+        for each_identity, each_compiled in results:
+            for item in each_compiled:
+                programs.add(each_identity, item.program)
         digest = write_compiled_programs(programs, args.output)
     except (FormatError, GraphError, OpError, PrecompileError) as exc:
         print(f"mace_precompile: error: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
-    print(f"mace_precompile: {len(compiled)} programs for {identity.describe()} in {elapsed:.1f} s "
+    also = "".join(f", machine code for {other.device_name}" for other, _ in results[1:])
+    print(f"mace_precompile: {len(compiled)} programs for {identity.describe()}{also} in {elapsed:.1f} s "
           f"-> {args.output} (sha256 {digest[:16]})", file=sys.stderr)
     if args.report:
         report = {"device": identity.to_json(), "seconds": elapsed, "digest": digest,
                   "programs": [{"key": c.spec.key, "seconds": round(c.seconds, 4), "bytes": len(c.program.binary)}
-                               for c in compiled]}
+                               for c in compiled],
+                  "machine_code": {other.device_name: [{"key": c.spec.key, "seconds": round(c.seconds, 4),
+                                                        "bytes": len(c.program.binary)} for c in assembled]
+                                   for other, assembled in results[1:]}}
         args.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return 0
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from mace.formats import (
     CompiledProgram,
     DeviceIdentity,
+    nvidia_sass_identity,
     nvptx_identity,
     parse_nvptx_arch,
     program_source_hash,
@@ -35,6 +36,7 @@ from mace.programs import ProgramSpec
 
 from mace_precompiler.common import CompiledSpec, PrecompileError
 from mace_precompiler.cross import OPENCL_STD, LlvmTools, WorkDir, clang_options, run_tool
+from mace_precompiler.ptxas import Ptxas, assemble
 
 TRIPLE = "nvptx64-unknown-nvidiacl"
 LIBCLC_FILE = "nvptx64--nvidiacl.bc"
@@ -229,6 +231,25 @@ def compile_programs(target: NvptxTarget, specs: Sequence[ProgramSpec], jobs: in
     """Every spec's PTX, in the order of ``specs`` (the tools run as separate processes)."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(lambda spec: compile_spec(target, spec), specs))
+
+
+def assemble_programs(target: NvptxTarget, assembler: Ptxas, arch: str, compiled: Sequence[CompiledSpec],
+                      jobs: int = 2) -> tuple[DeviceIdentity, list[CompiledSpec]]:
+    """Cubins for ``arch`` of every compiled PTX program, under their own identity."""
+    ptx_capability, capability = parse_nvptx_arch(target.arch), parse_nvptx_arch(arch)
+    if capability is None or ptx_capability is None or capability < ptx_capability:
+        raise PrecompileError(f"cannot assemble machine code for {arch!r} from PTX for {target.arch} "
+                              "(give sm_<major><minor>, the PTX architecture or a newer one)")
+
+    def one(item: CompiledSpec) -> CompiledSpec:
+        started = time.perf_counter()
+        cubin = assemble(assembler, item.program.binary, arch, item.spec.key)
+        return CompiledSpec(item.spec, CompiledProgram(item.spec.key, item.program.source_hash, cubin),
+                            time.perf_counter() - started)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        assembled = list(pool.map(one, compiled))
+    return nvidia_sass_identity(target.identity, arch, assembler.version), assembled
 
 
 def ptx_kernel_names(binary: bytes) -> list[str]:

@@ -25,6 +25,8 @@ sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
 from mace.formats import (  # noqa: E402
     NVIDIA_PLATFORM_NAME,
     DeviceIdentity,
+    nvidia_sass_capability,
+    nvidia_sass_identity,
     nvptx_identity,
     nvptx_target_capability,
     parse_nvptx_arch,
@@ -32,7 +34,7 @@ from mace.formats import (  # noqa: E402
     write_model,
 )
 from mace.graph import Graph, Node, TensorInfo  # noqa: E402
-from mace.program_store import select_identity  # noqa: E402
+from mace.program_store import ORIGIN_SHIPPED_PTX, ORIGIN_SHIPPED_SASS, select_identities  # noqa: E402
 from mace_precompiler.common import PrecompileError  # noqa: E402
 from mace_precompiler.cross import clang_options  # noqa: E402
 from mace_precompiler.nvptx import (  # noqa: E402
@@ -41,6 +43,7 @@ from mace_precompiler.nvptx import (  # noqa: E402
     ptx_kernel_names,
     repair_kernel_stubs,
 )
+from mace_precompiler.ptxas import cubin_sm  # noqa: E402
 
 PYTHONPATH = os.pathsep.join(
     [os.environ.get("PYTHONPATH", ""), str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
@@ -79,6 +82,12 @@ def test_nvptx_identity_fields() -> None:
     assert "sm_90" in SM90.describe() and "clang-21.1.8" in SM90.describe()
 
 
+def _first(recorded: list[DeviceIdentity], actual: DeviceIdentity, capability: tuple[int, int] | None):
+    """The identity whose binaries the runtime tries first, or None."""
+    selected = select_identities(recorded, actual, capability)
+    return selected[0][0] if selected else None
+
+
 @pytest.mark.parametrize("identity", [
     # Anything not exactly as nvptx_identity writes it is no cross target: exact match only.
     DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "580.95.05", SM90.compiler),
@@ -90,45 +99,85 @@ def test_nvptx_identity_fields() -> None:
 ])
 def test_malformed_cross_identities_are_not_targets(identity: DeviceIdentity) -> None:
     assert nvptx_target_capability(identity) is None
-    assert select_identity([identity], H100, (9, 0)) is None
+    assert _first([identity], H100, (9, 0)) is None
 
 
 def test_exact_driver_identity_keeps_exact_rule() -> None:
-    assert select_identity([POCL], POCL, None) == POCL
+    assert _first([POCL], POCL, None) == POCL
     other_driver = DeviceIdentity(POCL.platform_name, POCL.platform_version, POCL.device_name,
                                   POCL.device_version, "7.2")
-    assert select_identity([POCL], other_driver, None) is None
-    assert select_identity([H100], H100, (9, 0)) == H100
+    assert _first([POCL], other_driver, None) is None
+    assert _first([H100], H100, (9, 0)) == H100
     newer_driver = DeviceIdentity(H100.platform_name, H100.platform_version, H100.device_name,
                                   H100.device_version, "590.1")
-    assert select_identity([H100], newer_driver, (9, 0)) is None
+    assert _first([H100], newer_driver, (9, 0)) is None
 
 
 def test_ptx_runs_on_its_architecture_and_later_nvidia_gpus() -> None:
-    assert select_identity([SM90], H100, (9, 0)) == SM90
-    assert select_identity([SM90], H100, (10, 0)) == SM90
-    assert select_identity([SM90], H100, (12, 1)) == SM90
-    assert select_identity([SM90], H100, (8, 9)) is None  # PTX is not JIT-compiled backwards
-    assert select_identity([SM80], H100, (8, 6)) == SM80
-    assert select_identity([SM80], H100, (8, 0)) == SM80
-    assert select_identity([SM80], H100, (7, 5)) is None
+    assert _first([SM90], H100, (9, 0)) == SM90
+    assert _first([SM90], H100, (10, 0)) == SM90
+    assert _first([SM90], H100, (12, 1)) == SM90
+    assert _first([SM90], H100, (8, 9)) is None  # PTX is not JIT-compiled backwards
+    assert _first([SM80], H100, (8, 6)) == SM80
+    assert _first([SM80], H100, (8, 0)) == SM80
+    assert _first([SM80], H100, (7, 5)) is None
 
 
 def test_ptx_needs_an_nvidia_device() -> None:
     # No compute capability (not NVIDIA, or no cl_nv_device_attribute_query): source.
-    assert select_identity([SM90], H100, None) is None
-    assert select_identity([SM90], POCL, None) is None
+    assert _first([SM90], H100, None) is None
+    assert _first([SM90], POCL, None) is None
     # Another platform that somehow reports a capability still does not match.
-    assert select_identity([SM90], POCL, (9, 0)) is None
+    assert _first([SM90], POCL, (9, 0)) is None
 
 
 def test_newest_usable_ptx_and_exact_match_win() -> None:
-    assert select_identity([SM80, SM90], H100, (9, 0)) == SM90
-    assert select_identity([SM90, SM80], H100, (8, 9)) == SM80
-    assert select_identity([SM80, SM90, H100], H100, (9, 0)) == H100
+    assert _first([SM80, SM90], H100, (9, 0)) == SM90
+    assert _first([SM90, SM80], H100, (8, 9)) == SM80
+    assert _first([SM80, SM90, H100], H100, (9, 0)) == H100
     older_clang = nvptx_identity("sm_90", "21.1.7", "libclc-21")
     # Same architecture twice: the choice is by content, never by order.
-    assert select_identity([older_clang, SM90], H100, (9, 0)) == select_identity([SM90, older_clang], H100, (9, 0))
+    assert _first([older_clang, SM90], H100, (9, 0)) == _first([SM90, older_clang], H100, (9, 0))
+
+
+# ---- machine code (cubins from ptxas) ------------------------------------------------------
+
+SASS90 = nvidia_sass_identity(SM90, "sm_90", "13.5.37")
+SASS100 = nvidia_sass_identity(SM90, "sm_100", "13.5.37")
+SASS80 = nvidia_sass_identity(SM80, "sm_80", "13.5.37")
+
+
+def test_sass_identity_round_trips_and_is_no_ptx_target() -> None:
+    assert nvidia_sass_capability(SASS90) == (9, 0)
+    assert nvidia_sass_capability(SASS100) == (10, 0)
+    assert nvptx_target_capability(SASS90) is None  # an older runtime treats it as exact-only
+    assert nvidia_sass_capability(SM90) is None and nvidia_sass_capability(POCL) is None
+    assert DeviceIdentity.from_json(SASS90.to_json(), "test") == SASS90
+
+
+def test_fallback_order_is_sass_then_ptx_then_source() -> None:
+    recorded = [SM80, SASS80, SM90, SASS90, SASS100]
+    assert select_identities(recorded, H100, (9, 0)) == [
+        (SASS90, ORIGIN_SHIPPED_SASS), (SM90, ORIGIN_SHIPPED_PTX), (SM80, ORIGIN_SHIPPED_PTX)]
+    # Machine code runs within its major architecture, at its minor version or later.
+    assert select_identities(recorded, H100, (8, 6)) == [(SASS80, ORIGIN_SHIPPED_SASS), (SM80, ORIGIN_SHIPPED_PTX)]
+    assert select_identities(recorded, H100, (10, 0))[0] == (SASS100, ORIGIN_SHIPPED_SASS)
+    # A GPU newer than every cubin: PTX only, newest first.
+    assert select_identities(recorded, H100, (12, 0)) == [(SM90, ORIGIN_SHIPPED_PTX), (SM80, ORIGIN_SHIPPED_PTX)]
+    assert select_identities(recorded, POCL, None) == []
+
+
+@pytest.mark.parametrize("compiler", [
+    SASS90.compiler.replace("sass", "cubin"),
+    SASS90.compiler.replace("ptxas-", "nvcc-"),
+    SASS90.compiler.replace(" sass sm_90", " sass sm_90a"),
+    SASS90.compiler + " extra",
+    "clang-21.1.8 spir64 sm_90 libclc-21 ptxas-13.5.37 sass sm_90",
+])
+def test_malformed_sass_identities_are_not_targets(compiler: str) -> None:
+    identity = DeviceIdentity(NVIDIA_PLATFORM_NAME, "", SASS90.device_name, "", "", compiler)
+    assert nvidia_sass_capability(identity) is None
+    assert select_identities([identity], H100, (9, 0)) == []
 
 
 # ---- options -----------------------------------------------------------------------------
@@ -263,6 +312,66 @@ def test_cross_compile_is_deterministic_and_every_kernel_is_real(tmp_path: Path)
             assert not entry.is_stub(), (key, entry.name)
     layout = next(p for k, p in by_key.items() if k.startswith("layout"))
     assert {"nchw_to_nhwc4", "nhwc4_to_nchw"} <= set(ptx_kernel_names(layout.binary))
+
+
+# ptxas from the hash-pinned wheel (tools/precompile/BUILD.bazel passes its path).
+PTXAS = os.environ.get("MACE_PTXAS", "")
+needs_ptxas = pytest.mark.skipif(not PTXAS, reason="run under Bazel, which provides ptxas (MACE_PTXAS)")
+
+
+@needs_clang
+@needs_ptxas
+def test_cubins_ship_beside_the_ptx_for_each_architecture(tmp_path: Path) -> None:
+    model = _model(tmp_path / "model.mace")
+    first, second = tmp_path / "first.bin", tmp_path / "second.bin"
+    for output in (first, second):
+        result = _cross_compile(model, output, "--ptxas", PTXAS, "--sass-arch", "sm_90", "--sass-arch", "sm_100")
+        assert result.returncode == 0, result.stderr
+    assert first.read_bytes() == second.read_bytes()
+    programs = read_compiled_programs(first)
+    by_capability = {}
+    for identity, by_key in programs.devices.items():
+        if nvptx_target_capability(identity) == (9, 0):
+            by_capability["ptx"] = by_key
+        else:
+            capability = nvidia_sass_capability(identity)
+            assert capability is not None, identity
+            assert re.fullmatch(r"clang-21\.\d+\.\d+ nvptx64 sm_90 libclc-21 ptxas-\d+\.\d+\.\d+ sass sm_\d+",
+                                identity.compiler)
+            by_capability[capability] = by_key
+    assert set(by_capability) == {"ptx", (9, 0), (10, 0)}
+    ptx = by_capability["ptx"]
+    for capability in [(9, 0), (10, 0)]:
+        cubins = by_capability[capability]
+        assert set(cubins) == set(ptx)  # every program, under the same key and source hash
+        for key, program in cubins.items():
+            assert program.source_hash == ptx[key].source_hash
+            # The ELF header of a cubin names its machine (EM_CUDA) and SM version.
+            assert cubin_sm(program.binary) == capability[0] * 10 + capability[1], key
+    assert all(cubin_sm(program.binary) is None for program in ptx.values())
+
+
+@needs_clang
+@needs_ptxas
+def test_cubins_refuse_another_ptxas_version_and_older_architectures(tmp_path: Path) -> None:
+    model = _model(tmp_path / "model.mace")
+    result = _cross_compile(model, tmp_path / "a.bin", "--ptxas", PTXAS, "--expect-ptxas", "0.0.1")
+    assert result.returncode == 1 and "declares ptxas 0.0.1" in result.stderr, result.stderr
+    result = _cross_compile(model, tmp_path / "b.bin", "--ptxas", PTXAS, "--sass-arch", "sm_80")
+    assert result.returncode == 1 and "cannot assemble machine code for 'sm_80'" in result.stderr, result.stderr
+    assert not (tmp_path / "a.bin").exists() and not (tmp_path / "b.bin").exists()
+
+
+def test_cubin_sm_reads_only_cuda_elf_files() -> None:
+    header = bytearray(64)
+    header[:4] = b"\x7fELF"
+    header[4], header[5] = 2, 1  # 64-bit, little-endian
+    header[18:20] = (190).to_bytes(2, "little")  # EM_CUDA
+    header[48:52] = (0x6005A04).to_bytes(4, "little")  # e_flags as ptxas 13 writes them for sm_90
+    assert cubin_sm(bytes(header)) == 90
+    header[18:20] = (62).to_bytes(2, "little")  # EM_X86_64
+    assert cubin_sm(bytes(header)) is None
+    assert cubin_sm(b"//\n// Generated by LLVM NVPTX Back-End\n.version 7.8\n") is None
 
 
 @needs_clang
