@@ -4,7 +4,7 @@ load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
 load("//rules/private:pip_repository.bzl", "pip_lock_repository")
 load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
-load("//rules/private:versions.bzl", "PYTHON_LOCK")
+load("//rules/private:versions.bzl", "PTXAS", "PYTHON_LOCK")
 
 def _python_impl(module_ctx):
     pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
@@ -20,6 +20,25 @@ python = module_extension(
 interpreter's pip; rules_mace's own targets depend on these, never on site-packages.
 `@rules_mace_python//:toolchain` is the host's python3 as a Python toolchain without
 site-packages: register it to make every py_binary and py_test see only declared deps.""",
+)
+
+def _nvidia_tools_impl(module_ctx):
+    pip_wheel_files(
+        name = PTXAS.repository,
+        package = PTXAS.package,
+        version = PTXAS.version,
+        sha256 = PTXAS.sha256,
+        expect_files = [PTXAS.path],
+        wheel_platform = "manylinux2014_x86_64",
+    )
+    return module_ctx.extension_metadata(reproducible = True)
+
+nvidia_tools = module_extension(
+    implementation = _nvidia_tools_impl,
+    doc = """`@rules_mace_ptxas`: NVIDIA's PTX assembler from the hash-pinned `nvidia-cuda-nvcc` wheel.
+
+The nvptx OpenCL toolchains (`@rules_mace//rules/toolchains:nvptx_sm90_toolchain`, ...) use it
+to ship machine code beside the PTX. It is fetched only when such a toolchain is used.""",
 )
 
 def _opencl_impl(module_ctx):

@@ -6,14 +6,15 @@ load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
 load("//rules/private:pip_repository.bzl", "pip_lock_repository")
 load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
-load("//rules/private:versions.bzl", "PYTHON_LOCK")
+load("//rules/private:versions.bzl", "PTXAS", "PYTHON_LOCK")
 
 def rules_mace_dependencies():
     """Declares the rule sets and Python packages rules_mace needs.
 
     bazel_skylib, platforms and rules_python (unless the WORKSPACE already has them), each an
     `http_archive` pinned by SHA-256; `@rules_mace_pip`, the Python packages of rules_mace's
-    lock file; `@rules_mace_python`, the host's python3 as a toolchain without site-packages
+    lock file; `@rules_mace_ptxas`, NVIDIA's PTX assembler (fetched only when an nvptx
+    toolchain is used); `@rules_mace_python`, the host's python3 as a toolchain without site-packages
     (register `@rules_mace_python//:toolchain` to use it). Call `bazel_skylib_workspace()`
     (from `@bazel_skylib//:workspace.bzl`) after it, then `rules_mace_register_toolchains()`.
     """
@@ -38,6 +39,14 @@ def rules_mace_dependencies():
     )
     pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
     isolated_python(name = "rules_mace_python")
+    pip_wheel_files(
+        name = PTXAS.repository,
+        package = PTXAS.package,
+        version = PTXAS.version,
+        sha256 = PTXAS.sha256,
+        expect_files = [PTXAS.path],
+        wheel_platform = "manylinux2014_x86_64",
+    )
 
 # buildifier: disable=unnamed-macro
 def rules_mace_register_toolchains():

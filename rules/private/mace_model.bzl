@@ -38,6 +38,7 @@ def _precompile(ctx, target, model_file, compiled_program, report):
     args.add(model_file)
     args.add("-o", compiled_program)
     args.add("--report", report)
+    tools = []
     if target.kind == "cross_nvptx":
         # No device and no identity file: the compiler's version (argv, so part of the action
         # key) pins the output, and the precompiler refuses to run another version.
@@ -45,6 +46,12 @@ def _precompile(ctx, target, model_file, compiled_program, report):
         args.add("--arch", target.arch)
         args.add("--llvm-version", target.compiler_version.split(".")[0])
         args.add("--expect-compiler", target.compiler_version)
+        if target.ptxas:
+            # Machine code beside the PTX; ptxas's version keys the action like clang's.
+            args.add("--ptxas", target.ptxas.executable)
+            args.add("--expect-ptxas", target.ptxas_version)
+            args.add_all(target.sass_archs, before_each = "--sass-arch")
+            tools = [target.ptxas]
         inputs = [model_file]
     else:
         args.add("--device", target.device)
@@ -54,6 +61,7 @@ def _precompile(ctx, target, model_file, compiled_program, report):
         executable = ctx.executable._precompiler,
         arguments = [args],
         inputs = inputs,
+        tools = tools,
         outputs = [compiled_program, report],
         env = _TOOL_ENV,
         execution_requirements = target.execution_requirements,

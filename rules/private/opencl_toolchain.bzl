@@ -13,10 +13,14 @@ def _mace_opencl_toolchain_impl(ctx):
             fail("%s: an OpenCL target of kind '%s' needs `arch` (e.g. \"sm_90\")" % (ctx.label, ctx.attr.kind))
         if not ctx.attr.compiler_version:
             fail("%s: an OpenCL target of kind '%s' needs `compiler_version` (clang's full version, e.g. \"21.1.8\")" % (ctx.label, ctx.attr.kind))
+        if bool(ctx.attr.ptxas) != bool(ctx.attr.ptxas_version):
+            fail("%s: give `ptxas` and `ptxas_version` together (the version keys cached results)" % ctx.label)
+        if ctx.attr.sass_archs and not ctx.attr.ptxas:
+            fail("%s: `sass_archs` needs `ptxas`" % ctx.label)
     elif ctx.attr.kind == "unavailable" and not ctx.attr.reason:
         fail("%s: an OpenCL target of kind 'unavailable' needs `reason`, the message builds fail with" % ctx.label)
-    elif ctx.attr.arch or ctx.attr.compiler_version:
-        fail("%s: `arch` and `compiler_version` are for cross-compiling kinds (%s)" % (ctx.label, ", ".join(CROSS_KINDS)))
+    elif ctx.attr.arch or ctx.attr.compiler_version or ctx.attr.ptxas or ctx.attr.sass_archs:
+        fail("%s: `arch`, `compiler_version`, `ptxas` and `sass_archs` are for cross-compiling kinds (%s)" % (ctx.label, ", ".join(CROSS_KINDS)))
     requirements = {}
     if not ctx.attr.remote_executable:
         # Binaries for a physical device must be built where that device is.
@@ -31,6 +35,9 @@ def _mace_opencl_toolchain_impl(ctx):
         arch = ctx.attr.arch,
         compiler_version = ctx.attr.compiler_version,
         reason = ctx.attr.reason,
+        ptxas = ctx.attr.ptxas[DefaultInfo].files_to_run if ctx.attr.ptxas else None,
+        ptxas_version = ctx.attr.ptxas_version,
+        sass_archs = ctx.attr.sass_archs or ([ctx.attr.arch] if ctx.attr.ptxas else []),
         execution_requirements = requirements,
     )
     return [
@@ -65,6 +72,18 @@ was probed and what to do).""",
         "identity": attr.label(
             doc = "JSON identity of the device (as the `@rules_mace_opencl` probe records it: platform, device and driver names and versions). Mandatory for kind `driver`. The precompile action checks that it runs on exactly this device, and the file's content is part of the action key.",
             allow_single_file = [".json"],
+        ),
+        "ptxas": attr.label(
+            doc = "For `cross_nvptx`: NVIDIA's ptxas, to ship machine code (cubins) beside the PTX, e.g. `@rules_mace_ptxas//:nvidia/cu13/bin/ptxas`. The runtime loads a cubin on GPUs of its architecture (no JIT compile at start-up) and the PTX elsewhere.",
+            executable = True,
+            allow_single_file = True,
+            cfg = "exec",
+        ),
+        "ptxas_version": attr.string(
+            doc = "For `cross_nvptx` with `ptxas`: its full version (e.g. `13.5.37`); part of every precompile action's key, and the action fails if ptxas reports another.",
+        ),
+        "sass_archs": attr.string_list(
+            doc = "For `cross_nvptx` with `ptxas`: the architectures to assemble cubins for, each `arch` or newer (default: `[arch]`). A cubin runs on GPUs of its major architecture at its minor version or later.",
         ),
         "reason": attr.string(
             doc = "For `unavailable`: why there is no device and what the user can do; the build fails with it.",

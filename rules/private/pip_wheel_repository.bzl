@@ -48,10 +48,10 @@ def _pip_wheel_files_impl(rctx):
     if len(wheels) != 1:
         fail("pip_wheel_files(%s): expected one wheel, pip left %s" % (rctx.name, wheels))
 
-    # A wheel is a zip file; Python's own zipfile module unpacks it whatever its suffix.
-    result = rctx.execute([python, "-m", "zipfile", "-e", str(wheels[0]), "."], timeout = 300)
-    if result.return_code != 0:
-        fail("pip_wheel_files(%s): could not unpack %s: %s" % (rctx.name, wheels[0].basename, result.stderr))
+    # A wheel is a zip file; extract() goes by the file name's extension, and keeps the
+    # executable bits that tools inside wheels (e.g. ptxas) need.
+    rctx.symlink(wheels[0], "wheel/archive.zip")
+    rctx.extract("wheel/archive.zip")
     rctx.delete("wheel")
     for path in rctx.attr.expect_files:
         if not rctx.path(path).exists:

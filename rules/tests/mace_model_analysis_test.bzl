@@ -157,6 +157,35 @@ host_gpu_toolchain_test = analysistest.make(
     },
 )
 
+# --- a cross-compiling NVIDIA target: PTX, and machine code from ptxas --------------------------
+
+def _nvptx_target_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    precompile = _one(env, _actions_by_mnemonic(env), "MacePrecompile")
+    if not precompile:
+        return analysistest.end(env)
+    argv = precompile.argv
+    asserts.equals(env, "nvptx", _flag_value(argv, "--target"))
+    asserts.equals(env, "sm_90", _flag_value(argv, "--arch"))
+
+    # ptxas and its version key the action: the tool is an input, the version on the command line.
+    ptxas = _flag_value(argv, "--ptxas") or ""
+    asserts.true(env, ptxas.endswith("nvidia/cu13/bin/ptxas"), "--ptxas should name the pinned ptxas, got %s" % ptxas)
+    asserts.true(
+        env,
+        ptxas in [f.path for f in precompile.inputs.to_list()],
+        "ptxas must be an input of MacePrecompile",
+    )
+    asserts.true(env, bool(_flag_value(argv, "--expect-ptxas")), "the ptxas version must be on the command line")
+    sass_archs = [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == "--sass-arch"]
+    asserts.equals(env, ["sm_90", "sm_100"], sass_archs)
+    _check_env(env, precompile)
+    target = analysistest.target_under_test(env)
+    asserts.equals(env, None, target[MaceModelInfo].opencl_target.identity, "a cross target needs no device")
+    return analysistest.end(env)
+
+nvptx_target_test = analysistest.make(_nvptx_target_test_impl)
+
 # --- the "none" target: no precompile, no binary ----------------------------------------------
 
 def _none_target_test_impl(ctx):
@@ -254,6 +283,13 @@ def mace_model_analysis_test_suite(name):
         tags = ["manual"],
     )
     mace_model(
+        name = "subject_nvptx",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = Label("//rules/toolchains:nvptx_sm90"),
+        tags = ["manual"],
+    )
+    mace_model(
         name = "subject_none",
         input_shapes = {"image": "1,3,32,32"},
         model = _MODEL,
@@ -297,6 +333,7 @@ def mace_model_analysis_test_suite(name):
         "driver_target_test": (driver_target_test, ":subject_driver"),
         "host_gpu_toolchain_test": (host_gpu_toolchain_test, ":subject_host_gpu"),
         "none_target_test": (none_target_test, ":subject_none"),
+        "nvptx_target_test": (nvptx_target_test, ":subject_nvptx"),
         "open_input_shape_test": (open_input_shape_test, ":subject_open_input_shape"),
         "driver_without_identity_test": (driver_without_identity_test, ":subject_driver_without_identity"),
         "unavailable_target_test": (unavailable_target_test, ":subject_unavailable"),

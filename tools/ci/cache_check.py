@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Proves the model builds are reproducible and remotely cacheable, with real Bazel runs.
 
-1. Determinism: builds the model targets in two fresh output bases and compares every output
-   file byte for byte; a difference names the file and the first differing offset.
+1. Determinism: builds the model targets in two fresh output bases, for the default OpenCL
+   target (PoCL) and for cross-compiled NVIDIA code (PTX and ptxas's machine code), and compares
+   every output file byte for byte; a difference names the file and the first differing offset.
 2. Remote cache: starts nginx (WebDAV PUT) on loopback as an HTTP cache, builds once against it
    from a fresh output base (uploads), then again from another fresh output base, and counts
    remote cache hits per mnemonic from Bazel's execution log. Every MaceConvert,
@@ -62,6 +63,10 @@ def bazel(output_base: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+# The OpenCL targets the determinism check builds for: (label, extra Bazel flags).
+DETERMINISM_TARGETS = [("pocl", []), ("nvptx_sm90", ["--extra_toolchains=//rules/toolchains:nvptx_sm90_toolchain"])]
+
+
 def outputs(output_base: Path) -> dict[str, Path]:
     """Every file the model targets produced, by path relative to bazel-bin."""
     bin_dir = Path(bazel(output_base, "info", "bazel-bin").stdout.strip())
@@ -83,13 +88,16 @@ def first_difference(a: bytes, b: bytes) -> int:
 
 def check_determinism(work: Path) -> bool:
     bases = [work / "determinism-a", work / "determinism-b"]
-    for base in bases:
-        bazel(base, "build", *TARGETS)
-    first, second = (outputs(base) for base in bases)
+    snapshots: list[dict[str, bytes]] = [{}, {}]
+    for base, snapshot in zip(bases, snapshots, strict=True):
+        for label, flags in DETERMINISM_TARGETS:
+            bazel(base, "build", *flags, *TARGETS)
+            snapshot.update({f"{label}: {name}": path.read_bytes() for name, path in outputs(base).items()})
+    first, second = snapshots
     ok = set(first) == set(second) and bool(first)
     for name in sorted(first):
-        a = first[name].read_bytes()
-        b = second.get(name, Path("/dev/null")).read_bytes()
+        a = first[name]
+        b = second.get(name, b"")
         if a != b:
             ok = False
             print(f"  NOT IDENTICAL: {name}: first difference at byte {first_difference(a, b)} "
