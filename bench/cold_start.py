@@ -12,10 +12,16 @@ or any ONNX file given with --onnx, on the default OpenCL device:
      except what the scenario provides (PoCL would otherwise cache source builds itself);
   3. print per-phase medians and the ratios against "source".
 
-The floor: a start with no program build at all is impossible, so the "shipped" row's load,
-upload and first-inference phases are what remains once compilation is gone.
+The floor: everything a start does except obtaining programs (interpreter and imports, the
+device context, reading the model, planning, constants, one inference), i.e. the "shipped"
+row's process time less its programs phase; printed with how close "shipped" comes to it, and
+the device context alone (a child that only creates it), the largest part of it on a GPU.
+
+With --model and --compiled, a converted model and a compiled-program file made elsewhere
+(e.g. cross-compiled for an NVIDIA GPU with PTX and machine code) are used as they are.
 
 Run: python3 bench/cold_start.py [--onnx MODEL.onnx --input-shape NAME=1,3,224,224] [--repeats 3]
+     python3 bench/cold_start.py --model M.mace --compiled B.bin [--name NAME]
 """
 
 from __future__ import annotations
@@ -52,6 +58,19 @@ print(json.dumps({"import": t_import, "phases": runtime.init_timings, "first_run
 """
 
 
+CONTEXT_ONLY = """
+import json, sys, time
+started = time.perf_counter()
+import pyopencl as cl
+from mace.device import select_device
+device = select_device("any")
+context = cl.Context([device])
+queue = cl.CommandQueue(context)
+queue.finish()
+print(json.dumps({"context": time.perf_counter() - started}))
+"""
+
+
 def _env(pocl_cache: Path) -> dict[str, str]:
     inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
     return {**os.environ, "PYTHONPATH": os.pathsep.join(PATHS + inherited), "POCL_CACHE_DIR": str(pocl_cache)}
@@ -68,7 +87,17 @@ def _start(model: Path, compiled: Path | None, cache_dir: Path | None, work: Pat
     return report
 
 
+def _context_only(work: Path) -> float:
+    pocl_cache = Path(tempfile.mkdtemp(dir=work, prefix="pocl-"))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", CONTEXT_ONLY], capture_output=True, text=True, env=_env(pocl_cache),
+                   check=True)
+    return time.perf_counter() - started
+
+
 def _prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path, str]:
+    if args.model:
+        return Path(args.model), Path(args.compiled), args.name or Path(args.model).stem
     from mace.formats import write_model
     from mace_converter import convert_model
     from mace_converter.input_shapes import parse_input_shapes
@@ -94,8 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--onnx", help="an ONNX model instead of the built-in MobileNetV2")
     parser.add_argument("--input-shape", action="append", default=[], help="NAME=D0,D1,... for open dims")
+    parser.add_argument("--model", help="a converted model (.mace) to use as it is (needs --compiled)")
+    parser.add_argument("--compiled", help="its mace_cl_compiled_program.bin, made elsewhere")
+    parser.add_argument("--name", help="the model's name in the printout")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per scenario (median reported)")
     args = parser.parse_args(argv)
+    if bool(args.model) != bool(args.compiled):
+        parser.error("give --model and --compiled together")
     with tempfile.TemporaryDirectory(prefix="mace-cold-start-") as tmp:
         work = Path(tmp)
         model, compiled, name = _prepare(args, work)
@@ -103,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         _start(model, None, cache, work)  # fills the writable cache for the "cache" scenario
         scenarios = {"source": (None, None), "shipped": (compiled, None), "cache": (None, cache)}
         results: dict[str, list[dict]] = {key: [] for key in scenarios}
+        contexts = []
         for _ in range(args.repeats):  # interleaved, so machine noise hits every scenario alike
             for key, (binary, cache_dir) in scenarios.items():
                 results[key].append(_start(model, binary, cache_dir, work))
+            contexts.append(_context_only(work))
 
     def median(key: str, pick) -> float:
         return statistics.median(pick(r) for r in results[key])
@@ -127,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("shipped", "cache"):
         print(f"{key}: program phase {source_init / median(key, lambda r: r['phases']['programs']):.1f}x faster "
               f"than source; process start to first output {source_wall / median(key, lambda r: r['wall']):.2f}x faster")
+    shipped_wall = median("shipped", lambda r: r["wall"])
+    floor = statistics.median(r["wall"] - r["phases"]["programs"] for r in results["shipped"])
+    print(f"floor (process start to first output, programs phase excluded): {floor * 1000:.0f} ms; "
+          f"shipped is {shipped_wall / floor:.3f}x the floor")
+    print(f"device context alone (process start, imports, context and queue): "
+          f"{statistics.median(contexts) * 1000:.0f} ms")
     return 0
 
 

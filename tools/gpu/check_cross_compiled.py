@@ -1,18 +1,22 @@
-"""Validates cross-compiled PTX on a real NVIDIA GPU: loads, runs, agrees, and nothing compiles.
+"""Validates cross-compiled binaries on a real NVIDIA GPU: loads, runs, agrees, nothing compiles.
 
 Two steps on two machines:
 
-  make DIR [--arch sm_90] [--kernel-tests]     on the build machine (clang-21, libclc-21; no GPU):
-      writes a small CNN (ONNX, converted .mace, input), its cross-compiled .bin, and with
-      --kernel-tests the programs every kernel test uses (found by running the tests on PoCL
-      here) cross-compiled into one more .bin.
+  make DIR [--arch sm_90] [--ptxas PATH] [--kernel-tests]   on the build machine (clang-21,
+      libclc-21; no GPU): writes a small CNN (ONNX, converted .mace, input), its cross-compiled
+      .bin (PTX, and with --ptxas machine code for --arch too), and with --kernel-tests the
+      programs every kernel test uses (found by running the tests on PoCL here) cross-compiled
+      into one more .bin.
   check DIR [--model M.mace --compiled B.bin [--onnx M.onnx]]... [--kernel-tests]   on the GPU:
       for each model: a fresh process starts the runtime with the .bin, and every program must
       come from it ("shipped", zero compiled from source); a second fresh process compiles
       everything from source on the same device; outputs are compared with each other and
       with onnxruntime when the ONNX file is there. The .bin relabelled for a GPU newer than
-      this one must be refused (all programs from source, same outputs). With --kernel-tests,
-      the kernel tests run on the GPU with every program served from the cross-compiled file.
+      this one must be refused (all programs from source, same outputs). When the file has
+      machine code for this GPU, every program must come from it ("shipped-sass"); relabelled
+      as machine code for another architecture it must be passed over for the PTX, and a cubin
+      the driver refuses must fall back to the PTX, outputs unchanged. With --kernel-tests, the
+      kernel tests run on the GPU with every program served from the cross-compiled file.
 
 Prints one JSON summary on stdout; exit status 0 only if every check passed. The device is
 "gpu" unless MACE_TEST_DEVICE names another (as for the kernel tests).
@@ -81,7 +85,7 @@ def _run(argv: list[str], timeout: int = 1800) -> subprocess.CompletedProcess[st
 
 
 def _make(args: argparse.Namespace) -> dict:
-    out = args.dir
+    out = args.dir.absolute()  # the kernel tests record into it from the repository root
     out.mkdir(parents=True, exist_ok=True)
     import onnx
     from make_small_cnn import build
@@ -97,17 +101,19 @@ def _make(args: argparse.Namespace) -> dict:
     np.savez(out / "small_cnn_inputs.npz", image=rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
     made = {"model": model_path.name, "onnx": onnx_path.name}
     binary = out / f"small_cnn_{args.arch}.bin"
+    ptxas = ["--ptxas", str(args.ptxas)] if args.ptxas else []
+    ptxas += [flag for arch in args.sass_arch for flag in ("--sass-arch", arch)]
     compiled = _run([sys.executable, str(REPO / "tools/precompile/mace_precompile.py"), "--target", "nvptx",
-                     "--arch", args.arch, str(model_path), "-o", str(binary)])
+                     "--arch", args.arch, *ptxas, str(model_path), "-o", str(binary)])
     if compiled.returncode != 0:
         raise SystemExit(f"cross compile failed:\n{compiled.stderr}")
     made["compiled"] = binary.name
     if args.kernel_tests:
-        made["kernel_tests"] = _make_kernel_binary(out, args.arch)
+        made["kernel_tests"] = _make_kernel_binary(out, args.arch, args.ptxas)
     return made
 
 
-def _make_kernel_binary(out: Path, arch: str) -> str:
+def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
     """Runs the kernel tests on PoCL here to learn their programs, then cross-compiles those."""
     specs_file = out / "kernel_test_programs.json"
     recorded = subprocess.run(
@@ -118,13 +124,19 @@ def _make_kernel_binary(out: Path, arch: str) -> str:
         raise SystemExit(f"recording the kernel tests' programs failed:\n{recorded.stdout[-3000:]}{recorded.stderr[-3000:]}")
     from mace.formats import CompiledProgramSet, write_compiled_programs
     from mace.programs import ProgramSpec
-    from mace_precompiler import cross, nvptx
+    from mace_precompiler import cross, nvptx, ptxas
 
     specs = [ProgramSpec(name, tuple(options)) for name, options in json.loads(specs_file.read_text())]
     target = nvptx.NvptxTarget(arch, cross.find_llvm_tools())
     programs = CompiledProgramSet(metadata={"purpose": "kernel tests"})
-    for item in nvptx.compile_programs(target, sorted(specs, key=lambda s: s.key), jobs=os.cpu_count() or 2):
-        programs.add(target.identity, item.program)
+    compiled = nvptx.compile_programs(target, sorted(specs, key=lambda s: s.key), jobs=os.cpu_count() or 2)
+    results = [(target.identity, compiled)]
+    if ptxas_path:
+        results.append(nvptx.assemble_programs(target, ptxas.find_ptxas(ptxas_path), arch, compiled,
+                                               jobs=os.cpu_count() or 2))
+    for identity, items in results:
+        for item in items:
+            programs.add(identity, item.program)
     name = f"kernel_tests_{arch}.bin"
     write_compiled_programs(programs, out / name)
     return name
@@ -182,6 +194,55 @@ def _too_new(compiled: Path, capability: tuple[int, int], target: Path) -> Path:
     return target
 
 
+def _relabel_sass(compiled: Path, target: Path, take_arch: str, as_arch: str) -> Path | None:
+    """PTX kept, and the cubins of ``take_arch`` recorded as machine code for ``as_arch``."""
+    from mace.formats import (
+        CompiledProgramSet,
+        DeviceIdentity,
+        encode_compiled_programs,
+        nvidia_sass_capability,
+        read_compiled_programs,
+    )
+
+    programs = read_compiled_programs(compiled)
+    relabelled = CompiledProgramSet(metadata=programs.metadata)
+    found = False
+    for identity, by_key in programs.devices.items():
+        if nvidia_sass_capability(identity) is None:
+            for program in by_key.values():
+                relabelled.add(identity, program)
+        elif identity.device_name == take_arch:
+            parts = identity.compiler.split()
+            label = DeviceIdentity(identity.platform_name, "", as_arch, "", "", " ".join([*parts[:6], as_arch]))
+            for program in by_key.values():
+                relabelled.add(label, program)
+            found = True
+    if not found:
+        return None
+    target.write_bytes(encode_compiled_programs(relabelled))
+    return target
+
+
+def _check_machine_code(model: Path, compiled: Path, inputs: Path, source_out: dict,
+                        capability: tuple[int, int], work: Path) -> tuple[dict, dict]:
+    """Cubins for another architecture are passed over, and cubins the driver refuses fall back."""
+    own = f"sm_{capability[0]}{capability[1]}"
+    checks, report = {}, {}
+    other = _relabel_sass(compiled, work / f"{model.stem}_other_arch.bin", own, f"sm_{capability[0] - 1}0")
+    if other is not None:
+        run, out = _start(model, other, inputs, work, f"{model.stem}_other_arch")
+        checks["cubin_for_other_arch_uses_ptx"] = set(run.get("origins", {})) == {"shipped-ptx"} and _close(out, source_out)
+        report["cubin_for_other_arch"] = run
+    newer = f"sm_{capability[0] + 1}0"
+    refused = _relabel_sass(compiled, work / f"{model.stem}_refused.bin", newer, own)
+    if refused is not None:
+        run, out = _start(model, refused, inputs, work, f"{model.stem}_refused_cubin")
+        checks["refused_cubin_falls_back_to_ptx"] = (
+            set(run.get("origins", {})) == {"shipped-ptx"} and _close(out, source_out))
+        report["refused_cubin"] = run
+    return checks, report
+
+
 def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Path | None,
                  capability: tuple[int, int] | None, work: Path) -> dict:
     from mace.formats import read_model
@@ -213,6 +274,13 @@ def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Pa
         except ImportError:
             report["onnxruntime"] = "not installed"
     if capability is not None and checks["ran"]:
+        from mace.formats import nvidia_sass_capability, read_compiled_programs
+
+        if any(nvidia_sass_capability(identity) == capability for identity in read_compiled_programs(compiled).devices):
+            checks["served_from_machine_code"] = set(shipped.get("origins", {})) == {"shipped-sass"}
+            more_checks, more = _check_machine_code(model, compiled, inputs, source_out, capability, work)
+            checks.update(more_checks)
+            report.update(more)
         newer = _too_new(compiled, capability, work / f"{model.stem}_too_new.bin")
         refused, refused_out = _start(model, newer, inputs, work, f"{model.stem}_too_new")
         checks["ptx_for_newer_gpu_refused"] = set(refused.get("origins", {})) == {"source"} and _close(refused_out, source_out)
@@ -272,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     make = commands.add_parser("make", help="build the artifacts (build machine, needs clang-21 + libclc)")
     make.add_argument("dir", type=Path)
     make.add_argument("--arch", default="sm_90")
+    make.add_argument("--ptxas", type=Path, help="also assemble machine code with this ptxas")
+    make.add_argument("--sass-arch", action="append", default=[],
+                      help="with --ptxas: an architecture to assemble for (repeatable; default: --arch)")
     make.add_argument("--kernel-tests", action="store_true", help="also cross-compile every kernel test's programs")
     check = commands.add_parser("check", help="validate on the NVIDIA GPU")
     check.add_argument("dir", type=Path, nargs="?", help="a directory from 'make'")
