@@ -8,6 +8,8 @@ several threads at once.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -137,6 +139,8 @@ class MaceRuntime:
         self.profile = profile
         self._last_profile: RunProfile | None = None
         self.program_provenance: dict[str, ProgramRecord] = {}
+        # One run at a time: every run uses the same device buffers and staging copies.
+        self._run_lock = threading.Lock()
 
         with self._phase("load"):
             self.model_file = model if isinstance(model, ModelFile) else None
@@ -256,9 +260,13 @@ class MaceRuntime:
         providers: list[ProgramProvider] = []
         listeners: list[ProgramBuildListener] = []
         if cache_dir is not None:
-            self._disk_cache = DiskProgramCache(cache_dir, self.device)
-            providers.append(self._disk_cache)
-            listeners.append(self._disk_cache)
+            try:
+                self._disk_cache = DiskProgramCache(cache_dir, self.device)
+                providers.append(self._disk_cache)
+                listeners.append(self._disk_cache)
+            except OSError as exc:  # a cache that cannot exist must not stop inference
+                logging.getLogger("mace").warning(
+                    "cannot use the program cache %s (%s); running without it", cache_dir, exc.strerror or exc)
         if self.compiled_programs is not None:
             providers.extend(shipped_programs(self.compiled_programs, self.device))
         programs = {}
@@ -364,7 +372,15 @@ class MaceRuntime:
     # ---- run ----------------------------------------------------------------
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model on NCHW (ONNX-semantics) float32 arrays; returns arrays by output name."""
+        """Run the model on NCHW (ONNX-semantics) float32 arrays; returns arrays by output name.
+
+        Safe to call from several threads: runs on one runtime are serialized (they share its
+        device buffers); for parallel inference, create one runtime per thread.
+        """
+        with self._run_lock:
+            return self._run(feeds)
+
+    def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         arrays = self._checked_inputs(feeds)
         events: list[tuple[_Launch, cl.Event]] = []
@@ -407,11 +423,10 @@ class MaceRuntime:
                 f"run() takes a dict of input name -> numpy array, got {type(feeds).__name__}"
             )
         expected = [info.name for info in self.graph.inputs]
-        unknown = sorted(set(feeds) - set(expected))
+        # Sorted by their text: keys of mixed types do not compare with one another.
+        unknown = sorted(map(repr, set(feeds) - set(expected)))
         if unknown:
-            raise InputError(
-                f"unknown input(s) {', '.join(map(repr, unknown))}; the model's inputs are {expected}"
-            )
+            raise InputError(f"unknown input(s) {', '.join(unknown)}; the model's inputs are {expected}")
         arrays = []
         for info in self.graph.inputs:
             if info.name not in feeds:

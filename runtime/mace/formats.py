@@ -27,8 +27,9 @@ import json
 import math
 import os
 import re
+import secrets
+import stat
 import struct
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,8 @@ def _unpack_container(data: bytes, magic: bytes, supported_version: int, what: s
         raise FormatError(f"{where}: too short to be a {what} ({len(data)} bytes)")
     found_magic, version, _reserved, header_len = _PREFIX.unpack_from(data, 0)
     if found_magic != magic:
-        raise FormatError(f"{where}: not a {what} (magic {found_magic!r}, expected {magic!r})")
+        # The bytes found are not quoted: the file may be anything, e.g. a private one.
+        raise FormatError(f"{where}: not a {what} (it does not start with {magic!r})")
     if version != supported_version:
         raise FormatError(
             f"{where}: {what} format version {version}, this runtime reads version "
@@ -148,24 +150,58 @@ def _check_unicode(value: Any, where: str) -> None:
         raise FormatError(f"{where}: header holds text that is not valid Unicode ({exc})") from None
 
 
-def _read_file(path: str | Path, what: str) -> bytes:
+_NOT_REGULAR = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+
+
+def read_regular_file(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, read with a hard bound; FormatError for anything else.
+
+    Opened without blocking and checked on the open descriptor: a FIFO or device (whose size
+    reads 0) is refused before any read, never waited on or read without end. At most the size
+    the file had when opened is read.
+    """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FormatError(f"{path}: {size} bytes is larger than any {what} this runtime accepts")
-        return path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise FormatError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "not a regular file")
+        raise FormatError(f"{path}: is {kind}; the {what} must be a regular file")
+    with os.fdopen(descriptor, "rb", buffering=0) as stream:
+        if info.st_size > max_bytes:
+            raise FormatError(f"{path}: {info.st_size} bytes is larger than any {what} this runtime accepts")
+        chunks, left = [], info.st_size
+        try:
+            while left > 0:
+                chunk = stream.read(min(left, 1 << 24))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as exc:
+            raise FormatError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    return b"".join(chunks)
 
 
 def write_atomically(path: str | Path, data: bytes) -> None:
     """Write via a temporary file and rename, so readers never see a partial file.
 
     The temporary name is unique per writer: several processes may write one path at once.
+    It is created with mode 0666 less the umask, as any file a tool writes (mkstemp's 0600
+    would make outputs unreadable to everyone else).
     """
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
@@ -182,6 +218,37 @@ def _field(mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], 
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise FormatError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
     return value
+
+
+def _check_layout(entries: Iterable[Mapping[str, Any]], payload_size: int, what: str, where: str) -> None:
+    """Blobs are 64-byte aligned and never overlap, as _pack_container lays them out.
+
+    Checked before anything is decoded: entries sharing one blob would each copy it, so a small
+    file could make decoding take memory and time out of all proportion to its size.
+    """
+    spans = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            raise FormatError(f"{where}: a {what} entry is not an object")
+        offset, nbytes = entry.get("offset"), entry.get("nbytes")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, nbytes)):
+            raise FormatError(f"{where}: {what} has a malformed offset or size")
+        if offset < 0 or nbytes < 0 or offset + nbytes > payload_size:
+            raise FormatError(f"{where}: {what} blob [{offset}, {offset + nbytes}) lies outside the payload "
+                              f"({payload_size} bytes)")
+        if offset % _ALIGN:
+            raise FormatError(f"{where}: {what} at offset {offset} is not {_ALIGN}-byte aligned")
+        spans.append((offset, nbytes))
+    end = 0
+    for offset, nbytes in sorted(spans):
+        if nbytes and offset < end:
+            raise FormatError(f"{where}: {what} blobs overlap at offset {offset}; each must have its own bytes")
+        end = max(end, offset + nbytes)
+
+
+def _check_format(header: Mapping[str, Any], expected: str, where: str) -> None:
+    if header.get("format") != expected:
+        raise FormatError(f"{where}: header field 'format' is {header.get('format')!r}, expected {expected!r}")
 
 
 def _blob(payload: memoryview, offset: Any, nbytes: Any, where: str) -> memoryview:
@@ -247,6 +314,8 @@ def decode_model(data: bytes, where: str = "model") -> ModelFile:
     container = _unpack_container(data, MODEL_MAGIC, MODEL_FORMAT_VERSION, "rules_mace model file", where)
     header = container.header
     try:
+        _check_format(header, "mace-model", where)
+        _check_layout(_field(header, "constants", list, where), len(container.payload), "constant", where)
         inputs = [_tensor_info_from_json(item, where) for item in _field(header, "inputs", list, where)]
         outputs = [_tensor_info_from_json(item, where) for item in _field(header, "outputs", list, where)]
         nodes = [_node_from_json(item, where) for item in _field(header, "nodes", list, where)]
@@ -283,7 +352,7 @@ def decode_model(data: bytes, where: str = "model") -> ModelFile:
 
 
 def read_model(path: str | Path) -> ModelFile:
-    return decode_model(_read_file(path, "rules_mace model file"), where=str(path))
+    return decode_model(read_regular_file(path, "rules_mace model file"), where=str(path))
 
 
 def _tensor_info_json(info: TensorInfo) -> dict[str, Any]:
@@ -515,11 +584,15 @@ def decode_compiled_programs(data: bytes, where: str = "compiled-program file") 
     container = _unpack_container(data, PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, "compiled-program file", where)
     result = CompiledProgramSet(digest=container.digest)
     try:
+        _check_format(container.header, "mace-cl-compiled-programs", where)
+        devices = _field(container.header, "devices", list, where)
+        _check_layout([entry for device in devices for entry in _field(device, "programs", list, where)],
+                      len(container.payload), "program", where)
         metadata = _field(container.header, "metadata", dict, where)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise FormatError(f"{where}: metadata must map strings to strings")
         result.metadata = metadata
-        for device in _field(container.header, "devices", list, where):
+        for device in devices:
             identity = DeviceIdentity.from_json(_field(device, "identity", dict, where), where)
             for entry in _field(device, "programs", list, where):
                 key = _field(entry, "key", str, where)
@@ -535,7 +608,7 @@ def decode_compiled_programs(data: bytes, where: str = "compiled-program file") 
 
 
 def read_compiled_programs(path: str | Path) -> CompiledProgramSet:
-    return decode_compiled_programs(_read_file(path, "compiled-program file"), where=str(path))
+    return decode_compiled_programs(read_regular_file(path, "compiled-program file"), where=str(path))
 
 
 # ---- build manifest ------------------------------------------------------------------------
@@ -577,9 +650,17 @@ def encode_manifest(manifest: Manifest) -> bytes:
     return json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
 
+def _neighbour(name: str, where: str) -> str:
+    """A file the manifest names: a plain name in the manifest's own folder (mace_manifest
+    writes nothing else), so a manifest can never make the runtime open a file elsewhere."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise FormatError(f"{where}: names {name!r}; a manifest may only name files in its own folder")
+    return name
+
+
 def read_manifest(path: str | Path) -> Manifest:
     where = str(path)
-    data = _read_file(path, "build manifest")
+    data = read_regular_file(path, "build manifest")
     try:
         item = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # see _unpack_container
@@ -598,9 +679,9 @@ def read_manifest(path: str | Path) -> Manifest:
         raise FormatError(f"{where}: field 'devices' must list strings")
     return Manifest(
         name=_field(item, "name", str, where),
-        model=_field(model, "path", str, where),
+        model=_neighbour(_field(model, "path", str, where), where),
         model_digest=_field(model, "digest", str, where),
-        compiled_program=None if compiled is None else _field(compiled, "path", str, where),
+        compiled_program=None if compiled is None else _neighbour(_field(compiled, "path", str, where), where),
         compiled_program_digest=None if compiled is None else _field(compiled, "digest", str, where),
         devices=devices,
     )

@@ -99,6 +99,56 @@ def test_model_constant_shape_lie(shape: list[int]) -> None:
     _refused_cheaply(lambda: decode_model(data), "its shape needs|malformed model header")
 
 
+def test_constants_sharing_one_blob_are_refused() -> None:
+    # Each entry would copy the blob it names: 1000 names for one blob cost 1000 copies.
+    def share(header: dict) -> None:
+        first = header["constants"][0]
+        for index in range(1000):
+            header["constants"].append({**first, "name": f"copy{index}"})
+
+    data = _edited(seed_model_bytes()[0], share)
+    _refused_cheaply(lambda: decode_model(data), "constant blobs overlap")
+
+
+def test_programs_sharing_one_blob_are_refused() -> None:
+    def share(header: dict) -> None:
+        largest = max(header["devices"][0]["programs"], key=lambda entry: entry["nbytes"])
+        header["devices"][0]["programs"] += [{**largest, "key": f"copy{index}"} for index in range(200)]
+
+    data = _edited(seed_program_bytes()[0], share)
+    _refused_cheaply(lambda: decode_compiled_programs(data), "program blobs overlap")
+
+
+@pytest.mark.parametrize(("kind", "field"), [("model", "format"), ("programs", "format"), ("model", "offset")])
+def test_unknown_format_field_and_misaligned_blob_are_refused(kind: str, field: str) -> None:
+    def edit(header: dict) -> None:
+        if field == "format":
+            header["format"] = "something-else"
+        else:
+            header["constants"][0]["offset"] += 1
+
+    seed, decode = (seed_model_bytes()[0], decode_model) if kind == "model" else (seed_program_bytes()[0], decode_compiled_programs)
+    data = _edited(seed, edit)
+    _refused_cheaply(lambda: decode(data), "header field 'format'" if field == "format" else "not 64-byte aligned")
+
+
+@pytest.mark.parametrize("path", ["../model.mace", "/etc/passwd", "sub/model.mace", ".."])
+def test_manifest_names_only_files_in_its_folder(tmp_path: Path, path: str) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"format": "mace-manifest", "version": 1, "name": "m", "compiled_program": None,
+                                    "model": {"path": path, "digest": "0" * 64}}))
+    with pytest.raises(FormatError, match="may only name files in its own folder"):
+        read_manifest(manifest)
+
+
+def test_a_foreign_file_is_not_quoted(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"TOPSECRET:42:" + bytes(100))
+    with pytest.raises(FormatError) as refused:
+        read_compiled_programs(secret)
+    assert "TOPSECRET" not in str(refused.value)
+
+
 @pytest.fixture
 def huge_file(tmp_path: Path) -> Path:
     path = tmp_path / "huge.bin"

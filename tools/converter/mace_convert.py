@@ -18,9 +18,10 @@ for _path in (_HERE, _HERE.parent.parent / "runtime"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace.formats import FormatError, write_model  # noqa: E402
+from mace.formats import FormatError, read_regular_file, write_model  # noqa: E402
 from mace_converter import ConversionError, convert_model  # noqa: E402
 from mace_converter.input_shapes import parse_input_shapes  # noqa: E402
+from mace_converter.loading import MAX_ONNX_BYTES  # noqa: E402
 from mace_converter.supported_ops import describe  # noqa: E402
 
 
@@ -52,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("MODEL and -o OUTPUT are required")
     if args.expect_sha256:
         try:
-            actual = hashlib.sha256(args.model.read_bytes()).hexdigest()
-        except OSError as exc:
-            print(f"mace_convert: error: cannot read {args.model}: {exc.strerror or exc}", file=sys.stderr)
+            actual = hashlib.sha256(read_regular_file(args.model, "ONNX model", MAX_ONNX_BYTES)).hexdigest()
+        except FormatError as exc:
+            print(f"mace_convert: error: {exc}", file=sys.stderr)
             return 1
         if actual != args.expect_sha256.lower():
             print(f"mace_convert: error: {args.model} has SHA-256 {actual}, but {args.expect_sha256} is "

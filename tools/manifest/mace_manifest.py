@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         compiled_program_digest=None if programs is None else programs.digest,
         devices=() if programs is None else tuple(sorted(i.describe() for i in programs.devices)),
     )
-    write_atomically(args.output, encode_manifest(manifest))
+    try:
+        write_atomically(args.output, encode_manifest(manifest))
+    except OSError as exc:  # -o names a folder, or a missing or read-only one
+        print(f"mace_manifest: error: cannot write {args.output}: {exc.strerror or exc}; "
+              "give -o a file path in an existing, writable folder", file=sys.stderr)
+        return 1
     return 0
 
 

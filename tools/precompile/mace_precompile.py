@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FormatError, GraphError, OpError, PrecompileError) as exc:
         print(f"mace_precompile: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the output's folder is missing or read-only, the disk full, ...
+        print(f"mace_precompile: error: cannot write {exc.filename or args.output}: {exc.strerror or exc}; "
+              "give -o a path in an existing, writable folder", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - started
     also = "".join(f", machine code for {other.device_name}" for other, _ in results[1:])
     print(f"mace_precompile: {len(compiled)} programs for {identity.describe()}{also} in {elapsed:.1f} s "
@@ -221,7 +225,12 @@ def main(argv: list[str] | None = None) -> int:
                   "machine_code": {other.device_name: [{"key": c.spec.key, "seconds": round(c.seconds, 4),
                                                         "bytes": len(c.program.binary)} for c in assembled]
                                    for other, assembled in results[1:]}}
-        args.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        try:
+            args.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            print(f"mace_precompile: error: cannot write the report {args.report}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 

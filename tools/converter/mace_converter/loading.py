@@ -6,6 +6,7 @@ so besides the parse we run ``onnx.checker`` and require a graph with outputs.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import onnx
@@ -21,13 +22,24 @@ MAX_OPSET = onnx.defs.onnx_opset_version()
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
+# Protobuf's limit for one serialized message, hence for an ONNX file without external data.
+MAX_ONNX_BYTES = 2**31 - 1
+
+
 def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Read and check ``path``; raise ModelLoadError naming the file on any problem."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise ModelLoadError(f"{path}: cannot read the ONNX file: {exc.strerror or exc}") from None
+    # A FIFO or device would block the read or never end it: only regular files are models.
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelLoadError(f"{path}: is not a regular file; give the ONNX model file itself")
+    size = info.st_size
+    if size > MAX_ONNX_BYTES:
+        raise ModelLoadError(f"{path}: {size} bytes is over protobuf's 2 GiB limit for an ONNX file; "
+                             "keep large weights in external data files")
     if size == 0:
         raise ModelLoadError(f"{path}: the file is empty; expected an ONNX model")
     try:
