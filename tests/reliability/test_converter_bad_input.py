@@ -9,6 +9,8 @@ the model format's FormatError when writing), with the offending name in the mes
 from __future__ import annotations
 
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +117,43 @@ def test_unknown_element_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def _constant_of_shape_model(dims: list[int]) -> onnx.ModelProto:
+    """A few hundred bytes asking constant folding for a tensor of shape ``dims``, added to x."""
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("dims", TensorProto.INT64, [len(dims)], dims)
+    nodes = [
+        helper.make_node("ConstantOfShape", ["dims"], ["big"], name="huge_fill",
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node("Add", ["x", "big"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[shape])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("dims", [[1, 3, 20000, 20000], [2**20, 2**20, 2**20], [1, 3, 2**31, 2**31]])
+def test_constant_folding_is_bounded_before_allocating(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       dims: list[int]) -> None:
+    started = time.perf_counter()
+    tracemalloc.start()
+    try:
+        status, err = _convert(_constant_of_shape_model(dims), tmp_path, capsys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 1, err
+    assert "'huge_fill'" in err and "over the converter's limit" in err and "--max-constant-bytes" in err, err
+    assert peak < 64 << 20, f"{peak} bytes allocated to refuse it"  # the request is 4.6 GB and up
+    assert time.perf_counter() - started < 20
+
+
+def test_the_limit_is_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _constant_of_shape_model([1, 3, 4, 4])
+    source = tmp_path / "model.onnx"
+    source.write_bytes(model.SerializeToString())
+    assert mace_convert.main([str(source), "-o", str(tmp_path / "a.mace")]) == 0
+    status = mace_convert.main([str(source), "-o", str(tmp_path / "b.mace"), "--max-constant-bytes", "100"])
+    assert status == 1 and "limit of 100 bytes" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from mace.formats import FormatError, read_regular_file, write_model  # noqa: E4
 from mace_converter import ConversionError, convert_model  # noqa: E402
 from mace_converter.input_shapes import parse_input_shapes  # noqa: E402
 from mace_converter.loading import MAX_ONNX_BYTES  # noqa: E402
+from mace_converter.model import DEFAULT_MAX_CONSTANT_BYTES  # noqa: E402
 from mace_converter.supported_ops import describe  # noqa: E402
 
 
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refuse the model unless its SHA-256 is HEX (pins a downloaded model)")
     parser.add_argument("--name", help="model name stored in the file (default: the ONNX file's stem)")
     parser.add_argument("--list-ops", action="store_true", help="print the supported ONNX ops and exit")
+    parser.add_argument("--max-constant-bytes", type=int, default=DEFAULT_MAX_CONSTANT_BYTES, metavar="N",
+                        help="refuse to fold any constant larger than N bytes, before allocating it "
+                             f"(default {DEFAULT_MAX_CONSTANT_BYTES}: 1 GiB)")
     return parser
 
 
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     try:
         shapes = parse_input_shapes(args.input_shape)
-        graph = convert_model(args.model, shapes)
+        graph = convert_model(args.model, shapes, max_constant_bytes=args.max_constant_bytes)
         name = args.name or args.model.stem
         # write_model writes a temporary file and renames it: no half-written output.
         digest = write_model(graph, args.output, {"name": name, "source": args.model.name})

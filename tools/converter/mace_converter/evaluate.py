@@ -8,6 +8,7 @@ canonical (newest-opset) node forms.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -191,12 +192,47 @@ _op("Max")(_variadic(np.maximum))
 _op("Min")(_variadic(np.minimum))
 
 
-def evaluate(node: Node, values: Values, where: str) -> list[np.ndarray]:
-    """Output values of ``node`` given every input's value (None for omitted inputs)."""
+def _planned_nbytes(node: Node, x: Values) -> int | None:
+    """Bytes the ops that make data from a shape would allocate, known before they do."""
+    if node.op_type == "ConstantOfShape":
+        value = node.attrs.get("value")
+        itemsize = np.asarray(value).dtype.itemsize if value is not None else 4
+        return math.prod(_ints(x[0]) or []) * itemsize
+    if node.op_type == "Expand":
+        try:
+            shape = np.broadcast_shapes(x[0].shape, tuple(_ints(x[1]) or []))
+        except ValueError:
+            return None  # evaluation reports the bad shape
+        return math.prod(shape) * x[0].dtype.itemsize
+    if node.op_type == "Range":
+        start, limit, delta = (float(np.asarray(v).reshape(())) for v in x[:3])
+        count = 0 if delta == 0 else max(0, math.ceil((limit - start) / delta))
+        return count * np.asarray(x[0]).dtype.itemsize
+    if node.op_type == "Tile":
+        return math.prod(d * r for d, r in zip(x[0].shape, _ints(x[1]) or [], strict=False)) * x[0].dtype.itemsize
+    return None
+
+
+def evaluate(node: Node, values: Values, where: str, max_bytes: int) -> list[np.ndarray]:
+    """Output values of ``node`` given every input's value (None for omitted inputs).
+
+    ValueError, before allocating, when the result would be larger than ``max_bytes``: a
+    few-hundred-byte file can ask for a tensor of any size.
+    """
+    planned = _planned_nbytes(node, values)
+    if planned is not None and planned > max_bytes:
+        raise ValueError(_too_large(planned, max_bytes))
     evaluator = _EVALUATORS.get(node.op_type)
-    if evaluator is not None:
-        return evaluator(node, values)
-    return _reference(node, values, where)
+    results = evaluator(node, values) if evaluator is not None else _reference(node, values, where)
+    made = sum(np.asarray(result).nbytes for result in results)
+    if made > max_bytes:
+        raise ValueError(_too_large(made, max_bytes))
+    return results
+
+
+def _too_large(nbytes: int, max_bytes: int) -> str:
+    return (f"its result would take {nbytes} bytes, over the converter's limit of {max_bytes} bytes for one "
+            "constant; raise it with --max-constant-bytes if the model really needs it")
 
 
 def _reference(node: Node, values: Values, where: str) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ from mace_converter.attributes import PyAttr, node_attributes
 from mace_converter.errors import ConversionError, UnsupportedOpError
 from mace_converter.input_shapes import Shape, resolve_input_shapes
 from mace_converter.loading import DEFAULT_DOMAINS, check_model
-from mace_converter.model import Model
+from mace_converter.model import DEFAULT_MAX_CONSTANT_BYTES, Model
 from mace_converter.passes import constant_folding, shape_inference
 from mace_converter.tensors import check_finite, dtype_name, read_tensor
 
@@ -89,7 +89,8 @@ class ImportContext:
         self.model.graph.nodes.append(node)
 
 
-def import_model(proto: onnx.ModelProto, input_shapes: Mapping[str, Shape], where: str) -> Model:
+def import_model(proto: onnx.ModelProto, input_shapes: Mapping[str, Shape], where: str,
+                 max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES) -> Model:
     from mace_converter.lowerings import lower_node
 
     opset = check_model(proto, where)
@@ -122,6 +123,7 @@ def import_model(proto: onnx.ModelProto, input_shapes: Mapping[str, Shape], wher
         ),
         opset=opset,
         where=where,
+        max_constant_bytes=max_constant_bytes,
     )
     model.shapes = dict(shapes)
     consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}

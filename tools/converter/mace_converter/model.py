@@ -14,6 +14,9 @@ from mace.graph import Graph, Node
 
 Shape = tuple[int, ...]
 
+# 1 GiB: above any real model's folded tensors, below what breaks a build machine.
+DEFAULT_MAX_CONSTANT_BYTES = 1 << 30
+
 
 @dataclass
 class Model:
@@ -21,6 +24,8 @@ class Model:
     opset: int  # default-domain opset of the source model (for messages)
     where: str  # file or model name, first word of every error
     shapes: dict[str, Shape] = field(default_factory=dict)  # run-time tensors
+    # The largest constant folding may make.
+    max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES
     # Planning errors of nodes kept anyway because a later pass may rewrite them
     # (e.g. the rank-5 Reshape of a channel shuffle); reported if the node survives.
     pending_errors: dict[str, str] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from mace_converter.errors import ConversionError, UnsupportedOpError
 from mace_converter.importer import import_model
 from mace_converter.input_shapes import Shape
 from mace_converter.loading import load_onnx
-from mace_converter.model import Model
+from mace_converter.model import DEFAULT_MAX_CONSTANT_BYTES, Model
 from mace_converter.passes import (
     channel_shuffle,
     constant_folding,
@@ -59,15 +59,19 @@ def convert_model(
     input_shapes: Mapping[str, Shape] | None = None,
     *,
     where: str | None = None,
+    max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES,
 ) -> Graph:
-    """ONNX model (proto or file) -> validated runtime ``Graph``."""
+    """ONNX model (proto or file) -> validated runtime ``Graph``.
+
+    ``max_constant_bytes`` bounds every constant folding makes (checked before allocating).
+    """
     if isinstance(model, (str, Path)):
         where = where or str(model)
         proto = load_onnx(model)
     else:
         proto = model
         where = where or (model.graph.name or "model")
-    working = import_model(proto, dict(input_shapes or {}), where)
+    working = import_model(proto, dict(input_shapes or {}), where, max_constant_bytes)
     for _name, run in PASSES:
         run(working)
         # Passes up to constant folding change shapes or expose new constants; the later

@@ -43,8 +43,8 @@ def try_fold(model: Model, node: Node) -> bool:
         if node.op_type != "ConstantOfShape" or values is None:
             return False
     try:
-        results = evaluate(node, values, model.where)
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        results = evaluate(node, values, model.where, model.max_constant_bytes)
+    except (ValueError, TypeError, IndexError, KeyError, MemoryError) as exc:
         raise ConversionError(
             f"{model.where}: cannot fold constant node {node.name!r} ({node.op_type}): {exc}"
         ) from exc
