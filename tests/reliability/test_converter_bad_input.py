@@ -157,3 +157,50 @@ def test_the_limit_is_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert mace_convert.main([str(source), "-o", str(tmp_path / "a.mace")]) == 0
     status = mace_convert.main([str(source), "-o", str(tmp_path / "b.mace"), "--max-constant-bytes", "100"])
     assert status == 1 and "limit of 100 bytes" in capsys.readouterr().err
+
+
+def _external_data_model(tmp_path: Path) -> Path:
+    """The dense seed model with its weights in a side file, weights.bin, beside it."""
+    model = _model(DENSE_NET)
+    source = tmp_path / "model.onnx"
+    onnx.save(model, str(source), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    return source
+
+
+def test_external_data_beside_the_model_converts(tmp_path: Path) -> None:
+    source = _external_data_model(tmp_path)
+    assert (tmp_path / "weights.bin").stat().st_size > 0
+    assert mace_convert.main([str(source), "-o", str(tmp_path / "m.mace")]) == 0
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("missing", "which cannot be read"),
+    ("truncated", "it is truncated"),
+    ("escaping", "not a file name relative to the model's folder"),
+    ("absolute", "not a file name relative to the model's folder"),
+    ("huge-length", "it is truncated"),
+])
+def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     damage: str, message: str) -> None:
+    source = _external_data_model(tmp_path)
+    weights = tmp_path / "weights.bin"
+    if damage == "missing":
+        weights.unlink()
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:8])
+    else:
+        model = onnx.load(str(source), load_external_data=False)
+        for tensor in model.graph.initializer:
+            for entry in tensor.external_data:
+                if damage == "escaping" and entry.key == "location":
+                    entry.value = "../weights.bin"
+                elif damage == "absolute" and entry.key == "location":
+                    entry.value = str(weights)
+                elif damage == "huge-length" and entry.key == "length":
+                    entry.value = str(2**40)
+        source.write_bytes(model.SerializeToString())
+    status = mace_convert.main([str(source), "-o", str(tmp_path / "m.mace")])
+    err = capsys.readouterr().err
+    assert status == 1 and message in err and "tensor '" in err, err
+    assert "Traceback" not in err and not (tmp_path / "m.mace").exists()

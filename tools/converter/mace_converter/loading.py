@@ -43,14 +43,52 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     if size == 0:
         raise ModelLoadError(f"{path}: the file is empty; expected an ONNX model")
     try:
-        # External data files are resolved relative to the model's folder.
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         raise ModelLoadError(
             f"{path}: not a readable ONNX model (the file may be truncated or not ONNX): {exc}"
         ) from None
+    _load_external_data(model, path)
     check_model(model, str(path))
     return model
+
+
+def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    tensors = list(model.graph.initializer)
+    for node in model.graph.node:
+        tensors += [attr.t for attr in node.attribute if attr.type == onnx.AttributeProto.TENSOR]
+    return [t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Reads tensors kept in side files, each checked first: a plain relative name inside the
+    model's folder, a regular file, and the range it names inside that file."""
+    for tensor in _external_tensors(model):
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        where = f"{path}: tensor {tensor.name!r} keeps its data in {info.get('location', '?')!r}"
+        location = info.get("location", "")
+        if not location or Path(location).is_absolute() or ".." in Path(location).parts:
+            raise ModelLoadError(f"{where}, which is not a file name relative to the model's folder; "
+                                 "re-export with the data file beside the model")
+        data_file = path.parent / location
+        try:
+            data_info = data_file.stat()
+        except OSError as exc:
+            raise ModelLoadError(f"{where}, which cannot be read ({exc.strerror or exc}); keep that file beside "
+                                 "the model (with Bazel: list it in the model's data)") from None
+        if not stat.S_ISREG(data_info.st_mode):
+            raise ModelLoadError(f"{where}, which is not a regular file")
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", data_info.st_size))
+        except ValueError:
+            raise ModelLoadError(f"{where} with a malformed offset or length") from None
+        if offset < 0 or length < 0 or offset + length > data_info.st_size:
+            raise ModelLoadError(f"{where} at bytes [{offset}, {offset + length}), but the file has "
+                                 f"{data_info.st_size}: it is truncated or not this model's data")
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (ValueError, OSError, onnx.checker.ValidationError) as exc:
+        raise ModelLoadError(f"{path}: cannot read its external data: {exc}") from None
 
 
 def _check_names(graph: onnx.GraphProto, where: str) -> None:
