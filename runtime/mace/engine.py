@@ -21,7 +21,7 @@ import pyopencl as cl
 
 from mace.device import device_kind, select_device, shared_context
 from mace.formats import CompiledProgramSet, FormatError, ModelFile, read_manifest, read_model
-from mace.graph import Graph, TensorInfo
+from mace.graph import Graph, GraphError, TensorInfo
 from mace.layout import Nhwc4Shape, nhwc4_nbytes
 from mace.memory import MemoryPlan, Step, plan_memory
 from mace.ops.base import (
@@ -164,6 +164,7 @@ class MaceRuntime:
             self.plan_kind = plan_kind or device_kind(self.device)
             self.plan: GraphPlan = plan_graph(graph, device_kind=self.plan_kind)
             self.memory_plan: MemoryPlan = self._plan_memory()
+            self._check_allocations()
         with self._phase("programs"):
             self._programs = self._get_programs(cache_dir)
         with self._phase("constants"):
@@ -403,6 +404,16 @@ class MaceRuntime:
         if self.profile:
             self._last_profile = _run_profile(events, enqueue_seconds, time.perf_counter() - start)
         return results
+
+    def _check_allocations(self) -> None:
+        """A buffer over the device's largest allocation fails here, by name, not in OpenCL."""
+        limit = self.device.max_mem_alloc_size
+        largest = max(self.memory_plan.buffer_sizes, default=0)
+        if largest > limit:
+            raise GraphError(
+                f"this model needs a device buffer of {largest} bytes, over the largest allocation "
+                f"{self.device.name.strip()} allows ({limit} bytes); give the model a smaller input shape"
+            )
 
     def last_profile(self) -> RunProfile:
         """Per-launch device times of the latest ``run`` (needs ``profile=True``)."""

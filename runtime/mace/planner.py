@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mace.graph import Graph, GraphError
-from mace.layout import LayoutError, as_nchw4
-from mace.ops.base import OpPlan, PlanContext, PlanInput, Shape
+from mace.layout import LayoutError, as_nchw4, nhwc4_nbytes
+from mace.ops.base import INT32_MAX, OpPlan, PlanContext, PlanInput, Shape
 from mace.ops.registry import plan_node
 from mace.programs import ProgramSpec
 
@@ -50,6 +50,9 @@ def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
             as_nchw4(info.shape)
         except LayoutError as exc:
             raise GraphError(f"graph input {info.name!r}: {exc}") from None
+        if nhwc4_nbytes(info.shape) // 4 > INT32_MAX:
+            raise GraphError(f"graph input {info.name!r} has shape {list(info.shape)}: more elements than the "
+                             f"kernels' 32-bit indices reach ({INT32_MAX}); give a smaller input shape")
         shapes[info.name] = info.shape
     node_plans: list[OpPlan] = []
     for node in graph.nodes:

@@ -8,6 +8,7 @@ the model format's FormatError when writing), with the offending name in the mes
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import tracemalloc
@@ -204,3 +205,48 @@ def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert status == 1 and message in err and "tensor '" in err, err
     assert "Traceback" not in err and not (tmp_path / "m.mace").exists()
+
+
+def _set_attribute(model: onnx.ModelProto, node_name: str, name: str, value: list[int]) -> onnx.ModelProto:
+    node = next(n for n in model.graph.node if n.name == node_name)
+    for attribute in node.attribute:
+        if attribute.name == name:
+            del attribute.ints[:]
+            attribute.ints.extend(value)
+            return model
+    node.attribute.append(onnx.helper.make_attribute(name, value))
+    return model
+
+
+@pytest.mark.parametrize(("attribute", "value", "message"), [
+    ("strides", [2**40, 1], "does not fit a 32-bit int"),
+    ("pads", [2**30, 2**30, 2**30, 2**30], "more elements than the kernels' 32-bit indices reach"),
+    ("dilations", [2**33, 1], "does not fit a 32-bit int|the window .* is larger than the padded input"),
+])
+def test_oversized_attributes_fail_at_conversion_naming_the_node(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], attribute: str, value: list[int], message: str) -> None:
+    model = _model(CONV_NET)
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    status, err = _convert(_set_attribute(model, conv.name, attribute, value), tmp_path, capsys)
+    assert status == 1 and f"'{conv.name}'" in err, err
+    assert re.search(message, err) and "Traceback" not in err, err
+
+
+def test_huge_input_shape_and_resize_fail_at_conversion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from onnx import TensorProto, helper
+
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 1e4, 1e4])
+    graph = helper.make_graph(
+        [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="upscale", mode="nearest")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[scales])
+    source = tmp_path / "resize.onnx"
+    source.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+                       .SerializeToString())
+    status = mace_convert.main([str(source), "-o", str(tmp_path / "a.mace"), "--input-shape", "x=1,3,64,64"])
+    err = capsys.readouterr().err
+    assert status == 1 and "'upscale'" in err and "32-bit" in err and "Traceback" not in err, err
+    # A 2^40-element input: the first node that plans it names the problem.
+    status = mace_convert.main([str(source), "-o", str(tmp_path / "b.mace"), "--input-shape", "x=1,3,1048576,1048576"])
+    err = capsys.readouterr().err
+    assert status == 1 and ("'x'" in err or "'upscale'" in err) and "32-bit" in err and "Traceback" not in err, err

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mace.graph import AttrValue, Node
+from mace.layout import nhwc4_nbytes
 from mace.programs import ProgramSpec
 
 Shape = tuple[int, ...]
@@ -25,6 +26,22 @@ class OpError(ValueError):
 
     def __init__(self, node: Node, message: str) -> None:
         super().__init__(f"node {node.name!r} ({node.op_type}): {message}")
+
+
+# Kernels index buffers and take sizes as OpenCL int: every element count, work size and
+# integer argument must fit in 32 bits, or indices wrap and kernels read the wrong memory.
+INT32_MAX = 2**31 - 1
+
+
+def check_output_size(node: Node, output: str, shape: Shape) -> None:
+    """OpError unless a tensor of ``shape`` stays within the kernels' 32-bit indices.
+
+    Ops whose planning does work per output element call it before that work; the registry
+    checks every plan's outputs after planning.
+    """
+    if nhwc4_nbytes(tuple(shape)) // 4 > INT32_MAX:
+        raise OpError(node, f"output {output!r} would have shape {list(shape)}, more elements than the kernels' "
+                            f"32-bit indices reach ({INT32_MAX}); check its attributes and input shapes")
 
 
 # ---- kernel arguments -----------------------------------------------------------

@@ -14,7 +14,17 @@ from collections.abc import Callable
 
 from mace.graph import Node
 from mace.layout import LayoutError
-from mace.ops.base import SHAPES_CONTEXT, OpError, OpPlan, PlanContext, PlanFn, PlanInput
+from mace.ops.base import (
+    INT32_MAX,
+    SHAPES_CONTEXT,
+    IntArg,
+    OpError,
+    OpPlan,
+    PlanContext,
+    PlanFn,
+    PlanInput,
+    check_output_size,
+)
 
 _PLANNERS: dict[str, PlanFn] = {}
 # Plan functions that take the PlanContext as a third parameter.
@@ -83,4 +93,22 @@ def plan_node(node: Node, inputs: list[PlanInput], context: PlanContext | None =
             node,
             f"produces {len(plan.output_shapes)} outputs but the node lists {len(node.outputs)}",
         )
+    _check_index_range(node, plan)
     return plan
+
+
+def _check_index_range(node: Node, plan: OpPlan) -> None:
+    """OpError naming the node when its plan does not fit the kernels' 32-bit arithmetic."""
+    for output, shape in zip(node.outputs, plan.output_shapes, strict=True):
+        check_output_size(node, output, shape)
+    for launch in plan.launches:
+        total = 1
+        for size in launch.global_size:
+            total *= size
+        if total > INT32_MAX:
+            raise OpError(node, f"kernel {launch.kernel} would need {total} work-items, over {INT32_MAX}")
+        for arg in launch.args:
+            if isinstance(arg, IntArg) and not -INT32_MAX - 1 <= arg.value <= INT32_MAX:
+                raise OpError(node, f"kernel {launch.kernel} needs the value {arg.value}, which does not fit a "
+                                    "32-bit int; check the node's attributes (strides, pads, dilations, sizes)")
+

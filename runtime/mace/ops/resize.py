@@ -46,6 +46,7 @@ from mace.ops.base import (
     PlanInput,
     attr_int,
     attr_str,
+    check_output_size,
     expect_attrs,
 )
 from mace.ops.op_inputs import attr_ints, data_arg, float_list, input_shape, int_list, normalize_axes
@@ -114,6 +115,7 @@ def plan_resize(node: Node, inputs: list[PlanInput]) -> OpPlan:
     raw_axes = attr_ints(node, "axes")
     axes = list(range(rank)) if raw_axes is None else normalize_axes(node, raw_axes, rank)
     out_shape, axis_scales = _output_geometry(node, shape, axes, scales, sizes)
+    check_output_size(node, node.outputs[0], out_shape)  # before per-pixel work on the host
     linear = MODES[mode] == "RESIZE_LINEAR"
     if linear and attr_int(node, "antialias", 0) and min(axis_scales) < 1:
         raise OpError(node, "antialiased linear downsampling is not supported; set antialias=0")
