@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -174,6 +175,16 @@ class ShippedPrograms:
             return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
 def shipped_programs(programs: CompiledProgramSet, device: cl.Device) -> list[ShippedPrograms]:
     """One provider per identity of the file this device may use, best first (``select_identities``).
 
@@ -222,12 +233,38 @@ class DiskProgramCache:
             return None
         if entry is None:
             return None
+        if self._crashed_before(path):
+            log.warning("the cached binary of %r was being loaded when a process died; discarding it and "
+                        "rebuilding (a binary that crashes the driver must not crash every start)", spec.key)
+            path.unlink(missing_ok=True)
+            return None
+        # A driver can crash on a bad binary (PoCL asserts): this process's mark stays behind if so.
+        marker = path.with_name(f"{path.name}.loading.{os.getpid()}")
+        try:
+            marker.touch()
+        except OSError:
+            marker = None
         try:
             return build_from_binary(context, self._device, spec, entry.binary)
         except cl.Error as exc:
             log.warning("cached binary of %r was refused by the driver (%s); rebuilding it", spec.key,
                         str(exc).splitlines()[0])
             return None
+        finally:
+            if marker is not None:
+                marker.unlink(missing_ok=True)
+
+    @staticmethod
+    def _crashed_before(path: Path) -> bool:
+        """Whether a process that is gone left its loading mark on this entry (and clears those marks)."""
+        crashed = False
+        for marker in path.parent.glob(f"{path.name}.loading.*"):
+            pid = marker.name.rpartition(".")[2]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            crashed = True
+            marker.unlink(missing_ok=True)
+        return crashed
 
     def program_built(self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str) -> None:
         # Written after the first run, not now: some drivers (PoCL) add the work-group code of

@@ -8,6 +8,7 @@ the test instead of hanging the suite.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -139,6 +140,39 @@ def test_cache_dir_that_cannot_exist_means_no_cache(tmp_path: Path, problem: str
     x = np.ones(SHAPE, np.float32)
     np.testing.assert_allclose(runtime.run({"x": x})["y"], _reference(x), rtol=1e-5, atol=1e-6)
     assert "cannot use the program cache" in caplog.text
+
+
+def test_a_cache_entry_that_crashed_a_start_is_discarded(tmp_path: Path) -> None:
+    # A driver that crashes on a binary (PoCL asserts on some malformed ones) kills the process
+    # inside the load, leaving its loading mark behind: the next start must not load it again.
+    cache, model = tmp_path / "cache", tmp_path / "m.mace"
+    write_model(_graph(), model)
+    start = (
+        "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(format='%(message)s')\n"
+        "from mace import MaceRuntime\nr = MaceRuntime(sys.argv[1], cache_dir=sys.argv[2])\n"
+        "y = r.run({'x': np.full((1, 4, 6, 6), 0.5, np.float32)})['y']\n"
+        "print(json.dumps({'origins': r.program_origins(), 'y': float(y.mean())}))\n"
+    )
+
+    def fresh_start() -> tuple[dict, str]:
+        result = subprocess.run([sys.executable, "-c", start, str(model), str(cache)], capture_output=True, text=True,
+                                timeout=300, env={**os.environ, "PYTHONPATH": PYTHONPATH}, check=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.splitlines()[-1]), result.stderr
+
+    fresh_start()  # fills the cache
+    entries = sorted(cache.glob("*.bin"))
+    assert entries
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    (cache / f"{entries[0].name}.loading.{int(dead.stdout)}").touch()
+    run, warnings = fresh_start()
+    assert "was being loaded when a process died" in warnings
+    assert run["origins"].get("source") == 1, run
+    assert abs(run["y"] - float(_reference(np.full(SHAPE, 0.5, np.float32)).mean())) < 1e-6
+    assert not list(cache.glob("*.loading.*"))  # marks of finished loads are removed
+    again, warnings = fresh_start()  # rewritten from the source build: served from the cache again
+    assert set(again["origins"]) == {"cache"} and "died" not in warnings
 
 
 def test_written_files_follow_the_umask(tmp_path: Path) -> None:
