@@ -42,7 +42,8 @@ from mace.graph import Graph, Node, TensorInfo
 MODEL_MAGIC = b"MACEMODL"
 MODEL_FORMAT_VERSION = 1
 PROGRAMS_MAGIC = b"MACECLPB"
-PROGRAMS_FORMAT_VERSION = 1
+# 2: each program's digest binds its binary to its key, source hash and device identity.
+PROGRAMS_FORMAT_VERSION = 2
 COMPILED_PROGRAM_FILE_NAME = "mace_cl_compiled_program.bin"
 
 _PREFIX = struct.Struct("<8sIIQ")
@@ -546,6 +547,18 @@ class CompiledProgramSet:
         return program
 
 
+def program_digest(identity: DeviceIdentity, key: str, source_hash: str, binary: bytes) -> str:
+    """SHA-256 binding a binary to the program key, source and device it was built for.
+
+    A binary moved under another key or device (another variant of the same kernel, say)
+    with the file's checksums redone no longer matches its digest: it is refused, never run.
+    """
+    digest = hashlib.sha256(_canonical_json({"identity": identity.to_json(), "key": key, "source_hash": source_hash}))
+    digest.update(b"\0")
+    digest.update(binary)
+    return digest.hexdigest()
+
+
 def encode_compiled_programs(programs: CompiledProgramSet) -> bytes:
     """Deterministic bytes: devices and programs are sorted, whatever order they were added in."""
     blobs: list[bytes] = []
@@ -561,7 +574,7 @@ def encode_compiled_programs(programs: CompiledProgramSet) -> bytes:
                 "source_hash": program.source_hash,
                 "offset": next(offsets),
                 "nbytes": len(program.binary),
-                "binary_sha256": hashlib.sha256(program.binary).hexdigest(),
+                "program_sha256": program_digest(identity, key, program.source_hash, program.binary),
             })
             blobs.append(program.binary)
         device_entries.append({"identity": identity.to_json(), "programs": entries})
@@ -596,10 +609,12 @@ def decode_compiled_programs(data: bytes, where: str = "compiled-program file") 
             identity = DeviceIdentity.from_json(_field(device, "identity", dict, where), where)
             for entry in _field(device, "programs", list, where):
                 key = _field(entry, "key", str, where)
+                source_hash = _field(entry, "source_hash", str, where)
                 blob = bytes(_blob(container.payload, entry.get("offset"), entry.get("nbytes"), f"{where}: program {key!r}"))
-                if hashlib.sha256(blob).hexdigest() != _field(entry, "binary_sha256", str, where):
-                    raise FormatError(f"{where}: program {key!r}: binary does not match its recorded hash")
-                result.add(identity, CompiledProgram(key, _field(entry, "source_hash", str, where), blob))
+                if program_digest(identity, key, source_hash, blob) != _field(entry, "program_sha256", str, where):
+                    raise FormatError(f"{where}: program {key!r}: the binary is not the one recorded for this key, "
+                                      "source and device (swapped or edited); rebuild the file")
+                result.add(identity, CompiledProgram(key, source_hash, blob))
     except (TypeError, ValueError) as exc:
         if isinstance(exc, FormatError):
             raise

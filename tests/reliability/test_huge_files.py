@@ -119,6 +119,19 @@ def test_programs_sharing_one_blob_are_refused() -> None:
     _refused_cheaply(lambda: decode_compiled_programs(data), "program blobs overlap")
 
 
+def test_a_binary_swapped_to_another_key_is_refused_even_resealed() -> None:
+    # Two programs exchange binaries (offsets and sizes), and the file's checksum is redone:
+    # each binary now sits under the other's key, and must not be run as it.
+    def swap(header: dict) -> None:
+        programs = sorted((e for e in header["devices"][0]["programs"] if e["nbytes"]), key=lambda e: e["key"])
+        first, second = programs[0], programs[1]
+        for field in ("offset", "nbytes"):
+            first[field], second[field] = second[field], first[field]
+
+    data = _edited(seed_program_bytes()[0], swap)
+    _refused_cheaply(lambda: decode_compiled_programs(data), "not the one recorded for this key")
+
+
 @pytest.mark.parametrize(("kind", "field"), [("model", "format"), ("programs", "format"), ("model", "offset")])
 def test_unknown_format_field_and_misaligned_blob_are_refused(kind: str, field: str) -> None:
     def edit(header: dict) -> None:
