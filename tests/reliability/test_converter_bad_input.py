@@ -71,7 +71,7 @@ def test_non_finite_weights_are_refused_naming_the_initializer(
     values[-1] = value
     tensor.raw_data = values.tobytes()
     status, err = _convert(model, tmp_path, capsys)
-    assert status == 1
+    assert status == 2
     assert "NaN" in err or "infinite" in err or "non-finite" in err, err
     # The user can only fix what the message names: the ONNX initializer, not a constant
     # the converter made by folding it.
@@ -87,7 +87,7 @@ def test_initializer_shorter_than_its_dims(tmp_path: Path, capsys: pytest.Captur
     tensor = _initializer(model, "w")
     tensor.raw_data = tensor.raw_data[:-cut]
     status, err = _convert(model, tmp_path, capsys)
-    assert status == 1 and "mace_convert: error:" in err, err
+    assert status == 2 and "mace_convert: error:" in err, err
     assert "'w'" in err or "tensor name: w)" in err, err
 
 
@@ -100,7 +100,7 @@ def test_name_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str
     source.write_bytes(data.replace(b"conv", b"co\xf2v", 1))
     status = mace_convert.main([str(source), "-o", str(tmp_path / "model.mace")])
     err = capsys.readouterr().err
-    assert status == 1 and "mace_convert: error:" in err and "not valid UTF-8" in err, err
+    assert status == 2 and "mace_convert: error:" in err and "not valid UTF-8" in err, err
     assert not (tmp_path / "model.mace").exists()
 
 
@@ -113,7 +113,7 @@ def test_unknown_element_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     else:
         _initializer(model, "b").data_type = 999
     status, err = _convert(model, tmp_path, capsys)
-    assert status == 1 and "mace_convert: error:" in err, err
+    assert status == 2 and "mace_convert: error:" in err, err
 
 
 if __name__ == "__main__":
@@ -145,7 +145,7 @@ def test_constant_folding_is_bounded_before_allocating(tmp_path: Path, capsys: p
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert status == 1, err
+    assert status == 2, err
     assert "'huge_fill'" in err and "over the converter's limit" in err and "--max-constant-bytes" in err, err
     assert peak < 64 << 20, f"{peak} bytes allocated to refuse it"  # the request is 4.6 GB and up
     assert time.perf_counter() - started < 20
@@ -157,7 +157,7 @@ def test_the_limit_is_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     source.write_bytes(model.SerializeToString())
     assert mace_convert.main([str(source), "-o", str(tmp_path / "a.mace")]) == 0
     status = mace_convert.main([str(source), "-o", str(tmp_path / "b.mace"), "--max-constant-bytes", "100"])
-    assert status == 1 and "limit of 100 bytes" in capsys.readouterr().err
+    assert status == 2 and "limit of 100 bytes" in capsys.readouterr().err
 
 
 def _external_data_model(tmp_path: Path) -> Path:
@@ -203,7 +203,7 @@ def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pyt
         source.write_bytes(model.SerializeToString())
     status = mace_convert.main([str(source), "-o", str(tmp_path / "m.mace")])
     err = capsys.readouterr().err
-    assert status == 1 and message in err and "tensor '" in err, err
+    assert status == 2 and message in err and "tensor '" in err, err
     assert "Traceback" not in err and not (tmp_path / "m.mace").exists()
 
 
@@ -228,7 +228,7 @@ def test_oversized_attributes_fail_at_conversion_naming_the_node(
     model = _model(CONV_NET)
     conv = next(n for n in model.graph.node if n.op_type == "Conv")
     status, err = _convert(_set_attribute(model, conv.name, attribute, value), tmp_path, capsys)
-    assert status == 1 and f"'{conv.name}'" in err, err
+    assert status == 2 and f"'{conv.name}'" in err, err
     assert re.search(message, err) and "Traceback" not in err, err
 
 
@@ -245,8 +245,38 @@ def test_huge_input_shape_and_resize_fail_at_conversion(tmp_path: Path, capsys: 
                        .SerializeToString())
     status = mace_convert.main([str(source), "-o", str(tmp_path / "a.mace"), "--input-shape", "x=1,3,64,64"])
     err = capsys.readouterr().err
-    assert status == 1 and "'upscale'" in err and "32-bit" in err and "Traceback" not in err, err
+    assert status == 2 and "'upscale'" in err and "32-bit" in err and "Traceback" not in err, err
     # A 2^40-element input: the first node that plans it names the problem.
     status = mace_convert.main([str(source), "-o", str(tmp_path / "b.mace"), "--input-shape", "x=1,3,1048576,1048576"])
     err = capsys.readouterr().err
-    assert status == 1 and ("'x'" in err or "'upscale'" in err) and "32-bit" in err and "Traceback" not in err, err
+    assert status == 2 and ("'x'" in err or "'upscale'" in err) and "32-bit" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("dtype", ["float", "int64"])
+def test_folded_division_by_zero_names_file_and_node(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     dtype: str) -> None:
+    from onnx import TensorProto, helper
+
+    kind = TensorProto.FLOAT if dtype == "float" else TensorProto.INT64
+    a = helper.make_tensor("a", kind, [1], [1])
+    zero = helper.make_tensor("zero", kind, [1], [0])
+    nodes = [helper.make_node("Div", ["a", "zero"], ["q"], name="bad_div"),
+             helper.make_node("Cast", ["q"], ["qf"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "qf"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[a, zero])
+    status, err = _convert(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+                           tmp_path, capsys)
+    assert status == 2 and "model.onnx" in err and "'bad_div'" in err and "Traceback" not in err, err
+
+
+def test_a_cycle_error_names_the_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Relu", ["y2"], ["y1"], name="first"), helper.make_node("Relu", ["y1"], ["y2"], name="second")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 3, 4, 4])])
+    status, err = _convert(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+                           tmp_path, capsys)
+    assert status == 2 and ("first" in err or "second" in err), err
+    assert err.count("\n") == 1, err  # one line

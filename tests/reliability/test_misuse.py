@@ -88,7 +88,7 @@ def test_fifo_as_onnx_model_and_dev_zero_checksum_fail_fast(tmp_path: Path) -> N
     ]:
         result = subprocess.run([sys.executable, convert, *argv], capture_output=True, text=True, timeout=60,
                                 env=env, check=False)
-        assert result.returncode == 1, result.stderr
+        assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
@@ -201,7 +201,7 @@ def test_cli_output_problems_are_one_line_errors(tmp_path: Path) -> None:
     for argv, message in cases:
         result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600, env=env,
                                 check=False)
-        assert result.returncode == 1, (argv, result.stderr)
+        assert result.returncode == 2, (argv, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 

@@ -60,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
             actual = hashlib.sha256(read_regular_file(args.model, "ONNX model", MAX_ONNX_BYTES)).hexdigest()
         except FormatError as exc:
             print(f"mace_convert: error: {exc}", file=sys.stderr)
-            return 1
+            return 2
         if actual != args.expect_sha256.lower():
             print(f"mace_convert: error: {args.model} has SHA-256 {actual}, but {args.expect_sha256} is "
                   "expected; the model file changed (update the pinned checksum only if the change is intended)",
                   file=sys.stderr)
-            return 1
+            return 2
     try:
         shapes = parse_input_shapes(args.input_shape)
         graph = convert_model(args.model, shapes, max_constant_bytes=args.max_constant_bytes)
@@ -74,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         digest = write_model(graph, args.output, {"name": name, "source": args.model.name})
     except (ConversionError, FormatError) as exc:
         print(f"mace_convert: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as exc:
         print(f"mace_convert: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, {len(graph.constants)} constants, digest {digest}")
     return 0
 

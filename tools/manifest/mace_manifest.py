@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         programs = read_compiled_programs(args.compiled_program) if args.compiled_program else None
     except FormatError as exc:
         print(f"mace_manifest: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     # The three files sit in one directory and the manifest names its neighbours, so they
     # can move together (runfiles, installs).
     neighbours = [args.model] + ([args.compiled_program] if args.compiled_program else [])
     for path in neighbours:
         if path.absolute().parent != args.output.absolute().parent:
             print(f"mace_manifest: error: {path} must be in the manifest's directory", file=sys.stderr)
-            return 1
+            return 2
     manifest = Manifest(
         name=args.name,
         model=args.model.name,
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # -o names a folder, or a missing or read-only one
         print(f"mace_manifest: error: cannot write {args.output}: {exc.strerror or exc}; "
               "give -o a file path in an existing, writable folder", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

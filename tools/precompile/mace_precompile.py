@@ -209,11 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         digest = write_compiled_programs(programs, args.output)
     except (FormatError, GraphError, OpError, PrecompileError) as exc:
         print(f"mace_precompile: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as exc:  # the output's folder is missing or read-only, the disk full, ...
         print(f"mace_precompile: error: cannot write {exc.filename or args.output}: {exc.strerror or exc}; "
               "give -o a path in an existing, writable folder", file=sys.stderr)
-        return 1
+        return 2
     elapsed = time.perf_counter() - started
     also = "".join(f", machine code for {other.device_name}" for other, _ in results[1:])
     print(f"mace_precompile: {len(compiled)} programs for {identity.describe()}{also} in {elapsed:.1f} s "
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"mace_precompile: error: cannot write the report {args.report}: {exc.strerror or exc}",
                   file=sys.stderr)
-            return 1
+            return 2
     return 0
 
 

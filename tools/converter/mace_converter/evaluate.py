@@ -152,8 +152,11 @@ def _binary(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Evaluator:
 
 def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        if np.any(np.asarray(b) == 0):
+            raise ValueError("it divides an integer by zero")
         return np.trunc(a / b).astype(np.result_type(a, b))  # ONNX integer Div truncates
-    return a / b
+    with np.errstate(divide="ignore", invalid="ignore"):  # reported by evaluate(), by node
+        return a / b
 
 
 _op("Add")(_binary(np.add))
@@ -227,6 +230,10 @@ def evaluate(node: Node, values: Values, where: str, max_bytes: int) -> list[np.
     made = sum(np.asarray(result).nbytes for result in results)
     if made > max_bytes:
         raise ValueError(_too_large(made, max_bytes))
+    # A model's constants must be finite (the model format stores no others): say which node
+    # made a NaN or infinity, not which converter-made constant later holds it.
+    if any(np.asarray(r).dtype.kind == "f" and not np.all(np.isfinite(r)) for r in results):
+        raise ValueError("its result holds NaN or infinite values (a division by zero, or an overflow?)")
     return results
 
 

@@ -120,8 +120,9 @@ def check_model(model: onnx.ModelProto, where: str) -> int:
     try:
         onnx.checker.check_model(_with_output_shapes(model))
     except onnx.checker.ValidationError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
-        raise ModelLoadError(f"{where}: the ONNX checker rejects the model: {first_line}") from None
+        # One line, but all of it: the checker names the node on a later line (e.g. for a cycle).
+        text = " ".join(str(exc).split())[:600] or "invalid model"
+        raise ModelLoadError(f"{where}: the ONNX checker rejects the model: {text}") from None
     except UnicodeDecodeError:
         # onnx 1.23's checker decodes the model's strings (names, attributes) as UTF-8 itself.
         raise ModelLoadError(

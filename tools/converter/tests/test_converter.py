@@ -514,7 +514,7 @@ def test_cli_writes_model_and_reports_errors(tmp_path: Path) -> None:
     bad.write_bytes(b"")
     failed = subprocess.run([sys.executable, str(CLI), str(bad), "-o", str(tmp_path / "x.mace")],
                             capture_output=True, text=True)
-    assert failed.returncode == 1 and "bad.onnx" in failed.stderr
+    assert failed.returncode == 2 and "bad.onnx" in failed.stderr
     assert not (tmp_path / "x.mace").exists() and not list(tmp_path.glob(".x.mace*"))
     help_text = subprocess.run([sys.executable, str(CLI), "--help"], capture_output=True, text=True).stdout
     assert "--input-shape" in help_text

@@ -356,9 +356,9 @@ def test_cubins_ship_beside_the_ptx_for_each_architecture(tmp_path: Path) -> Non
 def test_cubins_refuse_another_ptxas_version_and_older_architectures(tmp_path: Path) -> None:
     model = _model(tmp_path / "model.mace")
     result = _cross_compile(model, tmp_path / "a.bin", "--ptxas", PTXAS, "--expect-ptxas", "0.0.1")
-    assert result.returncode == 1 and "declares ptxas 0.0.1" in result.stderr, result.stderr
+    assert result.returncode == 2 and "declares ptxas 0.0.1" in result.stderr, result.stderr
     result = _cross_compile(model, tmp_path / "b.bin", "--ptxas", PTXAS, "--sass-arch", "sm_80")
-    assert result.returncode == 1 and "cannot assemble machine code for 'sm_80'" in result.stderr, result.stderr
+    assert result.returncode == 2 and "cannot assemble machine code for 'sm_80'" in result.stderr, result.stderr
     assert not (tmp_path / "a.bin").exists() and not (tmp_path / "b.bin").exists()
 
 
@@ -377,7 +377,7 @@ def test_cubin_sm_reads_only_cuda_elf_files() -> None:
 @needs_clang
 def test_cross_compile_refuses_another_compiler_version(tmp_path: Path) -> None:
     result = _cross_compile(_model(tmp_path / "model.mace"), tmp_path / "out.bin", "--expect-compiler", "0.0.1")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "declares clang 0.0.1" in result.stderr
     assert not (tmp_path / "out.bin").exists()
 
