@@ -11,7 +11,9 @@ Inputs are generated with hypothesis (atheris is not available in the toolchain)
   deletions, splices, repeated chunks, lies in the header-length/version fields;
 - structured header edits: the seed's JSON header is parsed, edited (values replaced by
   values of other types, huge/negative numbers, deep nesting, ...), re-serialised and the
-  container re-sealed.
+  container re-sealed;
+- layout edits, re-sealed: blobs exchanged between entries, shared, moved off alignment,
+  entries copied under other names.
 
 A checksum-protected container rejects nearly every blind mutation at the SHA-256
 trailer, so mutated containers are re-sealed (trailer recomputed) half of the time: that
@@ -354,11 +356,51 @@ def header_edits(draw: st.DrawFn, data: bytes) -> bytes:
     return seal_container(magic, version, dumps_with_raw(edited).encode("utf-8", "surrogatepass"), payload)
 
 
+def _blob_entries(header: Any) -> list[dict]:
+    """The entries of a container header that name payload blobs (constants, programs)."""
+    if not isinstance(header, dict):
+        return []
+    entries = [e for e in header.get("constants", []) if isinstance(e, dict)]
+    for device in header.get("devices", []):
+        if isinstance(device, dict):
+            entries += [e for e in device.get("programs", []) if isinstance(e, dict)]
+    return entries
+
+
+@st.composite
+def layout_edits(draw: st.DrawFn, data: bytes) -> bytes:
+    """Re-sealed edits of what the blobs are: exchanged between entries, shared, moved,
+    or entries copied under other names -- the class of edit that made decoding copy one blob
+    thousands of times and ran one kernel variant's binary as another's."""
+    magic, version, header, payload = split_container(data)
+    entries = _blob_entries(header)
+    if len(entries) >= 2:
+        first, second = draw(st.permutations(entries))[:2]
+        action = draw(st.sampled_from(["swap", "share", "move", "copies"]))
+        if action == "swap":
+            for key in ("offset", "nbytes"):
+                first[key], second[key] = second.get(key), first.get(key)
+        elif action == "share":
+            first["offset"], first["nbytes"] = second.get("offset"), second.get("nbytes")
+        elif action == "move":
+            first["offset"] = first.get("offset", 0) + draw(st.sampled_from([1, 8, 64, -64]))
+        else:
+            copies = draw(st.integers(1, 50))
+            name = "name" if "name" in first else "key"
+            clones = [{**first, name: f"{first.get(name)}_{index}"} for index in range(copies)]
+            (header["constants"] if "constants" in header else header["devices"][0]["programs"]).extend(clones)
+    return seal_container(magic, version, json.dumps(header).encode("utf-8", "surrogatepass"), payload)
+
+
+def _version_of(magic: bytes) -> int:
+    return formats.MODEL_FORMAT_VERSION if magic == formats.MODEL_MAGIC else formats.PROGRAMS_FORMAT_VERSION
+
+
 @st.composite
 def generated_containers(draw: st.DrawFn, magic: bytes) -> bytes:
     """A well-sealed container around an arbitrary JSON header and payload."""
     header = draw(json_values | st.dictionaries(st.text(max_size=10), json_values, max_size=6))
-    return seal_container(magic, 1, dumps_with_raw(header).encode("utf-8", "surrogatepass"),
+    return seal_container(magic, _version_of(magic), dumps_with_raw(header).encode("utf-8", "surrogatepass"),
                           draw(st.binary(max_size=256)))
 
 
@@ -366,7 +408,8 @@ def container_inputs(seeds: list[bytes], magic: bytes) -> st.SearchStrategy[byte
     seed = st.sampled_from(seeds)
     return st.one_of(
         st.binary(max_size=256),
-        st.binary(max_size=256).map(lambda tail: formats._PREFIX.pack(magic, 1, 0, len(tail)) + tail),
+        st.binary(max_size=256).map(lambda tail: formats._PREFIX.pack(magic, _version_of(magic), 0, len(tail)) + tail),
+        seed.flatmap(layout_edits),
         seed.flatmap(lambda data: byte_mutations(data, seeds, container=True)),
         seed.flatmap(lambda data: byte_mutations(data, seeds, container=True)),
         seed.flatmap(header_edits),
