@@ -173,6 +173,12 @@ def test_external_data_beside_the_model_converts(tmp_path: Path) -> None:
     source = _external_data_model(tmp_path)
     assert (tmp_path / "weights.bin").stat().st_size > 0
     assert mace_convert.main([str(source), "-o", str(tmp_path / "m.mace")]) == 0
+    # As in a Bazel sandbox: model and data are links into one real folder elsewhere.
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    for name in ("model.onnx", "weights.bin"):
+        (sandbox / name).symlink_to(tmp_path / name)
+    assert mace_convert.main([str(sandbox / "model.onnx"), "-o", str(tmp_path / "linked.mace")]) == 0
 
 
 @pytest.mark.parametrize(("damage", "message"), [
@@ -181,6 +187,7 @@ def test_external_data_beside_the_model_converts(tmp_path: Path) -> None:
     ("escaping", "not a file name relative to the model's folder"),
     ("absolute", "not a file name relative to the model's folder"),
     ("huge-length", "it is truncated"),
+    ("symlink-out", "a link to a file outside the model's folder"),
 ])
 def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      damage: str, message: str) -> None:
@@ -188,6 +195,11 @@ def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pyt
     weights = tmp_path / "weights.bin"
     if damage == "missing":
         weights.unlink()
+    elif damage == "symlink-out":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        weights.rename(elsewhere / "weights.bin")
+        weights.symlink_to(elsewhere / "weights.bin")
     elif damage == "truncated":
         weights.write_bytes(weights.read_bytes()[:8])
     else:

@@ -62,7 +62,7 @@ def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
 
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
     """Reads tensors kept in side files, each checked first: a plain relative name inside the
-    model's folder, a regular file, and the range it names inside that file."""
+    model's folder that really lives there, a regular file, and the range it names in it."""
     for tensor in _external_tensors(model):
         info = {entry.key: entry.value for entry in tensor.external_data}
         where = f"{path}: tensor {tensor.name!r} keeps its data in {info.get('location', '?')!r}"
@@ -78,6 +78,11 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
                                  "the model (with Bazel: list it in the model's data)") from None
         if not stat.S_ISREG(data_info.st_mode):
             raise ModelLoadError(f"{where}, which is not a regular file")
+        # Symlinks are fine (Bazel's sandboxes and runfiles are made of them) as long as the data
+        # really lives beside the model; one pointing elsewhere would read any file as weights.
+        if data_file.resolve().parent != path.resolve().parent:
+            raise ModelLoadError(f"{where}, which is a link to a file outside the model's folder; "
+                                 "put the data file itself beside the model")
         try:
             offset, length = int(info.get("offset", 0)), int(info.get("length", data_info.st_size))
         except ValueError:
@@ -85,10 +90,19 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
         if offset < 0 or length < 0 or offset + length > data_info.st_size:
             raise ModelLoadError(f"{where} at bytes [{offset}, {offset + length}), but the file has "
                                  f"{data_info.st_size}: it is truncated or not this model's data")
-    try:
-        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (ValueError, OSError, onnx.checker.ValidationError) as exc:
-        raise ModelLoadError(f"{path}: cannot read its external data: {exc}") from None
+        # Read here rather than by onnx's loader, which refuses every symlink (and so every
+        # Bazel sandbox) and reads unchecked lengths.
+        try:
+            with open(data_file, "rb") as stream:
+                stream.seek(offset)
+                data = stream.read(length)
+        except OSError as exc:
+            raise ModelLoadError(f"{where}, which cannot be read ({exc.strerror or exc})") from None
+        if len(data) != length:
+            raise ModelLoadError(f"{where}, which changed while it was read")
+        tensor.raw_data = data
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 def _check_names(graph: onnx.GraphProto, where: str) -> None:
