@@ -3,8 +3,8 @@
 load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
 load("//rules/private:pip_repository.bzl", "pip_lock_repository")
-load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
-load("//rules/private:versions.bzl", "PTXAS", "PYTHON_LOCK")
+load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files", "ptxas_repository")
+load("//rules/private:versions.bzl", "PYTHON_LOCK")
 
 def _python_impl(module_ctx):
     pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
@@ -23,14 +23,7 @@ site-packages: register it to make every py_binary and py_test see only declared
 )
 
 def _nvidia_tools_impl(module_ctx):
-    pip_wheel_files(
-        name = PTXAS.repository,
-        package = PTXAS.package,
-        version = PTXAS.version,
-        sha256 = PTXAS.sha256,
-        expect_files = [PTXAS.path],
-        wheel_platform = "manylinux2014_x86_64",
-    )
+    ptxas_repository()
     return module_ctx.extension_metadata(reproducible = True)
 
 nvidia_tools = module_extension(

@@ -5,8 +5,8 @@ load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
 load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
 load("//rules/private:pip_repository.bzl", "pip_lock_repository")
-load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files")
-load("//rules/private:versions.bzl", "PTXAS", "PYTHON_LOCK")
+load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files", "ptxas_repository")
+load("//rules/private:versions.bzl", "PYTHON_LOCK")
 
 def rules_mace_dependencies():
     """Declares the rule sets and Python packages rules_mace needs.
@@ -39,14 +39,7 @@ def rules_mace_dependencies():
     )
     pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
     isolated_python(name = "rules_mace_python")
-    pip_wheel_files(
-        name = PTXAS.repository,
-        package = PTXAS.package,
-        version = PTXAS.version,
-        sha256 = PTXAS.sha256,
-        expect_files = [PTXAS.path],
-        wheel_platform = "manylinux2014_x86_64",
-    )
+    ptxas_repository()
 
 # buildifier: disable=unnamed-macro
 def rules_mace_register_toolchains():

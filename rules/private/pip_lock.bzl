@@ -60,6 +60,28 @@ def parse_lock(content, path):
         for name in order
     }
 
+def pip_download_command(python, requirements, dest):
+    """The pip command that downloads exactly the hash-pinned wheels of a requirements file.
+
+    No resolution (`--no-deps`), no build (`--only-binary`), every file checked against its
+    hash; pip's own configuration (index URL, mirror, certificates) applies.
+    """
+    return [
+        python,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--require-hashes",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--dest",
+        dest,
+        "--requirement",
+        requirements,
+    ]
+
 def requirement_line(package):
     """The package as one line of a pip requirements file, every hash included."""
     return " ".join(["%s==%s" % (package.name, package.version)] + ["--hash=sha256:" + h for h in package.hashes])

