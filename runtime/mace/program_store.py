@@ -32,6 +32,7 @@ from mace.formats import (
     read_compiled_programs,
     write_atomically,
 )
+from mace.pocl_binary import is_pocl_binary, pocl_binary_problem
 from mace.programs import ProgramSpec
 
 log = logging.getLogger("mace")
@@ -122,10 +123,25 @@ def program_binary(program: cl.Program, device: cl.Device) -> bytes:
     raise ValueError(f"program was not built for device {device.name.strip()!r}")
 
 
+class BinaryRefused(Exception):
+    """A binary the driver refused, or one not handed to it because it is malformed."""
+
+
 def build_from_binary(context: cl.Context, device: cl.Device, spec: ProgramSpec, binary: bytes) -> cl.Program:
-    """Creates and builds a program from a binary; raises cl.Error when the driver refuses it."""
-    program = cl.Program(context, [device], [binary])
-    return program.build(options=list(spec.options), devices=[device])
+    """Creates and builds a program from a binary; BinaryRefused when it cannot be used.
+
+    A PoCL binary is walked first (``pocl_binary_problem``): PoCL trusts the lengths inside
+    and would crash the process on a malformed one instead of returning an error.
+    """
+    if is_pocl_binary(binary):
+        problem = pocl_binary_problem(binary)
+        if problem is not None:
+            raise BinaryRefused(f"malformed PoCL binary ({problem}), not handed to the driver")
+    try:
+        program = cl.Program(context, [device], [binary])
+        return program.build(options=list(spec.options), devices=[device])
+    except cl.Error as exc:
+        raise BinaryRefused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
 def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, expected_digest: str | None = None) -> CompiledProgramSet | None:
@@ -169,9 +185,8 @@ class ShippedPrograms:
             return None
         try:
             return build_from_binary(context, self._device, spec, entry.binary)
-        except cl.Error as exc:
-            log.warning("shipped binary (%s) of %r was refused by the driver (%s); trying the next source",
-                        self.origin, spec.key, str(exc).splitlines()[0])
+        except BinaryRefused as exc:
+            log.warning("shipped binary (%s) of %r was refused (%s); trying the next source", self.origin, spec.key, exc)
             return None
 
 
@@ -246,9 +261,8 @@ class DiskProgramCache:
             marker = None
         try:
             return build_from_binary(context, self._device, spec, entry.binary)
-        except cl.Error as exc:
-            log.warning("cached binary of %r was refused by the driver (%s); rebuilding it", spec.key,
-                        str(exc).splitlines()[0])
+        except BinaryRefused as exc:
+            log.warning("cached binary of %r was refused (%s); rebuilding it", spec.key, exc)
             return None
         finally:
             if marker is not None:

@@ -22,11 +22,12 @@ from mace.engine import MaceRuntime
 from mace.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, program_source_hash
 from mace.graph import Graph
 from mace.kernel_sources import program_source
-from mace.program_store import build_from_binary, device_identity, program_binary
+from mace.pocl_binary import is_pocl_binary
+from mace.program_store import BinaryRefused, build_from_binary, device_identity, program_binary
 from mace.programs import ProgramBuildError, ProgramSpec, build_program
 
 from mace_precompiler.common import CompiledSpec, PrecompileError
-from mace_precompiler.pocl_binaries import is_pocl_binary, normalize_pocl_binary
+from mace_precompiler.pocl_binaries import normalize_pocl_binary
 
 log = logging.getLogger("mace_precompile")
 
@@ -131,7 +132,7 @@ def _reproducible(context: cl.Context, device: cl.Device, spec: ProgramSpec, bin
     try:  # never ship a rewritten binary the driver has not accepted
         build_from_binary(context, device, spec, normalized)
         return normalized
-    except cl.Error:
+    except BinaryRefused:
         log.warning("PoCL binary of %r could not be made reproducible; keeping it as built", spec.key)
         return binary
 

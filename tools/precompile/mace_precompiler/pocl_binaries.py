@@ -54,10 +54,6 @@ def use_private_cache() -> str:
     return path
 
 
-def is_pocl_binary(binary: bytes) -> bool:
-    return binary.startswith(b"poclbin\0")
-
-
 def _bit_pattern(text: bytes, width: int) -> bytes:
     """``text`` as consecutive ``width``-bit fields, least significant bit first (one byte per bit)."""
     codes = np.frombuffer(text, dtype=np.uint8).astype(np.uint16)
