@@ -196,7 +196,7 @@ def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pyt
     if damage == "missing":
         weights.unlink()
     elif damage == "symlink-out":
-        elsewhere = tmp_path / "elsewhere"
+        elsewhere = tmp_path.parent / f"{tmp_path.name}_elsewhere"  # outside the model's folder
         elsewhere.mkdir()
         weights.rename(elsewhere / "weights.bin")
         weights.symlink_to(elsewhere / "weights.bin")

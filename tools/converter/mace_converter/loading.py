@@ -80,11 +80,12 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
             raise ModelLoadError(f"{where}, which is not a regular file")
         # Symlinks are fine (Bazel's sandboxes and runfiles are made of them) as long as the data
         # really lives beside the model; one pointing elsewhere would read any file as weights.
-        if data_file.resolve().parent != path.resolve().parent:
+        if not data_file.resolve().is_relative_to(path.resolve().parent):
             raise ModelLoadError(f"{where}, which is a link to a file outside the model's folder; "
                                  "put the data file itself beside the model")
         try:
-            offset, length = int(info.get("offset", 0)), int(info.get("length", data_info.st_size))
+            offset = int(info.get("offset", 0))
+            length = int(info.get("length", data_info.st_size - offset))
         except ValueError:
             raise ModelLoadError(f"{where} with a malformed offset or length") from None
         if offset < 0 or length < 0 or offset + length > data_info.st_size:

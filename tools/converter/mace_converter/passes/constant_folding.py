@@ -44,7 +44,7 @@ def try_fold(model: Model, node: Node) -> bool:
             return False
     try:
         results = evaluate(node, values, model.where, model.max_constant_bytes)
-    except (ValueError, TypeError, IndexError, KeyError, MemoryError) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, MemoryError, OverflowError) as exc:
         raise ConversionError(
             f"{model.where}: cannot fold constant node {node.name!r} ({node.op_type}): {exc}"
         ) from exc
