@@ -11,9 +11,11 @@ source for that program alone, so a bad file costs time, never results.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -190,16 +192,6 @@ class ShippedPrograms:
             return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
 def shipped_programs(programs: CompiledProgramSet, device: cl.Device) -> list[ShippedPrograms]:
     """One provider per identity of the file this device may use, best first (``select_identities``).
 
@@ -212,6 +204,45 @@ def shipped_programs(programs: CompiledProgramSet, device: cl.Device) -> list[Sh
         log.warning("compiled programs were built for %s, not for this device %s; compiling from source",
                     built_for, actual.describe())
     return [ShippedPrograms(programs, device, identity, origin) for identity, origin in selected]
+
+
+class _LoadingMark:
+    """``<entry>.loading.<random>``, locked for the duration of a ``with`` block, then removed.
+
+    Created under another name and renamed once locked, so no one sees it unlocked while its
+    load is alive. Where the cache folder is not writable there is no mark (and no protection).
+    """
+
+    SUFFIX = ".loading."
+
+    def __init__(self, entry: Path) -> None:
+        self._entry = entry
+        self._path: Path | None = None
+        self._descriptor: int | None = None
+
+    def __enter__(self) -> _LoadingMark:
+        token = secrets.token_hex(8)
+        staging = self._entry.with_name(f"{self._entry.name}.marking.{token}")
+        try:
+            self._descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            self._path = self._entry.with_name(f"{self._entry.name}{self.SUFFIX}{token}")
+            os.rename(staging, self._path)
+        except OSError:
+            self._release()
+            staging.unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        self._path = None
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
 
 
 class DiskProgramCache:
@@ -253,31 +284,42 @@ class DiskProgramCache:
                         "rebuilding (a binary that crashes the driver must not crash every start)", spec.key)
             path.unlink(missing_ok=True)
             return None
-        # A driver can crash on a bad binary (PoCL asserts): this process's mark stays behind if so.
-        marker = path.with_name(f"{path.name}.loading.{os.getpid()}")
-        try:
-            marker.touch()
-        except OSError:
-            marker = None
-        try:
-            return build_from_binary(context, self._device, spec, entry.binary)
-        except BinaryRefused as exc:
-            log.warning("cached binary of %r was refused (%s); rebuilding it", spec.key, exc)
-            return None
-        finally:
-            if marker is not None:
-                marker.unlink(missing_ok=True)
+        # A driver can crash on a bad binary (PoCL asserts): this load's mark stays behind if so.
+        with _LoadingMark(path):
+            try:
+                return build_from_binary(context, self._device, spec, entry.binary)
+            except BinaryRefused as exc:
+                log.warning("cached binary of %r was refused (%s); rebuilding it", spec.key, exc)
+                return None
 
     @staticmethod
     def _crashed_before(path: Path) -> bool:
-        """Whether a process that is gone left its loading mark on this entry (and clears those marks)."""
+        """Whether a load of this entry ended without removing its mark (and clears such marks).
+
+        A mark is held under an exclusive ``flock`` for as long as its load runs, and the kernel
+        drops the lock when the process dies however it dies: a mark nobody holds is a crashed
+        load. Process ids would not do: in a container the app is pid 1 at every start.
+        """
         crashed = False
-        for marker in path.parent.glob(f"{path.name}.loading.*"):
-            pid = marker.name.rpartition(".")[2]
-            if pid.isdigit() and _alive(int(pid)):
-                continue
-            crashed = True
-            marker.unlink(missing_ok=True)
+        for mark in path.parent.glob(f"{path.name}{_LoadingMark.SUFFIX}*"):
+            try:
+                descriptor = os.open(mark, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue  # removed meanwhile: that load finished
+            try:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # held: a load is running now
+                try:
+                    still_there = os.stat(mark, follow_symlinks=False).st_ino == os.fstat(descriptor).st_ino
+                except OSError:
+                    still_there = False
+                if still_there:  # not one a finishing load removed just before we locked it
+                    crashed = True
+                    mark.unlink(missing_ok=True)
+            finally:
+                os.close(descriptor)
         return crashed
 
     def program_built(self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str) -> None:

@@ -142,30 +142,37 @@ def test_cache_dir_that_cannot_exist_means_no_cache(tmp_path: Path, problem: str
     assert "cannot use the program cache" in caplog.text
 
 
+_START = (
+    "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(format='%(message)s')\n"
+    "from mace import MaceRuntime\nr = MaceRuntime(sys.argv[1], cache_dir=sys.argv[2])\n"
+    "y = r.run({'x': np.full((1, 4, 6, 6), 0.5, np.float32)})['y']\n"
+    "print(json.dumps({'origins': r.program_origins(), 'y': float(y.mean())}))\n"
+)
+
+
+def _start_in_a_new_process(model: Path, cache: Path) -> tuple[dict, str]:
+    """A start with nothing in memory: its programs come from the cache or the compiler."""
+    result = subprocess.run([sys.executable, "-c", _START, str(model), str(cache)], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": PYTHONPATH}, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1]), result.stderr
+
+
 def test_a_cache_entry_that_crashed_a_start_is_discarded(tmp_path: Path) -> None:
     # A driver that crashes on a binary (PoCL asserts on some malformed ones) kills the process
     # inside the load, leaving its loading mark behind: the next start must not load it again.
     cache, model = tmp_path / "cache", tmp_path / "m.mace"
     write_model(_graph(), model)
-    start = (
-        "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(format='%(message)s')\n"
-        "from mace import MaceRuntime\nr = MaceRuntime(sys.argv[1], cache_dir=sys.argv[2])\n"
-        "y = r.run({'x': np.full((1, 4, 6, 6), 0.5, np.float32)})['y']\n"
-        "print(json.dumps({'origins': r.program_origins(), 'y': float(y.mean())}))\n"
-    )
 
     def fresh_start() -> tuple[dict, str]:
-        result = subprocess.run([sys.executable, "-c", start, str(model), str(cache)], capture_output=True, text=True,
-                                timeout=300, env={**os.environ, "PYTHONPATH": PYTHONPATH}, check=False)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout.splitlines()[-1]), result.stderr
+        return _start_in_a_new_process(model, cache)
 
     fresh_start()  # fills the cache
     entries = sorted(cache.glob("*.bin"))
     assert entries
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
-    (cache / f"{entries[0].name}.loading.{int(dead.stdout)}").touch()
+    # The mark a killed load leaves: named after a pid that is alive now (in a container the app
+    # is pid 1 at every start), but nobody holds its lock.
+    (cache / f"{entries[0].name}.loading.{os.getpid()}").touch()
     run, warnings = fresh_start()
     assert "was being loaded when a process died" in warnings
     assert run["origins"].get("source") == 1, run
@@ -173,6 +180,28 @@ def test_a_cache_entry_that_crashed_a_start_is_discarded(tmp_path: Path) -> None
     assert not list(cache.glob("*.loading.*"))  # marks of finished loads are removed
     again, warnings = fresh_start()  # rewritten from the source build: served from the cache again
     assert set(again["origins"]) == {"cache"} and "died" not in warnings
+
+
+def test_a_cache_entry_being_loaded_by_another_process_is_not_taken_for_a_crash(tmp_path: Path) -> None:
+    cache, model = tmp_path / "cache", tmp_path / "m.mace"
+    write_model(_graph(), model)
+    _start_in_a_new_process(model, cache)
+    entries = sorted(cache.glob("*.bin"))
+    assert entries
+    mark = cache / f"{entries[0].name}.loading.other"
+    mark.touch()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\nf = open(sys.argv[1])\n"
+                               "fcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n",
+                               str(mark)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        run, warnings = _start_in_a_new_process(model, cache)
+        assert set(run["origins"]) == {"cache"} and "died" not in warnings, (run, warnings)
+        assert abs(run["y"] - float(_reference(np.full(SHAPE, 0.5, np.float32)).mean())) < 1e-6
+        assert mark.exists() and all(entry.exists() for entry in entries)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_written_files_follow_the_umask(tmp_path: Path) -> None:
