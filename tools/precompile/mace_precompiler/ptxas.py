@@ -20,14 +20,16 @@ from mace_precompiler.cross import WorkDir, run_tool
 
 _VERSION = re.compile(r"\bV(\d+\.\d+\.\d+)\b")
 
-# A cubin is a 64-bit little-endian ELF file for machine EM_CUDA; from ELF ABI version 8 on
-# (CUDA 12.8+), bits 8-15 of e_flags hold the SM version (90 for sm_90, 100 for sm_100).
+# A cubin is a 64-bit little-endian ELF file for machine EM_CUDA. Where e_flags keep the SM
+# version depends on the CUDA ELF ABI version (e_ident[8]): 7, older ptxas, bits 0-7; 8, newer
+# ptxas (all architectures from CUDA 13, Blackwell from 12.8), bits 8-15.
 _ELF_MAGIC = b"\x7fELF"
 _ELFCLASS64 = 2
 _ELFDATA2LSB = 1
 _EM_CUDA = 190
 _E_MACHINE = struct.Struct("<H")
 _E_FLAGS = struct.Struct("<I")
+_SM_SHIFT_BY_ABI_VERSION = {7: 0, 8: 8}
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ def cubin_sm(binary: bytes) -> int | None:
         return None
     if _E_MACHINE.unpack_from(binary, 18)[0] != _EM_CUDA:
         return None
-    return (_E_FLAGS.unpack_from(binary, 48)[0] >> 8) & 0xFF
+    shift = _SM_SHIFT_BY_ABI_VERSION.get(binary[8])
+    if shift is None:
+        return None
+    return (_E_FLAGS.unpack_from(binary, 48)[0] >> shift) & 0xFF
 
 
 def assemble(ptxas: Ptxas, ptx: bytes, arch: str, where: str) -> bytes:
