@@ -206,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         for each_identity, each_compiled in results:
             for item in each_compiled:
                 programs.add(each_identity, item.program)
-        digest = write_compiled_programs(programs, args.output)
     except (FormatError, GraphError, OpError, PrecompileError) as exc:
         print(f"mace_precompile: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. an input that vanished, a private temporary folder refused
+        print(f"mace_precompile: error: {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        digest = write_compiled_programs(programs, args.output)
     except OSError as exc:  # the output's folder is missing or read-only, the disk full, ...
         print(f"mace_precompile: error: cannot write {exc.filename or args.output}: {exc.strerror or exc}; "
               "give -o a path in an existing, writable folder", file=sys.stderr)

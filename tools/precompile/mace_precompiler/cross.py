@@ -126,13 +126,23 @@ def tool_environment(executable: str) -> dict[str, str]:
     return {"PATH": os.path.dirname(executable) or "/", "LC_ALL": "C", "TZ": "UTC"}
 
 
+# One tool call (a ptxas assembly, a clang compile) takes seconds; this only stops a hung one.
+_TOOL_SECONDS = 600
+
+
 def run_tool(argv: Sequence[str], cwd: Path) -> bytes:
     """Runs one tool in ``cwd``; stdout on success, PrecompileError with its messages otherwise."""
-    result = subprocess.run(list(argv), cwd=cwd, env=tool_environment(argv[0]), capture_output=True,
-                            timeout=600, check=False)
+    tool = os.path.basename(argv[0])
+    try:
+        result = subprocess.run(list(argv), cwd=cwd, env=tool_environment(argv[0]), capture_output=True,
+                                timeout=_TOOL_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise PrecompileError(f"{tool} ran longer than {_TOOL_SECONDS} s and was stopped") from None
+    except OSError as exc:  # missing, not executable, not a program for this machine
+        raise PrecompileError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     if result.returncode != 0:
         messages = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
-        raise PrecompileError(f"{os.path.basename(argv[0])} failed (exit {result.returncode}):\n{messages}")
+        raise PrecompileError(f"{tool} failed (exit {result.returncode}):\n{messages}")
     return result.stdout
 
 
