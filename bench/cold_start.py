@@ -45,10 +45,10 @@ CHILD = """
 import json, sys, time
 started = time.perf_counter()
 import numpy as np
-import mace
+import mace_cl
 model, compiled, cache_dir = sys.argv[1:4]
 t_import = time.perf_counter() - started
-runtime = mace.MaceRuntime(model, device="any", compiled_program=compiled or None, cache_dir=cache_dir or None)
+runtime = mace_cl.MaceRuntime(model, device="any", compiled_program=compiled or None, cache_dir=cache_dir or None)
 feeds = {i.name: np.zeros(i.shape, np.float32) for i in runtime.graph.inputs}
 t0 = time.perf_counter()
 runtime.run(feeds)
@@ -62,7 +62,7 @@ CONTEXT_ONLY = """
 import json, sys, time
 started = time.perf_counter()
 import pyopencl as cl
-from mace.device import select_device
+from mace_cl.device import select_device
 device = select_device("any")
 context = cl.Context([device])
 queue = cl.CommandQueue(context)
@@ -98,9 +98,9 @@ def _context_only(work: Path) -> float:
 def _prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path, str]:
     if args.model:
         return Path(args.model), Path(args.compiled), args.name or Path(args.model).stem
-    from mace.formats import write_model
-    from mace_converter import convert_model
-    from mace_converter.input_shapes import parse_input_shapes
+    from mace_cl.formats import write_model
+    from mace_cl_converter import convert_model
+    from mace_cl_converter.input_shapes import parse_input_shapes
 
     if args.onnx:
         onnx_path, name = Path(args.onnx), Path(args.onnx).stem

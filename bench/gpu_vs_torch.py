@@ -30,8 +30,8 @@ for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter"):
 
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-from mace import MaceRuntime  # noqa: E402
-from mace_converter import convert_model  # noqa: E402
+from mace_cl import MaceRuntime  # noqa: E402
+from mace_cl_converter import convert_model  # noqa: E402
 from torch import nn  # noqa: E402
 
 

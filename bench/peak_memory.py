@@ -30,8 +30,8 @@ def rss_mib():
     with open("/proc/self/status") as status:
         return next(int(l.split()[1]) for l in status if l.startswith("VmRSS")) / 1024
 if engine == "ours":
-    from mace import MaceRuntime
-    from mace_converter import convert_model
+    from mace_cl import MaceRuntime
+    from mace_cl_converter import convert_model
     base = rss_mib()
     runtime = MaceRuntime(convert_model(model_path, {}), device=device)
     run = lambda x: runtime.run({"input": x})

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-import mace
+import mace_cl
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -56,18 +56,18 @@ def preprocess(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(normalized.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def start_runtime(use_binaries: bool) -> tuple[mace.MaceRuntime, float]:
+def start_runtime(use_binaries: bool) -> tuple[mace_cl.MaceRuntime, float]:
     started = time.perf_counter()
-    manifest = mace.find_manifest(MODEL_TARGET)
+    manifest = mace_cl.find_manifest(MODEL_TARGET)
     if use_binaries:
-        runtime = mace.MaceRuntime.from_manifest(manifest, device="any")
+        runtime = mace_cl.MaceRuntime.from_manifest(manifest, device="any")
     else:  # the same model without its precompiled programs: everything compiles now
-        model = manifest.parent / mace.formats.read_manifest(manifest).model
-        runtime = mace.MaceRuntime(model, device="any")
+        model = manifest.parent / mace_cl.formats.read_manifest(manifest).model
+        runtime = mace_cl.MaceRuntime(model, device="any")
     return runtime, time.perf_counter() - started
 
 
-def classify(runtime: mace.MaceRuntime) -> list[tuple[int, int, float]]:
+def classify(runtime: mace_cl.MaceRuntime) -> list[tuple[int, int, float]]:
     page = draw_page()
     results = []
     for turned in LABELS:

@@ -12,8 +12,8 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.ops.base import OpError
-from mace.testing import run_node
+from mace_cl.ops.base import OpError
+from mace_cl.testing import run_node
 
 # Piecewise-linear activations are single correctly rounded float ops: compare tightly.
 EXACT = {"rtol": 1e-6, "atol": 1e-6}

@@ -12,8 +12,8 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.ops.base import OpError
-from mace.testing import run_node
+from mace_cl.ops.base import OpError
+from mace_cl.testing import run_node
 
 # +, -, *, max, min are correctly rounded in both OpenCL and numpy, so results agree
 # exactly; division may be off by 2.5 ulp in OpenCL C 1.2 (about 3e-7 relative).

@@ -17,10 +17,10 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.graph import Graph, Node, TensorInfo
-from mace.ops.base import OpError
-from mace.planner import plan_graph
-from mace.testing import run_node
+from mace_cl.graph import Graph, Node, TensorInfo
+from mace_cl.ops.base import OpError
+from mace_cl.planner import plan_graph
+from mace_cl.testing import run_node
 
 # Each output sums K float32 products of values in [-1, 1] in another order than the
 # float64 reference; 1e-6 * K bounds the rounding with margin (see test_conv2d.py) and

@@ -12,11 +12,11 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace import Graph, MaceRuntime, TensorInfo
-from mace.device import select_device, shared_context
-from mace.planner import LAYOUT_PROGRAM
-from mace.programs import program_cache_for
-from mace.testing import device_under_test
+from mace_cl import Graph, MaceRuntime, TensorInfo
+from mace_cl.device import select_device, shared_context
+from mace_cl.planner import LAYOUT_PROGRAM
+from mace_cl.programs import program_cache_for
+from mace_cl.testing import device_under_test
 
 # Layout conversion only moves floats: results must be bit-exact.
 

@@ -12,8 +12,8 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.ops.base import OpError
-from mace.testing import run_node
+from mace_cl.ops.base import OpError
+from mace_cl.testing import run_node
 
 # One pow() per output (OpenCL C 1.2 allows 16 ulp for pow) and a float32 square sum of
 # at most `size` terms: ~1e-6 relative; the reference is float64.

@@ -11,9 +11,9 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.ops import reduce as reduce_ops
-from mace.ops.base import OpError
-from mace.testing import run_node
+from mace_cl.ops import reduce as reduce_ops
+from mace_cl.ops.base import OpError
+from mace_cl.testing import run_node
 
 # Sums of up to a few hundred float32 values accumulated in a different order than
 # numpy's float64 reference: relative error ~ count * 6e-8, well under 1e-5 here.

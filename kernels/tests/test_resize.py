@@ -19,10 +19,10 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.graph import Node
-from mace.ops.base import OpError, PlanInput
-from mace.ops.registry import plan_node
-from mace.testing import run_node
+from mace_cl.graph import Node
+from mace_cl.ops.base import OpError, PlanInput
+from mace_cl.ops.registry import plan_node
+from mace_cl.testing import run_node
 
 # Nearest picks input elements: exact. The plan resolves source coordinates in exact
 # arithmetic into per-row/column index tables, so no device rounding decides a pick

@@ -11,8 +11,8 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.ops.base import OpError
-from mace.testing import run_node
+from mace_cl.ops.base import OpError
+from mace_cl.testing import run_node
 
 # exp/log may be off by 3 ulp (OpenCL C 1.2, section 7.4) and the float32 sum over the
 # axis is accumulated in a different order than numpy's: ~1e-6 relative for these sizes.

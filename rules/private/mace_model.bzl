@@ -138,7 +138,7 @@ mace_model = rule(
 Outputs, under `<name>/`: `<name>.mace` (graph and weights), `mace_cl_compiled_program.bin`
 (program binaries for the selected OpenCL target; absent for the `none` target) and
 `manifest.json` (both files' digests). A `py_binary` with this target in `data` starts the
-runtime with `mace.load_model_runtime("<package>/<name>")`.
+runtime with `mace_cl.load_model_runtime("<package>/<name>")`.
 
 The OpenCL target is `opencl_target` when given, else the toolchain of type
 `@rules_mace//rules:opencl_toolchain_type` that Bazel resolves: by default the toolchain

@@ -6,7 +6,7 @@ _MAIN = Label("//rules/private:model_test_main.py")
 
 # The driver imports the runtime, numpy and its oracle, onnxruntime.
 _DEPS = [
-    Label("//runtime:mace"),
+    Label("//runtime:mace_cl"),
     Label("@rules_mace_pip//:numpy"),
     Label("@rules_mace_pip//:onnxruntime"),
 ]

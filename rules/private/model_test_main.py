@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import mace
+import mace_cl
 import numpy as np
-from mace.formats import read_manifest
-from mace.program_store import device_identity
+from mace_cl.formats import read_manifest
+from mace_cl.program_store import device_identity
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +30,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _inputs(runtime: mace.MaceRuntime, path: Path | None, seed: int) -> dict[str, np.ndarray]:
+def _inputs(runtime: mace_cl.MaceRuntime, path: Path | None, seed: int) -> dict[str, np.ndarray]:
     if path is not None:
         with np.load(path) as stored:
             return {name: stored[name] for name in stored.files}
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.onnx is None) == (args.expected is None):
         print("give exactly one of --onnx and --expected", file=sys.stderr)
         return 2
-    runtime = mace.MaceRuntime.from_manifest(args.manifest, device=args.device)
+    runtime = mace_cl.MaceRuntime.from_manifest(args.manifest, device=args.device)
     failures = []
     origins = runtime.program_origins()
     manifest = read_manifest(args.manifest)

@@ -35,8 +35,8 @@ def _drivers() -> str:
 def probe() -> dict:
     drivers = _drivers()
     try:
-        from mace.device import list_devices
-        from mace.program_store import device_identity
+        from mace_cl.device import list_devices
+        from mace_cl.program_store import device_identity
 
         entries = list_devices()
         devices = [

@@ -16,7 +16,7 @@ load(":versions.bzl", "PYTHON_LOCK")
 _DEFS = Label("//rules:defs.bzl")
 _TOOLCHAIN_TYPE = Label("//rules:opencl_toolchain_type")
 _PROBE = Label("//rules/private:opencl_probe.py")
-_RUNTIME_INIT = Label("//runtime:mace/__init__.py")
+_RUNTIME_INIT = Label("//runtime:mace_cl/__init__.py")
 _PIP_BUILD = Label("@rules_mace_pip//:BUILD.bazel")
 
 # What the probe imports (through the runtime's device code).

@@ -14,9 +14,9 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace import MaceRuntime  # noqa: E402
-from mace.testing import device_under_test, plan_kind_under_test  # noqa: E402
-from mace_converter import convert_model  # noqa: E402
+from mace_cl import MaceRuntime  # noqa: E402
+from mace_cl.testing import device_under_test, plan_kind_under_test  # noqa: E402
+from mace_cl_converter import convert_model  # noqa: E402
 
 # Worst relative error of each model run in this process (printed by the scripts).
 RESULTS: dict[str, float] = {}

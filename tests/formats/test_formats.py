@@ -1,4 +1,4 @@
-"""mace.formats: round trips, byte-for-byte determinism, and refusal of damaged files."""
+"""mace_cl.formats: round trips, byte-for-byte determinism, and refusal of damaged files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.formats import (
+from mace_cl.formats import (
     MODEL_FORMAT_VERSION,
     CompiledProgram,
     CompiledProgramSet,
@@ -25,7 +25,7 @@ from mace.formats import (
     read_model,
     write_model,
 )
-from mace.graph import Graph, Node, TensorInfo
+from mace_cl.graph import Graph, Node, TensorInfo
 
 
 def _graph(seed: int = 0, constant_order: tuple[str, ...] = ("w", "b", "shape")) -> Graph:

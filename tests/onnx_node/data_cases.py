@@ -27,10 +27,10 @@ for _path in (_HERE.parents[1] / "runtime", _HERE.parents[1] / "tools" / "conver
 
 from exclusions import DATA_CASE_EXCLUDED, exclusion_reason  # noqa: E402
 from harness import ATOL_FLOOR, PARAMETER_INPUTS  # noqa: E402
-from mace import MaceRuntime  # noqa: E402
-from mace.testing import device_under_test, plan_kind_under_test  # noqa: E402
-from mace_converter import convert_model  # noqa: E402
-from mace_converter.supported_ops import runtime_ops  # noqa: E402
+from mace_cl import MaceRuntime  # noqa: E402
+from mace_cl.testing import device_under_test, plan_kind_under_test  # noqa: E402
+from mace_cl_converter import convert_model  # noqa: E402
+from mace_cl_converter.supported_ops import runtime_ops  # noqa: E402
 from onnx_test_data import data_dir  # noqa: E402
 
 KINDS = ("pytorch-converted", "pytorch-operator")

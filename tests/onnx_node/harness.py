@@ -26,10 +26,10 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter", Path(__file__).r
         sys.path.append(str(_path))
 
 from exclusions import exclusion_reason  # noqa: E402
-from mace import MaceRuntime  # noqa: E402
-from mace.testing import device_under_test, plan_kind_under_test  # noqa: E402
-from mace_converter import convert_model  # noqa: E402
-from mace_converter.supported_ops import runtime_ops  # noqa: E402
+from mace_cl import MaceRuntime  # noqa: E402
+from mace_cl.testing import device_under_test, plan_kind_under_test  # noqa: E402
+from mace_cl_converter import convert_model  # noqa: E402
+from mace_cl_converter.supported_ops import runtime_ops  # noqa: E402
 
 # Op -> input positions that are weights/parameters (constants) in real models.
 PARAMETER_INPUTS: dict[str, frozenset[int]] = {

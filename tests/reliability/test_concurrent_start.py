@@ -22,11 +22,11 @@ import pytest
 REPO = Path(__file__).absolute().parents[2]
 sys.path.append(str(REPO / "runtime"))
 
-from mace import MaceRuntime  # noqa: E402
-from mace.formats import read_compiled_programs, write_model  # noqa: E402
-from mace.graph import Graph, Node, TensorInfo  # noqa: E402
-from mace.planner import required_programs  # noqa: E402
-from mace.program_store import device_identity  # noqa: E402
+from mace_cl import MaceRuntime  # noqa: E402
+from mace_cl.formats import read_compiled_programs, write_model  # noqa: E402
+from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.planner import required_programs  # noqa: E402
+from mace_cl.program_store import device_identity  # noqa: E402
 
 PROCESSES = 4
 SHAPE = (2, 6, 5, 7)
@@ -38,12 +38,12 @@ WORKER = """
 import json, logging, os, sys, time
 import numpy as np
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-import mace
+import mace_cl
 model, cache_dir, go = sys.argv[1:4]
 print("ready", flush=True)
 while not os.path.exists(go):
     time.sleep(0.002)
-runtime = mace.MaceRuntime(model, device="cpu", cache_dir=cache_dir)
+runtime = mace_cl.MaceRuntime(model, device="cpu", cache_dir=cache_dir)
 x = np.linspace(-3, 3, int(np.prod(SHAPE)), dtype=np.float32).reshape(SHAPE)
 y = runtime.run({"x": x})["y"]
 print(json.dumps({"origins": runtime.program_origins(), "y": y.tolist()}), flush=True)
@@ -54,8 +54,8 @@ print(json.dumps({"origins": runtime.program_origins(), "y": y.tolist()}), flush
 HAMMER = """
 import sys
 from pathlib import Path
-from mace.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, FormatError
-from mace.formats import encode_compiled_programs, read_compiled_programs, write_atomically
+from mace_cl.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, FormatError
+from mace_cl.formats import encode_compiled_programs, read_compiled_programs, write_atomically
 path, index, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 identity = DeviceIdentity("p", "1", "d", "1", "1")
 programs = CompiledProgramSet()

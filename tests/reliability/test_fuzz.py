@@ -29,7 +29,7 @@ from fuzz_targets import (  # noqa: E402
     seed_program_bytes,
     split_container,
 )
-from mace.formats import (  # noqa: E402
+from mace_cl.formats import (  # noqa: E402
     MODEL_MAGIC,
     PROGRAMS_MAGIC,
     FormatError,

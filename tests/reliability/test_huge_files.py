@@ -24,8 +24,8 @@ REPO = Path(__file__).absolute().parents[2]
 sys.path.append(str(REPO / "tools" / "fuzz"))
 
 from fuzz_targets import seal_container, seed_model_bytes, seed_program_bytes, split_container  # noqa: E402
-from mace import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
-from mace.formats import (  # noqa: E402
+from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
+from mace_cl.formats import (  # noqa: E402
     MAX_FILE_BYTES,
     FormatError,
     decode_compiled_programs,
@@ -35,8 +35,8 @@ from mace.formats import (  # noqa: E402
     read_manifest,
     read_model,
 )
-from mace.program_store import DiskProgramCache  # noqa: E402
-from mace.programs import ProgramSpec  # noqa: E402
+from mace_cl.program_store import DiskProgramCache  # noqa: E402
+from mace_cl.programs import ProgramSpec  # noqa: E402
 
 # Refusing is a few checks on a few KiB of input: far below both limits even on a loaded
 # machine, and far below what honouring any of the claimed sizes would take.
@@ -182,7 +182,7 @@ def _tiny_graph() -> Graph:
 
 def test_runtime_falls_back_from_a_huge_compiled_program_file(huge_file: Path, caplog: pytest.LogCaptureFixture) -> None:
     x = np.linspace(-1, 1, 18, dtype=np.float32).reshape(1, 2, 3, 3)
-    with caplog.at_level(logging.WARNING, logger="mace"):
+    with caplog.at_level(logging.WARNING, logger="mace_cl"):
         runtime = MaceRuntime(_tiny_graph(), compiled_program=huge_file)
     assert runtime.compiled_programs is None
     assert "larger than any compiled-program file" in caplog.text
@@ -198,7 +198,7 @@ def test_huge_cache_entry_is_a_miss(tmp_path: Path, caplog: pytest.LogCaptureFix
     with open(entry, "wb") as stream:
         stream.truncate(MAX_FILE_BYTES + 1)
     started = time.perf_counter()
-    with caplog.at_level(logging.WARNING, logger="mace"):
+    with caplog.at_level(logging.WARNING, logger="mace_cl"):
         assert cache.load(runtime.context, spec, source) is None
     assert time.perf_counter() - started < MAX_SECONDS
     assert "ignoring damaged cache entry" in caplog.text and "larger than any" in caplog.text

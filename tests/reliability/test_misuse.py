@@ -23,9 +23,9 @@ import pytest
 REPO = Path(__file__).absolute().parents[2]
 sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "converter"), str(REPO / "tools" / "precompile")]
 
-from mace import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
-from mace.engine import InputError  # noqa: E402
-from mace.formats import (  # noqa: E402
+from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
+from mace_cl.engine import InputError  # noqa: E402
+from mace_cl.formats import (  # noqa: E402
     FormatError,
     read_compiled_programs,
     read_manifest,
@@ -53,7 +53,7 @@ def _reference(x: np.ndarray) -> np.ndarray:
 
 def _read_in_child(kind: str, path: Path) -> subprocess.CompletedProcess[str]:
     script = (
-        "import sys\nfrom mace.formats import FormatError, read_compiled_programs, read_manifest, read_model\n"
+        "import sys\nfrom mace_cl.formats import FormatError, read_compiled_programs, read_manifest, read_model\n"
         f"reader = {{'model': read_model, 'manifest': read_manifest, 'compiled': read_compiled_programs}}[{kind!r}]\n"
         "try:\n    reader(sys.argv[1])\nexcept FormatError as exc:\n    print(exc)\n    sys.exit(3)\n"
     )
@@ -144,7 +144,7 @@ def test_cache_dir_that_cannot_exist_means_no_cache(tmp_path: Path, problem: str
 
 _START = (
     "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(format='%(message)s')\n"
-    "from mace import MaceRuntime\nr = MaceRuntime(sys.argv[1], cache_dir=sys.argv[2])\n"
+    "from mace_cl import MaceRuntime\nr = MaceRuntime(sys.argv[1], cache_dir=sys.argv[2])\n"
     "y = r.run({'x': np.full((1, 4, 6, 6), 0.5, np.float32)})['y']\n"
     "print(json.dumps({'origins': r.program_origins(), 'y': float(y.mean())}))\n"
 )

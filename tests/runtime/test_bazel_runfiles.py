@@ -1,4 +1,4 @@
-"""mace.find_manifest: every spelling of a mace_model label finds its files in a runfiles tree."""
+"""mace_cl.find_manifest: every spelling of a mace_model label finds its files in a runfiles tree."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 sys.path.append(str(Path(__file__).absolute().parents[2] / "runtime"))
 
-from mace.bazel import RunfilesError, find_manifest
+from mace_cl.bazel import RunfilesError, find_manifest
 
 
 @pytest.fixture

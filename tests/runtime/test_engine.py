@@ -14,8 +14,8 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace import Graph, MaceRuntime, Node, TensorInfo
-from mace.device import (
+from mace_cl import Graph, MaceRuntime, Node, TensorInfo
+from mace_cl.device import (
     DeviceEntry,
     DeviceSelectionError,
     device_kind,
@@ -23,13 +23,13 @@ from mace.device import (
     select_device,
     shared_context,
 )
-from mace.engine import InputError
-from mace.graph import GraphError
-from mace.kernel_sources import KernelSourceError, program_source, source_digest
-from mace.ops.base import OpError
-from mace.planner import PLAN_KINDS, required_programs
-from mace.programs import ProgramCache, ProgramSpec
-from mace.testing import device_under_test
+from mace_cl.engine import InputError
+from mace_cl.graph import GraphError
+from mace_cl.kernel_sources import KernelSourceError, program_source, source_digest
+from mace_cl.ops.base import OpError
+from mace_cl.planner import PLAN_KINDS, required_programs
+from mace_cl.programs import ProgramCache, ProgramSpec
+from mace_cl.testing import device_under_test
 
 # Mixed exact and transcendental ops chained: errors of ~1e-6 relative compound a little.
 TOL = {"rtol": 1e-5, "atol": 1e-6}

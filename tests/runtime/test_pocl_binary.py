@@ -16,11 +16,11 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace.device import list_devices, shared_context
-from mace.kernel_sources import program_source
-from mace.pocl_binary import is_pocl_binary, pocl_binary_problem
-from mace.program_store import BinaryRefused, build_from_binary, program_binary
-from mace.programs import ProgramSpec, build_program
+from mace_cl.device import list_devices, shared_context
+from mace_cl.kernel_sources import program_source
+from mace_cl.pocl_binary import is_pocl_binary, pocl_binary_problem
+from mace_cl.program_store import BinaryRefused, build_from_binary, program_binary
+from mace_cl.programs import ProgramSpec, build_program
 
 SPEC = ProgramSpec("softmax")
 POCL = [entry for entry in list_devices() if entry.platform_name == "Portable Computing Language"]

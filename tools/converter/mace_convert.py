@@ -18,12 +18,12 @@ for _path in (_HERE, _HERE.parent.parent / "runtime"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace.formats import FormatError, read_regular_file, write_model  # noqa: E402
-from mace_converter import ConversionError, convert_model  # noqa: E402
-from mace_converter.input_shapes import parse_input_shapes  # noqa: E402
-from mace_converter.loading import MAX_ONNX_BYTES  # noqa: E402
-from mace_converter.model import DEFAULT_MAX_CONSTANT_BYTES  # noqa: E402
-from mace_converter.supported_ops import describe  # noqa: E402
+from mace_cl.formats import FormatError, read_regular_file, write_model  # noqa: E402
+from mace_cl_converter import ConversionError, convert_model  # noqa: E402
+from mace_cl_converter.input_shapes import parse_input_shapes  # noqa: E402
+from mace_cl_converter.loading import MAX_ONNX_BYTES  # noqa: E402
+from mace_cl_converter.model import DEFAULT_MAX_CONSTANT_BYTES  # noqa: E402
+from mace_cl_converter.supported_ops import describe  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

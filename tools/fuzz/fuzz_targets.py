@@ -53,8 +53,8 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace import formats  # noqa: E402
-from mace.formats import (  # noqa: E402
+from mace_cl import formats  # noqa: E402
+from mace_cl.formats import (  # noqa: E402
     CompiledProgram,
     CompiledProgramSet,
     DeviceIdentity,
@@ -67,7 +67,7 @@ from mace.formats import (  # noqa: E402
     encode_model,
     read_manifest,
 )
-from mace.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
 
 # One input must never take longer than this; the slowest valid seed decodes in ~1 ms and
 # a converted ONNX seed in well under a second, so anything near it is a hang.
@@ -576,7 +576,7 @@ def check_manifest(data: bytes) -> bool:
 
 
 def check_onnx(data: bytes) -> bool:
-    from mace_converter import ConversionError, convert_model
+    from mace_cl_converter import ConversionError, convert_model
 
     path = _scratch / f"model-{os.getpid()}.onnx"
     path.write_bytes(data)

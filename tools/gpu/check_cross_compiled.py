@@ -53,7 +53,7 @@ RUN_ONCE = r"""
 import json, logging, sys, time
 import numpy as np
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-from mace.engine import MaceRuntime
+from mace_cl.engine import MaceRuntime
 model, compiled, inputs, outputs, device = sys.argv[1:6]
 feeds = dict(np.load(inputs))
 started = time.perf_counter()
@@ -122,9 +122,9 @@ def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
         env={**_env(), "MACE_CROSS_COMPILED_RECORD": str(specs_file), "MACE_TEST_DEVICE": "cpu"}, cwd=REPO)
     if recorded.returncode != 0 or not specs_file.exists():
         raise SystemExit(f"recording the kernel tests' programs failed:\n{recorded.stdout[-3000:]}{recorded.stderr[-3000:]}")
-    from mace.formats import CompiledProgramSet, write_compiled_programs
-    from mace.programs import ProgramSpec
-    from mace_precompiler import cross, nvptx, ptxas
+    from mace_cl.formats import CompiledProgramSet, write_compiled_programs
+    from mace_cl.programs import ProgramSpec
+    from mace_cl_precompiler import cross, nvptx, ptxas
 
     specs = [ProgramSpec(name, tuple(options)) for name, options in json.loads(specs_file.read_text())]
     target = nvptx.NvptxTarget(arch, cross.find_llvm_tools())
@@ -146,8 +146,8 @@ def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
 
 
 def _device_summary() -> dict:
-    from mace.device import select_device
-    from mace.program_store import device_identity, nvidia_compute_capability
+    from mace_cl.device import select_device
+    from mace_cl.program_store import device_identity, nvidia_compute_capability
 
     device = select_device(DEVICE)  # the one the children use
     return {"identity": device_identity(device).to_json(), "compute_capability": nvidia_compute_capability(device)}
@@ -173,7 +173,7 @@ def _close(a: dict, b: dict) -> bool:
 
 def _too_new(compiled: Path, capability: tuple[int, int], target: Path) -> Path:
     """The same binaries, labelled as PTX for the architecture after this GPU's."""
-    from mace.formats import (
+    from mace_cl.formats import (
         CompiledProgramSet,
         encode_compiled_programs,
         nvptx_identity,
@@ -196,7 +196,7 @@ def _too_new(compiled: Path, capability: tuple[int, int], target: Path) -> Path:
 
 def _relabel_sass(compiled: Path, target: Path, take_arch: str, as_arch: str) -> Path | None:
     """PTX kept, and the cubins of ``take_arch`` recorded as machine code for ``as_arch``."""
-    from mace.formats import (
+    from mace_cl.formats import (
         CompiledProgramSet,
         DeviceIdentity,
         encode_compiled_programs,
@@ -245,7 +245,7 @@ def _check_machine_code(model: Path, compiled: Path, inputs: Path, source_out: d
 
 def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Path | None,
                  capability: tuple[int, int] | None, work: Path) -> dict:
-    from mace.formats import read_model
+    from mace_cl.formats import read_model
 
     if inputs is None:
         graph = read_model(model).graph
@@ -274,7 +274,7 @@ def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Pa
         except ImportError:
             report["onnxruntime"] = "not installed"
     if capability is not None and checks["ran"]:
-        from mace.formats import nvidia_sass_capability, read_compiled_programs
+        from mace_cl.formats import nvidia_sass_capability, read_compiled_programs
 
         if any(nvidia_sass_capability(identity) == capability for identity in read_compiled_programs(compiled).devices):
             checks["served_from_machine_code"] = set(shipped.get("origins", {})) == {"shipped-sass"}

@@ -19,8 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mace import programs
-from mace.program_store import ShippedPrograms, load_compiled_program_set, shipped_programs
+from mace_cl import programs
+from mace_cl.program_store import ShippedPrograms, load_compiled_program_set, shipped_programs
 
 _origins: Counter[str] = Counter()
 _from_source: set[str] = set()

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mace.formats import (
+from mace_cl.formats import (
     FormatError,
     Manifest,
     encode_manifest,

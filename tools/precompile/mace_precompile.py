@@ -1,6 +1,6 @@
 """mace_precompile: compile the OpenCL programs a model needs into mace_cl_compiled_program.bin.
 
-The program list comes from the runtime's own planner (mace.planner), so the file holds
+The program list comes from the runtime's own planner (mace_cl.planner), so the file holds
 exactly what the runtime will ask for on start-up.
 
 Targets: ``driver`` (default) builds with an OpenCL device's own driver on this machine;
@@ -18,21 +18,27 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mace.formats import CompiledProgramSet, DeviceIdentity, FormatError, read_model, write_compiled_programs
-from mace.graph import Graph, GraphError
-from mace.ops.base import OpError
-from mace.planner import plan_graph, required_programs
-from mace.programs import ProgramSpec
-from mace_precompiler.common import CompiledSpec, PrecompileError
-from mace_precompiler.pocl_binaries import use_private_cache
+from mace_cl.formats import (
+    CompiledProgramSet,
+    DeviceIdentity,
+    FormatError,
+    read_model,
+    write_compiled_programs,
+)
+from mace_cl.graph import Graph, GraphError
+from mace_cl.ops.base import OpError
+from mace_cl.planner import plan_graph, required_programs
+from mace_cl.programs import ProgramSpec
+from mace_cl_precompiler.common import CompiledSpec, PrecompileError
+from mace_cl_precompiler.pocl_binaries import use_private_cache
 
 if TYPE_CHECKING:
-    from mace.device import DeviceEntry
+    from mace_cl.device import DeviceEntry
 
 # The driver target's modules open OpenCL devices; they are imported only when used, so a
 # cross compile never touches a device or an OpenCL driver (e.g. on a remote executor).
 TARGETS = ("driver", "nvptx")
-# Plans depend on the device kind (mace.device.device_kind); NVIDIA's OpenCL devices are GPUs.
+# Plans depend on the device kind (mace_cl.device.device_kind); NVIDIA's OpenCL devices are GPUs.
 NVPTX_DEVICE_KIND = "gpu"
 
 
@@ -117,7 +123,7 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
     # then; spawned workers inherit it): build actions share no state, and binaries record a
     # fixed path instead of it.
     use_private_cache()
-    from mace.device import DeviceSelectionError, device_kind, list_devices, select_device
+    from mace_cl.device import DeviceSelectionError, device_kind, list_devices, select_device
 
     try:
         entries = list_devices()
@@ -129,8 +135,8 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
 
 def _compile_with_driver(args: argparse.Namespace, device: DeviceEntry, specs: list[ProgramSpec],
                          graphs: list[Graph]) -> tuple[DeviceIdentity, list[CompiledSpec]]:
-    from mace.program_store import device_identity
-    from mace_precompiler.compile import compile_and_capture_launches, compile_programs
+    from mace_cl.program_store import device_identity
+    from mace_cl_precompiler.compile import compile_and_capture_launches, compile_programs
 
     if args.expect_identity is not None:
         _check_identity(args.expect_identity, device_identity(device.device))
@@ -153,7 +159,7 @@ def launched_kernels(graphs: list[Graph], device_kind: str) -> dict[ProgramSpec,
 
 def _cross_compile_nvptx(args: argparse.Namespace, specs: list[ProgramSpec],
                          graphs: list[Graph]) -> list[tuple[DeviceIdentity, list[CompiledSpec]]]:
-    from mace_precompiler import cross, nvptx, ptxas
+    from mace_cl_precompiler import cross, nvptx, ptxas
 
     tools = cross.find_llvm_tools(args.llvm_version or cross.DEFAULT_LLVM_MAJOR)
     if args.expect_compiler and tools.version != args.expect_compiler:

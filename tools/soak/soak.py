@@ -31,7 +31,7 @@ import pyopencl as cl
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 sys.path.append(str(Path(__file__).absolute().parents[2] / "runtime"))
 
-from mace import Graph, MaceRuntime, Node, TensorInfo
+from mace_cl import Graph, MaceRuntime, Node, TensorInfo
 
 # 128 KiB per output: a per-run leak of an output array or buffer grows RSS by that much
 # per run, far above the noise of a few MiB.

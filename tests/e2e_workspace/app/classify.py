@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import mace
+import mace_cl
 import numpy as np
 
 MODEL_TARGET = "models/tiny_net"
@@ -16,15 +16,15 @@ def pattern() -> np.ndarray:
     return image
 
 
-def classify(runtime: mace.MaceRuntime) -> np.ndarray:
+def classify(runtime: mace_cl.MaceRuntime) -> np.ndarray:
     (scores,) = runtime.run({"pixels": pattern()}).values()
     return scores
 
 
 def main() -> int:
-    runtime = mace.load_model_runtime(MODEL_TARGET)
+    runtime = mace_cl.load_model_runtime(MODEL_TARGET)
     scores = classify(runtime)
-    print(f"manifest: {mace.find_manifest(MODEL_TARGET)}")
+    print(f"manifest: {mace_cl.find_manifest(MODEL_TARGET)}")
     print(f"programs: {runtime.program_origins()}")
     print(f"scores: {np.array2string(scores[0], precision=4)}")
     print(f"class: {int(np.argmax(scores[0]))}")

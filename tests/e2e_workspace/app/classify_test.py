@@ -8,22 +8,22 @@ import sys
 import unittest
 
 import classify
-import mace
+import mace_cl
 import numpy as np
-from mace.formats import read_manifest
+from mace_cl.formats import read_manifest
 
 
 class ClassifyTest(unittest.TestCase):
     def test_manifest_is_found_in_this_workspace_runfiles(self) -> None:
-        manifest = mace.find_manifest(classify.MODEL_TARGET)
+        manifest = mace_cl.find_manifest(classify.MODEL_TARGET)
         # The main repository's runfiles directory: "_main" (bzlmod) or "rules_mace_e2e" (WORKSPACE).
         self.assertEqual(os.environ["TEST_WORKSPACE"], manifest.parents[2].name, manifest)
         self.assertTrue(manifest.is_file())
 
     def test_model_runs_from_shipped_binaries(self) -> None:
-        manifest = read_manifest(mace.find_manifest(classify.MODEL_TARGET))
+        manifest = read_manifest(mace_cl.find_manifest(classify.MODEL_TARGET))
         self.assertIsNotNone(manifest.compiled_program, "rules_mace's registered OpenCL toolchain should precompile")
-        runtime = mace.load_model_runtime(classify.MODEL_TARGET)
+        runtime = mace_cl.load_model_runtime(classify.MODEL_TARGET)
         origins = runtime.program_origins()
         self.assertEqual({"shipped"}, set(origins), f"every program should come from the build: {origins}")
         scores = classify.classify(runtime)

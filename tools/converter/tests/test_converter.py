@@ -21,16 +21,16 @@ for _path in (_REPO / "runtime", _HERE.parent):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace import MaceRuntime  # noqa: E402
-from mace.formats import read_model  # noqa: E402
-from mace_converter import (  # noqa: E402
+from mace_cl import MaceRuntime  # noqa: E402
+from mace_cl.formats import read_model  # noqa: E402
+from mace_cl_converter import (  # noqa: E402
     ConversionError,
     InputShapeError,
     ModelLoadError,
     UnsupportedOpError,
     convert_model,
 )
-from mace_converter.input_shapes import parse_input_shape  # noqa: E402
+from mace_cl_converter.input_shapes import parse_input_shape  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
@@ -349,9 +349,9 @@ def test_each_node_is_planned_once_and_the_final_graph_once(monkeypatch: pytest.
     inference must reuse plans, and the final graph is planned by one plan_graph call."""
     from collections import Counter
 
-    import mace.planner
-    from mace.ops import registry
-    from mace_converter.passes import shape_inference
+    import mace_cl.planner
+    from mace_cl.ops import registry
+    from mace_cl_converter.passes import shape_inference
 
     calls: dict[str, Counter] = {"inference": Counter(), "final": Counter()}
 
@@ -362,7 +362,7 @@ def test_each_node_is_planned_once_and_the_final_graph_once(monkeypatch: pytest.
         return plan
 
     monkeypatch.setattr(shape_inference, "plan_node", counting("inference"))
-    monkeypatch.setattr(mace.planner, "plan_node", counting("final"))
+    monkeypatch.setattr(mace_cl.planner, "plan_node", counting("final"))
     c = 8
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"]),

@@ -22,7 +22,7 @@ HERE = Path(__file__).absolute().parent
 REPO = HERE.parents[2]
 sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
 
-from mace.formats import (  # noqa: E402
+from mace_cl.formats import (  # noqa: E402
     NVIDIA_PLATFORM_NAME,
     DeviceIdentity,
     nvidia_sass_capability,
@@ -33,18 +33,18 @@ from mace.formats import (  # noqa: E402
     read_compiled_programs,
     write_model,
 )
-from mace.graph import Graph, Node, TensorInfo  # noqa: E402
-from mace.program_store import ORIGIN_SHIPPED_PTX, ORIGIN_SHIPPED_SASS, select_identities  # noqa: E402
-from mace_precompiler import cross  # noqa: E402
-from mace_precompiler.common import PrecompileError  # noqa: E402
-from mace_precompiler.cross import clang_options  # noqa: E402
-from mace_precompiler.nvptx import (  # noqa: E402
+from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.program_store import ORIGIN_SHIPPED_PTX, ORIGIN_SHIPPED_SASS, select_identities  # noqa: E402
+from mace_cl_precompiler import cross  # noqa: E402
+from mace_cl_precompiler.common import PrecompileError  # noqa: E402
+from mace_cl_precompiler.cross import clang_options  # noqa: E402
+from mace_cl_precompiler.nvptx import (  # noqa: E402
     check_kernel_entries,
     ptx_entries,
     ptx_kernel_names,
     repair_kernel_stubs,
 )
-from mace_precompiler.ptxas import cubin_sm  # noqa: E402
+from mace_cl_precompiler.ptxas import cubin_sm  # noqa: E402
 
 PYTHONPATH = os.pathsep.join(
     [os.environ.get("PYTHONPATH", ""), str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
@@ -421,7 +421,7 @@ def test_cross_compiled_file_falls_back_to_source_on_pocl(tmp_path: Path) -> Non
     assert _cross_compile(model, compiled).returncode == 0
     script = (
         "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
-        "from mace.engine import MaceRuntime\n"
+        "from mace_cl.engine import MaceRuntime\n"
         "r = MaceRuntime(sys.argv[1], device='cpu', compiled_program=sys.argv[2])\n"
         "r.run({'x': np.ones((1, 3, 12, 12), np.float32)})\nprint(json.dumps(r.program_origins()))\n"
     )

@@ -23,7 +23,7 @@ HERE = Path(__file__).absolute().parent
 REPO = HERE.parents[2]
 sys.path.append(str(REPO / "runtime"))
 
-from mace.formats import (  # noqa: E402
+from mace_cl.formats import (  # noqa: E402
     CompiledProgram,
     CompiledProgramSet,
     DeviceIdentity,
@@ -32,8 +32,8 @@ from mace.formats import (  # noqa: E402
     read_compiled_programs,
     write_model,
 )
-from mace.graph import Graph, Node, TensorInfo  # noqa: E402
-from mace_precompiler.pocl_binaries import (  # noqa: E402
+from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl_precompiler.pocl_binaries import (  # noqa: E402
     CANONICAL_CACHE_DIR,
     normalize_pocl_binary,
     use_private_cache,
@@ -48,9 +48,9 @@ START_UP = """
 import json, logging, sys
 import numpy as np
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-import mace
+import mace_cl
 model, compiled, cache_dir, expected = sys.argv[1:5]
-runtime = mace.MaceRuntime(model, device="cpu", compiled_program=compiled or None,
+runtime = mace_cl.MaceRuntime(model, device="cpu", compiled_program=compiled or None,
                            cache_dir=cache_dir or None, expected_compiled_program_digest=expected or None)
 x = np.linspace(-3, 3, 2 * 6 * 5 * 7, dtype=np.float32).reshape(2, 6, 5, 7)
 y = runtime.run({"x": x})["y"]

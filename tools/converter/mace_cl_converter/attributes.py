@@ -1,0 +1,41 @@
+"""ONNX ``AttributeProto`` -> plain Python values (the IR keeps attributes JSON-friendly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import AttributeProto
+
+from mace_cl_converter.tensors import read_tensor
+
+# Python value of one attribute: what mace_cl.graph.AttrValue allows, plus tensors
+# (``Constant``'s value, ``ConstantOfShape``'s value) that the importer turns into constants.
+PyAttr = int | float | str | list[int] | list[float] | list[str] | np.ndarray
+
+
+def attribute_value(attr: AttributeProto, where: str) -> PyAttr:
+    kind = attr.type
+    if kind == AttributeProto.INT:
+        return int(attr.i)
+    if kind == AttributeProto.FLOAT:
+        return float(attr.f)
+    if kind in (AttributeProto.STRING, AttributeProto.STRINGS):
+        try:
+            return attr.s.decode("utf-8") if kind == AttributeProto.STRING else [v.decode("utf-8") for v in attr.strings]
+        except UnicodeDecodeError:
+            raise ValueError(f"{where}: attribute {attr.name!r} is not valid UTF-8 text; the file is corrupt") from None
+    if kind == AttributeProto.INTS:
+        return [int(v) for v in attr.ints]
+    if kind == AttributeProto.FLOATS:
+        return [float(v) for v in attr.floats]
+    if kind == AttributeProto.TENSOR:
+        # Raises ConversionError (a ValueError) naming the attribute if the tensor is corrupt.
+        return read_tensor(attr.t, f"{where}: attribute {attr.name!r}")
+    raise ValueError(
+        f"{where}: attribute {attr.name!r} has type {AttributeProto.AttributeType.Name(kind)}, "
+        "which the converter does not read (subgraphs and sparse tensors are not supported)"
+    )
+
+
+def node_attributes(node: onnx.NodeProto, where: str) -> dict[str, PyAttr]:
+    return {attr.name: attribute_value(attr, where) for attr in node.attribute}
