@@ -51,7 +51,7 @@ t_import = time.perf_counter() - started
 runtime = mace_cl.MaceRuntime(model, device="any", compiled_program=compiled or None, cache_dir=cache_dir or None)
 feeds = {i.name: np.zeros(i.shape, np.float32) for i in runtime.graph.inputs}
 t0 = time.perf_counter()
-runtime.run(feeds)
+runtime.run_dict(feeds)
 first_run = time.perf_counter() - t0
 print(json.dumps({"import": t_import, "phases": runtime.init_timings, "first_run": first_run,
                   "origins": runtime.program_origins(), "in_process": time.perf_counter() - started}))

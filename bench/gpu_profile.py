@@ -140,19 +140,19 @@ def profile_model(name: str, onnx_bytes: bytes, size: int, args: argparse.Namesp
     plain = MaceRuntime(graph, device=args.device, plan_kind=args.plan_kind)
     profiled = MaceRuntime(graph, device=args.device, plan_kind=args.plan_kind, profile=True)
     print(f"\n## {name} {size}x{size}: {plain.device.name.strip()} (plan kind {plain.plan_kind}); "
-          f"{_reference_error(onnx_bytes, feeds, plain.run(feeds))}")
+          f"{_reference_error(onnx_bytes, feeds, plain.run_dict(feeds))}")
 
     for _ in range(args.warmup):
-        plain.run(feeds)
-        profiled.run(feeds)
+        plain.run_dict(feeds)
+        profiled.run_dict(feeds)
     walls = []
     for _ in range(args.runs):
         start = time.perf_counter()
-        plain.run(feeds)
+        plain.run_dict(feeds)
         walls.append(time.perf_counter() - start)
     profiles = []
     for _ in range(args.runs):
-        profiled.run(feeds)
+        profiled.run_dict(feeds)
         profiles.append(profiled.last_profile())
 
     launches = len(profiles[0].launches)

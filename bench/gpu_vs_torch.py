@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             reference = gpu_module(x.to(device))
         reference = [reference] if isinstance(reference, torch.Tensor) else list(reference)
-        got = list(ours.run(feed).values())
+        got = list(ours.run_dict(feed).values())
         errors = [float(np.abs(g - r.cpu().numpy()).max() / (np.abs(r.cpu().numpy()).max() + 1e-12))
                   for g, r in zip(got, reference, strict=True)]
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 outs = [out] if isinstance(out, torch.Tensor) else out
                 return [o.cpu() for o in outs]
 
-        engines: dict[str, Callable[[], object]] = {"ours (OpenCL)": lambda o=ours, f=feed: o.run(f), "torch eager": eager}
+        engines: dict[str, Callable[[], object]] = {"ours (OpenCL)": lambda o=ours, f=feed: o.run_dict(f), "torch eager": eager}
         if not args.no_compile:
             try:
                 compiled = torch.compile(gpu_module)

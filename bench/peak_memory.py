@@ -34,7 +34,7 @@ if engine == "ours":
     from mace_cl_converter import convert_model
     base = rss_mib()
     runtime = MaceRuntime(convert_model(model_path, {}), device=device)
-    run = lambda x: runtime.run({"input": x})
+    run = lambda x: runtime.run_dict({"input": x})
 else:
     import onnxruntime
     base = rss_mib()

@@ -254,12 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     init_seconds = sum(runtime.init_timings.values())
 
     expected = session.run([OUTPUT], {INPUT: x})[0]
-    ours = runtime.run({INPUT: x})[OUTPUT]
+    ours = runtime.run_dict({INPUT: x})[OUTPUT]
     error = float(np.max(np.abs(ours - expected)) / max(1e-6, float(np.max(np.abs(expected)))))
 
     engines: dict[str, Callable[[], object]] = {
         "onnxruntime": lambda: session.run([OUTPUT], {INPUT: x}),
-        "ours": lambda: runtime.run({INPUT: x}),
+        "ours": lambda: runtime.run_dict({INPUT: x}),
     }
     for call in engines.values():
         for _ in range(args.warmup):
@@ -291,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     profiled = MaceRuntime(graph, device=args.device, profile=True)
     for _ in range(5):
-        profiled.run({INPUT: x})
+        profiled.run_dict({INPUT: x})
     profiles = []
     for _ in range(args.profile_runs):
-        profiled.run({INPUT: x})
+        profiled.run_dict({INPUT: x})
         profiles.append(profiled.last_profile())
     device_total = statistics.median(p.device_seconds for p in profiles)
     enqueue = statistics.median(p.host_enqueue_seconds for p in profiles)

@@ -73,7 +73,7 @@ def classify(runtime: mace_cl.MaceRuntime) -> list[tuple[int, int, float]]:
     for turned in LABELS:
         # PIL rotates counter-clockwise; the labels count clockwise turns.
         image = page.rotate(-turned, expand=True, fillcolor="white")
-        (probabilities,) = runtime.run({"x": preprocess(image)}).values()
+        (probabilities,) = runtime.run(None, {"x": preprocess(image)})
         best = int(np.argmax(probabilities[0]))
         results.append((turned, LABELS[best], float(probabilities[0][best])))
     return results
@@ -83,7 +83,7 @@ def measure_start(use_binaries: bool) -> dict[str, object]:
     """Start-up, first inference included, in this (fresh) process."""
     runtime, init_seconds = start_runtime(use_binaries)
     started = time.perf_counter()
-    runtime.run({"x": np.zeros((1, 3, 224, 224), np.float32)})
+    runtime.run_dict({"x": np.zeros((1, 3, 224, 224), np.float32)})
     return {
         "init_seconds": init_seconds,
         "first_run_seconds": time.perf_counter() - started,

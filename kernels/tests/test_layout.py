@@ -53,7 +53,7 @@ def test_nchw_roundtrip_through_runtime(shape: tuple[int, ...]) -> None:
     info = TensorInfo("x", shape)
     runtime = MaceRuntime(Graph(inputs=[info], outputs=[info], nodes=[]))
     runtime.fill_activation_buffers(float("nan"))  # so unwritten padding would show
-    result = runtime.run({"x": x})["x"]
+    result = runtime.run_dict({"x": x})["x"]
     np.testing.assert_array_equal(runtime.read_nhwc4("x"), _expected_nhwc4(x))
     np.testing.assert_array_equal(result, x)
     assert result.dtype == np.float32

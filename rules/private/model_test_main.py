@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"the build shipped binaries for this device, yet {origins['source']} programs "
                             f"were compiled from source (origins: {origins})")
     feeds = _inputs(runtime, args.inputs, args.seed)
-    actual = runtime.run(feeds)
+    actual = runtime.run_dict(feeds)
     expected = _oracle(args, feeds)
     print(f"device: {runtime.device.name.strip()}; programs: {origins}")
     for name, want in expected.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from mace_cl.formats import CompiledProgramSet, FormatError, ModelFile, read_man
 from mace_cl.graph import Graph, GraphError, TensorInfo
 from mace_cl.layout import Nhwc4Shape, nhwc4_nbytes
 from mace_cl.memory import MemoryPlan, Step, plan_memory
+from mace_cl.node_arg import NodeArg
 from mace_cl.ops.base import (
     ConstantArg,
     FloatArg,
@@ -372,8 +373,42 @@ class MaceRuntime:
 
     # ---- run ----------------------------------------------------------------
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model on NCHW (ONNX-semantics) float32 arrays; returns arrays by output name.
+    def get_inputs(self) -> list[NodeArg]:
+        """The model's inputs (name, shape, ONNX type string), in order, as onnxruntime gives them."""
+        return [NodeArg.of(info) for info in self.graph.inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        """The model's outputs (name, shape, ONNX type string), in order."""
+        return [NodeArg.of(info) for info in self.graph.outputs]
+
+    def run(
+        self, output_names: Sequence[str] | None, input_feed: Mapping[str, np.ndarray] | None = None
+    ) -> list[np.ndarray]:
+        """The outputs named by ``output_names`` (``None``: all, in the model's order), as a list.
+
+        The call of ``onnxruntime.InferenceSession.run``: inputs are NCHW (ONNX-semantics)
+        numpy arrays by input name. ``run_dict`` returns every output by name instead.
+        Thread safety as ``run_dict``.
+        """
+        # input_feed defaults to None only so that the older run(feeds) call gets this message.
+        if isinstance(output_names, Mapping) or input_feed is None:
+            raise InputError("run() takes (output_names, input_feed) as onnxruntime does, e.g. "
+                             "run(None, {'x': x}); to get a dict of outputs by name call run_dict(input_feed)")
+        known = [info.name for info in self.graph.outputs]
+        if output_names is None:
+            names = known
+        else:
+            if isinstance(output_names, str):
+                raise InputError(f"output_names must be a list of names, e.g. [{output_names!r}], or None")
+            names = list(output_names)
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise InputError(f"unknown output(s) {', '.join(map(repr, unknown))}; the model's outputs are {known}")
+        results = self.run_dict(input_feed)
+        return [results[name] for name in names]
+
+    def run_dict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output by name, for NCHW (ONNX-semantics) numpy arrays by input name.
 
         Safe to call from several threads: runs on one runtime are serialized (they share its
         device buffers); for parallel inference, create one runtime per thread.
@@ -431,7 +466,7 @@ class MaceRuntime:
     def _checked_inputs(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         if not isinstance(feeds, Mapping):
             raise InputError(
-                f"run() takes a dict of input name -> numpy array, got {type(feeds).__name__}"
+                f"the inputs must be a dict of input name -> numpy array, got {type(feeds).__name__}"
             )
         expected = [info.name for info in self.graph.inputs]
         # Sorted by their text: keys of mixed types do not compare with one another.

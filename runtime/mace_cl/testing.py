@@ -76,7 +76,7 @@ def run_node(
         info.name: np.asarray(inputs[info.name], dtype=np.float32)
         for info in graph_inputs
     }
-    results = runtime.run(feeds)
+    results = runtime.run_dict(feeds)
     for info in outputs:
         assert_padding_lanes_zero(
             runtime.read_nhwc4(info.name), info.shape, f"{op_type} output {info.name}"

@@ -44,7 +44,7 @@ def check_model(name: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray],
                 input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
     """Convert + run ``model`` and compare every output with onnxruntime; returns the worst error."""
     graph = convert_model(model, input_shapes or {k: v.shape for k, v in feeds.items()}, where=name)
-    ours = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run(feeds)
+    ours = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run_dict(feeds)
     expected = oracle(model, feeds)
     worst = 0.0
     for out_name, reference in expected.items():

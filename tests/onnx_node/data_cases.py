@@ -154,7 +154,7 @@ def run_data_case(case: DataCase) -> None:
     model, feeds, expected_outputs = prepare(case)
     shapes = {name: tuple(value.shape) for name, value in feeds.items()}
     graph = convert_model(model, shapes, where=case.id)
-    results = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run(feeds)
+    results = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run_dict(feeds)
     for info, expected in zip(model.graph.output, expected_outputs, strict=True):
         actual = results[info.name]
         assert actual.shape == expected.shape, f"{info.name}: shape {actual.shape}, expected {expected.shape}"

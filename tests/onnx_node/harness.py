@@ -124,7 +124,7 @@ def run_case(case: NodeCase) -> None:
     model, feeds = prepare(case)
     shapes = {name: tuple(value.shape) for name, value in feeds.items()}
     graph = convert_model(model, shapes, where=case.name)
-    results = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run(feeds)
+    results = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run_dict(feeds)
     for info, expected in zip(model.graph.output, case.outputs, strict=True):
         actual = results[info.name]
         assert actual.shape == expected.shape, f"{info.name}: shape {actual.shape}, expected {expected.shape}"

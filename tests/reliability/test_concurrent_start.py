@@ -45,7 +45,7 @@ while not os.path.exists(go):
     time.sleep(0.002)
 runtime = mace_cl.MaceRuntime(model, device="cpu", cache_dir=cache_dir)
 x = np.linspace(-3, 3, int(np.prod(SHAPE)), dtype=np.float32).reshape(SHAPE)
-y = runtime.run({"x": x})["y"]
+y = runtime.run_dict({"x": x})["y"]
 print(json.dumps({"origins": runtime.program_origins(), "y": y.tolist()}), flush=True)
 """.replace("SHAPE", repr(SHAPE))
 
@@ -124,7 +124,7 @@ def test_simultaneous_start_with_one_empty_cache(tmp_path: Path) -> None:
     # which keeps the window in which the workers race on the program cache open longer.
     env = {**os.environ, "PYTHONPATH": PYTHONPATH, "POCL_CACHE_DIR": str(tmp_path / "pocl")}
     x = np.linspace(-3, 3, int(np.prod(SHAPE)), dtype=np.float32).reshape(SHAPE)
-    reference = MaceRuntime(graph, device="cpu").run({"x": x})["y"]
+    reference = MaceRuntime(graph, device="cpu").run_dict({"x": x})["y"]
     keys = {spec.key for spec in required_programs(graph, device_kind="cpu")}
     assert len(keys) >= 5, "the model should need several programs for the race to matter"
 

@@ -186,7 +186,7 @@ def test_runtime_falls_back_from_a_huge_compiled_program_file(huge_file: Path, c
         runtime = MaceRuntime(_tiny_graph(), compiled_program=huge_file)
     assert runtime.compiled_programs is None
     assert "larger than any compiled-program file" in caplog.text
-    np.testing.assert_array_equal(runtime.run({"x": x})["y"], np.maximum(x, 0))
+    np.testing.assert_array_equal(runtime.run_dict({"x": x})["y"], np.maximum(x, 0))
 
 
 def test_huge_cache_entry_is_a_miss(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -101,7 +101,7 @@ def test_one_runtime_shared_by_eight_threads_gives_every_thread_its_own_answer()
         for _ in range(50):
             x = rng.standard_normal(SHAPE).astype(np.float32)
             try:
-                y = runtime.run({"x": x})["y"]
+                y = runtime.run_dict({"x": x})["y"]
             except Exception as exc:
                 errors.append(repr(exc))
                 return
@@ -120,7 +120,7 @@ def test_unknown_keys_of_mixed_types_are_named() -> None:
     runtime = MaceRuntime(_graph())
     x = np.zeros(SHAPE, np.float32)
     with pytest.raises(InputError, match=r"unknown input\(s\) 'z', 7"):
-        runtime.run({"x": x, 7: x, "z": x})
+        runtime.run_dict({"x": x, 7: x, "z": x})
 
 
 @pytest.mark.parametrize("problem", ["is-a-file", "read-only-parent"])
@@ -138,14 +138,14 @@ def test_cache_dir_that_cannot_exist_means_no_cache(tmp_path: Path, problem: str
             (parent / "cache").write_text("x")
     runtime = MaceRuntime(_graph(), cache_dir=cache)
     x = np.ones(SHAPE, np.float32)
-    np.testing.assert_allclose(runtime.run({"x": x})["y"], _reference(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(runtime.run_dict({"x": x})["y"], _reference(x), rtol=1e-5, atol=1e-6)
     assert "cannot use the program cache" in caplog.text
 
 
 _START = (
     "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(format='%(message)s')\n"
     "from mace_cl import MaceRuntime\nr = MaceRuntime(sys.argv[1], cache_dir=sys.argv[2])\n"
-    "y = r.run({'x': np.full((1, 4, 6, 6), 0.5, np.float32)})['y']\n"
+    "y = r.run_dict({'x': np.full((1, 4, 6, 6), 0.5, np.float32)})['y']\n"
     "print(json.dumps({'origins': r.program_origins(), 'y': float(y.mean())}))\n"
 )
 

@@ -89,10 +89,10 @@ _a, _b = _inputs()
 )
 def test_refused_inputs_name_the_problem(runtime: MaceRuntime, feeds: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        runtime.run(feeds)
+        runtime.run_dict(feeds)
     # A refused call enqueues nothing: the next good call is correct.
     a, b = _inputs(1)
-    _check(runtime.run({"a": a, "b": b}), a, b)
+    _check(runtime.run_dict({"a": a, "b": b}), a, b)
 
 
 @pytest.mark.parametrize("layout", ["fortran", "reversed", "strided", "read-only", "unaligned-view"])
@@ -112,7 +112,7 @@ def test_any_memory_layout_gives_the_same_result(runtime: MaceRuntime, layout: s
         b_in = np.frombuffer(raw.data, np.float32, count=b.size, offset=1).reshape(SHAPE)
         b_in[...] = b
     assert np.array_equal(b_in, b)
-    _check(runtime.run({"a": a, "b": b_in}), a, b)
+    _check(runtime.run_dict({"a": a, "b": b_in}), a, b)
     assert np.array_equal(b_in, b), "run() must not modify its inputs"
 
 
@@ -122,7 +122,7 @@ def test_nan_and_inf_inputs_propagate_and_do_not_linger(runtime: MaceRuntime) ->
     a[1, 2, 3, 4] = np.inf
     b[1, 2, 3, 4] = -np.inf  # inf + -inf = NaN
     b[0, 1, 2, 3] = np.inf
-    result = runtime.run({"a": a, "b": b})
+    result = runtime.run_dict({"a": a, "b": b})
     _check(result, a, b)
     assert np.isnan(result["y"][0, 0, 0, 0]) and np.isnan(result["y"][1, 2, 3, 4])
     assert np.isposinf(result["y"][0, 1, 2, 3])
@@ -130,16 +130,16 @@ def test_nan_and_inf_inputs_propagate_and_do_not_linger(runtime: MaceRuntime) ->
     assert np.isfinite(result["y"]).sum() == result["y"].size - 3
     # Buffers are reused across runs: the next finite input must give finite outputs.
     a, b = _inputs(4)
-    result = runtime.run({"a": a, "b": b})
+    result = runtime.run_dict({"a": a, "b": b})
     assert all(np.isfinite(v).all() for v in result.values())
     _check(result, a, b)
 
 
 def test_outputs_are_fresh_arrays_each_run(runtime: MaceRuntime) -> None:
     a, b = _inputs(5)
-    first = runtime.run({"a": a, "b": b})
+    first = runtime.run_dict({"a": a, "b": b})
     kept = {k: v.copy() for k, v in first.items()}
-    runtime.run({"a": b, "b": a * 2})
+    runtime.run_dict({"a": b, "b": a * 2})
     for name in first:  # a later run must not write into arrays handed out earlier
         np.testing.assert_array_equal(first[name], kept[name])
 

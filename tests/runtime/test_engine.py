@@ -91,7 +91,7 @@ def test_chain_matches_numpy_and_reuses_buffers() -> None:
     rng = np.random.default_rng(0)
     for _ in range(2):  # a second run reuses the same buffers with new data
         x = rng.standard_normal(SHAPE).astype(np.float32)
-        result = runtime.run({"x": x})
+        result = runtime.run_dict({"x": x})
         assert set(result) == {"y"}
         np.testing.assert_allclose(
             result["y"],
@@ -113,7 +113,7 @@ def test_intermediate_output_survives_later_nodes() -> None:
         nodes,
     )
     x = np.random.default_rng(1).standard_normal((1, 3, 2, 2)).astype(np.float32)
-    result = MaceRuntime(graph).run({"x": x})
+    result = MaceRuntime(graph).run_dict({"x": x})
     a = np.maximum(x, 0.0)
     np.testing.assert_array_equal(result["a"], a)
     np.testing.assert_allclose(result["d"], 2.0 / (1.0 + np.exp(-np.tanh(a))), **TOL)
@@ -126,7 +126,7 @@ def test_rank2_graph() -> None:
         [Node("Softmax", "sm", ["logits"], ["p"], {"axis": -1})],
     )
     x = np.random.default_rng(2).standard_normal((3, 7)).astype(np.float32)
-    p = MaceRuntime(graph).run({"logits": x})["p"]
+    p = MaceRuntime(graph).run_dict({"logits": x})["p"]
     e = np.exp(x - x.max(axis=1, keepdims=True))
     np.testing.assert_allclose(p, e / e.sum(axis=1, keepdims=True), **TOL)
 
@@ -162,12 +162,12 @@ def test_input_errors_name_the_input(
     chain_runtime: MaceRuntime, feeds: dict, message: str
 ) -> None:
     with pytest.raises(InputError, match=message):
-        chain_runtime.run(feeds)
+        chain_runtime.run_dict(feeds)
 
 
 def test_non_mapping_feeds(chain_runtime: MaceRuntime) -> None:
     with pytest.raises(InputError, match=r"dict of input name"):
-        chain_runtime.run(np.zeros(SHAPE, np.float32))  # type: ignore[arg-type]
+        chain_runtime.run_dict(np.zeros(SHAPE, np.float32))  # type: ignore[arg-type]
 
 
 def test_non_contiguous_input_is_accepted(chain_runtime: MaceRuntime) -> None:
@@ -177,7 +177,7 @@ def test_non_contiguous_input_is_accepted(chain_runtime: MaceRuntime) -> None:
         .astype(np.float32)[..., ::2]
     )
     assert x.shape == SHAPE and not x.flags.c_contiguous
-    result = chain_runtime.run({"x": x})["y"]
+    result = chain_runtime.run_dict({"x": x})["y"]
     np.testing.assert_allclose(
         result,
         _chain_reference(x.astype(np.float64), chain_runtime.graph.constants["bias"]),
@@ -382,7 +382,7 @@ def test_runtime_plans_for_the_kind_it_is_given(kind: str) -> None:
     assert set(runtime.program_provenance) == {s.key for s in required_programs(graph, device_kind=kind)}
     x = np.random.default_rng(0).standard_normal((1, 8, 9, 9)).astype(np.float32)
     np.testing.assert_allclose(
-        runtime.run({"x": x})["y"], MaceRuntime(graph, plan_kind="cpu").run({"x": x})["y"], rtol=1e-4, atol=1e-4
+        runtime.run_dict({"x": x})["y"], MaceRuntime(graph, plan_kind="cpu").run_dict({"x": x})["y"], rtol=1e-4, atol=1e-4
     )
 
 

@@ -59,11 +59,11 @@ feeds = dict(np.load(inputs))
 started = time.perf_counter()
 runtime = MaceRuntime(model, device=device, compiled_program=compiled or None)
 created = time.perf_counter()
-result = runtime.run(feeds)
+result = runtime.run_dict(feeds)
 first = time.perf_counter()
 laps = []
 for _ in range(20):
-    lap = time.perf_counter(); runtime.run(feeds); laps.append(time.perf_counter() - lap)
+    lap = time.perf_counter(); runtime.run_dict(feeds); laps.append(time.perf_counter() - lap)
 np.savez(outputs, **result)
 print(json.dumps({"origins": runtime.program_origins(), "create_s": created - started,
                   "first_run_s": first - created, "steady_median_ms": 1000 * sorted(laps)[len(laps) // 2]}))

@@ -97,7 +97,7 @@ def soak(iterations: int, interval: int, device: str = "cpu", report=None) -> li
     runtime = MaceRuntime(soak_model(), device=device)
     rng = np.random.default_rng(1)
     inputs = [rng.standard_normal(SHAPE).astype(np.float32) for _ in range(4)]
-    expected = [runtime.run({"x": x}) for x in inputs]
+    expected = [runtime.run_dict({"x": x}) for x in inputs]
     started = time.perf_counter()
     samples = [sample(0, started)]
     if report:
@@ -105,7 +105,7 @@ def soak(iterations: int, interval: int, device: str = "cpu", report=None) -> li
     for run in range(1, iterations + 1):
         index = run % len(inputs)
         # A fresh array each time, as an application feeding new data would.
-        result = runtime.run({"x": inputs[index].copy()})
+        result = runtime.run_dict({"x": inputs[index].copy()})
         if run % 97 == 0:  # spot-check correctness without dominating the loop
             for name, value in expected[index].items():
                 if not np.array_equal(result[name], value):

@@ -17,7 +17,7 @@ def pattern() -> np.ndarray:
 
 
 def classify(runtime: mace_cl.MaceRuntime) -> np.ndarray:
-    (scores,) = runtime.run({"pixels": pattern()}).values()
+    (scores,) = runtime.run(None, {"pixels": pattern()})
     return scores
 
 

@@ -55,7 +55,7 @@ def ort(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
 
 def run(model: onnx.ModelProto, feeds: dict, **kw) -> tuple:
     graph = convert_model(model, {k: v.shape for k, v in feeds.items()}, **kw)
-    out = MaceRuntime(graph).run(feeds)
+    out = MaceRuntime(graph).run_dict(feeds)
     return graph, [out[o.name] for o in model.graph.output]
 
 

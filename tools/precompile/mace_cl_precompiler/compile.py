@@ -109,7 +109,7 @@ def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -
     runtimes = [MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}") for graph in graphs]
     for runtime in runtimes:
         # Zeros reach every launch; the values computed do not matter.
-        runtime.run({info.name: np.zeros(info.shape, np.float32) for info in runtime.graph.inputs})
+        runtime.run_dict({info.name: np.zeros(info.shape, np.float32) for info in runtime.graph.inputs})
     built: dict[ProgramSpec, tuple[cl.Program, float]] = {}
     for runtime in runtimes:
         for spec, program in runtime.built_programs().items():

@@ -423,7 +423,7 @@ def test_cross_compiled_file_falls_back_to_source_on_pocl(tmp_path: Path) -> Non
         "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
         "from mace_cl.engine import MaceRuntime\n"
         "r = MaceRuntime(sys.argv[1], device='cpu', compiled_program=sys.argv[2])\n"
-        "r.run({'x': np.ones((1, 3, 12, 12), np.float32)})\nprint(json.dumps(r.program_origins()))\n"
+        "r.run_dict({'x': np.ones((1, 3, 12, 12), np.float32)})\nprint(json.dumps(r.program_origins()))\n"
     )
     result = subprocess.run([sys.executable, "-c", script, str(model), str(compiled)], capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": PYTHONPATH}, timeout=600, check=False)

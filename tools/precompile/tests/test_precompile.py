@@ -53,7 +53,7 @@ model, compiled, cache_dir, expected = sys.argv[1:5]
 runtime = mace_cl.MaceRuntime(model, device="cpu", compiled_program=compiled or None,
                            cache_dir=cache_dir or None, expected_compiled_program_digest=expected or None)
 x = np.linspace(-3, 3, 2 * 6 * 5 * 7, dtype=np.float32).reshape(2, 6, 5, 7)
-y = runtime.run({"x": x})["y"]
+y = runtime.run_dict({"x": x})["y"]
 print(json.dumps({"origins": runtime.program_origins(), "y": y.tolist()}))
 """
 
