@@ -13,6 +13,17 @@ _TOOL_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 
+def _model_data(ctx):
+    """model_data's files, each checked to lie where ONNX looks for it: beside the model or below."""
+    model = ctx.file.model
+    folder = model.dirname + "/"
+    for data in ctx.files.model_data:
+        if data.root.path != model.root.path or not data.path.startswith(folder):
+            fail("mace_model %s: model_data file %s is not in the folder of the model %s or below it; ONNX " %
+                 (ctx.label, data.short_path, model.short_path) +
+                 "external data is read relative to the model, so generate or place them together")
+    return ctx.files.model_data
+
 def _convert(ctx, model_file):
     args = ctx.actions.args()
     args.add(ctx.file.model)
@@ -23,10 +34,12 @@ def _convert(ctx, model_file):
     shapes = parse_input_shapes(ctx.attr.input_shapes, owner = str(ctx.label))
     for name in sorted(shapes):
         args.add("--input-shape", "%s=%s" % (name, ",".join([str(d) for d in shapes[name]])))
+    model_data = _model_data(ctx)
+    args.add_all(model_data, before_each = "--model-data")
     ctx.actions.run(
         executable = ctx.executable._converter,
         arguments = [args],
-        inputs = [ctx.file.model],
+        inputs = [ctx.file.model] + model_data,
         outputs = [model_file],
         env = _TOOL_ENV,
         mnemonic = "MaceConvert",
@@ -153,6 +166,10 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
             doc = "The ONNX model file: a source file, a generated file (e.g. a genrule's output) or a file of another repository (e.g. from the `wheel_files` extension).",
             allow_single_file = [".onnx"],
             mandatory = True,
+        ),
+        "model_data": attr.label_list(
+            doc = "The model's external data files (ONNX keeps large weights in side files), in the model's folder or below it, as the ONNX file names them. The converter reads external data from these files only; a missing, undeclared or short one fails the build, naming the tensor and the file.",
+            allow_files = True,
         ),
         "input_shapes": attr.string_dict(
             doc = "Input name -> shape, e.g. `{\"image\": \"1,3,224,224\"}`, for inputs whose shape the ONNX file leaves open (such as a symbolic batch size), like `input_shapes` in MACE's deployment YAML. Every dimension must be a whole number of at least 1; anything else fails the build, naming the input.",

@@ -205,7 +205,31 @@ def _none_target_test_impl(ctx):
 
 none_target_test = analysistest.make(_none_target_test_impl)
 
+# --- external data -------------------------------------------------------------------------------
+
+_EXTERNAL_MODEL = Label("//tests/models:small_cnn_external.onnx")
+_EXTERNAL_WEIGHTS = Label("//tests/models:small_cnn_external.weights")
+
+def _model_data_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    convert = _one(env, _actions_by_mnemonic(env), "MaceConvert")
+    if convert:
+        weights = _EXTERNAL_WEIGHTS.package + "/" + _EXTERNAL_WEIGHTS.name
+        asserts.true(env, weights in _short_paths(convert.inputs.to_list()), "model_data must be a convert input")
+        data_flag = _flag_value(convert.argv, "--model-data")
+        asserts.true(env, data_flag != None and data_flag.endswith(weights), "--model-data names the weights file")
+    return analysistest.end(env)
+
+model_data_test = analysistest.make(_model_data_test_impl)
+
 # --- attribute errors ---------------------------------------------------------------------------
+
+def _model_data_elsewhere_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "model_data file rules/tests/testdata/test_cpu_identity.json is not in the folder")
+    return analysistest.end(env)
+
+model_data_elsewhere_test = analysistest.make(_model_data_elsewhere_test_impl, expect_failure = True)
 
 def _open_input_shape_test_impl(ctx):
     env = analysistest.begin(ctx)
@@ -297,6 +321,22 @@ def mace_model_analysis_test_suite(name):
         tags = ["manual"],
     )
     mace_model(
+        name = "subject_model_data",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _EXTERNAL_MODEL,
+        model_data = [_EXTERNAL_WEIGHTS],
+        opencl_target = _NONE_TARGET,
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_model_data_elsewhere",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _EXTERNAL_MODEL,
+        model_data = ["testdata/test_cpu_identity.json"],
+        opencl_target = _NONE_TARGET,
+        tags = ["manual"],
+    )
+    mace_model(
         name = "subject_open_input_shape",
         input_shapes = {"image": "1,?,224"},
         model = _MODEL,
@@ -334,6 +374,8 @@ def mace_model_analysis_test_suite(name):
         "host_gpu_toolchain_test": (host_gpu_toolchain_test, ":subject_host_gpu"),
         "none_target_test": (none_target_test, ":subject_none"),
         "nvptx_target_test": (nvptx_target_test, ":subject_nvptx"),
+        "model_data_test": (model_data_test, ":subject_model_data"),
+        "model_data_elsewhere_test": (model_data_elsewhere_test, ":subject_model_data_elsewhere"),
         "open_input_shape_test": (open_input_shape_test, ":subject_open_input_shape"),
         "driver_without_identity_test": (driver_without_identity_test, ":subject_driver_without_identity"),
         "unavailable_target_test": (unavailable_target_test, ":subject_unavailable"),

@@ -61,10 +61,15 @@ def build(seed: int = 0) -> onnx.ModelProto:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: make_small_cnn.py OUTPUT.onnx", file=sys.stderr)
+    # OUTPUT.onnx [DATA]: with DATA, the weights go to that file beside OUTPUT (ONNX external data).
+    if len(sys.argv) not in (2, 3):
+        print("usage: make_small_cnn.py OUTPUT.onnx [WEIGHTS_FILE_NAME]", file=sys.stderr)
         return 2
-    onnx.save(build(), sys.argv[1])
+    if len(sys.argv) == 3:
+        onnx.save(build(), sys.argv[1], save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=sys.argv[2], size_threshold=0)
+    else:
+        onnx.save(build(), sys.argv[1])
     return 0
 
 

@@ -25,6 +25,7 @@ sys.path.append(str(REPO / "tools" / "converter"))
 
 import mace_convert  # noqa: E402
 from fuzz_targets import seed_onnx_bytes  # noqa: E402
+from mace_cl_converter import ModelLoadError, convert_model  # noqa: E402
 
 CONV_NET, DENSE_NET = 0, 1
 
@@ -217,6 +218,31 @@ def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert status == 2 and message in err and "tensor '" in err, err
     assert "Traceback" not in err and not (tmp_path / "m.mace").exists()
+
+
+def test_external_data_comes_only_from_declared_files(tmp_path: Path) -> None:
+    source = _external_data_model(tmp_path)
+    weights = tmp_path / "weights.bin"
+    reference = convert_model(source)
+    declared = convert_model(source, data_files=[weights])
+    assert declared.constants.keys() == reference.constants.keys()
+    for name, value in reference.constants.items():
+        np.testing.assert_array_equal(declared.constants[name], value)
+    # Present beside the model but not declared (as outside a sandbox): not read.
+    with pytest.raises(ModelLoadError, match=r"tensor '.*' keeps its data in 'weights.bin', which is not one of "
+                                             r"the model's declared data files \(none\); add it to the model's data"):
+        convert_model(source, data_files=[])
+    other = tmp_path.parent / f"{tmp_path.name}_other.bin"
+    other.write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match=r"model data file .*_other.bin is not in the model's folder or below"):
+        convert_model(source, data_files=[weights, other])
+    # The command line, as the build runs it.
+    assert mace_convert.main([str(source), "-o", str(tmp_path / "m.mace"), "--model-data", str(weights)]) == 0
+    renamed = tmp_path / "renamed.bin"
+    weights.rename(renamed)
+    weights.symlink_to(renamed)  # present under its name, but only `renamed.bin` is declared
+    assert mace_convert.main([str(source), "-o", str(tmp_path / "n.mace"), "--model-data", str(renamed)]) == 2
+    assert not (tmp_path / "n.mace").exists()
 
 
 def _set_attribute(model: onnx.ModelProto, node_name: str, name: str, value: list[int]) -> onnx.ModelProto:

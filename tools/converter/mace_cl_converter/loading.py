@@ -6,8 +6,10 @@ so besides the parse we run ``onnx.checker`` and require a graph with outputs.
 
 from __future__ import annotations
 
+import os
 import stat
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 
 import onnx
 from google.protobuf.message import DecodeError
@@ -26,9 +28,14 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 MAX_ONNX_BYTES = 2**31 - 1
 
 
-def load_onnx(path: str | Path) -> onnx.ModelProto:
-    """Read and check ``path``; raise ModelLoadError naming the file on any problem."""
+def load_onnx(path: str | Path, data_files: Sequence[str | Path] | None = None) -> onnx.ModelProto:
+    """Read and check ``path``; raise ModelLoadError naming the file on any problem.
+
+    ``data_files``: when given, the only files external data may come from (a build declares
+    them, so nothing else beside the model is read); each must be in the model's folder or below.
+    """
     path = Path(path)
+    declared = None if data_files is None else _declared_data_names(path, data_files)
     try:
         info = path.stat()
     except OSError as exc:
@@ -48,7 +55,7 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
         raise ModelLoadError(
             f"{path}: not a readable ONNX model (the file may be truncated or not ONNX): {exc}"
         ) from None
-    _load_external_data(model, path)
+    _load_external_data(model, path, declared)
     check_model(model, str(path))
     return model
 
@@ -60,9 +67,22 @@ def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
     return [t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
 
 
-def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+def _declared_data_names(model: Path, data_files: Sequence[str | Path]) -> set[str]:
+    """Each declared data file's name relative to the model's folder, as ONNX locations write it."""
+    names = set()
+    for data_file in data_files:
+        relative = PurePosixPath(os.path.relpath(data_file, model.parent))
+        if ".." in relative.parts:
+            raise ModelLoadError(f"{model}: the model data file {data_file} is not in the model's folder or "
+                                 "below it; ONNX external data is found relative to the model")
+        names.add(str(relative))
+    return names
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path, declared: set[str] | None) -> None:
     """Reads tensors kept in side files, each checked first: a plain relative name inside the
-    model's folder that really lives there, a regular file, and the range it names in it."""
+    model's folder that really lives there (and, in a build, is declared), a regular file, and
+    the range it names in it."""
     for tensor in _external_tensors(model):
         info = {entry.key: entry.value for entry in tensor.external_data}
         where = f"{path}: tensor {tensor.name!r} keeps its data in {info.get('location', '?')!r}"
@@ -70,6 +90,10 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
         if not location or Path(location).is_absolute() or ".." in Path(location).parts:
             raise ModelLoadError(f"{where}, which is not a file name relative to the model's folder; "
                                  "re-export with the data file beside the model")
+        if declared is not None and str(PurePosixPath(location)) not in declared:
+            listed = ", ".join(sorted(declared)) or "none"
+            raise ModelLoadError(f"{where}, which is not one of the model's declared data files ({listed}); "
+                                 f"add it to the model's data (with Bazel: mace_model(model_data = [...]))")
         data_file = path.parent / location
         try:
             data_info = data_file.stat()

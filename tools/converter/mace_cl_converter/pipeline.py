@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +60,16 @@ def convert_model(
     *,
     where: str | None = None,
     max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES,
+    data_files: Sequence[str | Path] | None = None,
 ) -> Graph:
     """ONNX model (proto or file) -> validated runtime ``Graph``.
 
     ``max_constant_bytes`` bounds every constant folding makes (checked before allocating).
+    ``data_files``: for a model file, the only files its external data may be read from.
     """
     if isinstance(model, (str, Path)):
         where = where or str(model)
-        proto = load_onnx(model)
+        proto = load_onnx(model, data_files)
     else:
         proto = model
         where = where or (model.graph.name or "model")
