@@ -1,0 +1,70 @@
+"""mace-model-info: a model file's tensors, ops and planned programs, as text and as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# A source checkout runs this file directly; an installed runtime or Bazel's imports win.
+sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
+
+from mace_cl import Graph, Node, TensorInfo
+from mace_cl.formats import write_model
+from mace_cl.model_info import main
+from mace_cl.planner import required_programs
+
+
+def _model(tmp_path: Path) -> tuple[Path, Graph]:
+    weights = np.ones((4, 3, 3, 3), np.float32)
+    graph = Graph(
+        [TensorInfo("image", (1, 3, 8, 8))],
+        [TensorInfo("features", (1, 4, 8, 8))],
+        [Node("Conv", "conv", ["image", "w"], ["c"], {"pads": [1, 1, 1, 1]}),
+         Node("Relu", "relu", ["c"], ["features"])],
+        {"w": weights},
+    )
+    path = tmp_path / "net.mace"
+    write_model(graph, path, {"name": "net"})
+    return path, graph
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def test_json_lists_tensors_ops_and_the_planners_programs(tmp_path: Path, kind: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path, graph = _model(tmp_path)
+    assert main([str(path), "--device-kind", kind, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["inputs"] == [{"name": "image", "shape": [1, 3, 8, 8], "dtype": "float32"}]
+    assert info["outputs"] == [{"name": "features", "shape": [1, 4, 8, 8], "dtype": "float32"}]
+    assert info["ops"] == {"Conv": 1, "Relu": 1}
+    assert info["metadata"] == {"name": "net"} and info["constant_bytes"] == 4 * 3 * 3 * 3 * 4
+    # Exactly what the precompiler compiles for this kind.
+    expected = [{"program": s.name, "options": list(s.options), "key": s.key}
+                for s in required_programs(graph, device_kind=kind)]
+    assert info["device_kind"] == kind and info["programs"] == expected
+
+
+def test_text_names_every_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = _model(tmp_path)
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "image: float32 [1, 3, 8, 8]" in out and "features: float32 [1, 4, 8, 8]" in out
+    assert "Conv: 1" in out and "OpenCL programs for a cpu device" in out and "  layout" in out
+
+
+def test_a_bad_file_is_one_line_and_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.mace"
+    bad.write_bytes(b"not a model")
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mace-model-info: error: ") and "bad.mace" in err and err.count("\n") == 1
+    assert main([str(tmp_path / "missing.mace")]) == 2
+    assert "missing.mace" in capsys.readouterr().err
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
