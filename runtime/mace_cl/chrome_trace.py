@@ -26,6 +26,7 @@ def launch_to_json(launch: LaunchProfile) -> dict[str, Any]:
         "node": launch.node,
         "op_type": launch.op_type,
         "kernel": launch.kernel,
+        "program": launch.program,
         "global_size": list(launch.global_size),
         "local_size": None if launch.local_size is None else list(launch.local_size),
         "device_seconds": launch.device_seconds,
@@ -75,6 +76,7 @@ def chrome_trace(profile: RunProfile, device_name: str = "OpenCL device") -> dic
             "args": {
                 "node": launch.node,
                 "kernel": launch.kernel,
+                "program": launch.program,
                 "global_size": list(launch.global_size),
                 "local_size": "driver's choice" if launch.local_size is None else list(launch.local_size),
                 "device_ms": launch.device_seconds * 1e3,

@@ -60,6 +60,7 @@ class _Launch:
     node: str = ""  # for profiles: the node name, or "<input>"/"<output>" conversions
     op_type: str = ""
     kernel_name: str = ""
+    program: str = ""  # the ProgramSpec key: which build of the source the kernel comes from
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class LaunchProfile:
     node: str
     op_type: str
     kernel: str
+    program: str  # ProgramSpec key, e.g. "conv2d -DACTIVATION=ACT_RELU"
     global_size: tuple[int, ...]
     local_size: tuple[int, ...] | None
     device_seconds: float
@@ -191,6 +193,7 @@ class MaceRuntime:
         device: str = "any",
         cache_dir: str | Path | None = None,
         verify_compiled_program: bool = True,
+        profile: bool = False,
     ) -> MaceRuntime:
         """Starts on the files a ``mace_model`` build produced, as named by its manifest.
 
@@ -213,7 +216,18 @@ class MaceRuntime:
             compiled_program=compiled,
             cache_dir=cache_dir,
             expected_compiled_program_digest=manifest.compiled_program_digest if verify_compiled_program else None,
+            profile=profile,
         )
+
+    def device_memory_bytes(self) -> dict[str, int]:
+        """Bytes of the device buffers this runtime holds: activations (the memory plan's shared
+        buffers), constants (packed weights) and staging (input/output copies in NCHW)."""
+        sizes = {
+            "activations": sum(buffer.size for buffer in self._buffers),
+            "constants": sum(buffer.size for buffer in self._constants.values()),
+            "staging": sum(boundary.staging.size for boundary in (*self._inputs, *self._outputs)),
+        }
+        return {**sizes, "total": sum(sizes.values())}
 
     def built_programs(self) -> dict[ProgramSpec, cl.Program]:
         """The program objects this runtime enqueues, by spec (the precompiler reads their binaries)."""
@@ -303,7 +317,7 @@ class MaceRuntime:
                 launches.append(
                     _Launch(
                         kernel, launch.global_size, launch.local_size_for(kind),
-                        node.name, node.op_type, launch.kernel,
+                        node.name, node.op_type, launch.kernel, launch.program.key,
                     )
                 )
         return launches
@@ -348,7 +362,8 @@ class MaceRuntime:
             kernel.set_args(device_buffer, staging, *dims)
             size = (geo.w, geo.h, geo.n * geo.c)
         label = "<input>" if kernel_name == "nchw_to_nhwc4" else "<output>"
-        return _Boundary(info, staging, _Launch(kernel, size, None, label, "layout", kernel_name))
+        return _Boundary(info, staging,
+                         _Launch(kernel, size, None, label, "layout", kernel_name, LAYOUT_PROGRAM.key))
 
     # ---- inspection (tests, debugging) ---------------------------------------
 
@@ -503,7 +518,7 @@ def _run_profile(
     origin = events[0][1].profile.start if events else 0
     launches = tuple(
         LaunchProfile(
-            launch.node, launch.op_type, launch.kernel_name, launch.global_size, launch.local_size,
+            launch.node, launch.op_type, launch.kernel_name, launch.program, launch.global_size, launch.local_size,
             (event.profile.end - event.profile.start) * 1e-9,  # nanoseconds
             (event.profile.start - origin) * 1e-9,
         )

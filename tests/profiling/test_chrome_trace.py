@@ -70,6 +70,9 @@ def test_written_trace_is_json_with_one_event_per_launch(runtime: MaceRuntime, t
         assert event["cat"] == launch.op_type
         assert event["args"]["kernel"] == launch.kernel
         assert event["args"]["global_size"] == list(launch.global_size)
+        # The program key: the kernel's source file and build options, as the planner names it.
+        assert event["args"]["program"] == launch.program and launch.program.split()[0] in (
+            "eltwise", "activation", "layout"), launch.program
         assert isinstance(event["pid"], int) and isinstance(event["tid"], int)
     assert [event["name"] for event in events[1:4]] == ["Mul/eltwise", "Relu/activation", "Add/eltwise"]
 
@@ -108,7 +111,7 @@ def test_profile_json_round_trips(runtime: MaceRuntime) -> None:
 
 
 def _launch(node: str, start_ms: float, device_ms: float) -> LaunchProfile:
-    return LaunchProfile(node, "Conv", "conv2d", (4, 8, 1), (1, 1, 1), device_ms * 1e-3, start_ms * 1e-3)
+    return LaunchProfile(node, "Conv", "conv2d", "conv2d -DACTIVATION=ACT_NONE", (4, 8, 1), (1, 1, 1), device_ms * 1e-3, start_ms * 1e-3)
 
 
 def test_times_are_microseconds_from_the_profile() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import sys
@@ -169,17 +168,9 @@ def op_table(profile: RunProfile) -> list[dict[str, Any]]:
 
 
 def device_memory_bytes(runtime: MaceRuntime) -> dict[str, int]:
-    """Bytes of the device buffers the runtime allocates, from its public plans.
-
-    The engine has no accessor for its allocations, so this mirrors what it allocates: one
-    buffer per memory-plan entry, each plan constant as float32 (at least one element), and a
-    float32 NCHW staging copy per graph input and output."""
-    activations = sum(runtime.memory_plan.buffer_sizes)
-    constants = sum(max(int(value.size), 1) * 4
-                    for node_plan in runtime.plan.node_plans for value in node_plan.constants.values())
-    staging = sum(math.prod(info.shape) * 4 for info in (*runtime.graph.inputs, *runtime.graph.outputs))
-    return {"activations": activations, "activation_buffers": len(runtime.memory_plan.buffer_sizes),
-            "constants": constants, "staging": staging, "total": activations + constants + staging}
+    """The runtime's device buffers by kind (``MaceRuntime.device_memory_bytes``), with the
+    number of shared activation buffers the memory plan made."""
+    return {**runtime.device_memory_bytes(), "activation_buffers": len(runtime.memory_plan.buffer_sizes)}
 
 
 def host_peak_rss_bytes() -> int:
