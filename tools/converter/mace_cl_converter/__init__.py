@@ -1,4 +1,4 @@
-"""ONNX -> rules_mace model converter (library). The CLI is ``tools/converter/mace_convert.py``."""
+"""ONNX -> rules_mace model converter (library). The command is ``mace_cl_converter.cli`` (``mace-convert``)."""
 
 from mace_cl_converter.errors import (
     ConversionError,
