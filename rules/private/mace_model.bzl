@@ -182,17 +182,17 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
             providers = [MaceOpenclTargetInfo],
         ),
         "_converter": attr.label(
-            default = "//tools/converter:mace_convert",
+            default = "//rules/private:converter",
             executable = True,
             cfg = "exec",
         ),
         "_precompiler": attr.label(
-            default = "//tools/precompile:mace_precompile",
+            default = "//rules/private:precompiler",
             executable = True,
             cfg = "exec",
         ),
         "_manifest_tool": attr.label(
-            default = "//tools/manifest:mace_manifest",
+            default = "//rules/private:manifest_tool",
             executable = True,
             cfg = "exec",
         ),

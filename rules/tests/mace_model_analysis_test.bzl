@@ -6,6 +6,7 @@ checked in under testdata/.
 """
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("@rules_python//python:defs.bzl", "py_runtime", "py_runtime_pair")
 load("//rules:defs.bzl", "MaceModelInfo", "mace_model", "mace_opencl_toolchain")
 
 _MODEL = Label("//tests/models:small_cnn.onnx")
@@ -205,6 +206,22 @@ def _none_target_test_impl(ctx):
 
 none_target_test = analysistest.make(_none_target_test_impl)
 
+# --- the tools' Python: rules_mace's own, whatever the build registers ------------------------
+
+def _tools_python_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    runfiles = _short_paths(analysistest.target_under_test(env)[DefaultInfo].default_runfiles.files.to_list())
+    asserts.true(env, [p for p in runfiles if p.endswith("/pyvenv.cfg")], "the converter runs on @rules_mace_python")
+    asserts.false(env, [p for p in runfiles if p.endswith("wrong_python.sh")], "not on the build's first toolchain")
+    return analysistest.end(env)
+
+tools_python_test = analysistest.make(
+    _tools_python_test_impl,
+    config_settings = {
+        "//command_line_option:extra_toolchains": [str(Label("//rules/tests:wrong_python_toolchain"))],
+    },
+)
+
 # --- external data -------------------------------------------------------------------------------
 
 _EXTERNAL_MODEL = Label("//tests/models:small_cnn_external.onnx")
@@ -369,7 +386,27 @@ def mace_model_analysis_test_suite(name):
         tags = ["manual"],
     )
 
+    # A Python toolchain that outranks every registered one (as a user's could) and cannot run.
+    py_runtime(
+        name = "wrong_python_runtime",
+        interpreter = "testdata/wrong_python.sh",
+        python_version = "PY3",
+        tags = ["manual"],
+    )
+    py_runtime_pair(
+        name = "wrong_python_pair",
+        py3_runtime = ":wrong_python_runtime",
+        tags = ["manual"],
+    )
+    native.toolchain(
+        name = "wrong_python_toolchain",
+        toolchain = ":wrong_python_pair",
+        toolchain_type = "@bazel_tools//tools/python:toolchain_type",
+        tags = ["manual"],
+    )
+
     tests = {
+        "tools_python_test": (tools_python_test, Label("//rules/private:converter")),
         "driver_target_test": (driver_target_test, ":subject_driver"),
         "host_gpu_toolchain_test": (host_gpu_toolchain_test, ":subject_host_gpu"),
         "none_target_test": (none_target_test, ":subject_none"),
