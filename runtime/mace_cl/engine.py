@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyopencl as cl
@@ -44,6 +45,9 @@ from mace_cl.programs import (
     ProgramSpec,
     program_cache_for,
 )
+
+if TYPE_CHECKING:
+    from pyopencl.typing import KernelArg as ClKernelArg
 
 CompiledProgram = bytes | str | Path | CompiledProgramSet
 
@@ -159,8 +163,11 @@ class MaceRuntime:
         with self._phase("device"):
             self.device = select_device(device)
             self.context = shared_context(self.device)
-            properties = cl.command_queue_properties.PROFILING_ENABLE if profile else 0
-            self.queue = cl.CommandQueue(self.context, properties=properties)
+            self.queue = (
+                cl.CommandQueue(self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+                if profile
+                else cl.CommandQueue(self.context)  # no properties: the same as properties=0
+            )
         with self._phase("plan"):
             self.graph = graph
             # Kernels are chosen per device kind, so planning needs the device first.
@@ -322,7 +329,7 @@ class MaceRuntime:
                 )
         return launches
 
-    def _kernel_arg(self, arg: KernelArg, node_index: int) -> object:
+    def _kernel_arg(self, arg: KernelArg, node_index: int) -> ClKernelArg:
         node = self.graph.nodes[node_index]
         if isinstance(arg, OutputArg):
             return self._buffer_of(node.outputs[arg.index])
@@ -344,7 +351,8 @@ class MaceRuntime:
         if isinstance(arg, FloatArg):
             return np.float32(arg.value)
         if isinstance(arg, LocalMemArg):
-            return cl.LocalMemory(arg.nbytes)
+            # pyopencl's KernelArg type leaves out LocalMemory, which set_args takes.
+            return cl.LocalMemory(arg.nbytes)  # type: ignore[return-value]
         raise TypeError(f"unknown kernel argument {arg!r}")
 
     def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:

@@ -33,7 +33,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -221,6 +221,10 @@ def _field(mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], 
     return value
 
 
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_layout(entries: Iterable[Mapping[str, Any]], payload_size: int, what: str, where: str) -> None:
     """Blobs are 64-byte aligned and never overlap, as _pack_container lays them out.
 
@@ -232,7 +236,7 @@ def _check_layout(entries: Iterable[Mapping[str, Any]], payload_size: int, what:
         if not isinstance(entry, Mapping):
             raise FormatError(f"{where}: a {what} entry is not an object")
         offset, nbytes = entry.get("offset"), entry.get("nbytes")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, nbytes)):
+        if not (_is_int(offset) and _is_int(nbytes)):
             raise FormatError(f"{where}: {what} has a malformed offset or size")
         if offset < 0 or nbytes < 0 or offset + nbytes > payload_size:
             raise FormatError(f"{where}: {what} blob [{offset}, {offset + nbytes}) lies outside the payload "

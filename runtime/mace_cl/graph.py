@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 
 AttrValue = int | float | str | list[int] | list[float] | list[str]
 
 SUPPORTED_DTYPES = ("float32",)
+
+
+def is_int_list(value: object) -> TypeGuard[list[int]]:
+    """Whether ``value`` is a list of ints (bools, an int subclass, are not)."""
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
 class GraphError(ValueError):

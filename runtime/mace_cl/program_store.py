@@ -18,6 +18,7 @@ import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import pyopencl as cl
 
@@ -59,10 +60,11 @@ def device_identity(device: cl.Device) -> DeviceIdentity:
 
 
 # NVIDIA's vendor extension that reports a GPU's compute capability (CL_DEVICE_COMPUTE_
-# CAPABILITY_MAJOR_NV = 0x4000, _MINOR_NV = 0x4001); other drivers reject those queries.
+# CAPABILITY_MAJOR_NV = 0x4000, _MINOR_NV = 0x4001, pyopencl's device_info members of those
+# names); other drivers reject those queries.
 NV_DEVICE_ATTRIBUTE_QUERY = "cl_nv_device_attribute_query"
-_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV = 0x4000
-_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV = 0x4001
+_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV = cl.device_info.COMPUTE_CAPABILITY_MAJOR_NV
+_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV = cl.device_info.COMPUTE_CAPABILITY_MINOR_NV
 
 
 def nvidia_compute_capability(device: cl.Device) -> tuple[int, int] | None:
@@ -117,8 +119,10 @@ def select_identities(
 
 def program_binary(program: cl.Program, device: cl.Device) -> bytes:
     """The driver's binary of a built program for one device."""
-    devices = program.get_info(cl.program_info.DEVICES)
-    binaries = program.get_info(cl.program_info.BINARIES)
+    # pyopencl's get_info returns object; these two queries give a list of Devices and one
+    # binary (bytes) per device, in the same order.
+    devices = cast("list[cl.Device]", program.get_info(cl.program_info.DEVICES))
+    binaries = cast("list[bytes]", program.get_info(cl.program_info.BINARIES))
     for candidate, binary in zip(devices, binaries, strict=True):
         if candidate.int_ptr == device.int_ptr:
             return bytes(binary)

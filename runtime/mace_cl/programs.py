@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from mace_cl.kernel_sources import program_source, source_digest
 
@@ -93,7 +93,9 @@ def build_program(
         logs = []
         for device in devices or context.devices:
             try:
-                logs.append(program.get_build_info(device, cl.program_build_info.LOG).strip())
+                # pyopencl returns the CL_PROGRAM_BUILD_LOG query decoded, as str.
+                log_text = cast(str, program.get_build_info(device, cl.program_build_info.LOG))
+                logs.append(log_text.strip())
             except cl.Error:
                 continue
         raise ProgramBuildError("\n".join([str(exc), *filter(None, logs)])) from None

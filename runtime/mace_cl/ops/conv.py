@@ -330,10 +330,9 @@ def plan_convolution(
         elif window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
             plan.constants["filter"] = pack_o16_filter(weights)
             fusable = residual is not None and residual.value is None and residual.shape == out_shape
+            fused_residual = residual.name if fusable and residual is not None else None
             plan.launches.append(
-                pointwise_o16_launch(
-                    TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation, residual.name if fusable else None
-                )
+                pointwise_o16_launch(TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation, fused_residual)
             )
         else:
             plan.constants["filter"] = pack_o16_filter(weights)
@@ -441,7 +440,8 @@ def pointwise_o16_launch(
     ``residual`` (a tensor shaped like the output, added before the activation) is
     taken by ``conv1x1_o32`` only; ``uses_residual`` tells whether it was."""
     single = pixels < O16_POINTWISE_PIXELS
-    fused = residual is not None and not single
+    fused_residual = None if single else residual
+    fused = fused_residual is not None
     return KernelLaunch(
         ProgramSpec("conv2d_o16", (RESIDUAL_OPTION,) * fused + activation.build_options()),
         "conv1x1_o16_single" if single else "conv1x1_o32",
@@ -449,7 +449,7 @@ def pointwise_o16_launch(
         (
             OutputArg(0), x, ConstantArg("filter"), ConstantArg("bias"),
             IntArg(pixels), IntArg(channel_blocks(c_in)), IntArg(c_out),
-            *((TensorArg(residual),) if fused else ()),
+            *((TensorArg(fused_residual),) if fused_residual is not None else ()),
             *activation.kernel_args(),
         ),
         tuned_local_sizes=cpu_local_sizes(2),

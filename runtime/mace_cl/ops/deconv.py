@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mace_cl.graph import Node
+from mace_cl.graph import Node, is_int_list
 from mace_cl.layout import Nhwc4Shape, channel_blocks
 from mace_cl.ops.base import (
     ConstantArg,
@@ -53,7 +53,7 @@ def _spatial_attr(node: Node, key: str, rank: int) -> list[int] | None:
     value = node.attrs.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if not is_int_list(value):
         raise OpError(node, f"attribute {key!r} must be a list of ints, got {value!r}")
     if key == "output_shape" and len(value) == rank + 2:
         value = value[2:]

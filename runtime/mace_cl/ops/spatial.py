@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mace_cl.graph import Node
+from mace_cl.graph import Node, is_int_list
 from mace_cl.ops.base import OpError, Shape, attr_str
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
@@ -49,7 +49,7 @@ def _int_list(node: Node, key: str, length: int, default: int) -> list[int]:
     value = node.attrs.get(key)
     if value is None:
         return [default] * length
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if not is_int_list(value):
         raise OpError(node, f"attribute {key!r} must be a list of ints, got {value!r}")
     if len(value) != length:
         raise OpError(node, f"attribute {key!r} needs {length} values for this input rank, got {value}")
