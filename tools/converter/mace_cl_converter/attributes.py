@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from mace_cl.graph import is_int_list
 from onnx import AttributeProto
 
 from mace_cl_converter.tensors import read_tensor
@@ -11,6 +12,31 @@ from mace_cl_converter.tensors import read_tensor
 # Python value of one attribute: what mace_cl.graph.AttrValue allows, plus tensors
 # (``Constant``'s value, ``ConstantOfShape``'s value) that the importer turns into constants.
 PyAttr = int | float | str | list[int] | list[float] | list[str] | np.ndarray
+
+
+# Typed reads of one attribute value. The ONNX checker has matched every attribute's type to
+# its op's schema before the converter reads it, so a TypeError here means a converter bug.
+
+
+def as_int(value: PyAttr) -> int:
+    """``int(value)`` of a single-valued attribute."""
+    if isinstance(value, list):
+        raise TypeError(f"expected one number, got the list {value!r}")
+    return int(value)
+
+
+def as_float(value: PyAttr) -> float:
+    """``float(value)`` of a single-valued attribute."""
+    if isinstance(value, list):
+        raise TypeError(f"expected one number, got the list {value!r}")
+    return float(value)
+
+
+def as_ints(value: PyAttr) -> list[int]:
+    """A list-of-ints attribute, as it is (not a copy)."""
+    if not is_int_list(value):
+        raise TypeError(f"expected a list of ints, got {value!r}")
+    return value
 
 
 def attribute_value(attr: AttributeProto, where: str) -> PyAttr:

@@ -36,6 +36,17 @@ class OnnxNode:
     opset: int
 
 
+@dataclass
+class PendingNode:
+    """A node ``emit`` has not folded or placed yet: its attributes may still hold tensors."""
+
+    op_type: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, PyAttr]
+
+
 class ImportContext:
     def __init__(self, model: Model, consumed: set[str]) -> None:
         self.model = model
@@ -77,14 +88,16 @@ class ImportContext:
     def emit(self, op_type: str, name: str, inputs: list[str], outputs: list[str],
              attrs: Mapping[str, PyAttr] | None = None) -> None:
         """Fold the node if its inputs are known, else plan it (shapes) and keep it."""
-        node = Node(op_type, name, list(inputs), list(outputs), dict(attrs or {}))
-        if constant_folding.try_fold(self.model, node):
+        pending = PendingNode(op_type, name, list(inputs), list(outputs), dict(attrs or {}))
+        if constant_folding.try_fold(self.model, pending):
             return
-        if any(isinstance(v, np.ndarray) for v in node.attrs.values()):
+        plain = {key: value for key, value in pending.attrs.items() if not isinstance(value, np.ndarray)}
+        if len(plain) != len(pending.attrs):
             raise ConversionError(
                 f"{self.model.where}: node {name!r} ({op_type}) has a tensor attribute and "
                 "run-time inputs; only its constant form is supported"
             )
+        node = Node(op_type, name, pending.inputs, pending.outputs, plain)
         shape_inference.infer_node(self.model, node)
         self.model.graph.nodes.append(node)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from onnx import helper
 
+from mace_cl_converter.attributes import as_float, as_int
 from mace_cl_converter.importer import ImportContext, OnnxNode
 from mace_cl_converter.tensors import check_finite
 
@@ -66,7 +67,7 @@ def _attr_to_input(ctx: ImportContext, node: OnnxNode, attr: str, index: int, dt
     """Move attribute ``attr`` into input ``index`` as a constant (newest-opset form)."""
     if attr not in node.attrs:
         return list(node.inputs)
-    value = np.asarray(node.attrs.pop(attr), dtype=dtype)
+    value: np.ndarray = np.asarray(node.attrs.pop(attr), dtype=dtype)
     return _inputs_with(node, index, ctx.constant(f"{node.name}_{attr}", value))
 
 
@@ -115,7 +116,7 @@ def _cast(ctx: ImportContext, node: OnnxNode) -> None:
     if ctx.value(node.inputs[0]) is not None:
         _passthrough(ctx, node)  # folds
         return
-    target = helper.tensor_dtype_to_np_dtype(int(node.attrs["to"]))
+    target = helper.tensor_dtype_to_np_dtype(as_int(node.attrs["to"]))
     if target != np.float32:
         raise ctx.error(node, f"casts a run-time tensor to {target}; run-time tensors are float32 only")
     ctx.emit("Identity", node.name, node.inputs[:1], node.outputs[:1])
@@ -129,9 +130,9 @@ def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
     """Inference BN = per-channel affine y = x * s + t; later passes fold it into Conv/Gemm."""
     if any(ctx.used(name) for name in node.outputs[1:]):
         raise ctx.error(node, "uses the training outputs (running mean/var); only inference BatchNormalization is supported")
-    if int(node.attrs.get("training_mode", 0)):
+    if as_int(node.attrs.get("training_mode", 0)):
         raise ctx.error(node, "training_mode=1 is not supported; export the model in eval mode")
-    if node.opset < 9 and int(node.attrs.get("spatial", 1)) == 0:
+    if node.opset < 9 and as_int(node.attrs.get("spatial", 1)) == 0:
         raise ctx.error(node, "spatial=0 (per-activation statistics) is not supported")
     if len(node.inputs) < 5:
         raise ctx.error(node, f"has {len(node.inputs)} inputs; X, scale, B, mean and var are needed")
@@ -154,7 +155,7 @@ def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
                             f"{node.inputs[0]!r} has {channels} channels; give one {what} value per channel")
         params.append(np.broadcast_to(value.astype(np.float64).reshape(-1), (channels,)))
     scale, bias, mean, var = params
-    eps = float(node.attrs.get("epsilon", 1e-5))
+    eps = as_float(node.attrs.get("epsilon", 1e-5))
     with np.errstate(all="ignore"):  # checked just below, with a message naming the node
         factor = scale / np.sqrt(var + eps)
         shift = bias - mean * factor
@@ -190,7 +191,7 @@ def _softmax(ctx: ImportContext, node: OnnxNode) -> None:
         return
     shape = ctx.shape(node.inputs[0], node)
     rank = len(shape)
-    axis = int(node.attrs.get("axis", 1))
+    axis = as_int(node.attrs.get("axis", 1))
     axis = axis + rank if axis < 0 else axis
     if axis == rank - 1:
         ctx.emit(node.op_type, node.name, node.inputs, node.outputs, {"axis": -1})
@@ -309,8 +310,8 @@ def _neg(ctx: ImportContext, node: OnnxNode) -> None:
 @_lowers("Selu")
 def _selu(ctx: ImportContext, node: OnnxNode) -> None:
     """Selu(x) = gamma * Elu(x, alpha)."""
-    alpha = float(node.attrs.get("alpha", 1.67326319217681884765625))
-    gamma = float(node.attrs.get("gamma", 1.05070102214813232421875))
+    alpha = as_float(node.attrs.get("alpha", 1.67326319217681884765625))
+    gamma = as_float(node.attrs.get("gamma", 1.05070102214813232421875))
     elu = ctx.temp(f"{node.name}_elu")
     ctx.emit("Elu", node.name, node.inputs, [elu], {"alpha": alpha})
     ctx.emit("Mul", ctx.temp(f"{node.name}_gamma"), [elu, ctx.constant("gamma", np.array(gamma, np.float32))], node.outputs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from mace_cl.graph import Node
 
+from mace_cl_converter.attributes import as_ints
 from mace_cl_converter.model import Model
 
 _MAX_PROBE_ELEMENTS = 1 << 24
@@ -31,7 +32,7 @@ def _permutation(model: Model, first: Node, transpose: Node, last: Node) -> np.n
         return None
     index = np.arange(int(np.prod(in_shape))).reshape(in_shape)
     perm = transpose.attrs.get("perm")
-    moved = np.transpose(index.reshape(mid), perm if isinstance(perm, list) else None).reshape(out_shape)
+    moved = np.transpose(index.reshape(mid), as_ints(perm) if isinstance(perm, list) else None).reshape(out_shape)
     # Channel c of the result must be a whole input channel p[c].
     _, c, h, w = in_shape
     source = moved // (h * w) % c
@@ -67,7 +68,7 @@ def _depth_to_space(model: Model, first: Node, transpose: Node, last: Node) -> t
         return None
     index = np.arange(int(np.prod(in_shape))).reshape(in_shape)
     perm = transpose.attrs.get("perm")
-    moved = np.transpose(index.reshape(mid), perm if isinstance(perm, list) else None).reshape(out_shape)
+    moved = np.transpose(index.reshape(mid), as_ints(perm) if isinstance(perm, list) else None).reshape(out_shape)
     for mode in ("CRD", "DCR"):
         if np.array_equal(moved, _depth_to_space_index(index, block, mode)):
             return block, mode

@@ -12,13 +12,13 @@ import numpy as np
 from mace_cl.graph import Node
 
 from mace_cl_converter.errors import ConversionError
-from mace_cl_converter.evaluate import evaluate
+from mace_cl_converter.evaluate import FoldNode, evaluate
 from mace_cl_converter.model import Model
 
 SHAPE_ONLY_OPS = frozenset({"Shape", "Size"})
 
 
-def input_values(model: Model, node: Node) -> list[np.ndarray | None] | None:
+def input_values(model: Model, node: FoldNode) -> list[np.ndarray | None] | None:
     """Every input's value (None for omitted inputs), or None if one is a run-time tensor."""
     constants = model.graph.constants
     values: list[np.ndarray | None] = []
@@ -35,7 +35,7 @@ def input_values(model: Model, node: Node) -> list[np.ndarray | None] | None:
     return values
 
 
-def try_fold(model: Model, node: Node) -> bool:
+def try_fold(model: Model, node: FoldNode) -> bool:
     """Replace ``node``'s outputs by constants if possible; the caller removes the node."""
     values = input_values(model, node)
     if values is None or not any(name for name in node.inputs):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from mace_cl.graph import Node
 
+from mace_cl_converter.attributes import as_float, as_int
 from mace_cl_converter.model import Model
 
 PRODUCERS = ("Conv", "ConvTranspose", "Gemm")
@@ -35,20 +36,20 @@ def _out_channels(node: Node, weights: np.ndarray) -> int:
     if node.op_type == "Conv":
         return weights.shape[0]
     if node.op_type == "ConvTranspose":
-        return weights.shape[1] * int(node.attrs.get("group", 1))
-    return weights.shape[0] if int(node.attrs.get("transB", 0)) else weights.shape[1]
+        return weights.shape[1] * as_int(node.attrs.get("group", 1))
+    return weights.shape[0] if as_int(node.attrs.get("transB", 0)) else weights.shape[1]
 
 
 def _scale_weights(node: Node, weights: np.ndarray, v: np.ndarray) -> np.ndarray:
     if node.op_type == "Conv":
         return weights * v.reshape((-1,) + (1,) * (weights.ndim - 1))
     if node.op_type == "ConvTranspose":
-        group = int(node.attrs.get("group", 1))
+        group = as_int(node.attrs.get("group", 1))
         c_in, per_group = weights.shape[0], weights.shape[1]
         grouped = weights.reshape((group, c_in // group, per_group, *weights.shape[2:]))
         factors = v.reshape((group, 1, per_group) + (1,) * (weights.ndim - 2))
         return (grouped * factors).reshape(weights.shape)
-    if int(node.attrs.get("transB", 0)):
+    if as_int(node.attrs.get("transB", 0)):
         return weights * v[:, None]
     return weights * v[None, :]
 
@@ -79,7 +80,7 @@ def _try_fold(model: Model, producer: Node, consumer: Node) -> bool:
     if op == "Div" and np.any(v == 0):
         return False
     if producer.op_type == "Gemm":
-        alpha, beta = float(producer.attrs.get("alpha", 1.0)), float(producer.attrs.get("beta", 1.0))
+        alpha, beta = as_float(producer.attrs.get("alpha", 1.0)), as_float(producer.attrs.get("beta", 1.0))
         has_bias = len(producer.inputs) > 2 and producer.inputs[2] in constants
         if len(producer.inputs) > 2 and producer.inputs[2] and not has_bias:
             return False

@@ -16,6 +16,7 @@ from mace_cl.graph import Node
 from mace_cl.ops.base import OpError
 from mace_cl.ops.registry import planner_for
 
+from mace_cl_converter.attributes import as_float
 from mace_cl_converter.model import Model
 from mace_cl_converter.passes.shape_inference import ShapeUnknown, plan_inputs
 
@@ -30,16 +31,16 @@ def activation_attrs(model: Model, node: Node) -> dict | None:
     if op in ("Sigmoid", "Tanh", "HardSwish"):
         return {"activation": {"Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish"}[op]}
     if op == "LeakyRelu":
-        return {"activation": "leaky_relu", "activation_alpha": float(attrs.get("alpha", 0.01))}
+        return {"activation": "leaky_relu", "activation_alpha": as_float(attrs.get("alpha", 0.01))}
     if op == "Elu":
-        return {"activation": "elu", "activation_alpha": float(attrs.get("alpha", 1.0))}
+        return {"activation": "elu", "activation_alpha": as_float(attrs.get("alpha", 1.0))}
     if op == "Swish":
-        return {"activation": "swish", "activation_alpha": float(attrs.get("alpha", 1.0))}
+        return {"activation": "swish", "activation_alpha": as_float(attrs.get("alpha", 1.0))}
     if op == "HardSigmoid":
-        return {"activation": "hard_sigmoid", "activation_alpha": float(attrs.get("alpha", 0.2)),
-                "activation_beta": float(attrs.get("beta", 0.5))}
+        return {"activation": "hard_sigmoid", "activation_alpha": as_float(attrs.get("alpha", 0.2)),
+                "activation_beta": as_float(attrs.get("beta", 0.5))}
     if op == "Clip":
-        bounds = [float(attrs[key]) for key in ("min", "max") if key in attrs]
+        bounds = [as_float(attrs[key]) for key in ("min", "max") if key in attrs]
         result: dict = {"activation": "clip"}
         for index, key in ((1, "activation_min"), (2, "activation_max")):
             name = node.inputs[index] if len(node.inputs) > index else ""

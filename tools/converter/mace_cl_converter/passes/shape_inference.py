@@ -16,6 +16,7 @@ from mace_cl.graph import Node
 from mace_cl.ops.base import OpError, PlanInput
 from mace_cl.ops.registry import plan_node, planner_for
 
+from mace_cl_converter.attributes import as_ints
 from mace_cl_converter.errors import ConversionError
 from mace_cl_converter.model import Model, Shape
 
@@ -137,7 +138,7 @@ def _fallback_shapes(node: Node, inputs: list[PlanInput]) -> list[Shape] | None:
     shape = inputs[0].shape
     if node.op_type == "Transpose":
         perm = node.attrs.get("perm")
-        order = list(perm) if isinstance(perm, list) else list(reversed(range(len(shape))))
+        order = as_ints(perm) if isinstance(perm, list) else list(reversed(range(len(shape))))
         return [tuple(shape[i] for i in order)]
     if node.op_type == "Reshape" and len(inputs) > 1 and inputs[1].value is not None:
         target = [int(d) for d in np.asarray(inputs[1].value).reshape(-1)]

@@ -9,6 +9,7 @@ permutation are merged, and to the identity, removed.
 
 from __future__ import annotations
 
+from mace_cl_converter.attributes import as_ints
 from mace_cl_converter.model import Model
 
 
@@ -30,7 +31,7 @@ def run(model: Model) -> bool:
             first = producers.get(node.inputs[0])
             if first is None or first.op_type != "Transpose":
                 continue
-            rank = len(model.shapes.get(first.inputs[0], ())) or len(first.attrs.get("perm", []))
+            rank = len(model.shapes.get(first.inputs[0], ())) or len(as_ints(first.attrs.get("perm", [])))
             if not rank:
                 continue
             inner, outer = _perm(first, rank), _perm(node, rank)
