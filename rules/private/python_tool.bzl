@@ -3,22 +3,23 @@
 rules_mace's Python packages (`@rules_mace_pip`) are wheels for the host's python3, the
 interpreter `@rules_mace_python` wraps. A build's Python toolchain can be another one (rules_python
 registers its own, e.g. a downloaded 3.11, and may be resolved first), and the tools' compiled
-wheels would then fail to import at the first action. So the tools are built with that toolchain
-on top: an incoming transition appends it to `--extra_toolchains`, whose entries outrank every
-registered toolchain and, among themselves, the last one wins. The user's own Python targets
-keep the toolchain they chose.
+wheels would then fail to import at the first action. So the tools are built with an incoming
+transition that sets `--extra_toolchains` to that toolchain alone: command-line toolchains outrank
+every registered one. Alone, not appended to the user's list: the tools need no other
+command-line toolchain, and a fixed value keeps the tools' output path, and with it the key of
+every conversion, the same when a user switches e.g. the OpenCL target with `--extra_toolchains`.
+The user's own Python targets keep the toolchain they chose.
 """
 
 _TOOLCHAIN = str(Label("@rules_mace_python//:toolchain"))
 _EXTRA_TOOLCHAINS = "//command_line_option:extra_toolchains"
 
-def _on_rules_mace_python_impl(settings, _attr):
-    extra = [label for label in settings[_EXTRA_TOOLCHAINS] if label != _TOOLCHAIN]
-    return {_EXTRA_TOOLCHAINS: extra + [_TOOLCHAIN]}
+def _on_rules_mace_python_impl(_settings, _attr):
+    return {_EXTRA_TOOLCHAINS: [_TOOLCHAIN]}
 
 _on_rules_mace_python = transition(
     implementation = _on_rules_mace_python_impl,
-    inputs = [_EXTRA_TOOLCHAINS],
+    inputs = [],
     outputs = [_EXTRA_TOOLCHAINS],
 )
 
