@@ -336,8 +336,15 @@ class DiskProgramCache:
         pending, self._pending = self._pending, []
         for spec, program, source in pending:
             source_hash = program_source_hash(source, spec.options)
+            binary = program_binary(program, self._device)
+            problem = pocl_binary_problem(binary) if is_pocl_binary(binary) else None
+            if problem is not None:
+                # PoCL can serialise a kernel file another process sharing its cache has
+                # created but not yet written; such an entry would be refused at every start.
+                log.info("not caching the binary of %r: malformed PoCL binary (%s)", spec.key, problem)
+                continue
             programs = CompiledProgramSet()
-            programs.add(self._identity, CompiledProgram(spec.key, source_hash, program_binary(program, self._device)))
+            programs.add(self._identity, CompiledProgram(spec.key, source_hash, binary))
             try:
                 write_atomically(self.entry_path(spec, source_hash), encode_compiled_programs(programs))
             except OSError as exc:  # a read-only or full cache must not break inference

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +92,16 @@ def _graph() -> Graph:
     )
 
 
-def _wave(model: Path, cache: Path, go: Path, env: dict[str, str]) -> list[tuple[dict, str]]:
+def _wave(model: Path, cache: Path, go: Path, pocl_caches: Path) -> list[tuple[dict, str]]:
+    # A fresh PoCL cache per worker: PoCL really compiles, as on a first run, which keeps the
+    # window in which the workers race on our program cache open longer. Not one shared PoCL
+    # cache: PoCL's own cache has a cross-process race (a reader can serialise a file another
+    # process has created but not yet written), which is PoCL's, not the one tested here.
     workers = [
         subprocess.Popen([sys.executable, "-c", WORKER, str(model), str(cache), str(go)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": PYTHONPATH,
+                              "POCL_CACHE_DIR": str(pocl_caches / f"{uuid.uuid4().hex}")})
         for _ in range(PROCESSES)
     ]
     try:
@@ -120,15 +127,12 @@ def test_simultaneous_start_with_one_empty_cache(tmp_path: Path) -> None:
     model = tmp_path / "model.mace"
     write_model(graph, model)
     cache = tmp_path / "cache"
-    # A fresh PoCL cache shared by the workers: PoCL really compiles, as on a first run,
-    # which keeps the window in which the workers race on the program cache open longer.
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "POCL_CACHE_DIR": str(tmp_path / "pocl")}
     x = np.linspace(-3, 3, int(np.prod(SHAPE)), dtype=np.float32).reshape(SHAPE)
     reference = MaceRuntime(graph, device="cpu").run_dict({"x": x})["y"]
     keys = {spec.key for spec in required_programs(graph, device_kind="cpu")}
     assert len(keys) >= 5, "the model should need several programs for the race to matter"
 
-    first = _wave(model, cache, tmp_path / "go", env)
+    first = _wave(model, cache, tmp_path / "go", tmp_path / "pocl")
     for run, warnings in first:
         assert sum(run["origins"].values()) == len(keys)
         assert set(run["origins"]) <= {"source", "cache"}
@@ -147,7 +151,7 @@ def test_simultaneous_start_with_one_empty_cache(tmp_path: Path) -> None:
         found.update(programs.devices[identity])
     assert found == keys
 
-    second = _wave(model, cache, tmp_path / "go", env)
+    second = _wave(model, cache, tmp_path / "go", tmp_path / "pocl")
     for run, warnings in second:
         assert run["origins"] == {"cache": len(keys)}, warnings
         np.testing.assert_array_equal(np.array(run["y"], np.float32), reference)

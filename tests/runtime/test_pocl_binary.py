@@ -122,5 +122,25 @@ def test_malformed_binaries_are_refused_before_the_driver(device: cl.Device, bin
         build_from_binary(shared_context(device), device, SPEC, edited)
 
 
+def test_a_malformed_binary_from_the_driver_is_never_cached(
+    device: cl.Device, binary: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PoCL sharing its cache with another process can return such a binary (a kernel file
+    # serialised before it was written); cached, it would be refused at every later start.
+    import mace_cl.program_store as program_store
+
+    source = program_source(SPEC.name)
+    program = build_program(shared_context(device), source, SPEC.options, [device])
+    cache = program_store.DiskProgramCache(tmp_path / "good", device)
+    cache.program_built(shared_context(device), SPEC, program, source)
+    cache.flush()
+    assert len(list((tmp_path / "good").glob("*.bin"))) == 1
+    monkeypatch.setattr(program_store, "program_binary", lambda program, device: binary[:-1])
+    cache = program_store.DiskProgramCache(tmp_path / "bad", device)
+    cache.program_built(shared_context(device), SPEC, program, source)
+    cache.flush()
+    assert list((tmp_path / "bad").glob("*.bin")) == []
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

@@ -22,7 +22,7 @@ from mace_cl.engine import MaceRuntime
 from mace_cl.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, program_source_hash
 from mace_cl.graph import Graph
 from mace_cl.kernel_sources import program_source
-from mace_cl.pocl_binary import is_pocl_binary
+from mace_cl.pocl_binary import is_pocl_binary, pocl_binary_problem
 from mace_cl.program_store import BinaryRefused, build_from_binary, device_identity, program_binary
 from mace_cl.programs import ProgramBuildError, ProgramSpec, build_program
 
@@ -126,6 +126,9 @@ def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -
 def _reproducible(context: cl.Context, device: cl.Device, spec: ProgramSpec, binary: bytes) -> bytes:
     if not is_pocl_binary(binary):
         return binary
+    problem = pocl_binary_problem(binary)
+    if problem is not None:  # every runtime would refuse it: fail here, not on users' devices
+        raise PrecompileError(f"PoCL returned a malformed binary for {spec.key!r} ({problem}); build again")
     normalized = normalize_pocl_binary(binary)
     if normalized == binary:
         return binary
