@@ -38,7 +38,12 @@ from pathlib import Path
 
 HERE = Path(__file__).absolute().parent
 REPO = HERE.parent
-PATHS = [str(REPO / "runtime"), str(REPO / "tools" / "converter"), str(REPO / "tools" / "precompile"), str(HERE)]
+PATHS = [
+    str(REPO / "runtime"),
+    str(REPO / "tools" / "converter"),
+    str(REPO / "tools" / "precompile"),
+    str(HERE),
+]
 sys.path[:0] = PATHS
 
 CHILD = """
@@ -79,8 +84,13 @@ def _env(pocl_cache: Path) -> dict[str, str]:
 def _start(model: Path, compiled: Path | None, cache_dir: Path | None, work: Path) -> dict:
     pocl_cache = Path(tempfile.mkdtemp(dir=work, prefix="pocl-"))
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", CHILD, str(model), str(compiled or ""), str(cache_dir or "")],
-                            capture_output=True, text=True, env=_env(pocl_cache), check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(model), str(compiled or ""), str(cache_dir or "")],
+        capture_output=True,
+        text=True,
+        env=_env(pocl_cache),
+        check=True,
+    )
     wall = time.perf_counter() - started
     report = json.loads(result.stdout.splitlines()[-1])
     report["wall"] = wall
@@ -90,8 +100,9 @@ def _start(model: Path, compiled: Path | None, cache_dir: Path | None, work: Pat
 def _context_only(work: Path) -> float:
     pocl_cache = Path(tempfile.mkdtemp(dir=work, prefix="pocl-"))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CONTEXT_ONLY], capture_output=True, text=True, env=_env(pocl_cache),
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-c", CONTEXT_ONLY], capture_output=True, text=True, env=_env(pocl_cache), check=True
+    )
     return time.perf_counter() - started
 
 
@@ -114,8 +125,17 @@ def _prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path, str]:
     model = work / "model.mace"
     write_model(graph, model)
     compiled = work / "mace_cl_compiled_program.bin"
-    subprocess.run([sys.executable, str(REPO / "tools" / "precompile" / "mace_precompile.py"), str(model),
-                    "-o", str(compiled)], check=True, env=_env(work / "pocl-precompile"))
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "precompile" / "mace_precompile.py"),
+            str(model),
+            "-o",
+            str(compiled),
+        ],
+        check=True,
+        env=_env(work / "pocl-precompile"),
+    )
     return model, compiled, name
 
 
@@ -126,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a converted model (.mace) to use as it is (needs --compiled)")
     parser.add_argument("--compiled", help="its mace_cl_compiled_program.bin, made elsewhere")
     parser.add_argument("--name", help="the model's name in the printout")
-    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per scenario (median reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="fresh processes per scenario (median reported)"
+    )
     args = parser.parse_args(argv)
     if bool(args.model) != bool(args.compiled):
         parser.error("give --model and --compiled together")
@@ -153,22 +175,34 @@ def main(argv: list[str] | None = None) -> int:
     print(" | ".join("---" for _ in header))
     for key in scenarios:
         origins = results[key][0]["origins"]
-        cells = [key, ", ".join(f"{k} {v}" for k, v in sorted(origins.items())),
-                 f"{median(key, lambda r: r['import']) * 1000:.0f}"]
+        cells = [
+            key,
+            ", ".join(f"{k} {v}" for k, v in sorted(origins.items())),
+            f"{median(key, lambda r: r['import']) * 1000:.0f}",
+        ]
         cells += [f"{median(key, lambda r, p=p: r['phases'][p]) * 1000:.0f}" for p in phases]
-        cells += [f"{median(key, lambda r: r['first_run']) * 1000:.0f}", f"{median(key, lambda r: r['wall']) * 1000:.0f}"]
+        cells += [
+            f"{median(key, lambda r: r['first_run']) * 1000:.0f}",
+            f"{median(key, lambda r: r['wall']) * 1000:.0f}",
+        ]
         print(" | ".join(cells))
     source_init = median("source", lambda r: r["phases"]["programs"])
     source_wall = median("source", lambda r: r["wall"])
     for key in ("shipped", "cache"):
-        print(f"{key}: program phase {source_init / median(key, lambda r: r['phases']['programs']):.1f}x faster "
-              f"than source; process start to first output {source_wall / median(key, lambda r: r['wall']):.2f}x faster")
+        print(
+            f"{key}: program phase {source_init / median(key, lambda r: r['phases']['programs']):.1f}x faster "
+            f"than source; process start to first output {source_wall / median(key, lambda r: r['wall']):.2f}x faster"
+        )
     shipped_wall = median("shipped", lambda r: r["wall"])
     floor = statistics.median(r["wall"] - r["phases"]["programs"] for r in results["shipped"])
-    print(f"floor (process start to first output, programs phase excluded): {floor * 1000:.0f} ms; "
-          f"shipped is {shipped_wall / floor:.3f}x the floor")
-    print(f"device context alone (process start, imports, context and queue): "
-          f"{statistics.median(contexts) * 1000:.0f} ms")
+    print(
+        f"floor (process start to first output, programs phase excluded): {floor * 1000:.0f} ms; "
+        f"shipped is {shipped_wall / floor:.3f}x the floor"
+    )
+    print(
+        f"device context alone (process start, imports, context and queue): "
+        f"{statistics.median(contexts) * 1000:.0f} ms"
+    )
     return 0
 
 

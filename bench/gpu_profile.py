@@ -66,8 +66,14 @@ def _torch_models(names: list[str]) -> dict[str, tuple[bytes, int]]:
         build, size = builders[name]
         buffer = io.BytesIO()
         module = build().eval()
-        torch.onnx.export(module, (torch.randn(1, 3, size, size),), buffer, opset_version=13,
-                          dynamo=False, input_names=["input"])
+        torch.onnx.export(
+            module,
+            (torch.randn(1, 3, size, size),),
+            buffer,
+            opset_version=13,
+            dynamo=False,
+            input_names=["input"],
+        )
         exported[name] = (buffer.getvalue(), size)
     return exported
 
@@ -136,11 +142,15 @@ def _by_kernel(launch: LaunchProfile, options: dict[str, str]) -> str:
 
 def profile_model(name: str, onnx_bytes: bytes, size: int, args: argparse.Namespace) -> None:
     graph = _convert(onnx_bytes)
-    feeds = {graph.inputs[0].name: np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)}
+    feeds = {
+        graph.inputs[0].name: np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)
+    }
     plain = MaceRuntime(graph, device=args.device, plan_kind=args.plan_kind)
     profiled = MaceRuntime(graph, device=args.device, plan_kind=args.plan_kind, profile=True)
-    print(f"\n## {name} {size}x{size}: {plain.device.name.strip()} (plan kind {plain.plan_kind}); "
-          f"{_reference_error(onnx_bytes, feeds, plain.run_dict(feeds))}")
+    print(
+        f"\n## {name} {size}x{size}: {plain.device.name.strip()} (plan kind {plain.plan_kind}); "
+        f"{_reference_error(onnx_bytes, feeds, plain.run_dict(feeds))}"
+    )
 
     for _ in range(args.warmup):
         plain.run_dict(feeds)
@@ -157,12 +167,16 @@ def profile_model(name: str, onnx_bytes: bytes, size: int, args: argparse.Namesp
 
     launches = len(profiles[0].launches)
     med = statistics.median
-    print(f"  end to end (no profiling): median {med(walls) * 1e3:.2f} ms, "
-          f"p90 {np.percentile(walls, 90) * 1e3:.2f} ms, {launches} launches per run")
-    print(f"  profiled: device {med(p.device_seconds for p in profiles) * 1e3:.2f} ms, "
-          f"idle between launches {med(p.idle_seconds for p in profiles) * 1e3:.2f} ms, "
-          f"host enqueue {med(p.host_enqueue_seconds for p in profiles) * 1e3:.2f} ms, "
-          f"wall {med(p.wall_seconds for p in profiles) * 1e3:.2f} ms")
+    print(
+        f"  end to end (no profiling): median {med(walls) * 1e3:.2f} ms, "
+        f"p90 {np.percentile(walls, 90) * 1e3:.2f} ms, {launches} launches per run"
+    )
+    print(
+        f"  profiled: device {med(p.device_seconds for p in profiles) * 1e3:.2f} ms, "
+        f"idle between launches {med(p.idle_seconds for p in profiles) * 1e3:.2f} ms, "
+        f"host enqueue {med(p.host_enqueue_seconds for p in profiles) * 1e3:.2f} ms, "
+        f"wall {med(p.wall_seconds for p in profiles) * 1e3:.2f} ms"
+    )
 
     # Program options per launch, so variants (OUT_PIXELS, filter size) show apart.
     options: dict[str, str] = {}
@@ -174,18 +188,28 @@ def profile_model(name: str, onnx_bytes: bytes, size: int, args: argparse.Namesp
     _table(profiles, lambda launch: launch.op_type, args.top, "by op type")
     _table(
         profiles,
-        lambda launch: (f"{launch.node} ({launch.op_type}) {_by_kernel(launch, options)} "
-                        f"g={_size(launch.global_size)} l={_size(launch.local_size)}"),
-        args.top, "slowest launches",
+        lambda launch: (
+            f"{launch.node} ({launch.op_type}) {_by_kernel(launch, options)} "
+            f"g={_size(launch.global_size)} l={_size(launch.local_size)}"
+        ),
+        args.top,
+        "slowest launches",
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="mobilenetv2,resnet18",
-                        help=f"comma-separated, of {', '.join(MODELS)} (default mobilenetv2,resnet18)")
-    parser.add_argument("--source", choices=["auto", "torch", "builtin"], default="auto",
-                        help="torchvision models (auto: when torch is installed) or the builtin MobileNetV2")
+    parser.add_argument(
+        "--models",
+        default="mobilenetv2,resnet18",
+        help=f"comma-separated, of {', '.join(MODELS)} (default mobilenetv2,resnet18)",
+    )
+    parser.add_argument(
+        "--source",
+        choices=["auto", "torch", "builtin"],
+        default="auto",
+        help="torchvision models (auto: when torch is installed) or the builtin MobileNetV2",
+    )
     parser.add_argument("--device", default="gpu", help="OpenCL device selector (default gpu)")
     parser.add_argument("--plan-kind", default=None, help="plan for this device kind (default: the device's)")
     parser.add_argument("--runs", type=int, default=50, help="timed and profiled runs each (default 50)")
@@ -200,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if source == "auto":
         try:
             import torchvision  # noqa: F401
+
             source = "torch"
         except ImportError:
             source = "builtin"

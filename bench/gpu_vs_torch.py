@@ -55,8 +55,12 @@ class DetectorStyle(nn.Module):
         c2 = self.stage2(c1)
         c3 = self.stage3(c2)
         p3 = self.lateral3(c3)
-        p2 = self.smooth2(torch.cat([self.lateral2(c2), nn.functional.interpolate(p3, scale_factor=2.0, mode="nearest")], 1))
-        p1 = self.smooth1(torch.cat([self.lateral1(c1), nn.functional.interpolate(p2, scale_factor=2.0, mode="nearest")], 1))
+        p2 = self.smooth2(
+            torch.cat([self.lateral2(c2), nn.functional.interpolate(p3, scale_factor=2.0, mode="nearest")], 1)
+        )
+        p1 = self.smooth1(
+            torch.cat([self.lateral1(c1), nn.functional.interpolate(p2, scale_factor=2.0, mode="nearest")], 1)
+        )
         return torch.sigmoid(self.cls(p1)), self.box(p1)
 
 
@@ -88,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device("cuda")
     print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; batch 1, float32")
-    print("model | engine | median ms | p90 ms | ours / engine (median) | peak GPU memory MiB | max rel err vs torch")
+    print(
+        "model | engine | median ms | p90 ms | ours / engine (median) | peak GPU memory MiB | max rel err vs torch"
+    )
     print("--- | --- | --- | --- | --- | --- | ---")
     for name, (module, size) in models().items():
         module = module.eval()
@@ -104,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             reference = gpu_module(x.to(device))
         reference = [reference] if isinstance(reference, torch.Tensor) else list(reference)
         got = list(ours.run_dict(feed).values())
-        errors = [float(np.abs(g - r.cpu().numpy()).max() / (np.abs(r.cpu().numpy()).max() + 1e-12))
-                  for g, r in zip(got, reference, strict=True)]
+        errors = [
+            float(np.abs(g - r.cpu().numpy()).max() / (np.abs(r.cpu().numpy()).max() + 1e-12))
+            for g, r in zip(got, reference, strict=True)
+        ]
 
         def eager(m: nn.Module = gpu_module, x: torch.Tensor = x) -> object:
             with torch.no_grad():
@@ -113,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                 outs = [out] if isinstance(out, torch.Tensor) else out
                 return [o.cpu() for o in outs]
 
-        engines: dict[str, Callable[[], object]] = {"ours (OpenCL)": lambda o=ours, f=feed: o.run_dict(f), "torch eager": eager}
+        engines: dict[str, Callable[[], object]] = {
+            "ours (OpenCL)": lambda o=ours, f=feed: o.run_dict(f),
+            "torch eager": eager,
+        }
         if not args.no_compile:
             try:
                 compiled = torch.compile(gpu_module)
@@ -131,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         ours_bytes = sum(b.size for b in ours._buffers) + sum(b.size for b in ours._constants.values())
         for engine, values in times.items():
             median = statistics.median(values)
-            memory = ours_bytes / 2**20 if engine.startswith("ours") else torch.cuda.max_memory_allocated() / 2**20
+            memory = (
+                ours_bytes / 2**20 if engine.startswith("ours") else torch.cuda.max_memory_allocated() / 2**20
+            )
             error = f"{max(errors):.1e}" if engine.startswith("ours") else ""
-            print(f"{name} | {engine} | {median * 1000:.2f} | {np.percentile(values, 90) * 1000:.2f} | "
-                  f"{ours_median / median:.2f} | {memory:.0f} | {error}")
+            print(
+                f"{name} | {engine} | {median * 1000:.2f} | {np.percentile(values, 90) * 1000:.2f} | "
+                f"{ours_median / median:.2f} | {memory:.0f} | {error}"
+            )
     return 0
 
 

@@ -64,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         onnx.save(mobilenet_v2(), model)
         results = {}
         for engine in ("ours", "onnxruntime"):
-            child = subprocess.run([sys.executable, "-c", CHILD, engine, str(model), args.device],
-                                   capture_output=True, text=True, env=env, check=True)
+            child = subprocess.run(
+                [sys.executable, "-c", CHILD, engine, str(model), args.device],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             results[engine] = json.loads(child.stdout.splitlines()[-1])
     print("MobileNetV2 224x224, batch 1, 20 inferences; MiB")
     print("engine | after import | peak | growth over import")

@@ -45,7 +45,15 @@ INPUT = "input"
 OUTPUT = "logits"
 
 # MobileNetV2 inverted residual settings: (expansion t, channels c, repeats n, stride s).
-MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+MOBILENET_V2 = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 # ---- model ---------------------------------------------------------------------------
@@ -83,8 +91,14 @@ class OnnxBuilder:
         pad = kernel // 2
         self.nodes.append(
             helper.make_node(
-                "Conv", inputs, [y], name=y, kernel_shape=[kernel, kernel], strides=[stride, stride],
-                pads=[pad] * 4, group=group,
+                "Conv",
+                inputs,
+                [y],
+                name=y,
+                kernel_shape=[kernel, kernel],
+                strides=[stride, stride],
+                pads=[pad] * 4,
+                group=group,
             )
         )
         if self.batch_norm:
@@ -111,7 +125,9 @@ class OnnxBuilder:
         return y
 
 
-def mobilenet_v2(seed: int = 0, batch_norm: bool = False, classes: int = 1000, size: int = 224) -> onnx.ModelProto:
+def mobilenet_v2(
+    seed: int = 0, batch_norm: bool = False, classes: int = 1000, size: int = 224
+) -> onnx.ModelProto:
     """MobileNetV2 1.0 with seeded random weights (opset 13)."""
     b = OnnxBuilder(seed, batch_norm)
     x = b.conv(INPUT, 3, 32, 3, 2, 1, relu6=True)
@@ -135,7 +151,8 @@ def mobilenet_v2(seed: int = 0, batch_norm: bool = False, classes: int = 1000, s
     fc_b = b.constant("fc_b", b.rng.uniform(-0.1, 0.1, classes))
     b.nodes.append(helper.make_node("Gemm", [flat, fc_w, fc_b], [OUTPUT], name="fc", transB=1))
     graph = helper.make_graph(
-        b.nodes, "mobilenet_v2",
+        b.nodes,
+        "mobilenet_v2",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [1, 3, size, size])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [1, classes])],
         b.initializers,
@@ -170,7 +187,9 @@ def model_gflop(model: onnx.ModelProto, size: int) -> float:
 # ---- timing --------------------------------------------------------------------------
 
 
-def interleaved_times(engines: dict[str, Callable[[], object]], runs: int, rounds: int) -> dict[str, list[float]]:
+def interleaved_times(
+    engines: dict[str, Callable[[], object]], runs: int, rounds: int
+) -> dict[str, list[float]]:
     """``runs`` timed calls per engine, split into ``rounds`` alternating blocks."""
     times: dict[str, list[float]] = {name: [] for name in engines}
     per_round = max(1, runs // rounds)
@@ -227,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20, help="untimed runs per engine first")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default 2)")
     parser.add_argument("--device", default="cpu", help="our OpenCL device selector (default cpu = PoCL)")
-    parser.add_argument("--bn", action="store_true", help="keep BatchNormalization nodes (the converter folds them)")
+    parser.add_argument(
+        "--bn", action="store_true", help="keep BatchNormalization nodes (the converter folds them)"
+    )
     parser.add_argument("--size", type=int, default=224, help="input height and width (default 224)")
     parser.add_argument("--profile-runs", type=int, default=20, help="profiled runs for the kernel table")
     parser.add_argument("--top", type=int, default=25, help="kernel table rows to print")
@@ -268,21 +289,33 @@ def main(argv: list[str] | None = None) -> int:
 
     device = runtime.device
     gflop = model_gflop(model, args.size)
-    print(f"# MobileNetV2 1.0, batch 1, {args.size}x{args.size}, float32, {gflop:.2f} GFLOP"
-          f"{', BatchNormalization kept in ONNX' if args.bn else ''}")
-    print(f"host: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs; {platform.processor() or ''}")
-    print(f"ours: {device.platform.name.strip()} {device.platform.version.strip()} / {device.name.strip()} "
-          f"({device.max_compute_units} compute units); pyopencl {cl.VERSION_TEXT}")
+    print(
+        f"# MobileNetV2 1.0, batch 1, {args.size}x{args.size}, float32, {gflop:.2f} GFLOP"
+        f"{', BatchNormalization kept in ONNX' if args.bn else ''}"
+    )
+    print(
+        f"host: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs; {platform.processor() or ''}"
+    )
+    print(
+        f"ours: {device.platform.name.strip()} {device.platform.version.strip()} / {device.name.strip()} "
+        f"({device.max_compute_units} compute units); pyopencl {cl.VERSION_TEXT}"
+    )
     print(f"onnxruntime {ort.__version__}, CPUExecutionProvider, intra_op_num_threads={args.threads}")
-    print(f"graph: {len(graph.nodes)} nodes after conversion ({convert_seconds:.2f} s), "
-          f"{len(runtime._launches)} kernel launches, init {init_seconds:.2f} s")
+    print(
+        f"graph: {len(graph.nodes)} nodes after conversion ({convert_seconds:.2f} s), "
+        f"{len(runtime._launches)} kernel launches, init {init_seconds:.2f} s"
+    )
     print(f"max |ours - onnxruntime| / max |onnxruntime| = {error:.2e}")
-    print(f"timed: {args.runs} runs per engine in {args.rounds} alternating rounds, after {args.warmup} warm-up runs")
+    print(
+        f"timed: {args.runs} runs per engine in {args.rounds} alternating rounds, after {args.warmup} warm-up runs"
+    )
     print()
     print(f"{'engine':<12} {'median ms':>10} {'p90 ms':>10} {'min ms':>10} {'GFLOP/s':>8}")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:<12} {median * 1e3:10.2f} {p90(values) * 1e3:10.2f} {min(values) * 1e3:10.2f} {gflop / median:8.1f}")
+        print(
+            f"{name:<12} {median * 1e3:10.2f} {p90(values) * 1e3:10.2f} {min(values) * 1e3:10.2f} {gflop / median:8.1f}"
+        )
     ratio_median = statistics.median(times["ours"]) / statistics.median(times["onnxruntime"])
     ratio_p90 = p90(times["ours"]) / p90(times["onnxruntime"])
     print(f"ratio ours / onnxruntime: median {ratio_median:.2f}x, p90 {ratio_p90:.2f}x")
@@ -302,13 +335,19 @@ def main(argv: list[str] | None = None) -> int:
     node_launches = sum(1 for launch in profiles[0].launches if launch.op_type != "layout")
     print()
     print(f"# profile: {args.profile_runs} runs with a profiling queue (median and fastest run)")
-    print(f"kernel device time per run {device_total * 1e3:.2f} ms (fastest {min(p.device_seconds for p in profiles) * 1e3:.2f}) "
-          f"over {len(profiles[0].launches)} launches; run() wall {wall * 1e3:.2f} ms")
+    print(
+        f"kernel device time per run {device_total * 1e3:.2f} ms (fastest {min(p.device_seconds for p in profiles) * 1e3:.2f}) "
+        f"over {len(profiles[0].launches)} launches; run() wall {wall * 1e3:.2f} ms"
+    )
     idle = statistics.median(p.idle_seconds for p in profiles)
-    print(f"host enqueue: {enqueue * 1e3:.2f} ms for {node_launches} node launches "
-          f"= {enqueue / max(1, node_launches) * 1e6:.1f} us per enqueue (overlaps device work)")
-    print(f"device idle between launches: {idle * 1e3:.2f} ms per run "
-          f"= {idle / max(1, len(profiles[0].launches) - 1) * 1e6:.1f} us per launch")
+    print(
+        f"host enqueue: {enqueue * 1e3:.2f} ms for {node_launches} node launches "
+        f"= {enqueue / max(1, node_launches) * 1e6:.1f} us per enqueue (overlaps device work)"
+    )
+    print(
+        f"device idle between launches: {idle * 1e3:.2f} ms per run "
+        f"= {idle / max(1, len(profiles[0].launches) - 1) * 1e6:.1f} us per launch"
+    )
     for title, label, top in (
         ("op/kernel", lambda launch: f"{launch.op_type}/{launch.kernel}", None),
         (f"top {args.top} launch shapes (op, kernel, global size, local size)", launch_label, args.top),
@@ -316,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"{title:<58} {'calls':>5} {'med ms':>7} {'best ms':>7} {'share':>6}")
         for row in profile_table(profiles, label)[:top]:
-            print(f"{row.label:<58} {row.calls:5d} {row.median * 1e3:7.3f} {row.best * 1e3:7.3f} {row.median / device_total:6.1%}")
+            print(
+                f"{row.label:<58} {row.calls:5d} {row.median * 1e3:7.3f} {row.best * 1e3:7.3f} {row.median / device_total:6.1%}"
+            )
     return 0
 
 

@@ -106,7 +106,9 @@ def main() -> int:
     for turned, predicted, probability in classify(runtime):
         verdict = "ok" if turned == predicted else "WRONG"
         correct += turned == predicted
-        print(f"page turned {turned:3d} degrees clockwise -> model says {predicted:3d} (p={probability:.2f}) {verdict}")
+        print(
+            f"page turned {turned:3d} degrees clockwise -> model says {predicted:3d} (p={probability:.2f}) {verdict}"
+        )
     print(f"{correct}/{len(LABELS)} orientations right")
 
     # Start-up in fresh processes, so nothing is already compiled in memory. PoCL also keeps
@@ -114,15 +116,26 @@ def main() -> int:
     timings = {}
     env = {**os.environ, "POCL_KERNEL_CACHE": "0"}
     for mode in ("binaries", "source"):
-        child = subprocess.run([sys.executable, sys.argv[0], "--measure-start", mode],
-                               capture_output=True, text=True, check=True, env=env)
+        child = subprocess.run(
+            [sys.executable, sys.argv[0], "--measure-start", mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
         timings[mode] = json.loads(child.stdout.splitlines()[-1])
     with_bin, from_source = timings["binaries"], timings["source"]
-    print(f"cold start with mace_cl_compiled_program.bin: {with_bin['init_seconds'] * 1000:.0f} ms "
-          f"(+{with_bin['first_run_seconds'] * 1000:.0f} ms first inference), programs {with_bin['origins']}")
-    print(f"cold start compiling from source:           {from_source['init_seconds'] * 1000:.0f} ms "
-          f"(+{from_source['first_run_seconds'] * 1000:.0f} ms first inference), programs {from_source['origins']}")
-    print(f"start-up is {from_source['init_seconds'] / with_bin['init_seconds']:.1f}x faster with the binaries")
+    print(
+        f"cold start with mace_cl_compiled_program.bin: {with_bin['init_seconds'] * 1000:.0f} ms "
+        f"(+{with_bin['first_run_seconds'] * 1000:.0f} ms first inference), programs {with_bin['origins']}"
+    )
+    print(
+        f"cold start compiling from source:           {from_source['init_seconds'] * 1000:.0f} ms "
+        f"(+{from_source['first_run_seconds'] * 1000:.0f} ms first inference), programs {from_source['origins']}"
+    )
+    print(
+        f"start-up is {from_source['init_seconds'] / with_bin['init_seconds']:.1f}x faster with the binaries"
+    )
     return 0 if correct == len(LABELS) else 1
 
 

@@ -18,7 +18,9 @@ def _lock() -> dict[str, dict]:
     current = None
     for line in (HERE / "requirements_lock.txt").read_text().splitlines():
         if match := ENTRY.match(line):
-            current = packages.setdefault(match.group(1), {"version": match.group(2), "hashes": [], "via": []})
+            current = packages.setdefault(
+                match.group(1), {"version": match.group(2), "hashes": [], "via": []}
+            )
         elif current is not None and line.strip().startswith("--hash=sha256:"):
             current["hashes"].append(line.strip().removeprefix("--hash=sha256:").rstrip(" \\"))
         elif current is not None and line.startswith("    #   "):

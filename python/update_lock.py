@@ -31,6 +31,7 @@ def manylinux_tags(arch: str) -> list[str]:
     legacy = ["manylinux1", "manylinux2010", "manylinux2014"] if arch == "x86_64" else ["manylinux2014"]
     return [f"{tag}_{arch}" for tag in legacy] + [f"manylinux_2_{minor}_{arch}" for minor in range(5, 40)]
 
+
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -47,8 +48,20 @@ def _pip(python: str, *args: str) -> subprocess.CompletedProcess[str]:
 def resolve(python: str, requirements_in: Path) -> dict:
     """pip's installation report for requirements.in on this interpreter (nothing is installed)."""
     with tempfile.TemporaryDirectory() as target:
-        result = _pip(python, "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-                      "--target", target, "--quiet", "--report", "-", "-r", str(requirements_in))
+        result = _pip(
+            python,
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--target",
+            target,
+            "--quiet",
+            "--report",
+            "-",
+            "-r",
+            str(requirements_in),
+        )
     if result.returncode != 0:
         raise SystemExit(f"pip could not resolve {requirements_in}:\n{result.stderr}")
     return json.loads(result.stdout)
@@ -73,9 +86,24 @@ def target_hashes(python: str, pins: list[str], downloads: Path) -> tuple[dict[s
     for version, arch in TARGETS:
         abi = "cp" + version.replace(".", "")
         platforms = [flag for tag in manylinux_tags(arch) for flag in ("--platform", tag)]
-        common = ["download", "--no-deps", "--only-binary=:all:", "--dest", str(downloads),
-                  "--python-version", version, "--implementation", "cp", *platforms,
-                  "--abi", abi, "--abi", "abi3", "--abi", "none"]
+        common = [
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(downloads),
+            "--python-version",
+            version,
+            "--implementation",
+            "cp",
+            *platforms,
+            "--abi",
+            abi,
+            "--abi",
+            "abi3",
+            "--abi",
+            "none",
+        ]
         if _pip(python, *common, *pins).returncode == 0:
             continue
         # Some package has no wheel for this target: find which, keep the others.
@@ -114,21 +142,33 @@ def main(argv: list[str] | None = None) -> int:
     workspace = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", Path(__file__).resolve().parents[1]))
     parser.add_argument("--requirements", type=Path, default=workspace / "python" / "requirements.in")
     parser.add_argument("--lock", type=Path, default=workspace / "python" / "requirements_lock.txt")
-    parser.add_argument("--python", default=shutil.which("python3") or "python3",
-                        help="interpreter whose pip resolves (default: python3 on PATH)")
+    parser.add_argument(
+        "--python",
+        default=shutil.which("python3") or "python3",
+        help="interpreter whose pip resolves (default: python3 on PATH)",
+    )
     args = parser.parse_args(argv)
 
     report = resolve(args.python, args.requirements)
     entries = report["install"]
     resolved = {normalize(entry["metadata"]["name"]) for entry in entries}
-    direct = {normalize(match.group(1)) for line in args.requirements.read_text().splitlines()
-              if (match := _NAME.match(line.split("#", 1)[0]))}
+    direct = {
+        normalize(match.group(1))
+        for line in args.requirements.read_text().splitlines()
+        if (match := _NAME.match(line.split("#", 1)[0]))
+    }
     packages = []
     for entry in entries:
         metadata = entry["metadata"]
         live_hash = entry["download_info"]["archive_info"]["hashes"]["sha256"]
-        packages.append({"name": normalize(metadata["name"]), "version": metadata["version"],
-                         "requires": requires(metadata, resolved), "hashes": {live_hash}})
+        packages.append(
+            {
+                "name": normalize(metadata["name"]),
+                "version": metadata["version"],
+                "requires": requires(metadata, resolved),
+                "hashes": {live_hash},
+            }
+        )
     packages.sort(key=lambda package: package["name"])
 
     with tempfile.TemporaryDirectory() as downloads:

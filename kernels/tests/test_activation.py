@@ -62,16 +62,12 @@ def _input(shape: tuple[int, ...], seed: int) -> np.ndarray:
     x = np.random.default_rng(seed).uniform(-7.0, 7.0, shape).astype(np.float32)
     # Include the kinks of relu/hard-sigmoid/hard-swish exactly.
     flat = x.reshape(-1)
-    flat[: min(3, flat.size)] = np.array([0.0, -3.0, 3.0], np.float32)[
-        : min(3, flat.size)
-    ]
+    flat[: min(3, flat.size)] = np.array([0.0, -3.0, 3.0], np.float32)[: min(3, flat.size)]
     return x
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize(
-    ("op_type", "attrs", "reference", "tolerance"), UNARY_CASES, ids=lambda v: str(v)
-)
+@pytest.mark.parametrize(("op_type", "attrs", "reference", "tolerance"), UNARY_CASES, ids=lambda v: str(v))
 def test_unary(
     op_type: str,
     attrs: dict,
@@ -113,13 +109,9 @@ def test_sigmoid_saturates_without_nan() -> None:
         ),  # min > max
     ],
 )
-def test_clip(
-    bounds: dict, constant_inputs: set, attrs: dict, low: float, high: float
-) -> None:
+def test_clip(bounds: dict, constant_inputs: set, attrs: dict, low: float, high: float) -> None:
     x = _input((2, 6, 3, 3), seed=3)
-    (result,) = run_node(
-        "Clip", {"x": x, **bounds}, attrs=attrs, constant_inputs=constant_inputs
-    )
+    (result,) = run_node("Clip", {"x": x, **bounds}, attrs=attrs, constant_inputs=constant_inputs)
     np.testing.assert_allclose(result, np.minimum(np.maximum(x, low), high), **EXACT)
 
 
@@ -160,19 +152,13 @@ FUSED_CASES: list[tuple[dict, Reference, dict]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("attrs", "reference", "tolerance"), FUSED_CASES, ids=lambda v: str(v)
-)
+@pytest.mark.parametrize(("attrs", "reference", "tolerance"), FUSED_CASES, ids=lambda v: str(v))
 def test_fused_into_eltwise(attrs: dict, reference: Reference, tolerance: dict) -> None:
     x = _input((2, 5, 3, 3), seed=21)
     bias = np.random.default_rng(4).uniform(-1, 1, (5, 1, 1)).astype(np.float32)
-    (result,) = run_node(
-        "Add", {"x": x, "bias": bias}, attrs=attrs, constant_inputs={"bias"}
-    )
+    (result,) = run_node("Add", {"x": x, "bias": bias}, attrs=attrs, constant_inputs={"bias"})
     # The kernel applies the activation to the float32 sum; so does the reference.
-    np.testing.assert_allclose(
-        result, reference((x + bias).astype(np.float64)), **tolerance
-    )
+    np.testing.assert_allclose(result, reference((x + bias).astype(np.float64)), **tolerance)
 
 
 def test_unknown_fused_activation() -> None:
@@ -193,14 +179,10 @@ PRELU_CASES = [
 
 
 @pytest.mark.parametrize(("x_shape", "slope_shape", "constant"), PRELU_CASES, ids=str)
-def test_prelu(
-    x_shape: tuple[int, ...], slope_shape: tuple[int, ...], constant: bool
-) -> None:
+def test_prelu(x_shape: tuple[int, ...], slope_shape: tuple[int, ...], constant: bool) -> None:
     x = _input(x_shape, seed=9)
     slope = np.random.default_rng(2).uniform(-0.5, 1.5, slope_shape).astype(np.float32)
-    (result,) = run_node(
-        "PRelu", {"x": x, "slope": slope}, constant_inputs={"slope"} if constant else ()
-    )
+    (result,) = run_node("PRelu", {"x": x, "slope": slope}, constant_inputs={"slope"} if constant else ())
     np.testing.assert_allclose(result, np.where(x >= 0, x, x * slope), **EXACT)
 
 

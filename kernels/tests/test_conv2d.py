@@ -53,8 +53,15 @@ def conv_reference(
         ws = w[g * group_out_c : (g + 1) * group_out_c].astype(np.float64)
         for i in range(kh):
             for j in range(kw):
-                patch = xs[:, :, i * dh : i * dh + (out_h - 1) * sh + 1 : sh, j * dw : j * dw + (out_w - 1) * sw + 1 : sw]
-                y[:, g * group_out_c : (g + 1) * group_out_c] += np.einsum("nchw,mc->nmhw", patch, ws[:, :, i, j])
+                patch = xs[
+                    :,
+                    :,
+                    i * dh : i * dh + (out_h - 1) * sh + 1 : sh,
+                    j * dw : j * dw + (out_w - 1) * sw + 1 : sw,
+                ]
+                y[:, g * group_out_c : (g + 1) * group_out_c] += np.einsum(
+                    "nchw,mc->nmhw", patch, ws[:, :, i, j]
+                )
     if bias is not None:
         y += bias.astype(np.float64)[None, :, None, None]
     return y
@@ -78,7 +85,9 @@ def random_case(
     return x, w, b
 
 
-def run_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict, constant_bias: bool = True) -> np.ndarray:
+def run_conv(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict, constant_bias: bool = True
+) -> np.ndarray:
     inputs = {"x": x, "w": w, "b": b}
     constants = {"w", "b"} if constant_bias else {"w"}
     (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs=constants)
@@ -133,7 +142,14 @@ CASES = {
     # Wide enough that some work-items take the interior (unchecked) paths: stride 1
     # and 2 have their own constant-stride copy in depthwise_o16, dilation the generic one.
     "depthwise_3x3_c32_stride1_wide": ((1, 32, 5, 37), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 32),
-    "depthwise_3x3_c48_stride2_wide_batch2": ((2, 48, 6, 41), (48, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 48),
+    "depthwise_3x3_c48_stride2_wide_batch2": (
+        (2, 48, 6, 41),
+        (48, 1, 3, 3),
+        (2, 2),
+        (1, 1, 1, 1),
+        (1, 1),
+        48,
+    ),
     "depthwise_3x3_c16_dilation2_wide": ((1, 16, 7, 40), (16, 1, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 16),
     "3x3_c5_to_c20_wide": ((1, 5, 4, 23), (20, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     # conv2d_o32 with a pair whose second 16-channel group is padding only
@@ -157,7 +173,9 @@ def test_conv_shapes(case: str) -> None:
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
-@pytest.mark.parametrize("case", ["3x3_pad1_c5_to_c7_batch2", "1x1_c6_to_c10_batch2", "depthwise_3x3_c5_batch2"])
+@pytest.mark.parametrize(
+    "case", ["3x3_pad1_c5_to_c7_batch2", "1x1_c6_to_c10_batch2", "depthwise_3x3_c5_batch2"]
+)
 def test_without_bias_and_default_attributes(case: str) -> None:
     x_shape, w_shape, _, _, _, group = CASES[case]
     x, w, _ = random_case(x_shape, w_shape, seed=3, bias=False)
@@ -174,7 +192,14 @@ def test_runtime_bias() -> None:
 # A run-time bias keeps group-1 convolutions on conv2d.cl's float4 kernels (the o16
 # kernels read the bias as whole groups of 16), so these cases cover those paths too.
 @pytest.mark.parametrize(
-    "case", ["1x1_c6_to_c10_batch2", "1x1_stride2", "3x3_stride2_asymmetric_pads", "5x5_c1_input", "3x3_on_1x1_input"]
+    "case",
+    [
+        "1x1_c6_to_c10_batch2",
+        "1x1_stride2",
+        "3x3_stride2_asymmetric_pads",
+        "5x5_c1_input",
+        "3x3_on_1x1_input",
+    ],
 )
 def test_float4_kernels_with_runtime_bias(case: str) -> None:
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
@@ -185,7 +210,9 @@ def test_float4_kernels_with_runtime_bias(case: str) -> None:
 
 
 @pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
-@pytest.mark.parametrize(("size", "kernel", "stride", "dilation"), [((9, 8), 3, 2, 1), ((7, 6), 4, 1, 1), ((8, 9), 3, 1, 2)])
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "dilation"), [((9, 8), 3, 2, 1), ((7, 6), 4, 1, 1), ((8, 9), 3, 1, 2)]
+)
 def test_auto_pad_same(auto_pad: str, size: tuple[int, int], kernel: int, stride: int, dilation: int) -> None:
     x, w, b = random_case((1, 3, *size), (5, 3, kernel, kernel), seed=kernel + stride)
     attrs = {"auto_pad": auto_pad, "strides": [stride, stride], "dilations": [dilation, dilation]}
@@ -218,7 +245,9 @@ def test_conv1d(length: int, kernel: int, stride: int, pads: tuple[int, int], di
     x, w, b = random_case((2, 5, length), (6, 5, kernel), seed=length)
     attrs = {"strides": [stride], "pads": list(pads), "dilations": [dilation]}
     result = run_conv(x, w, b, attrs)
-    expected = conv_reference(x[:, :, None], w[:, :, None], b, (1, stride), (0, pads[0], 0, pads[1]), (1, dilation))
+    expected = conv_reference(
+        x[:, :, None], w[:, :, None], b, (1, stride), (0, pads[0], 0, pads[1]), (1, dilation)
+    )
     assert_conv_close(result, expected[:, :, 0], w)
 
 
@@ -229,7 +258,11 @@ def test_conv1d(length: int, kernel: int, stride: int, pads: tuple[int, int], di
         ("1x1_c6_to_c10_batch2", {"activation": "sigmoid"}, lambda y: 1.0 / (1.0 + np.exp(-y))),
         ("depthwise_3x3_c5_batch2", {"activation": "relu"}, lambda y: np.maximum(y, 0.0)),
         ("1x1_c20_to_c33_9_pixels", {"activation": "sigmoid"}, lambda y: 1.0 / (1.0 + np.exp(-y))),
-        ("depthwise_3x3_c30_batch2", {"activation": "hard_sigmoid"}, lambda y: np.clip(0.2 * y + 0.5, 0.0, 1.0)),
+        (
+            "depthwise_3x3_c30_batch2",
+            {"activation": "hard_sigmoid"},
+            lambda y: np.clip(0.2 * y + 0.5, 0.0, 1.0),
+        ),
         ("3x3_stride2_c3_to_c32_stem", {"activation": "relu6"}, lambda y: np.clip(y, 0.0, 6.0)),
     ],
 )
@@ -237,7 +270,13 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
     # sigmoid(0) = 0.5 would leak into the padding lanes (C_out = 10) unless zeroed.
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     x, w, b = random_case(x_shape, w_shape, seed=21)
-    attrs = {**attrs, "strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    attrs = {
+        **attrs,
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "group": group,
+    }
     expected = reference(conv_reference(x, w, b, strides, pads, dilations, group))
     assert_conv_close(run_conv(x, w, b, attrs), expected, w)
 
@@ -263,7 +302,13 @@ def test_residual_input(case: str, act: dict) -> None:
     x, w, b = random_case(x_shape, w_shape, seed=31)
     plain = conv_reference(x, w, b, strides, pads, dilations, group)
     r = np.random.default_rng(32).uniform(-1, 1, plain.shape).astype(np.float32)
-    attrs = {**act, "strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    attrs = {
+        **act,
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "group": group,
+    }
     (result,) = run_node("Conv", {"x": x, "w": w, "b": b, "r": r}, attrs=attrs, constant_inputs={"w", "b"})
     expected = plain + r
     if act.get("activation") == "relu":
@@ -278,22 +323,41 @@ def test_residual_input(case: str, act: dict) -> None:
     [
         ("1x1_c6_to_c10_batch2", "cpu", [("conv1x1_o32", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL"))]),
         ("1x1_c7_to_c18_3_pixels", "cpu", [("conv1x1_o16_single", ()), ("eltwise", "relu")]),
-        ("3x3_pad1_c5_to_c7_batch2", "cpu", [("conv2d_o16", ("-DFILTER_H=3", "-DFILTER_W=3")), ("eltwise", "relu")]),
+        (
+            "3x3_pad1_c5_to_c7_batch2",
+            "cpu",
+            [("conv2d_o16", ("-DFILTER_H=3", "-DFILTER_W=3")), ("eltwise", "relu")],
+        ),
         ("1x1_c6_to_c10_batch2", "gpu", [(None, ()), ("eltwise", "relu")]),
     ],
 )
 def test_residual_fuses_into_pointwise_cpu_kernel_only(case: str, kind: str, launches: list) -> None:
     x_shape, w_shape, *_ = CASES[case]
-    out_shape = (x_shape[0], w_shape[0], *conv_reference(*random_case(x_shape, w_shape, 0), pads=CASES[case][3]).shape[2:])
-    node = Node("Conv", "node", ["x", "w", "", "r"], ["y"], {"activation": "relu", "pads": list(CASES[case][3])})
-    graph = Graph([TensorInfo("x", x_shape), TensorInfo("r", out_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    out_shape = (
+        x_shape[0],
+        w_shape[0],
+        *conv_reference(*random_case(x_shape, w_shape, 0), pads=CASES[case][3]).shape[2:],
+    )
+    node = Node(
+        "Conv", "node", ["x", "w", "", "r"], ["y"], {"activation": "relu", "pads": list(CASES[case][3])}
+    )
+    graph = Graph(
+        [TensorInfo("x", x_shape), TensorInfo("r", out_shape)],
+        [],
+        [node],
+        {"w": np.zeros(w_shape, np.float32)},
+    )
     (plan,) = plan_graph(graph, device_kind=kind).node_plans
     got = [(launch.kernel, launch.program.options) for launch in plan.launches]
     assert len(got) == len(launches)
     for (kernel, options), (want_kernel, want) in zip(got, launches, strict=True):
         if want_kernel == "eltwise":
             # the Add: fused activation there, none in the convolution before it
-            assert kernel == "eltwise" and "-DELTWISE_OP=OP_ADD" in options and "-DACTIVATION=ACT_RELU" in options
+            assert (
+                kernel == "eltwise"
+                and "-DELTWISE_OP=OP_ADD" in options
+                and "-DACTIVATION=ACT_RELU" in options
+            )
             assert not any(o.startswith("-DACTIVATION") for o in got[0][1])
         else:
             assert want_kernel in (None, kernel) and (not want or options == want)
@@ -301,7 +365,12 @@ def test_residual_fuses_into_pointwise_cpu_kernel_only(case: str, kind: str, lau
 
 def test_residual_shape_must_match_output() -> None:
     node = Node("Conv", "node", ["x", "w", "", "r"], ["y"], {})
-    graph = Graph([TensorInfo("x", (1, 4, 3, 3)), TensorInfo("r", (1, 5, 3, 1))], [], [node], {"w": np.zeros((5, 4, 1, 1), np.float32)})
+    graph = Graph(
+        [TensorInfo("x", (1, 4, 3, 3)), TensorInfo("r", (1, 5, 3, 1))],
+        [],
+        [node],
+        {"w": np.zeros((5, 4, 1, 1), np.float32)},
+    )
     with pytest.raises(OpError, match="residual"):
         plan_graph(graph, device_kind="cpu")
 
@@ -331,8 +400,16 @@ def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -
     name, _, variant = case.partition("#")
     x_shape, w_shape, strides, pads, dilations, group = CASES[name]
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
-    inputs = [TensorInfo("x", x_shape)] + ([TensorInfo("b", (w_shape[0],))] if variant == "runtime_bias" else [])
-    node = Node("Conv", "node", [info.name for info in inputs[:1]] + ["w"] + [info.name for info in inputs[1:]], ["y"], attrs)
+    inputs = [TensorInfo("x", x_shape)] + (
+        [TensorInfo("b", (w_shape[0],))] if variant == "runtime_bias" else []
+    )
+    node = Node(
+        "Conv",
+        "node",
+        [info.name for info in inputs[:1]] + ["w"] + [info.name for info in inputs[1:]],
+        ["y"],
+        attrs,
+    )
     graph = Graph(inputs, [], [node], {"w": np.zeros(w_shape, np.float32)})
     (plan,) = plan_graph(graph, device_kind="cpu").node_plans
     assert [(launch.kernel, launch.program.options) for launch in plan.launches] == [(kernel, options)]
@@ -377,12 +454,15 @@ def test_gpu_conv_every_pixels_per_item(case: str, pixels: int, monkeypatch: pyt
     graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)], {"w": w})
     ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
     assert launch.kernel == "conv2d_gpu" and f"-DOUT_PIXELS={pixels}" in launch.program.options
-    (result,) = run_node("Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu")
+    (result,) = run_node(
+        "Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu"
+    )
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
 TILED_CASES = sorted(
-    name for name, case in CASES.items()
+    name
+    for name, case in CASES.items()
     if case[5] == 1 and not (case[1][2:] == (1, 1) and case[2] == (1, 1) and not any(case[3]))
 )  # every group-1 case that isn't a stride-1 unpadded 1x1 (those take the pointwise path)
 
@@ -403,7 +483,9 @@ def test_gpu_tiled_conv_every_config(
     ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
     assert launch.kernel == "conv2d_gpu_tiled"
     assert all(g % size == 0 for g, size in zip(launch.global_size, launch.local_size or (), strict=True))
-    (result,) = run_node("Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu")
+    (result,) = run_node(
+        "Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu"
+    )
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
@@ -412,10 +494,18 @@ def test_gpu_tiled_conv_fused_activation_and_runtime_bias(constant_bias: bool) -
     # sigmoid(0) = 0.5 would leak into the padding lanes of C_out = 70 unless zeroed.
     x_shape, w_shape, strides, pads, dilations, _ = CASES["3x3_stride2_c40_to_c70_batch2"]
     x, w, b = random_case(x_shape, w_shape, seed=5)
-    attrs = {"activation": "sigmoid", "strides": list(strides), "pads": list(pads), "dilations": list(dilations)}
+    attrs = {
+        "activation": "sigmoid",
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+    }
     (result,) = run_node(
-        "Conv", {"x": x, "w": w, "b": b}, attrs=attrs,
-        constant_inputs={"w", "b"} if constant_bias else {"w"}, plan_kind="gpu",
+        "Conv",
+        {"x": x, "w": w, "b": b},
+        attrs=attrs,
+        constant_inputs={"w", "b"} if constant_bias else {"w"},
+        plan_kind="gpu",
     )
     expected = 1.0 / (1.0 + np.exp(-conv_reference(x, w, b, strides, pads, dilations)))
     assert_conv_close(result, expected, w)
@@ -433,8 +523,12 @@ def test_gpu_tiled_config_choice(
     x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: int, config: tuple[int, int, int, int]
 ) -> None:
     attrs = {"strides": [stride, stride], "pads": [1, 1, 1, 1]}
-    graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
-                  {"w": np.zeros(w_shape, np.float32)})
+    graph = Graph(
+        [TensorInfo("x", x_shape)],
+        [],
+        [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+        {"w": np.zeros(w_shape, np.float32)},
+    )
     ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
     tile_m, tile_n, item_m, item_n = config
     assert launch.kernel == "conv2d_gpu_tiled"
@@ -458,14 +552,20 @@ def test_gpu_tiled_config_choice(
 def test_gpu_path_selection(case: str, kernel: str) -> None:
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
-    graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
-                  {"w": np.zeros(w_shape, np.float32)})
+    graph = Graph(
+        [TensorInfo("x", x_shape)],
+        [],
+        [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+        {"w": np.zeros(w_shape, np.float32)},
+    )
     ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
     assert launch.kernel == kernel
     assert "o16" not in launch.program.name
     if kernel.startswith("conv2d_gpu"):  # padded global sizes are multiples of the local size
         local = launch.local_size_for("gpu")
-        assert local is not None and all(g % size == 0 for g, size in zip(launch.global_size, local, strict=True))
+        assert local is not None and all(
+            g % size == 0 for g, size in zip(launch.global_size, local, strict=True)
+        )
 
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
@@ -473,8 +573,12 @@ def test_plans_use_their_kinds_kernels_only(kind: str) -> None:
     programs = set()
     for x_shape, w_shape, strides, pads, dilations, group in CASES.values():
         attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
-        graph = Graph([TensorInfo("x", x_shape)], [], [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
-                      {"w": np.zeros(w_shape, np.float32)})
+        graph = Graph(
+            [TensorInfo("x", x_shape)],
+            [],
+            [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+            {"w": np.zeros(w_shape, np.float32)},
+        )
         programs |= {spec.name for spec in plan_graph(graph, device_kind=kind).programs()}
     assert ("conv2d_gpu" in programs) == (kind == "gpu")
     assert ("conv2d_o16" in programs) == (kind == "cpu")

@@ -49,8 +49,12 @@ def conv_transpose_reference(
         for i in range(kh):
             for j in range(kw):
                 contribution = np.einsum("nchw,cm->nmhw", xs, ws[:, :, i, j])
-                y[:, g * group_out_c : (g + 1) * group_out_c, i * dh : i * dh + sh * (h - 1) + 1 : sh,
-                  j * dw : j * dw + sw * (wd - 1) + 1 : sw] += contribution
+                y[
+                    :,
+                    g * group_out_c : (g + 1) * group_out_c,
+                    i * dh : i * dh + sh * (h - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (wd - 1) + 1 : sw,
+                ] += contribution
     top, left, bottom, right = pads
     y = y[:, :, top : full_h - bottom, left : full_w - right]
     if bias is not None:
@@ -100,8 +104,11 @@ def test_conv_transpose_shapes(case: str) -> None:
     x, w, b = random_case(x_shape, w_shape, seed=len(case))
     b = b[: w_shape[1] * group]
     attrs = {
-        "strides": list(strides), "pads": list(pads), "dilations": list(dilations),
-        "group": group, "output_padding": list(output_padding),
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "group": group,
+        "output_padding": list(output_padding),
     }
     expected = conv_transpose_reference(x, w, b, strides, pads, dilations, group, output_padding)
     assert_close(run_deconv(x, w, b, attrs), expected, w)
@@ -144,7 +151,9 @@ def test_conv_transpose_1d() -> None:
     x, w, b = random_case((2, 5, 7), (5, 3, 4), seed=6)
     b = b[:3]
     attrs = {"strides": [3], "pads": [1, 2], "output_padding": [1], "dilations": [2]}
-    expected = conv_transpose_reference(x[:, :, None], w[:, :, None], b, (1, 3), (0, 1, 0, 2), (1, 2), 1, (0, 1))
+    expected = conv_transpose_reference(
+        x[:, :, None], w[:, :, None], b, (1, 3), (0, 1, 0, 2), (1, 2), 1, (0, 1)
+    )
     assert_close(run_deconv(x, w, b, attrs), expected[:, :, 0], w)
 
 
@@ -152,7 +161,9 @@ def test_fused_activation() -> None:
     x, w, b = random_case((1, 5, 3, 4), (5, 6, 3, 3), seed=7)
     b = b[:6]
     expected = np.maximum(conv_transpose_reference(x, w, b, (2, 2), (1, 1, 1, 1)), 0.0)
-    assert_close(run_deconv(x, w, b, {"strides": [2, 2], "pads": [1, 1, 1, 1], "activation": "relu"}), expected, w)
+    assert_close(
+        run_deconv(x, w, b, {"strides": [2, 2], "pads": [1, 1, 1, 1], "activation": "relu"}), expected, w
+    )
 
 
 def _rejects(attrs: dict, pattern: str, w_shape: tuple[int, ...] = (4, 2, 3, 3)) -> None:

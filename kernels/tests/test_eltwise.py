@@ -49,15 +49,11 @@ SHAPE_CASES = {
 }
 
 
-def _operands(
-    a_shape: tuple[int, ...], b_shape: tuple[int, ...], seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _operands(a_shape: tuple[int, ...], b_shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     a = rng.uniform(-4.0, 4.0, a_shape).astype(np.float32)
     # Keep divisors away from zero so Div compares finite values.
-    b = (rng.uniform(0.5, 3.0, b_shape) * rng.choice([-1.0, 1.0], b_shape)).astype(
-        np.float32
-    )
+    b = (rng.uniform(0.5, 3.0, b_shape) * rng.choice([-1.0, 1.0], b_shape)).astype(np.float32)
     return a, b
 
 
@@ -125,9 +121,7 @@ def test_variadic(op_type: str, reference: Reference) -> None:
     x = rng.standard_normal((2, 5, 3, 4)).astype(np.float32)
     y = rng.standard_normal((5, 1, 1)).astype(np.float32)
     z = rng.standard_normal((4,)).astype(np.float32)
-    (result,) = run_node(
-        op_type, {"x": x, "y": y, "z": z}, attrs={"activation": "relu"}
-    )
+    (result,) = run_node(op_type, {"x": x, "y": y, "z": z}, attrs={"activation": "relu"})
     expected = np.maximum(reference(reference(x, y), z), 0.0)
     # Sum adds in the same order as the reference, so rounding matches too.
     np.testing.assert_allclose(result, expected, rtol=RTOL, atol=ATOL)

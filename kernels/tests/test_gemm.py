@@ -69,7 +69,9 @@ def test_matmul_runtime_operands(case: str) -> None:
     check(result, matmul_reference(a, b), a_shape[-1])
 
 
-@pytest.mark.parametrize("case", ["batched_times_matrix", "4d_times_3d", "matrix_times_vector", "vector_times_matrix"])
+@pytest.mark.parametrize(
+    "case", ["batched_times_matrix", "4d_times_3d", "matrix_times_vector", "vector_times_matrix"]
+)
 def test_matmul_constant_b_general_path(case: str) -> None:
     a_shape, b_shape = MATMUL_CASES[case]
     a, b = random(a_shape, 3), random(b_shape, 4)
@@ -134,7 +136,9 @@ def _gemm_inputs(case: str, seed: int) -> tuple[dict, dict, int]:
 def test_gemm(case: str, constants: tuple[str, ...]) -> None:
     inputs, attrs, depth = _gemm_inputs(case, seed=len(case))
     (result,) = run_node("Gemm", inputs, attrs=attrs, constant_inputs=set(constants))
-    expected = gemm_reference(inputs["a"], inputs["b"], inputs["c"], attrs["alpha"], attrs["beta"], attrs["transA"], attrs["transB"])
+    expected = gemm_reference(
+        inputs["a"], inputs["b"], inputs["c"], attrs["alpha"], attrs["beta"], attrs["transA"], attrs["transB"]
+    )
     check(result, expected, depth)
 
 
@@ -207,7 +211,9 @@ def test_gpu_path_selection(case: str, constants: set, kernel: str) -> None:
 # ---- rejected inputs and attributes ----------------------------------------------------
 
 
-def _rejects(op_type: str, inputs: dict, pattern: str, attrs: dict | None = None, constants: set | None = None) -> None:
+def _rejects(
+    op_type: str, inputs: dict, pattern: str, attrs: dict | None = None, constants: set | None = None
+) -> None:
     with pytest.raises(OpError, match=pattern) as info:
         run_node(op_type, inputs, attrs=attrs, constant_inputs=constants or set())
     assert f"'node' ({op_type})" in str(info.value)
@@ -218,7 +224,9 @@ def test_inner_dimension_mismatch_rejected() -> None:
 
 
 def test_batch_mismatch_rejected() -> None:
-    _rejects("MatMul", {"a": random((2, 3, 4), 1), "b": random((3, 4, 2), 2)}, r"batch axes: shapes \[2\], \[3\]")
+    _rejects(
+        "MatMul", {"a": random((2, 3, 4), 1), "b": random((3, 4, 2), 2)}, r"batch axes: shapes \[2\], \[3\]"
+    )
 
 
 def test_gemm_needs_2d() -> None:
@@ -226,7 +234,12 @@ def test_gemm_needs_2d() -> None:
 
 
 def test_gemm_transpose_flag_checked() -> None:
-    _rejects("Gemm", {"a": random((3, 4), 1), "b": random((4, 2), 2)}, r"transA and transB must be 0 or 1", {"transA": 2})
+    _rejects(
+        "Gemm",
+        {"a": random((3, 4), 1), "b": random((4, 2), 2)},
+        r"transA and transB must be 0 or 1",
+        {"transA": 2},
+    )
 
 
 def test_gemm_c_must_broadcast() -> None:

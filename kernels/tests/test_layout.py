@@ -67,9 +67,7 @@ def layout_program() -> tuple[cl.Context, cl.Program]:
 
 
 @pytest.mark.parametrize("shape", [s for s in SHAPES if len(s) == 4], ids=str)
-def test_nhwc_kernels(
-    layout_program: tuple[cl.Context, cl.Program], shape: tuple[int, ...]
-) -> None:
+def test_nhwc_kernels(layout_program: tuple[cl.Context, cl.Program], shape: tuple[int, ...]) -> None:
     context, program = layout_program
     queue = cl.CommandQueue(context)
     n, c, h, w = shape
@@ -91,9 +89,7 @@ def test_nhwc_kernels(
     cl.enqueue_copy(queue, packed_host, packed)
     cl.enqueue_copy(queue, back_host, back)
     queue.finish()
-    np.testing.assert_array_equal(
-        packed_host, _expected_nhwc4(nhwc.transpose(0, 3, 1, 2))
-    )
+    np.testing.assert_array_equal(packed_host, _expected_nhwc4(nhwc.transpose(0, 3, 1, 2)))
     np.testing.assert_array_equal(back_host, nhwc)
 
 

@@ -20,8 +20,9 @@ from mace_cl.testing import run_node
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
 
-def lrn_reference(x: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75,
-                  bias: float = 1.0) -> np.ndarray:
+def lrn_reference(
+    x: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0
+) -> np.ndarray:
     """ONNX LRN, written from the operator spec's formula (channel axis 1)."""
     x = x.astype(np.float64)
     channels = x.shape[1]
@@ -29,7 +30,7 @@ def lrn_reference(x: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0
     for c in range(channels):
         lo = max(0, c - math.floor((size - 1) / 2))
         hi = min(channels - 1, c + math.ceil((size - 1) / 2))
-        square_sum[:, c] = np.sum(x[:, lo:hi + 1] ** 2, axis=1)
+        square_sum[:, c] = np.sum(x[:, lo : hi + 1] ** 2, axis=1)
     return x / (bias + alpha / size * square_sum) ** beta
 
 

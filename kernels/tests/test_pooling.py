@@ -22,7 +22,9 @@ RTOL = 1e-5
 ATOL = 1e-5
 
 
-def _output_size(size: int, kernel: int, stride: int, begin: int, end: int, dilation: int, ceil_mode: bool) -> int:
+def _output_size(
+    size: int, kernel: int, stride: int, begin: int, end: int, dilation: int, ceil_mode: bool
+) -> int:
     span = size + begin + end - (kernel - 1) * dilation - 1
     if not ceil_mode:
         return span // stride + 1
@@ -60,7 +62,9 @@ def pool_reference(
                 y[:, :, oh, ow] = window.max(axis=(2, 3))
                 continue
             if count_include_pad:
-                divisor = len([r for r in rows if -top <= r < h + bottom]) * len([q for q in cols if -left <= q < w + right])
+                divisor = len([r for r in rows if -top <= r < h + bottom]) * len(
+                    [q for q in cols if -left <= q < w + right]
+                )
             else:
                 divisor = len(inside_rows) * len(inside_cols)
             y[:, :, oh, ow] = window.sum(axis=(2, 3)) / divisor
@@ -102,8 +106,11 @@ def test_pool_shapes(kind: str, case: str) -> None:
     x_shape, kernel, strides, pads, dilations, ceil_mode = CASES[case]
     x = random_input(x_shape, seed=len(case))
     attrs = {
-        "kernel_shape": list(kernel), "strides": list(strides), "pads": list(pads),
-        "dilations": list(dilations), "ceil_mode": int(ceil_mode),
+        "kernel_shape": list(kernel),
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "ceil_mode": int(ceil_mode),
     }
     op_type = "MaxPool" if kind == "max" else "AveragePool"
     (result,) = run_node(op_type, {"x": x}, attrs=attrs)
@@ -111,17 +118,28 @@ def test_pool_shapes(kind: str, case: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["3x3_s2_p1_c5_batch2", "2x2_s2_ceil_drops_window_in_pad", "5x5_s3_p2_ceil_past_end_pad", "2x3_s3_asymmetric_pads"]
+    "case",
+    [
+        "3x3_s2_p1_c5_batch2",
+        "2x2_s2_ceil_drops_window_in_pad",
+        "5x5_s3_p2_ceil_past_end_pad",
+        "2x3_s3_asymmetric_pads",
+    ],
 )
 def test_average_counting_padding(case: str) -> None:
     x_shape, kernel, strides, pads, dilations, ceil_mode = CASES[case]
     x = random_input(x_shape, seed=3)
     attrs = {
-        "kernel_shape": list(kernel), "strides": list(strides), "pads": list(pads),
-        "ceil_mode": int(ceil_mode), "count_include_pad": 1,
+        "kernel_shape": list(kernel),
+        "strides": list(strides),
+        "pads": list(pads),
+        "ceil_mode": int(ceil_mode),
+        "count_include_pad": 1,
     }
     (result,) = run_node("AveragePool", {"x": x}, attrs=attrs)
-    check(result, pool_reference(x, "avg", kernel, strides, pads, dilations, ceil_mode, count_include_pad=True))
+    check(
+        result, pool_reference(x, "avg", kernel, strides, pads, dilations, ceil_mode, count_include_pad=True)
+    )
 
 
 @pytest.mark.parametrize("op_type", ["MaxPool", "AveragePool"])
@@ -185,7 +203,9 @@ def _rejects(op_type: str, attrs: dict, pattern: str, num_outputs: int = 1) -> N
 
 
 def test_indices_output_rejected() -> None:
-    _rejects("MaxPool", {"kernel_shape": [2, 2]}, r"Indices output of MaxPool is not supported", num_outputs=2)
+    _rejects(
+        "MaxPool", {"kernel_shape": [2, 2]}, r"Indices output of MaxPool is not supported", num_outputs=2
+    )
 
 
 def test_kernel_shape_required() -> None:
@@ -197,7 +217,11 @@ def test_ceil_mode_must_be_a_flag() -> None:
 
 
 def test_ceil_mode_with_auto_pad_rejected() -> None:
-    _rejects("MaxPool", {"kernel_shape": [2, 2], "ceil_mode": 1, "auto_pad": "SAME_UPPER"}, r"ceil_mode=1 with auto_pad")
+    _rejects(
+        "MaxPool",
+        {"kernel_shape": [2, 2], "ceil_mode": 1, "auto_pad": "SAME_UPPER"},
+        r"ceil_mode=1 with auto_pad",
+    )
 
 
 def test_window_larger_than_input_rejected() -> None:

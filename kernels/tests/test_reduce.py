@@ -121,13 +121,17 @@ def test_large_global_mean() -> None:
 
 @pytest.mark.parametrize("lanes", [reduce_ops.GPU_REDUCE_LANES, reduce_ops.GPU_REDUCE_LANES_LARGE])
 @pytest.mark.parametrize("op_type", sorted(REFERENCE))
-@pytest.mark.parametrize(("shape", "axes"), [((2, 19, 9, 8), [2, 3]), ((1, 37, 5, 7), None), ((3, 10, 4, 5), [0, 1, 3])], ids=str)
+@pytest.mark.parametrize(
+    ("shape", "axes"), [((2, 19, 9, 8), [2, 3]), ((1, 37, 5, 7), None), ((3, 10, 4, 5), [0, 1, 3])], ids=str
+)
 def test_gpu_work_group_reduction(
     op_type: str, shape: tuple[int, ...], axes: list[int] | None, lanes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # reduce_wg, as GPU plans choose it for long reductions, with either work-group size.
     monkeypatch.setattr(reduce_ops, "GPU_MIN_FOLDED", 1)
-    monkeypatch.setattr(reduce_ops, "GPU_REDUCE_LARGE", 1 if lanes == reduce_ops.GPU_REDUCE_LANES_LARGE else 10**9)
+    monkeypatch.setattr(
+        reduce_ops, "GPU_REDUCE_LARGE", 1 if lanes == reduce_ops.GPU_REDUCE_LANES_LARGE else 10**9
+    )
     x = _input(shape, op_type, seed=11)
     attrs = {"keepdims": 1} if axes is None else {"axes": axes, "keepdims": 1}
     (result,) = run_node(op_type, {"x": x}, attrs=attrs, plan_kind="gpu")

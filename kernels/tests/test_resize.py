@@ -200,7 +200,10 @@ def test_plan_tables_are_exact() -> None:
             plan = plan_node(node, inputs)
             for key, length, resized in [("rows", 4, 7), ("cols", 9, 4)]:
                 scale = Fraction(resized, length)
-                want = [_nearest(_original(coord, x, length, resized, scale), rule, length) for x in range(resized)]
+                want = [
+                    _nearest(_original(coord, x, length, resized, scale), rule, length)
+                    for x in range(resized)
+                ]
                 table = plan.constants[key]
                 assert table.dtype == np.float32 and table.shape == (resized, 4)
                 assert table[:, 0].tolist() == want, (coord, rule, key)

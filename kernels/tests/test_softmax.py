@@ -46,54 +46,38 @@ CASES = [((2, 5, 3, 7), axis) for axis in range(-4, 4)] + [
 
 @pytest.mark.parametrize(("shape", "axis"), CASES, ids=str)
 def test_softmax(shape: tuple[int, ...], axis: int) -> None:
-    x = (
-        np.random.default_rng(len(shape) + axis)
-        .normal(0.0, 3.0, shape)
-        .astype(np.float32)
-    )
+    x = np.random.default_rng(len(shape) + axis).normal(0.0, 3.0, shape).astype(np.float32)
     (result,) = run_node("Softmax", {"x": x}, attrs={"axis": axis})
     expected = _softmax(x.astype(np.float64), axis)
     np.testing.assert_allclose(result, expected, **SOFTMAX_TOL)
     np.testing.assert_allclose(result.sum(axis=axis), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("shape", "axis"), [((2, 5, 3, 7), 1), ((2, 5, 3, 7), -1), ((3, 10), 1)], ids=str
-)
+@pytest.mark.parametrize(("shape", "axis"), [((2, 5, 3, 7), 1), ((2, 5, 3, 7), -1), ((3, 10), 1)], ids=str)
 def test_log_softmax(shape: tuple[int, ...], axis: int) -> None:
     x = np.random.default_rng(3).normal(0.0, 3.0, shape).astype(np.float32)
     (result,) = run_node("LogSoftmax", {"x": x}, attrs={"axis": axis})
-    np.testing.assert_allclose(
-        result, _log_softmax(x.astype(np.float64), axis), **LOG_SOFTMAX_TOL
-    )
+    np.testing.assert_allclose(result, _log_softmax(x.astype(np.float64), axis), **LOG_SOFTMAX_TOL)
 
 
 @pytest.mark.parametrize("axis", [1, 3])
 def test_large_logits_are_stable(axis: int) -> None:
     # exp(1000) overflows float32: only a max-subtracting kernel gets this right.
-    x = (np.random.default_rng(5).normal(0.0, 20.0, (2, 6, 2, 5)) + 1000.0).astype(
-        np.float32
-    )
+    x = (np.random.default_rng(5).normal(0.0, 20.0, (2, 6, 2, 5)) + 1000.0).astype(np.float32)
     (result,) = run_node("Softmax", {"x": x}, attrs={"axis": axis})
     assert np.all(np.isfinite(result))
-    np.testing.assert_allclose(
-        result, _softmax(x.astype(np.float64), axis), **SOFTMAX_TOL
-    )
+    np.testing.assert_allclose(result, _softmax(x.astype(np.float64), axis), **SOFTMAX_TOL)
 
 
 def test_default_axis_is_last() -> None:
     x = np.random.default_rng(8).normal(size=(2, 3, 4, 5)).astype(np.float32)
     (result,) = run_node("Softmax", {"x": x})
-    np.testing.assert_allclose(
-        result, _softmax(x.astype(np.float64), -1), **SOFTMAX_TOL
-    )
+    np.testing.assert_allclose(result, _softmax(x.astype(np.float64), -1), **SOFTMAX_TOL)
 
 
 def test_axis_out_of_range() -> None:
     with pytest.raises(OpError, match=r"axis 4 is out of range"):
-        run_node(
-            "Softmax", {"x": np.zeros((1, 2, 3, 4), np.float32)}, attrs={"axis": 4}
-        )
+        run_node("Softmax", {"x": np.zeros((1, 2, 3, 4), np.float32)}, attrs={"axis": 4})
 
 
 def test_scalar_input_is_rejected() -> None:

@@ -58,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     origins = runtime.program_origins()
     manifest = read_manifest(args.manifest)
-    if manifest.compiled_program is not None and device_identity(runtime.device).describe() in manifest.devices:
+    if (
+        manifest.compiled_program is not None
+        and device_identity(runtime.device).describe() in manifest.devices
+    ):
         if origins.get("source"):
-            failures.append(f"the build shipped binaries for this device, yet {origins['source']} programs "
-                            f"were compiled from source (origins: {origins})")
+            failures.append(
+                f"the build shipped binaries for this device, yet {origins['source']} programs "
+                f"were compiled from source (origins: {origins})"
+            )
     feeds = _inputs(runtime, args.inputs, args.seed)
     actual = runtime.run_dict(feeds)
     expected = _oracle(args, feeds)
@@ -78,10 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         worst = float(error.max()) if error.size else 0.0
         relative = float((error / (np.abs(want) + 1e-12)).max()) if error.size else 0.0
         within = np.allclose(got, want, rtol=args.rtol, atol=args.atol)
-        print(f"output {name}: max abs error {worst:.3g}, max rel error {relative:.3g} "
-              f"(rtol {args.rtol}, atol {args.atol}): {'ok' if within else 'MISMATCH'}")
+        print(
+            f"output {name}: max abs error {worst:.3g}, max rel error {relative:.3g} "
+            f"(rtol {args.rtol}, atol {args.atol}): {'ok' if within else 'MISMATCH'}"
+        )
         if not within:
-            failures.append(f"output {name!r} differs from the oracle beyond rtol={args.rtol}, atol={args.atol}")
+            failures.append(
+                f"output {name!r} differs from the oracle beyond rtol={args.rtol}, atol={args.atol}"
+            )
     for failure in failures:
         print("FAIL: " + failure, file=sys.stderr)
     return 1 if failures else 0

@@ -49,7 +49,9 @@ def probe() -> dict:
         ]
     except Exception as exc:  # a broken driver or loader means "no usable device": explain, don't crash
         return {"devices": [], "probed": f"{drivers}; the probe failed: {type(exc).__name__}: {exc}"}
-    found = ", ".join(f"{d['identity'].get('device_name', '?')} ({d['kind']})" for d in devices) or "no device"
+    found = (
+        ", ".join(f"{d['identity'].get('device_name', '?')} ({d['kind']})" for d in devices) or "no device"
+    )
     return {"devices": devices, "probed": f"{drivers}; found {found}"}
 
 

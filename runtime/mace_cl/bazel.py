@@ -47,7 +47,9 @@ def find_manifest(target: str, repository: str | None = None) -> Path:
     # (e.g. "rules_mace") under WORKSPACE; external ones carry their canonical name.
     searched = []
     for root in _runfiles_roots():
-        names = [repository] if repository else ["_main", *sorted(p.name for p in root.iterdir() if p.is_dir())]
+        names = (
+            [repository] if repository else ["_main", *sorted(p.name for p in root.iterdir() if p.is_dir())]
+        )
         for name in names:
             candidate = root / name / relative
             searched.append(str(candidate))
@@ -59,7 +61,8 @@ def find_manifest(target: str, repository: str | None = None) -> Path:
     )
 
 
-def load_model_runtime(target: str, device: str = "any", cache_dir: str | Path | None = None,
-                       repository: str | None = None) -> MaceRuntime:
+def load_model_runtime(
+    target: str, device: str = "any", cache_dir: str | Path | None = None, repository: str | None = None
+) -> MaceRuntime:
     """Starts the runtime on the model built by the ``mace_model`` target ``target``."""
     return MaceRuntime.from_manifest(find_manifest(target, repository), device=device, cache_dir=cache_dir)

@@ -46,7 +46,7 @@ def profile_to_json(profile: RunProfile) -> dict[str, Any]:
 
 
 def launch_name(launch: LaunchProfile) -> str:
-    """"op type/kernel", e.g. "Conv/conv2d_o16": trace viewers and tables group by this name."""
+    """ "op type/kernel", e.g. "Conv/conv2d_o16": trace viewers and tables group by this name."""
     return f"{launch.op_type}/{launch.kernel}"
 
 
@@ -59,10 +59,20 @@ def _microseconds(seconds: float) -> float:
 def chrome_trace(profile: RunProfile, device_name: str = "OpenCL device") -> dict[str, Any]:
     """The trace of one profiled run; ``device_name`` names the process track."""
     metadata = [
-        {"ph": "M", "name": "process_name", "pid": PROCESS_ID, "tid": QUEUE_THREAD_ID,
-         "args": {"name": device_name}},
-        {"ph": "M", "name": "thread_name", "pid": PROCESS_ID, "tid": QUEUE_THREAD_ID,
-         "args": {"name": "OpenCL queue (in order)"}},
+        {
+            "ph": "M",
+            "name": "process_name",
+            "pid": PROCESS_ID,
+            "tid": QUEUE_THREAD_ID,
+            "args": {"name": device_name},
+        },
+        {
+            "ph": "M",
+            "name": "thread_name",
+            "pid": PROCESS_ID,
+            "tid": QUEUE_THREAD_ID,
+            "args": {"name": "OpenCL queue (in order)"},
+        },
     ]
     launches = [
         {

@@ -56,7 +56,7 @@ def list_devices() -> list[DeviceEntry]:
 
 
 def device_kind(device: cl.Device) -> str:
-    """"gpu", "cpu", "accelerator" or "other" (the keys of KernelLaunch.tuned_local_sizes)."""
+    """ "gpu", "cpu", "accelerator" or "other" (the keys of KernelLaunch.tuned_local_sizes)."""
     return _kind(device)
 
 
@@ -100,13 +100,11 @@ def select_device(selector: str, entries: list[DeviceEntry] | None = None) -> cl
     else:
         raise DeviceSelectionError(
             f"device selector {selector!r} is not understood; use 'cpu', 'gpu', 'any' or "
-            "'<platform>:<device>' (index or name substring). Available devices:\n"
-            + _listing(entries)
+            "'<platform>:<device>' (index or name substring). Available devices:\n" + _listing(entries)
         )
     if not matches:
         raise DeviceSelectionError(
-            f"no OpenCL device matches {selector!r}. Available devices:\n"
-            + _listing(entries)
+            f"no OpenCL device matches {selector!r}. Available devices:\n" + _listing(entries)
         )
     return matches[0].device
 

@@ -186,12 +186,8 @@ class MaceRuntime:
             ]
         with self._phase("kernels"):
             self._launches = self._bind_launches()
-            self._inputs = [
-                self._boundary(info, "nchw_to_nhwc4") for info in graph.inputs
-            ]
-            self._outputs = [
-                self._boundary(info, "nhwc4_to_nchw") for info in graph.outputs
-            ]
+            self._inputs = [self._boundary(info, "nchw_to_nhwc4") for info in graph.inputs]
+            self._outputs = [self._boundary(info, "nhwc4_to_nchw") for info in graph.outputs]
 
     @classmethod
     def from_manifest(
@@ -216,13 +212,17 @@ class MaceRuntime:
                 f"{manifest_path.parent / manifest.model}: digest {model.digest[:16]} is not the "
                 f"{manifest.model_digest[:16]} its manifest records; rebuild the mace_model target"
             )
-        compiled = None if manifest.compiled_program is None else manifest_path.parent / manifest.compiled_program
+        compiled = (
+            None if manifest.compiled_program is None else manifest_path.parent / manifest.compiled_program
+        )
         return cls(
             model,
             device=device,
             compiled_program=compiled,
             cache_dir=cache_dir,
-            expected_compiled_program_digest=manifest.compiled_program_digest if verify_compiled_program else None,
+            expected_compiled_program_digest=manifest.compiled_program_digest
+            if verify_compiled_program
+            else None,
             profile=profile,
         )
 
@@ -289,7 +289,8 @@ class MaceRuntime:
                 listeners.append(self._disk_cache)
             except OSError as exc:  # a cache that cannot exist must not stop inference
                 logging.getLogger("mace_cl").warning(
-                    "cannot use the program cache %s (%s); running without it", cache_dir, exc.strerror or exc)
+                    "cannot use the program cache %s (%s); running without it", cache_dir, exc.strerror or exc
+                )
         if self.compiled_programs is not None:
             providers.extend(shipped_programs(self.compiled_programs, self.device))
         programs = {}
@@ -323,8 +324,13 @@ class MaceRuntime:
                 kernel.set_args(*(self._kernel_arg(arg, index) for arg in launch.args))
                 launches.append(
                     _Launch(
-                        kernel, launch.global_size, launch.local_size_for(kind),
-                        node.name, node.op_type, launch.kernel, launch.program.key,
+                        kernel,
+                        launch.global_size,
+                        launch.local_size_for(kind),
+                        node.name,
+                        node.op_type,
+                        launch.kernel,
+                        launch.program.key,
                     )
                 )
         return launches
@@ -357,9 +363,7 @@ class MaceRuntime:
 
     def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:
         geo = Nhwc4Shape.of(info.shape)
-        staging = cl.Buffer(
-            self.context, cl.mem_flags.READ_WRITE, geo.n * geo.c * geo.h * geo.w * 4
-        )
+        staging = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, geo.n * geo.c * geo.h * geo.w * 4)
         kernel = cl.Kernel(self._programs[LAYOUT_PROGRAM], kernel_name)
         device_buffer = self._buffer_of(info.name)
         dims = (np.int32(geo.h), np.int32(geo.w), np.int32(geo.c))
@@ -370,8 +374,9 @@ class MaceRuntime:
             kernel.set_args(device_buffer, staging, *dims)
             size = (geo.w, geo.h, geo.n * geo.c)
         label = "<input>" if kernel_name == "nchw_to_nhwc4" else "<output>"
-        return _Boundary(info, staging,
-                         _Launch(kernel, size, None, label, "layout", kernel_name, LAYOUT_PROGRAM.key))
+        return _Boundary(
+            info, staging, _Launch(kernel, size, None, label, "layout", kernel_name, LAYOUT_PROGRAM.key)
+        )
 
     # ---- inspection (tests, debugging) ---------------------------------------
 
@@ -415,8 +420,10 @@ class MaceRuntime:
         """
         # input_feed defaults to None only so that the older run(feeds) call gets this message.
         if isinstance(output_names, Mapping) or input_feed is None:
-            raise InputError("run() takes (output_names, input_feed) as onnxruntime does, e.g. "
-                             "run(None, {'x': x}); to get a dict of outputs by name call run_dict(input_feed)")
+            raise InputError(
+                "run() takes (output_names, input_feed) as onnxruntime does, e.g. "
+                "run(None, {'x': x}); to get a dict of outputs by name call run_dict(input_feed)"
+            )
         known = [info.name for info in self.graph.outputs]
         if output_names is None:
             names = known
@@ -426,7 +433,9 @@ class MaceRuntime:
             names = list(output_names)
             unknown = [name for name in names if name not in known]
             if unknown:
-                raise InputError(f"unknown output(s) {', '.join(map(repr, unknown))}; the model's outputs are {known}")
+                raise InputError(
+                    f"unknown output(s) {', '.join(map(repr, unknown))}; the model's outputs are {known}"
+                )
         results = self.run_dict(input_feed)
         return [results[name] for name in names]
 
@@ -482,9 +491,7 @@ class MaceRuntime:
         return self._last_profile
 
     def _enqueue(self, launch: _Launch) -> cl.Event:
-        return cl.enqueue_nd_range_kernel(
-            self.queue, launch.kernel, launch.global_size, launch.local_size
-        )
+        return cl.enqueue_nd_range_kernel(self.queue, launch.kernel, launch.global_size, launch.local_size)
 
     def _checked_inputs(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         if not isinstance(feeds, Mapping):
@@ -499,14 +506,10 @@ class MaceRuntime:
         arrays = []
         for info in self.graph.inputs:
             if info.name not in feeds:
-                raise InputError(
-                    f"input {info.name!r} is missing; the model's inputs are {expected}"
-                )
+                raise InputError(f"input {info.name!r} is missing; the model's inputs are {expected}")
             array = feeds[info.name]
             if not isinstance(array, np.ndarray):
-                raise InputError(
-                    f"input {info.name!r} must be a numpy array, got {type(array).__name__}"
-                )
+                raise InputError(f"input {info.name!r} must be a numpy array, got {type(array).__name__}")
             if array.dtype != np.dtype(info.dtype):
                 raise InputError(
                     f"input {info.name!r} has dtype {array.dtype}; the model expects {info.dtype} "
@@ -526,7 +529,12 @@ def _run_profile(
     origin = events[0][1].profile.start if events else 0
     launches = tuple(
         LaunchProfile(
-            launch.node, launch.op_type, launch.kernel_name, launch.program, launch.global_size, launch.local_size,
+            launch.node,
+            launch.op_type,
+            launch.kernel_name,
+            launch.program,
+            launch.global_size,
+            launch.local_size,
             (event.profile.end - event.profile.start) * 1e-9,  # nanoseconds
             (event.profile.start - origin) * 1e-9,
         )

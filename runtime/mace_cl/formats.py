@@ -66,15 +66,18 @@ class FormatError(ValueError):
 
 
 def _canonical_json(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def _aligned(size: int) -> int:
     return (size + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-def _pack_container(magic: bytes, version: int, header: dict[str, Any], blobs: list[bytes]) -> tuple[bytes, list[int]]:
+def _pack_container(
+    magic: bytes, version: int, header: dict[str, Any], blobs: list[bytes]
+) -> tuple[bytes, list[int]]:
     """Returns the file bytes and the payload offset of each blob (already put in ``header``)."""
     header_bytes = _canonical_json(header)
     prefix = _PREFIX.pack(magic, version, 0, len(header_bytes))
@@ -128,7 +131,7 @@ def _unpack_container(data: bytes, magic: bytes, supported_version: int, what: s
     if header_len > MAX_HEADER_BYTES or header_end > len(body):
         raise FormatError(f"{where}: header length {header_len} does not fit the file")
     try:
-        header = json.loads(bytes(data[_PREFIX.size:header_end]).decode("utf-8"))
+        header = json.loads(bytes(data[_PREFIX.size : header_end]).decode("utf-8"))
     # ValueError besides JSONDecodeError: integers over Python's 4300-digit limit;
     # RecursionError: nesting deeper than the parser's stack allows.
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -151,8 +154,13 @@ def _check_unicode(value: Any, where: str) -> None:
         raise FormatError(f"{where}: header holds text that is not valid Unicode ({exc})") from None
 
 
-_NOT_REGULAR = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+_NOT_REGULAR = [
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+]
 
 
 def read_regular_file(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -239,29 +247,41 @@ def _check_layout(entries: Iterable[Mapping[str, Any]], payload_size: int, what:
         if not (_is_int(offset) and _is_int(nbytes)):
             raise FormatError(f"{where}: {what} has a malformed offset or size")
         if offset < 0 or nbytes < 0 or offset + nbytes > payload_size:
-            raise FormatError(f"{where}: {what} blob [{offset}, {offset + nbytes}) lies outside the payload "
-                              f"({payload_size} bytes)")
+            raise FormatError(
+                f"{where}: {what} blob [{offset}, {offset + nbytes}) lies outside the payload "
+                f"({payload_size} bytes)"
+            )
         if offset % _ALIGN:
             raise FormatError(f"{where}: {what} at offset {offset} is not {_ALIGN}-byte aligned")
         spans.append((offset, nbytes))
     end = 0
     for offset, nbytes in sorted(spans):
         if nbytes and offset < end:
-            raise FormatError(f"{where}: {what} blobs overlap at offset {offset}; each must have its own bytes")
+            raise FormatError(
+                f"{where}: {what} blobs overlap at offset {offset}; each must have its own bytes"
+            )
         end = max(end, offset + nbytes)
 
 
 def _check_format(header: Mapping[str, Any], expected: str, where: str) -> None:
     if header.get("format") != expected:
-        raise FormatError(f"{where}: header field 'format' is {header.get('format')!r}, expected {expected!r}")
+        raise FormatError(
+            f"{where}: header field 'format' is {header.get('format')!r}, expected {expected!r}"
+        )
 
 
 def _blob(payload: memoryview, offset: Any, nbytes: Any, where: str) -> memoryview:
-    if not (isinstance(offset, int) and isinstance(nbytes, int)) or isinstance(offset, bool) or isinstance(nbytes, bool):
+    if (
+        not (isinstance(offset, int) and isinstance(nbytes, int))
+        or isinstance(offset, bool)
+        or isinstance(nbytes, bool)
+    ):
         raise FormatError(f"{where}: blob offset/size must be integers")
     if offset < 0 or nbytes < 0 or offset + nbytes > len(payload):
-        raise FormatError(f"{where}: blob [{offset}, {offset + nbytes}) lies outside the payload ({len(payload)} bytes)")
-    return payload[offset:offset + nbytes]
+        raise FormatError(
+            f"{where}: blob [{offset}, {offset + nbytes}) lies outside the payload ({len(payload)} bytes)"
+        )
+    return payload[offset : offset + nbytes]
 
 
 # ---- model file -----------------------------------------------------------------------
@@ -285,7 +305,9 @@ def encode_model(graph: Graph, metadata: Mapping[str, str] | None = None) -> byt
         array = np.asarray(graph.constants[name])
         dtype = array.dtype.name
         if dtype not in CONSTANT_DTYPES:
-            raise FormatError(f"constant {name!r} has dtype {dtype}; the model format stores {', '.join(CONSTANT_DTYPES)}")
+            raise FormatError(
+                f"constant {name!r} has dtype {dtype}; the model format stores {', '.join(CONSTANT_DTYPES)}"
+            )
         if dtype.startswith("float") and not np.all(np.isfinite(array)):
             raise FormatError(f"constant {name!r} holds NaN or infinite values; fix the model's weights")
         arrays.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")))
@@ -295,7 +317,13 @@ def encode_model(graph: Graph, metadata: Mapping[str, str] | None = None) -> byt
         "inputs": [_tensor_info_json(info) for info in graph.inputs],
         "outputs": [_tensor_info_json(info) for info in graph.outputs],
         "nodes": [
-            {"op_type": n.op_type, "name": n.name, "inputs": list(n.inputs), "outputs": list(n.outputs), "attrs": n.attrs}
+            {
+                "op_type": n.op_type,
+                "name": n.name,
+                "inputs": list(n.inputs),
+                "outputs": list(n.outputs),
+                "attrs": n.attrs,
+            }
             for n in graph.nodes
         ],
         "constants": [
@@ -333,11 +361,17 @@ def decode_model(data: bytes, where: str = "model") -> ModelFile:
             shape = tuple(_field(item, "shape", list, where))
             if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
                 raise FormatError(f"{where}: constant {name!r} has a malformed shape {list(shape)}")
-            blob = _blob(container.payload, item.get("offset"), item.get("nbytes"), f"{where}: constant {name!r}")
+            blob = _blob(
+                container.payload, item.get("offset"), item.get("nbytes"), f"{where}: constant {name!r}"
+            )
             expected = math.prod(shape) * np.dtype(dtype).itemsize
             if len(blob) != expected:
-                raise FormatError(f"{where}: constant {name!r} holds {len(blob)} bytes, its shape needs {expected}")
-            constants[name] = np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+                raise FormatError(
+                    f"{where}: constant {name!r} holds {len(blob)} bytes, its shape needs {expected}"
+                )
+            constants[name] = (
+                np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+            )
             # encode_model never writes these; a file holding them was made by something else.
             if dtype.startswith("float") and not np.all(np.isfinite(constants[name])):
                 raise FormatError(f"{where}: constant {name!r} holds NaN or infinite values")
@@ -419,8 +453,19 @@ class DeviceIdentity:
 
     @staticmethod
     def from_json(item: Any, where: str) -> DeviceIdentity:
-        return DeviceIdentity(**{key: _field(item, key, str, where) for key in (
-            "platform_name", "platform_version", "device_name", "device_version", "driver_version", "compiler")})
+        return DeviceIdentity(
+            **{
+                key: _field(item, key, str, where)
+                for key in (
+                    "platform_name",
+                    "platform_version",
+                    "device_name",
+                    "device_version",
+                    "driver_version",
+                    "compiler",
+                )
+            }
+        )
 
     def describe(self) -> str:
         if self.compiler != "driver" and not self.driver_version:  # a cross-compile target
@@ -451,7 +496,9 @@ def nvptx_identity(arch: str, clang_version: str, libclc: str) -> DeviceIdentity
     fields stay empty because no one device or driver built it.
     """
     if parse_nvptx_arch(arch) is None:
-        raise ValueError(f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)")
+        raise ValueError(
+            f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)"
+        )
     return DeviceIdentity(
         platform_name=NVIDIA_PLATFORM_NAME,
         platform_version="",
@@ -475,7 +522,9 @@ def nvptx_target_capability(identity: DeviceIdentity) -> tuple[int, int] | None:
         or not parts[0].startswith("clang-")
         or parts[1] != NVPTX_COMPILER_TARGET
         or parts[2] != identity.device_name
-        or identity.platform_version or identity.device_version or identity.driver_version
+        or identity.platform_version
+        or identity.device_version
+        or identity.driver_version
     ):
         return None
     return parse_nvptx_arch(parts[2])
@@ -492,7 +541,9 @@ def nvidia_sass_identity(ptx: DeviceIdentity, arch: str, ptxas_version: str) -> 
     if nvptx_target_capability(ptx) is None:
         raise ValueError(f"not a cross-compiled PTX identity: {ptx.describe()}")
     if parse_nvptx_arch(arch) is None:
-        raise ValueError(f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)")
+        raise ValueError(
+            f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)"
+        )
     return DeviceIdentity(
         platform_name=NVIDIA_PLATFORM_NAME,
         platform_version="",
@@ -557,7 +608,9 @@ def program_digest(identity: DeviceIdentity, key: str, source_hash: str, binary:
     A binary moved under another key or device (another variant of the same kernel, say)
     with the file's checksums redone no longer matches its digest: it is refused, never run.
     """
-    digest = hashlib.sha256(_canonical_json({"identity": identity.to_json(), "key": key, "source_hash": source_hash}))
+    digest = hashlib.sha256(
+        _canonical_json({"identity": identity.to_json(), "key": key, "source_hash": source_hash})
+    )
     digest.update(b"\0")
     digest.update(binary)
     return digest.hexdigest()
@@ -573,13 +626,15 @@ def encode_compiled_programs(programs: CompiledProgramSet) -> bytes:
     for identity, by_key in ordered:
         entries = []
         for key, program in sorted(by_key.items()):
-            entries.append({
-                "key": key,
-                "source_hash": program.source_hash,
-                "offset": next(offsets),
-                "nbytes": len(program.binary),
-                "program_sha256": program_digest(identity, key, program.source_hash, program.binary),
-            })
+            entries.append(
+                {
+                    "key": key,
+                    "source_hash": program.source_hash,
+                    "offset": next(offsets),
+                    "nbytes": len(program.binary),
+                    "program_sha256": program_digest(identity, key, program.source_hash, program.binary),
+                }
+            )
             blobs.append(program.binary)
         device_entries.append({"identity": identity.to_json(), "programs": entries})
     header = {
@@ -598,13 +653,19 @@ def write_compiled_programs(programs: CompiledProgramSet, path: str | Path) -> s
 
 
 def decode_compiled_programs(data: bytes, where: str = "compiled-program file") -> CompiledProgramSet:
-    container = _unpack_container(data, PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, "compiled-program file", where)
+    container = _unpack_container(
+        data, PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, "compiled-program file", where
+    )
     result = CompiledProgramSet(digest=container.digest)
     try:
         _check_format(container.header, "mace-cl-compiled-programs", where)
         devices = _field(container.header, "devices", list, where)
-        _check_layout([entry for device in devices for entry in _field(device, "programs", list, where)],
-                      len(container.payload), "program", where)
+        _check_layout(
+            [entry for device in devices for entry in _field(device, "programs", list, where)],
+            len(container.payload),
+            "program",
+            where,
+        )
         metadata = _field(container.header, "metadata", dict, where)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise FormatError(f"{where}: metadata must map strings to strings")
@@ -614,10 +675,21 @@ def decode_compiled_programs(data: bytes, where: str = "compiled-program file") 
             for entry in _field(device, "programs", list, where):
                 key = _field(entry, "key", str, where)
                 source_hash = _field(entry, "source_hash", str, where)
-                blob = bytes(_blob(container.payload, entry.get("offset"), entry.get("nbytes"), f"{where}: program {key!r}"))
-                if program_digest(identity, key, source_hash, blob) != _field(entry, "program_sha256", str, where):
-                    raise FormatError(f"{where}: program {key!r}: the binary is not the one recorded for this key, "
-                                      "source and device (swapped or edited); rebuild the file")
+                blob = bytes(
+                    _blob(
+                        container.payload,
+                        entry.get("offset"),
+                        entry.get("nbytes"),
+                        f"{where}: program {key!r}",
+                    )
+                )
+                if program_digest(identity, key, source_hash, blob) != _field(
+                    entry, "program_sha256", str, where
+                ):
+                    raise FormatError(
+                        f"{where}: program {key!r}: the binary is not the one recorded for this key, "
+                        "source and device (swapped or edited); rebuild the file"
+                    )
                 result.add(identity, CompiledProgram(key, source_hash, blob))
     except (TypeError, ValueError) as exc:
         if isinstance(exc, FormatError):
@@ -657,7 +729,9 @@ class Manifest:
             "version": MANIFEST_FORMAT_VERSION,
             "name": self.name,
             "model": {"path": self.model, "digest": self.model_digest},
-            "compiled_program": None if self.compiled_program is None else {
+            "compiled_program": None
+            if self.compiled_program is None
+            else {
                 "path": self.compiled_program,
                 "digest": self.compiled_program_digest,
                 "devices": list(self.devices),
@@ -688,7 +762,9 @@ def read_manifest(path: str | Path) -> Manifest:
         raise FormatError(f"{where}: not a rules_mace build manifest")
     _check_unicode(item, where)
     if item.get("version") != MANIFEST_FORMAT_VERSION:
-        raise FormatError(f"{where}: manifest version {item.get('version')!r}, this runtime reads {MANIFEST_FORMAT_VERSION}")
+        raise FormatError(
+            f"{where}: manifest version {item.get('version')!r}, this runtime reads {MANIFEST_FORMAT_VERSION}"
+        )
     model = _field(item, "model", dict, where)
     compiled = item.get("compiled_program")
     if compiled is not None and not isinstance(compiled, dict):
@@ -700,7 +776,9 @@ def read_manifest(path: str | Path) -> Manifest:
         name=_field(item, "name", str, where),
         model=_neighbour(_field(model, "path", str, where), where),
         model_digest=_field(model, "digest", str, where),
-        compiled_program=None if compiled is None else _neighbour(_field(compiled, "path", str, where), where),
+        compiled_program=None
+        if compiled is None
+        else _neighbour(_field(compiled, "path", str, where), where),
         compiled_program_digest=None if compiled is None else _field(compiled, "digest", str, where),
         devices=devices,
     )

@@ -67,9 +67,7 @@ class Graph:
             available.add(info.name)
         for name in self.constants:
             if name in available:
-                raise GraphError(
-                    f"tensor {name!r} is both a graph input and a constant"
-                )
+                raise GraphError(f"tensor {name!r} is both a graph input and a constant")
             available.add(name)
         node_names: set[str] = set()
         for node in self.nodes:
@@ -108,6 +106,4 @@ def _check_attrs(node: Node) -> None:
                 )
             # NaN/inf are not valid JSON; leave an attribute out to mean "unbounded".
             if isinstance(item, float) and not math.isfinite(item):
-                raise GraphError(
-                    f"node {node.name!r} attribute {key!r} is {item}; use a finite value"
-                )
+                raise GraphError(f"node {node.name!r} attribute {key!r} is {item}; use a finite value")

@@ -37,9 +37,7 @@ def kernels_dir() -> Path:
         if (candidate / "common.h").is_file():
             return candidate
     searched = ", ".join(str(c) for c in candidates)
-    raise KernelSourceError(
-        f"OpenCL kernel sources not found (looked in: {searched}); reinstall the runtime"
-    )
+    raise KernelSourceError(f"OpenCL kernel sources not found (looked in: {searched}); reinstall the runtime")
 
 
 def available_programs() -> list[str]:
@@ -60,16 +58,12 @@ def program_source(name: str) -> str:
 def _inline_includes(path: Path, seen: set[str]) -> str:
     def replace(match: re.Match[str]) -> str:
         header = match.group(1)
-        if (
-            header in seen
-        ):  # include-once, so headers need no guards to be inlined safely
+        if header in seen:  # include-once, so headers need no guards to be inlined safely
             return f"/* {header} already included */"
         seen.add(header)
         header_path = path.parent / header
         if not header_path.is_file():
-            raise KernelSourceError(
-                f"{path.name} includes {header!r}, which does not exist in {path.parent}"
-            )
+            raise KernelSourceError(f"{path.name} includes {header!r}, which does not exist in {path.parent}")
         return f"/* begin {header} */\n{_inline_includes(header_path, seen)}\n/* end {header} */"
 
     return _INCLUDE.sub(replace, path.read_text(encoding="utf-8"))

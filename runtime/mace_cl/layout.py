@@ -25,13 +25,9 @@ def as_nchw4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     [] -> [1,1,1,1]; [C] -> [1,C,1,1]; [N,C] -> [N,C,1,1]; [N,C,L] -> [N,C,1,L].
     """
     if len(shape) > MAX_RANK:
-        raise LayoutError(
-            f"shape {list(shape)} has rank {len(shape)}; at most {MAX_RANK} is supported"
-        )
+        raise LayoutError(f"shape {list(shape)} has rank {len(shape)}; at most {MAX_RANK} is supported")
     if any(d <= 0 for d in shape):
-        raise LayoutError(
-            f"shape {list(shape)} has an empty dimension; tensors must not be empty"
-        )
+        raise LayoutError(f"shape {list(shape)} has an empty dimension; tensors must not be empty")
     if len(shape) == 0:
         return (1, 1, 1, 1)
     if len(shape) == 1:
@@ -119,9 +115,7 @@ def broadcast_float_strides(
     """
     out_rank, in_rank = len(out_shape), len(in_shape)
     if in_rank > out_rank:
-        raise LayoutError(
-            f"input shape {list(in_shape)} has a higher rank than output {list(out_shape)}"
-        )
+        raise LayoutError(f"input shape {list(in_shape)} has a higher rank than output {list(out_shape)}")
     in_strides = Nhwc4Shape.of(in_shape).float_strides()
     strides = [0, 0, 0, 0]
     for in_axis, in_dim in enumerate(in_shape):
@@ -129,10 +123,6 @@ def broadcast_float_strides(
         if in_dim == 1:
             continue
         if in_dim != out_shape[out_axis]:
-            raise LayoutError(
-                f"shape {list(in_shape)} does not broadcast to {list(out_shape)}"
-            )
-        strides[nchw4_axis(out_rank, out_axis)] = in_strides[
-            nchw4_axis(in_rank, in_axis)
-        ]
+            raise LayoutError(f"shape {list(in_shape)} does not broadcast to {list(out_shape)}")
+        strides[nchw4_axis(out_rank, out_axis)] = in_strides[nchw4_axis(in_rank, in_axis)]
     return (strides[0], strides[1], strides[2], strides[3])

@@ -26,10 +26,15 @@ PROG = "mace-model-info"
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Print a model file's inputs, outputs, ops and the OpenCL programs it needs.")
+        prog=PROG, description="Print a model file's inputs, outputs, ops and the OpenCL programs it needs."
+    )
     parser.add_argument("model", type=Path, help="a model file (.mace) from mace-convert")
-    parser.add_argument("--device-kind", choices=PLAN_KINDS, default="cpu",
-                        help="plan the programs for this kind of OpenCL device (default: cpu)")
+    parser.add_argument(
+        "--device-kind",
+        choices=PLAN_KINDS,
+        default="cpu",
+        help="plan the programs for this kind of OpenCL device (default: cpu)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser.parse_args(argv)
 
@@ -52,7 +57,9 @@ def describe(model: ModelFile, device_kind: str) -> dict[str, Any]:
         "constant_bytes": sum(int(value.nbytes) for value in graph.constants.values()),
         "device_kind": device_kind,
         # The items of mace-precompile --list, so either output can be compared with the other.
-        "programs": [{"program": spec.name, "options": list(spec.options), "key": spec.key} for spec in programs],
+        "programs": [
+            {"program": spec.name, "options": list(spec.options), "key": spec.key} for spec in programs
+        ],
     }
 
 

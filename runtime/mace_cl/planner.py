@@ -29,7 +29,6 @@ class GraphPlan:
     shapes: dict[str, Shape]  # every non-constant tensor: graph inputs and node outputs
     device_kind: str = "cpu"  # the device kind the plan was made for
 
-
     def programs(self) -> list[ProgramSpec]:
         specs = {LAYOUT_PROGRAM}
         for plan in self.node_plans:
@@ -51,8 +50,10 @@ def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
         except LayoutError as exc:
             raise GraphError(f"graph input {info.name!r}: {exc}") from None
         if nhwc4_nbytes(info.shape) // 4 > INT32_MAX:
-            raise GraphError(f"graph input {info.name!r} has shape {list(info.shape)}: more elements than the "
-                             f"kernels' 32-bit indices reach ({INT32_MAX}); give a smaller input shape")
+            raise GraphError(
+                f"graph input {info.name!r} has shape {list(info.shape)}: more elements than the "
+                f"kernels' 32-bit indices reach ({INT32_MAX}); give a smaller input shape"
+            )
         shapes[info.name] = info.shape
     node_plans: list[OpPlan] = []
     for node in graph.nodes:
@@ -64,9 +65,7 @@ def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
         node_plans.append(plan)
     for info in graph.outputs:
         if info.name in graph.constants:
-            raise GraphError(
-                f"graph output {info.name!r} is a constant; fold it out of the model"
-            )
+            raise GraphError(f"graph output {info.name!r} is a constant; fold it out of the model")
         if shapes[info.name] != info.shape:
             raise GraphError(
                 f"graph output {info.name!r} is declared with shape {list(info.shape)} "
@@ -80,9 +79,7 @@ def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
         return PlanInput(name="", shape=None)
     value = graph.constants.get(name)
     if value is not None:
-        return PlanInput(
-            name=name, shape=tuple(int(d) for d in value.shape), value=value
-        )
+        return PlanInput(name=name, shape=tuple(int(d) for d in value.shape), value=value)
     return PlanInput(name=name, shape=shapes[name])
 
 

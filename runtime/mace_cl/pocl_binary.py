@@ -90,7 +90,7 @@ def _walk_files(binary: bytes, position: int, end: int, what: str) -> None:
     while position < end:
         name_length = _read(binary, _U32, position, end, what)
         name_end = _end_within(position + _U32.size, name_length, end, what)
-        name = binary[position + _U32.size:name_end]
+        name = binary[position + _U32.size : name_end]
         if not _is_cache_relative(name):
             raise _Malformed(f"{what} holds a file named {name[:64]!r}, outside PoCL's cache folder")
         content_length = _read(binary, _U32, name_end, end, what)
@@ -102,8 +102,11 @@ def _walk_files(binary: bytes, position: int, end: int, what: str) -> None:
 def _is_cache_relative(name: bytes) -> bool:
     # PoCL joins the name to its cache folder as written: "/program.bc", "/kernel/0-0-0/kernel.so".
     parts = name.split(b"/")
-    return (name.startswith(b"/") and b"\0" not in name
-            and all(part not in (b"", b".", b"..") for part in parts[1:]))
+    return (
+        name.startswith(b"/")
+        and b"\0" not in name
+        and all(part not in (b"", b".", b"..") for part in parts[1:])
+    )
 
 
 def _read(binary: bytes, field: struct.Struct, position: int, end: int, what: str) -> int:

@@ -150,7 +150,9 @@ def build_from_binary(context: cl.Context, device: cl.Device, spec: ProgramSpec,
         raise BinaryRefused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
-def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, expected_digest: str | None = None) -> CompiledProgramSet | None:
+def load_compiled_program_set(
+    source: bytes | str | Path | CompiledProgramSet, expected_digest: str | None = None
+) -> CompiledProgramSet | None:
     """Reads a shipped compiled-program file; on any problem logs one warning and returns None.
 
     ``expected_digest`` (from the build's manifest) refuses a file that is intact but not the
@@ -162,7 +164,11 @@ def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, e
     else:
         where = "compiled-program bytes" if isinstance(source, bytes) else str(source)
         try:
-            programs = decode_compiled_programs(source, where) if isinstance(source, bytes) else read_compiled_programs(source)
+            programs = (
+                decode_compiled_programs(source, where)
+                if isinstance(source, bytes)
+                else read_compiled_programs(source)
+            )
         except FormatError as exc:
             log.warning("ignoring compiled programs, every program will be compiled from source: %s", exc)
             return None
@@ -170,7 +176,10 @@ def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, e
         log.warning(
             "ignoring %s: its digest %s is not the %s recorded by the build (pass "
             "verify_compiled_program=False to accept another file); compiling from source",
-            where, programs.digest[:16] or "(none)", expected_digest[:16])
+            where,
+            programs.digest[:16] or "(none)",
+            expected_digest[:16],
+        )
         return None
     return programs
 
@@ -178,8 +187,13 @@ def load_compiled_program_set(source: bytes | str | Path | CompiledProgramSet, e
 class ShippedPrograms:
     """Serves programs from the binaries of one identity of a compiled-program file."""
 
-    def __init__(self, programs: CompiledProgramSet, device: cl.Device, identity: DeviceIdentity,
-                 origin: str = ORIGIN_SHIPPED) -> None:
+    def __init__(
+        self,
+        programs: CompiledProgramSet,
+        device: cl.Device,
+        identity: DeviceIdentity,
+        origin: str = ORIGIN_SHIPPED,
+    ) -> None:
         self._programs = programs
         self._device = device
         self.identity = identity
@@ -192,7 +206,12 @@ class ShippedPrograms:
         try:
             return build_from_binary(context, self._device, spec, entry.binary)
         except BinaryRefused as exc:
-            log.warning("shipped binary (%s) of %r was refused (%s); trying the next source", self.origin, spec.key, exc)
+            log.warning(
+                "shipped binary (%s) of %r was refused (%s); trying the next source",
+                self.origin,
+                spec.key,
+                exc,
+            )
             return None
 
 
@@ -205,8 +224,11 @@ def shipped_programs(programs: CompiledProgramSet, device: cl.Device) -> list[Sh
     selected = select_identities(programs.devices, actual, nvidia_compute_capability(device))
     if programs.devices and not selected:
         built_for = "; ".join(identity.describe() for identity in programs.devices)
-        log.warning("compiled programs were built for %s, not for this device %s; compiling from source",
-                    built_for, actual.describe())
+        log.warning(
+            "compiled programs were built for %s, not for this device %s; compiling from source",
+            built_for,
+            actual.describe(),
+        )
     return [ShippedPrograms(programs, device, identity, origin) for identity, origin in selected]
 
 
@@ -284,8 +306,11 @@ class DiskProgramCache:
         if entry is None:
             return None
         if self._crashed_before(path):
-            log.warning("the cached binary of %r was being loaded when a process died; discarding it and "
-                        "rebuilding (a binary that crashes the driver must not crash every start)", spec.key)
+            log.warning(
+                "the cached binary of %r was being loaded when a process died; discarding it and "
+                "rebuilding (a binary that crashes the driver must not crash every start)",
+                spec.key,
+            )
             path.unlink(missing_ok=True)
             return None
         # A driver can crash on a bad binary (PoCL asserts): this load's mark stays behind if so.

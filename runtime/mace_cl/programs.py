@@ -57,9 +57,7 @@ class ProgramProvider(Protocol):
 
     origin: str
 
-    def load(
-        self, context: cl.Context, spec: ProgramSpec, source: str
-    ) -> cl.Program | None: ...
+    def load(self, context: cl.Context, spec: ProgramSpec, source: str) -> cl.Program | None: ...
 
 
 class ProgramBuildListener(Protocol):
@@ -157,9 +155,7 @@ class ProgramCache:
 
 
 def _reused(record: ProgramRecord) -> ProgramRecord:
-    return ProgramRecord(
-        record.key, record.origin, record.seconds, record.source_digest, reused=True
-    )
+    return ProgramRecord(record.key, record.origin, record.seconds, record.source_digest, reused=True)
 
 
 # One cache per context for the whole process: runtimes sharing a context share programs.

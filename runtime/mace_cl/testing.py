@@ -68,25 +68,19 @@ def run_node(
     shapes = plan_graph(Graph(graph_inputs, [], [node], constants), device_kind=kind or "cpu").shapes
     outputs = [TensorInfo(name, shapes[name], "float32") for name in output_names]
     runtime = MaceRuntime(
-        Graph(graph_inputs, outputs, [node], constants), device=device or device_under_test(),
+        Graph(graph_inputs, outputs, [node], constants),
+        device=device or device_under_test(),
         plan_kind=kind,
     )
     runtime.fill_activation_buffers(float("nan"))
-    feeds = {
-        info.name: np.asarray(inputs[info.name], dtype=np.float32)
-        for info in graph_inputs
-    }
+    feeds = {info.name: np.asarray(inputs[info.name], dtype=np.float32) for info in graph_inputs}
     results = runtime.run_dict(feeds)
     for info in outputs:
-        assert_padding_lanes_zero(
-            runtime.read_nhwc4(info.name), info.shape, f"{op_type} output {info.name}"
-        )
+        assert_padding_lanes_zero(runtime.read_nhwc4(info.name), info.shape, f"{op_type} output {info.name}")
     return [results[name] for name in output_names]
 
 
-def assert_padding_lanes_zero(
-    flat: np.ndarray, shape: tuple[int, ...], what: str
-) -> None:
+def assert_padding_lanes_zero(flat: np.ndarray, shape: tuple[int, ...], what: str) -> None:
     geo = Nhwc4Shape.of(shape)
     padding = flat.reshape(geo.n, geo.h, geo.w, geo.c4 * 4)[..., geo.c :]
     if padding.size and not np.all(padding == 0.0):

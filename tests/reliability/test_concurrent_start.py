@@ -98,10 +98,17 @@ def _wave(model: Path, cache: Path, go: Path, pocl_caches: Path) -> list[tuple[d
     # cache: PoCL's own cache has a cross-process race (a reader can serialise a file another
     # process has created but not yet written), which is PoCL's, not the one tested here.
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(model), str(cache), str(go)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": PYTHONPATH,
-                              "POCL_CACHE_DIR": str(pocl_caches / f"{uuid.uuid4().hex}")})
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(model), str(cache), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": PYTHONPATH,
+                "POCL_CACHE_DIR": str(pocl_caches / f"{uuid.uuid4().hex}"),
+            },
+        )
         for _ in range(PROCESSES)
     ]
     try:
@@ -162,8 +169,13 @@ def test_concurrent_rewrites_of_one_entry_are_never_seen_torn(tmp_path: Path) ->
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     started = time.perf_counter()
     hammers = [
-        subprocess.Popen([sys.executable, "-c", HAMMER, str(path), str(index), "40"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", HAMMER, str(path), str(index), "40"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for index in range(1, PROCESSES + 1)
     ]
     for hammer in hammers:

@@ -81,7 +81,9 @@ def test_non_finite_weights_are_refused_naming_the_initializer(
 
 
 @pytest.mark.parametrize("cut", [1, 4, 5])
-def test_initializer_shorter_than_its_dims(tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int) -> None:
+def test_initializer_shorter_than_its_dims(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: int
+) -> None:
     # onnx.checker before 1.23 accepted this and numpy_helper.to_array then raised a bare
     # ValueError; newer checkers refuse it themselves. Either way the tensor must be named.
     model = _model(DENSE_NET)
@@ -127,18 +129,29 @@ def _constant_of_shape_model(dims: list[int]) -> onnx.ModelProto:
 
     shape = helper.make_tensor("dims", TensorProto.INT64, [len(dims)], dims)
     nodes = [
-        helper.make_node("ConstantOfShape", ["dims"], ["big"], name="huge_fill",
-                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node(
+            "ConstantOfShape",
+            ["dims"],
+            ["big"],
+            name="huge_fill",
+            value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0]),
+        ),
         helper.make_node("Add", ["x", "big"], ["y"], name="add"),
     ]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[shape])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[shape],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 @pytest.mark.parametrize("dims", [[1, 3, 20000, 20000], [2**20, 2**20, 2**20], [1, 3, 2**31, 2**31]])
-def test_constant_folding_is_bounded_before_allocating(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                       dims: list[int]) -> None:
+def test_constant_folding_is_bounded_before_allocating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dims: list[int]
+) -> None:
     started = time.perf_counter()
     tracemalloc.start()
     try:
@@ -165,8 +178,14 @@ def _external_data_model(tmp_path: Path) -> Path:
     """The dense seed model with its weights in a side file, weights.bin, beside it."""
     model = _model(DENSE_NET)
     source = tmp_path / "model.onnx"
-    onnx.save(model, str(source), save_as_external_data=True, all_tensors_to_one_file=True,
-              location="weights.bin", size_threshold=0)
+    onnx.save(
+        model,
+        str(source),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
     return source
 
 
@@ -182,16 +201,20 @@ def test_external_data_beside_the_model_converts(tmp_path: Path) -> None:
     assert mace_convert.main([str(sandbox / "model.onnx"), "-o", str(tmp_path / "linked.mace")]) == 0
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    ("missing", "which cannot be read"),
-    ("truncated", "it is truncated"),
-    ("escaping", "not a file name relative to the model's folder"),
-    ("absolute", "not a file name relative to the model's folder"),
-    ("huge-length", "it is truncated"),
-    ("symlink-out", "a link to a file outside the model's folder"),
-])
-def test_external_data_problems_name_tensor_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     damage: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", "which cannot be read"),
+        ("truncated", "it is truncated"),
+        ("escaping", "not a file name relative to the model's folder"),
+        ("absolute", "not a file name relative to the model's folder"),
+        ("huge-length", "it is truncated"),
+        ("symlink-out", "a link to a file outside the model's folder"),
+    ],
+)
+def test_external_data_problems_name_tensor_and_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, message: str
+) -> None:
     source = _external_data_model(tmp_path)
     weights = tmp_path / "weights.bin"
     if damage == "missing":
@@ -229,12 +252,17 @@ def test_external_data_comes_only_from_declared_files(tmp_path: Path) -> None:
     for name, value in reference.constants.items():
         np.testing.assert_array_equal(declared.constants[name], value)
     # Present beside the model but not declared (as outside a sandbox): not read.
-    with pytest.raises(ModelLoadError, match=r"tensor '.*' keeps its data in 'weights.bin', which is not one of "
-                                             r"the model's declared data files \(none\); add it to the model's data"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"tensor '.*' keeps its data in 'weights.bin', which is not one of "
+        r"the model's declared data files \(none\); add it to the model's data",
+    ):
         convert_model(source, data_files=[])
     other = tmp_path.parent / f"{tmp_path.name}_other.bin"
     other.write_bytes(b"x")
-    with pytest.raises(ModelLoadError, match=r"model data file .*_other.bin is not in the model's folder or below"):
+    with pytest.raises(
+        ModelLoadError, match=r"model data file .*_other.bin is not in the model's folder or below"
+    ):
         convert_model(source, data_files=[weights, other])
     # The command line, as the build runs it.
     assert mace_convert.main([str(source), "-o", str(tmp_path / "m.mace"), "--model-data", str(weights)]) == 0
@@ -256,13 +284,17 @@ def _set_attribute(model: onnx.ModelProto, node_name: str, name: str, value: lis
     return model
 
 
-@pytest.mark.parametrize(("attribute", "value", "message"), [
-    ("strides", [2**40, 1], "does not fit a 32-bit int"),
-    ("pads", [2**30, 2**30, 2**30, 2**30], "more elements than the kernels' 32-bit indices reach"),
-    ("dilations", [2**33, 1], "does not fit a 32-bit int|the window .* is larger than the padded input"),
-])
+@pytest.mark.parametrize(
+    ("attribute", "value", "message"),
+    [
+        ("strides", [2**40, 1], "does not fit a 32-bit int"),
+        ("pads", [2**30, 2**30, 2**30, 2**30], "more elements than the kernels' 32-bit indices reach"),
+        ("dilations", [2**33, 1], "does not fit a 32-bit int|the window .* is larger than the padded input"),
+    ],
+)
 def test_oversized_attributes_fail_at_conversion_naming_the_node(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], attribute: str, value: list[int], message: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], attribute: str, value: list[int], message: str
+) -> None:
     model = _model(CONV_NET)
     conv = next(n for n in model.graph.node if n.op_type == "Conv")
     status, err = _convert(_set_attribute(model, conv.name, attribute, value), tmp_path, capsys)
@@ -270,51 +302,80 @@ def test_oversized_attributes_fail_at_conversion_naming_the_node(
     assert re.search(message, err) and "Traceback" not in err, err
 
 
-def test_huge_input_shape_and_resize_fail_at_conversion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_huge_input_shape_and_resize_fail_at_conversion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from onnx import TensorProto, helper
 
     scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 1e4, 1e4])
     graph = helper.make_graph(
-        [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="upscale", mode="nearest")], "g",
+        [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="upscale", mode="nearest")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[scales])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[scales],
+    )
     source = tmp_path / "resize.onnx"
-    source.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-                       .SerializeToString())
+    source.write_bytes(
+        helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8
+        ).SerializeToString()
+    )
     status = mace_convert.main([str(source), "-o", str(tmp_path / "a.mace"), "--input-shape", "x=1,3,64,64"])
     err = capsys.readouterr().err
     assert status == 2 and "'upscale'" in err and "32-bit" in err and "Traceback" not in err, err
     # A 2^40-element input: the first node that plans it names the problem.
-    status = mace_convert.main([str(source), "-o", str(tmp_path / "b.mace"), "--input-shape", "x=1,3,1048576,1048576"])
+    status = mace_convert.main(
+        [str(source), "-o", str(tmp_path / "b.mace"), "--input-shape", "x=1,3,1048576,1048576"]
+    )
     err = capsys.readouterr().err
-    assert status == 2 and ("'x'" in err or "'upscale'" in err) and "32-bit" in err and "Traceback" not in err, err
+    assert (
+        status == 2 and ("'x'" in err or "'upscale'" in err) and "32-bit" in err and "Traceback" not in err
+    ), err
 
 
 @pytest.mark.parametrize("dtype", ["float", "int64"])
-def test_folded_division_by_zero_names_file_and_node(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     dtype: str) -> None:
+def test_folded_division_by_zero_names_file_and_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dtype: str
+) -> None:
     from onnx import TensorProto, helper
 
     kind = TensorProto.FLOAT if dtype == "float" else TensorProto.INT64
     a = helper.make_tensor("a", kind, [1], [1])
     zero = helper.make_tensor("zero", kind, [1], [0])
-    nodes = [helper.make_node("Div", ["a", "zero"], ["q"], name="bad_div"),
-             helper.make_node("Cast", ["q"], ["qf"], name="cast", to=TensorProto.FLOAT),
-             helper.make_node("Add", ["x", "qf"], ["y"], name="add")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[a, zero])
-    status, err = _convert(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
-                           tmp_path, capsys)
+    nodes = [
+        helper.make_node("Div", ["a", "zero"], ["q"], name="bad_div"),
+        helper.make_node("Cast", ["q"], ["qf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Add", ["x", "qf"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[a, zero],
+    )
+    status, err = _convert(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), tmp_path, capsys
+    )
     assert status == 2 and "model.onnx" in err and "'bad_div'" in err and "Traceback" not in err, err
 
 
 def test_a_cycle_error_names_the_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from onnx import TensorProto, helper
 
-    nodes = [helper.make_node("Relu", ["y2"], ["y1"], name="first"), helper.make_node("Relu", ["y1"], ["y2"], name="second")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-                              [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 3, 4, 4])])
-    status, err = _convert(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
-                           tmp_path, capsys)
+    nodes = [
+        helper.make_node("Relu", ["y2"], ["y1"], name="first"),
+        helper.make_node("Relu", ["y1"], ["y2"], name="second"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 3, 4, 4])],
+    )
+    status, err = _convert(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), tmp_path, capsys
+    )
     assert status == 2 and ("first" in err or "second" in err), err
     assert err.count("\n") == 1, err  # one line

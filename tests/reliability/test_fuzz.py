@@ -78,7 +78,11 @@ def _resealed_with_value(seed: bytes, key: str, raw: str) -> bytes:
 def test_header_json_beyond_parser_limits_is_a_format_error(kind: str, raw: str) -> None:
     # Was RecursionError / a bare ValueError, which the runtime's fallback (it catches
     # FormatError) let through: a crafted cache entry crashed start-up.
-    seed, decode = (seed_model_bytes()[0], decode_model) if kind == "model" else (seed_program_bytes()[0], decode_compiled_programs)
+    seed, decode = (
+        (seed_model_bytes()[0], decode_model)
+        if kind == "model"
+        else (seed_program_bytes()[0], decode_compiled_programs)
+    )
     data = _resealed_with_value(seed, "metadata", raw)
     with pytest.raises(FormatError, match="header is not valid JSON"):
         decode(data)
@@ -96,7 +100,11 @@ def test_manifest_json_beyond_parser_limits_is_a_format_error(tmp_path: Path, ra
 def test_lone_surrogate_in_header_is_a_format_error(kind: str) -> None:
     # Was accepted, and the decoded set then failed to re-encode (UnicodeEncodeError):
     # a device name with "\\ud800" cannot be logged, hashed or written as UTF-8.
-    seed, decode = (seed_model_bytes()[0], decode_model) if kind == "model" else (seed_program_bytes()[0], decode_compiled_programs)
+    seed, decode = (
+        (seed_model_bytes()[0], decode_model)
+        if kind == "model"
+        else (seed_program_bytes()[0], decode_compiled_programs)
+    )
     data = _resealed_with_value(seed, "metadata", '{"name":"\\ud800"}')
     with pytest.raises(FormatError, match="not valid Unicode"):
         decode(data)
@@ -125,7 +133,7 @@ def test_model_file_with_non_finite_weights_is_refused(value: float) -> None:
     magic, version, header, payload = split_container(seed_model_bytes()[0])
     entry = next(c for c in header["constants"] if c["name"] == "w")
     payload = bytearray(payload)
-    payload[entry["offset"]:entry["offset"] + 4] = np.float32(value).tobytes()
+    payload[entry["offset"] : entry["offset"] + 4] = np.float32(value).tobytes()
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     data = seal_container(magic, version, text, bytes(payload))
     assert hashlib.sha256(data[:-32]).digest() == data[-32:]

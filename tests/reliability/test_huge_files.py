@@ -69,7 +69,11 @@ def _with_header_length(data: bytes, length: int, reseal: bool) -> bytes:
 @pytest.mark.parametrize("reseal", [False, True], ids=["checksum-stale", "checksum-valid"])
 @pytest.mark.parametrize("kind", ["programs", "model"])
 def test_header_length_lie(kind: str, length: int, reseal: bool) -> None:
-    seed, decode = (seed_program_bytes()[0], decode_compiled_programs) if kind == "programs" else (seed_model_bytes()[0], decode_model)
+    seed, decode = (
+        (seed_program_bytes()[0], decode_compiled_programs)
+        if kind == "programs"
+        else (seed_model_bytes()[0], decode_model)
+    )
     data = _with_header_length(seed, length, reseal)
     _refused_cheaply(lambda: decode(data), "does not fit the file" if reseal else "checksum mismatch")
 
@@ -77,7 +81,9 @@ def test_header_length_lie(kind: str, length: int, reseal: bool) -> None:
 def _edited(seed: bytes, edit: Callable[[dict], None]) -> bytes:
     magic, version, header, payload = split_container(seed)
     edit(header)
-    return seal_container(magic, version, json.dumps(header, sort_keys=True, separators=(",", ":")).encode(), payload)
+    return seal_container(
+        magic, version, json.dumps(header, sort_keys=True, separators=(",", ":")).encode(), payload
+    )
 
 
 @pytest.mark.parametrize("nbytes", [2**40, 2**64, 2**200])
@@ -123,7 +129,9 @@ def test_a_binary_swapped_to_another_key_is_refused_even_resealed() -> None:
     # Two programs exchange binaries (offsets and sizes), and the file's checksum is redone:
     # each binary now sits under the other's key, and must not be run as it.
     def swap(header: dict) -> None:
-        programs = sorted((e for e in header["devices"][0]["programs"] if e["nbytes"]), key=lambda e: e["key"])
+        programs = sorted(
+            (e for e in header["devices"][0]["programs"] if e["nbytes"]), key=lambda e: e["key"]
+        )
         first, second = programs[0], programs[1]
         for field in ("offset", "nbytes"):
             first[field], second[field] = second[field], first[field]
@@ -132,7 +140,9 @@ def test_a_binary_swapped_to_another_key_is_refused_even_resealed() -> None:
     _refused_cheaply(lambda: decode_compiled_programs(data), "not the one recorded for this key")
 
 
-@pytest.mark.parametrize(("kind", "field"), [("model", "format"), ("programs", "format"), ("model", "offset")])
+@pytest.mark.parametrize(
+    ("kind", "field"), [("model", "format"), ("programs", "format"), ("model", "offset")]
+)
 def test_unknown_format_field_and_misaligned_blob_are_refused(kind: str, field: str) -> None:
     def edit(header: dict) -> None:
         if field == "format":
@@ -140,16 +150,31 @@ def test_unknown_format_field_and_misaligned_blob_are_refused(kind: str, field: 
         else:
             header["constants"][0]["offset"] += 1
 
-    seed, decode = (seed_model_bytes()[0], decode_model) if kind == "model" else (seed_program_bytes()[0], decode_compiled_programs)
+    seed, decode = (
+        (seed_model_bytes()[0], decode_model)
+        if kind == "model"
+        else (seed_program_bytes()[0], decode_compiled_programs)
+    )
     data = _edited(seed, edit)
-    _refused_cheaply(lambda: decode(data), "header field 'format'" if field == "format" else "not 64-byte aligned")
+    _refused_cheaply(
+        lambda: decode(data), "header field 'format'" if field == "format" else "not 64-byte aligned"
+    )
 
 
 @pytest.mark.parametrize("path", ["../model.mace", "/etc/passwd", "sub/model.mace", ".."])
 def test_manifest_names_only_files_in_its_folder(tmp_path: Path, path: str) -> None:
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"format": "mace-manifest", "version": 1, "name": "m", "compiled_program": None,
-                                    "model": {"path": path, "digest": "0" * 64}}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "format": "mace-manifest",
+                "version": 1,
+                "name": "m",
+                "compiled_program": None,
+                "model": {"path": path, "digest": "0" * 64},
+            }
+        )
+    )
     with pytest.raises(FormatError, match="may only name files in its own folder"):
         read_manifest(manifest)
 
@@ -177,10 +202,14 @@ def test_file_over_the_limit_is_refused_from_its_size(huge_file: Path) -> None:
 
 
 def _tiny_graph() -> Graph:
-    return Graph([TensorInfo("x", (1, 2, 3, 3))], [TensorInfo("y", (1, 2, 3, 3))], [Node("Relu", "r", ["x"], ["y"])])
+    return Graph(
+        [TensorInfo("x", (1, 2, 3, 3))], [TensorInfo("y", (1, 2, 3, 3))], [Node("Relu", "r", ["x"], ["y"])]
+    )
 
 
-def test_runtime_falls_back_from_a_huge_compiled_program_file(huge_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_runtime_falls_back_from_a_huge_compiled_program_file(
+    huge_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     x = np.linspace(-1, 1, 18, dtype=np.float32).reshape(1, 2, 3, 3)
     with caplog.at_level(logging.WARNING, logger="mace_cl"):
         runtime = MaceRuntime(_tiny_graph(), compiled_program=huge_file)

@@ -57,8 +57,14 @@ def _read_in_child(kind: str, path: Path) -> subprocess.CompletedProcess[str]:
         f"reader = {{'model': read_model, 'manifest': read_manifest, 'compiled': read_compiled_programs}}[{kind!r}]\n"
         "try:\n    reader(sys.argv[1])\nexcept FormatError as exc:\n    print(exc)\n    sys.exit(3)\n"
     )
-    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "PYTHONPATH": PYTHONPATH}, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(READERS))
@@ -86,8 +92,9 @@ def test_fifo_as_onnx_model_and_dev_zero_checksum_fail_fast(tmp_path: Path) -> N
         ([str(fifo), "-o", str(tmp_path / "a.mace")], "is not a regular file"),
         (["/dev/zero", "-o", str(tmp_path / "b.mace"), "--expect-sha256", "0" * 64], "is a character device"),
     ]:
-        result = subprocess.run([sys.executable, convert, *argv], capture_output=True, text=True, timeout=60,
-                                env=env, check=False)
+        result = subprocess.run(
+            [sys.executable, convert, *argv], capture_output=True, text=True, timeout=60, env=env, check=False
+        )
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
@@ -124,8 +131,9 @@ def test_unknown_keys_of_mixed_types_are_named() -> None:
 
 
 @pytest.mark.parametrize("problem", ["is-a-file", "read-only-parent"])
-def test_cache_dir_that_cannot_exist_means_no_cache(tmp_path: Path, problem: str,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_cache_dir_that_cannot_exist_means_no_cache(
+    tmp_path: Path, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
     if problem == "is-a-file":
         cache = tmp_path / "cache"
         cache.write_text("not a folder")
@@ -152,8 +160,14 @@ _START = (
 
 def _start_in_a_new_process(model: Path, cache: Path) -> tuple[dict, str]:
     """A start with nothing in memory: its programs come from the cache or the compiler."""
-    result = subprocess.run([sys.executable, "-c", _START, str(model), str(cache)], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": PYTHONPATH}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _START, str(model), str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1]), result.stderr
 
@@ -190,9 +204,17 @@ def test_a_cache_entry_being_loaded_by_another_process_is_not_taken_for_a_crash(
     assert entries
     mark = cache / f"{entries[0].name}.loading.other"
     mark.touch()
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\nf = open(sys.argv[1])\n"
-                               "fcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n",
-                               str(mark)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\nf = open(sys.argv[1])\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n",
+            str(mark),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         run, warnings = _start_in_a_new_process(model, cache)
@@ -222,14 +244,32 @@ def test_cli_output_problems_are_one_line_errors(tmp_path: Path) -> None:
     precompile = str(REPO / "tools" / "precompile" / "mace_precompile.py")
     manifest = str(REPO / "tools" / "manifest" / "mace_manifest.py")
     cases = [
-        ([precompile, str(model), "-o", str(tmp_path / "missing" / "p.bin"), "--device", "cpu"], "mace_precompile: error: cannot write"),
-        ([precompile, str(model), "-o", str(tmp_path / "p.bin"), "--device", "cpu", "--report", str(tmp_path / "no" / "r.json")],
-         "mace_precompile: error: cannot write the report"),
-        ([manifest, "--name", "m", "--model", str(model), "-o", str(folder)], "mace_manifest: error: cannot write"),
+        (
+            [precompile, str(model), "-o", str(tmp_path / "missing" / "p.bin"), "--device", "cpu"],
+            "mace_precompile: error: cannot write",
+        ),
+        (
+            [
+                precompile,
+                str(model),
+                "-o",
+                str(tmp_path / "p.bin"),
+                "--device",
+                "cpu",
+                "--report",
+                str(tmp_path / "no" / "r.json"),
+            ],
+            "mace_precompile: error: cannot write the report",
+        ),
+        (
+            [manifest, "--name", "m", "--model", str(model), "-o", str(folder)],
+            "mace_manifest: error: cannot write",
+        ),
     ]
     for argv, message in cases:
-        result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600, env=env,
-                                check=False)
+        result = subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, timeout=600, env=env, check=False
+        )
         assert result.returncode == 2, (argv, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 

@@ -84,8 +84,18 @@ _a, _b = _inputs()
         ({"a": _a, "b": _b.astype(">f4")}, r"input 'b' has dtype >f4; the model expects float32"),
         ({"a": _a, "b": _b.reshape(2, 3, 20)}, r"input 'b' has shape \[2, 3, 20\]"),
     ],
-    ids=["missing-second", "misspelled", "rank-3", "rank-5", "numpy-scalar", "0-d", "int32",
-         "float16", "big-endian", "same-size-other-shape"],
+    ids=[
+        "missing-second",
+        "misspelled",
+        "rank-3",
+        "rank-5",
+        "numpy-scalar",
+        "0-d",
+        "int32",
+        "float16",
+        "big-endian",
+        "same-size-other-shape",
+    ],
 )
 def test_refused_inputs_name_the_problem(runtime: MaceRuntime, feeds: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):

@@ -33,7 +33,9 @@ def test_root_package_label(runfiles: Path) -> None:
 
 
 def test_other_repository(runfiles: Path) -> None:
-    assert find_manifest("x/y", repository="other_repo") == runfiles / "other_repo" / "x" / "y" / "manifest.json"
+    assert (
+        find_manifest("x/y", repository="other_repo") == runfiles / "other_repo" / "x" / "y" / "manifest.json"
+    )
 
 
 def test_missing_target_says_what_to_do(runfiles: Path) -> None:

@@ -47,9 +47,7 @@ def _chain_graph() -> Graph:
         Node("Sub", "sub", ["t4", "t1"], ["t5"]),
         Node("Softmax", "softmax", ["t5"], ["y"], {"axis": 1}),
     ]
-    return Graph(
-        [TensorInfo("x", SHAPE)], [TensorInfo("y", SHAPE)], nodes, {"bias": bias}
-    )
+    return Graph([TensorInfo("x", SHAPE)], [TensorInfo("y", SHAPE)], nodes, {"bias": bias})
 
 
 def _conv_graph() -> Graph:
@@ -82,9 +80,7 @@ def test_chain_matches_numpy_and_reuses_buffers() -> None:
     graph = _chain_graph()
     runtime = MaceRuntime(graph)
     plan = runtime.memory_plan
-    assert len(plan.buffer_sizes) < len(plan.assignment), (
-        "some buffer should serve several tensors"
-    )
+    assert len(plan.buffer_sizes) < len(plan.assignment), "some buffer should serve several tensors"
     # Tensors read later (skip connections) must keep their own buffers meanwhile.
     assert plan.assignment["x"] not in {plan.assignment[t] for t in ("t1", "t2")}
     assert plan.assignment["t1"] not in {plan.assignment[t] for t in ("t2", "t3", "t4")}
@@ -158,9 +154,7 @@ def chain_runtime() -> MaceRuntime:
         ({"x": [[0.0]]}, r"input 'x' must be a numpy array"),
     ],
 )
-def test_input_errors_name_the_input(
-    chain_runtime: MaceRuntime, feeds: dict, message: str
-) -> None:
+def test_input_errors_name_the_input(chain_runtime: MaceRuntime, feeds: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         chain_runtime.run_dict(feeds)
 
@@ -171,11 +165,7 @@ def test_non_mapping_feeds(chain_runtime: MaceRuntime) -> None:
 
 
 def test_non_contiguous_input_is_accepted(chain_runtime: MaceRuntime) -> None:
-    x = (
-        np.random.default_rng(3)
-        .standard_normal((2, 5, 4, 6))
-        .astype(np.float32)[..., ::2]
-    )
+    x = np.random.default_rng(3).standard_normal((2, 5, 4, 6)).astype(np.float32)[..., ::2]
     assert x.shape == SHAPE and not x.flags.c_contiguous
     result = chain_runtime.run_dict({"x": x})["y"]
     np.testing.assert_allclose(
@@ -193,9 +183,7 @@ def _one_node(
     shape: tuple[int, ...] = (1, 2, 2, 2),
     out_shape: tuple[int, ...] | None = None,
 ) -> Graph:
-    return Graph(
-        [TensorInfo("x", shape)], [TensorInfo("y", out_shape or shape)], [node]
-    )
+    return Graph([TensorInfo("x", shape)], [TensorInfo("y", out_shape or shape)], [node])
 
 
 @pytest.mark.parametrize(
@@ -281,9 +269,7 @@ def test_cpu_and_index_selectors() -> None:
     for entry in entries:
         assert select_device(f"{entry.platform_index}:{entry.device_index}") == entry.device
     first = entries[0]
-    assert select_device(f"{first.platform_name[:4].upper()}:") == select_device(
-        f"{first.platform_index}:"
-    )
+    assert select_device(f"{first.platform_name[:4].upper()}:") == select_device(f"{first.platform_index}:")
     assert select_device("any") in {e.device for e in entries}
 
 
@@ -304,7 +290,9 @@ def test_selector_semantics_on_listed_devices() -> None:
     assert select_device("portable:", both) is cpu
     assert select_device(":h100", both) is gpu2
     gpu_only, cpu_only = both[:2], both[2:]
-    with pytest.raises(DeviceSelectionError, match=r"(?s)no OpenCL device matches 'cpu'.*\[0:1\] NVIDIA CUDA"):
+    with pytest.raises(
+        DeviceSelectionError, match=r"(?s)no OpenCL device matches 'cpu'.*\[0:1\] NVIDIA CUDA"
+    ):
         select_device("cpu", gpu_only)
     with pytest.raises(DeviceSelectionError, match=r"no OpenCL device matches '1:0'"):
         select_device("1:0", gpu_only)
@@ -382,7 +370,10 @@ def test_runtime_plans_for_the_kind_it_is_given(kind: str) -> None:
     assert set(runtime.program_provenance) == {s.key for s in required_programs(graph, device_kind=kind)}
     x = np.random.default_rng(0).standard_normal((1, 8, 9, 9)).astype(np.float32)
     np.testing.assert_allclose(
-        runtime.run_dict({"x": x})["y"], MaceRuntime(graph, plan_kind="cpu").run_dict({"x": x})["y"], rtol=1e-4, atol=1e-4
+        runtime.run_dict({"x": x})["y"],
+        MaceRuntime(graph, plan_kind="cpu").run_dict({"x": x})["y"],
+        rtol=1e-4,
+        atol=1e-4,
     )
 
 
@@ -411,9 +402,7 @@ def test_provenance_and_timings() -> None:
         assert record.reused
         assert record.origin == "source"
         assert record.source_digest == source_digest(key.split(" ")[0])
-        assert (
-            record.seconds == first.program_provenance[key].seconds
-        )  # time of the one real build
+        assert record.seconds == first.program_provenance[key].seconds  # time of the one real build
 
 
 def test_kernel_source_is_self_contained() -> None:
@@ -421,9 +410,7 @@ def test_kernel_source_is_self_contained() -> None:
     assert "#include" not in text
     assert text.count("#define ACT_RELU ") == 1
     assert source_digest("softmax") == hashlib.sha256(text.encode()).hexdigest()
-    with pytest.raises(
-        KernelSourceError, match=r"no OpenCL program named 'nope'; available: .*eltwise"
-    ):
+    with pytest.raises(KernelSourceError, match=r"no OpenCL program named 'nope'; available: .*eltwise"):
         program_source("nope")
 
 
@@ -435,9 +422,7 @@ class _FakeBinaryProvider:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def load(
-        self, context: cl.Context, spec: ProgramSpec, source: str
-    ) -> cl.Program | None:
+    def load(self, context: cl.Context, spec: ProgramSpec, source: str) -> cl.Program | None:
         self.asked.append(spec.key)
         if spec.name != "layout":
             return None
@@ -448,9 +433,7 @@ class _Listener:
     def __init__(self) -> None:
         self.built: list[str] = []
 
-    def program_built(
-        self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str
-    ) -> None:
+    def program_built(self, context: cl.Context, spec: ProgramSpec, program: cl.Program, source: str) -> None:
         self.built.append(spec.key)
 
 

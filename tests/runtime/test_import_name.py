@@ -28,8 +28,9 @@ def test_another_package_named_mace_is_left_alone(tmp_path: Path) -> None:
     (other / "__init__.py").write_text('WHO = "another package"\n')
     # The other package comes first on the path, as an earlier install in site-packages would.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, timeout=120,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) > 20  # every runtime module imported without touching `mace`
 

@@ -15,9 +15,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl.memory import MemoryPlan, Step, plan_memory
 
 
-def _live_intervals(
-    steps: list[Step], inputs: list[str], outputs: list[str]
-) -> dict[str, tuple[int, int]]:
+def _live_intervals(steps: list[Step], inputs: list[str], outputs: list[str]) -> dict[str, tuple[int, int]]:
     """Closed [first, last] step interval in which each tensor must keep its value.
 
     A tensor written at step i and one last read at step i are both live at i, so they
@@ -46,18 +44,14 @@ def _assert_valid(
     live = _live_intervals(steps, inputs, outputs)
     assert set(plan.assignment) == set(sizes)
     for name, buffer in plan.assignment.items():
-        assert plan.buffer_sizes[buffer] >= sizes[name], (
-            f"{name} does not fit its buffer"
-        )
+        assert plan.buffer_sizes[buffer] >= sizes[name], f"{name} does not fit its buffer"
     names = sorted(live)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             if plan.assignment[a] != plan.assignment[b]:
                 continue
             (a0, a1), (b0, b1) = live[a], live[b]
-            assert a1 < b0 or b1 < a0, (
-                f"{a} {live[a]} and {b} {live[b]} share buffer {plan.assignment[a]}"
-            )
+            assert a1 < b0 or b1 < a0, f"{a} {live[a]} and {b} {live[b]} share buffer {plan.assignment[a]}"
 
 
 def test_chain_reuses_two_buffers() -> None:
@@ -115,9 +109,7 @@ def test_smallest_fitting_buffer_is_chosen_and_buffers_grow() -> None:
     sizes = {"x": 10, "big": 100, "small": 5, "huge": 1000, "y": 1}
     plan = plan_memory(steps, sizes, ["x"], ["y"])
     _assert_valid(plan, steps, sizes, ["x"], ["y"])
-    assert (
-        plan.assignment["small"] == plan.assignment["x"]
-    )  # 10 fits 5 better than nothing else free
+    assert plan.assignment["small"] == plan.assignment["x"]  # 10 fits 5 better than nothing else free
     assert max(plan.buffer_sizes) == 1000
     assert len(plan.buffer_sizes) == 2
 
@@ -136,18 +128,14 @@ def _graphs(draw: st.DrawFn) -> tuple[list[Step], dict[str, int], list[str], lis
     available = list(inputs)
     steps = []
     for i in range(draw(st.integers(1, 12))):
-        reads = tuple(
-            draw(st.lists(st.sampled_from(available), min_size=1, max_size=3))
-        )
+        reads = tuple(draw(st.lists(st.sampled_from(available), min_size=1, max_size=3)))
         writes = tuple(f"t{i}_{k}" for k in range(draw(st.integers(1, 2))))
         scratch = (f"s{i}",) if draw(st.booleans()) else ()
         steps.append(Step(reads, writes, scratch))
         available.extend(writes)
     names = available + [s for step in steps for s in step.scratch]
     sizes = {name: draw(st.integers(1, 1000)) for name in names}
-    outputs = draw(
-        st.lists(st.sampled_from(available), min_size=1, max_size=3, unique=True)
-    )
+    outputs = draw(st.lists(st.sampled_from(available), min_size=1, max_size=3, unique=True))
     return steps, sizes, inputs, outputs
 
 
@@ -158,9 +146,7 @@ def test_live_tensors_never_share_a_buffer(
     graph: tuple[list[Step], dict[str, int], list[str], list[str]],
 ) -> None:
     steps, sizes, inputs, outputs = graph
-    _assert_valid(
-        plan_memory(steps, sizes, inputs, outputs), steps, sizes, inputs, outputs
-    )
+    _assert_valid(plan_memory(steps, sizes, inputs, outputs), steps, sizes, inputs, outputs)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ def _model(tmp_path: Path) -> tuple[Path, Graph]:
     graph = Graph(
         [TensorInfo("image", (1, 3, 8, 8))],
         [TensorInfo("features", (1, 4, 8, 8))],
-        [Node("Conv", "conv", ["image", "w"], ["c"], {"pads": [1, 1, 1, 1]}),
-         Node("Relu", "relu", ["c"], ["features"])],
+        [
+            Node("Conv", "conv", ["image", "w"], ["c"], {"pads": [1, 1, 1, 1]}),
+            Node("Relu", "relu", ["c"], ["features"]),
+        ],
         {"w": weights},
     )
     path = tmp_path / "net.mace"
@@ -33,8 +35,9 @@ def _model(tmp_path: Path) -> tuple[Path, Graph]:
 
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
-def test_json_lists_tensors_ops_and_the_planners_programs(tmp_path: Path, kind: str,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_lists_tensors_ops_and_the_planners_programs(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, graph = _model(tmp_path)
     assert main([str(path), "--device-kind", kind, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -43,8 +46,10 @@ def test_json_lists_tensors_ops_and_the_planners_programs(tmp_path: Path, kind: 
     assert info["ops"] == {"Conv": 1, "Relu": 1}
     assert info["metadata"] == {"name": "net"} and info["constant_bytes"] == 4 * 3 * 3 * 3 * 4
     # Exactly what the precompiler compiles for this kind.
-    expected = [{"program": s.name, "options": list(s.options), "key": s.key}
-                for s in required_programs(graph, device_kind=kind)]
+    expected = [
+        {"program": s.name, "options": list(s.options), "key": s.key}
+        for s in required_programs(graph, device_kind=kind)
+    ]
     assert info["device_kind"] == kind and info["programs"] == expected
 
 

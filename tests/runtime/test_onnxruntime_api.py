@@ -25,13 +25,17 @@ TOL = {"rtol": 1e-5, "atol": 1e-5}
 def model() -> onnx.ModelProto:
     weight = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["conv"], pads=[1, 1, 1, 1]),
-         helper.make_node("Relu", ["conv"], ["relu"]),
-         helper.make_node("Sigmoid", ["conv"], ["gate"])],
+        [
+            helper.make_node("Conv", ["x", "w"], ["conv"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["conv"], ["relu"]),
+            helper.make_node("Sigmoid", ["conv"], ["gate"]),
+        ],
         "two_outputs",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
-        [helper.make_tensor_value_info("relu", TensorProto.FLOAT, [1, 4, 5, 5]),
-         helper.make_tensor_value_info("gate", TensorProto.FLOAT, [1, 4, 5, 5])],
+        [
+            helper.make_tensor_value_info("relu", TensorProto.FLOAT, [1, 4, 5, 5]),
+            helper.make_tensor_value_info("gate", TensorProto.FLOAT, [1, 4, 5, 5]),
+        ],
         [numpy_helper.from_array(weight, "w")],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
@@ -75,12 +79,15 @@ def test_run_dict_gives_every_output_by_name(sessions) -> None:
         np.testing.assert_allclose(got[name], reference, **TOL)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (({"x": None},), r"run\(\) takes \(output_names, input_feed\).*run_dict"),
-    (({"x": None}, None), r"run\(\) takes \(output_names, input_feed\)"),
-    (("relu", {}), r"output_names must be a list of names, e.g. \['relu'\]"),
-    ((["relu", "nope"], {}), r"unknown output\(s\) 'nope'; the model's outputs are \['relu', 'gate'\]"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (({"x": None},), r"run\(\) takes \(output_names, input_feed\).*run_dict"),
+        (({"x": None}, None), r"run\(\) takes \(output_names, input_feed\)"),
+        (("relu", {}), r"output_names must be a list of names, e.g. \['relu'\]"),
+        ((["relu", "nope"], {}), r"unknown output\(s\) 'nope'; the model's outputs are \['relu', 'gate'\]"),
+    ],
+)
 def test_misuse_of_run_is_named(sessions, args, message) -> None:
     ours, _ = sessions
     with pytest.raises((InputError, TypeError), match=message):

@@ -39,7 +39,7 @@ def binary(device: cl.Device) -> bytes:
 
 
 def _u32_at(data: bytes, offset: int, value: int) -> bytes:
-    return data[:offset] + struct.pack("<I", value) + data[offset + 4:]
+    return data[:offset] + struct.pack("<I", value) + data[offset + 4 :]
 
 
 def test_a_real_binary_passes_and_builds(device: cl.Device, binary: bytes) -> None:
@@ -71,23 +71,39 @@ def _root_name_length_offset(binary: bytes) -> int:
 
 
 def _u64_at(data: bytes, offset: int, value: int) -> bytes:
-    return data[:offset] + struct.pack("<Q", value) + data[offset + 8:]
+    return data[:offset] + struct.pack("<Q", value) + data[offset + 8 :]
 
 
-DAMAGES = ["truncated", "trailing", "version", "hash-unterminated", "root-size-zero", "root-size-huge",
-           "root-size-short", "root-name-zero", "root-name-escapes", "root-content-zero", "kernel-size-zero",
-           "kernel-size-huge", "kernel-name-zero", "kernel-files-huge", "kernel-file-content-long",
-           "kernel-file-name-absolute-escape"]
+DAMAGES = [
+    "truncated",
+    "trailing",
+    "version",
+    "hash-unterminated",
+    "root-size-zero",
+    "root-size-huge",
+    "root-size-short",
+    "root-name-zero",
+    "root-name-escapes",
+    "root-content-zero",
+    "kernel-size-zero",
+    "kernel-size-huge",
+    "kernel-name-zero",
+    "kernel-files-huge",
+    "kernel-file-content-long",
+    "kernel-file-name-absolute-escape",
+]
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
-def test_malformed_binaries_are_refused_before_the_driver(device: cl.Device, binary: bytes, damage: str) -> None:
+def test_malformed_binaries_are_refused_before_the_driver(
+    device: cl.Device, binary: bytes, damage: str
+) -> None:
     # Root entry: u64 size, then files (u32 name length, name, u32 content length, content).
     root = _root_name_length_offset(binary)
     root_size = struct.unpack_from("<Q", binary, root)[0]
     name_at = root + 8
     name_length = struct.unpack_from("<I", binary, name_at)[0]
-    assert binary[name_at + 4:name_at + 4 + name_length] == b"/program.bc"
+    assert binary[name_at + 4 : name_at + 4 + name_length] == b"/program.bc"
     content_at = name_at + 4 + name_length
     kernel = root + 8 + root_size
     # Kernel record: u64 size, u64 files size, u32 argument table size, u32 name length, ...
@@ -96,25 +112,26 @@ def test_malformed_binaries_are_refused_before_the_driver(device: cl.Device, bin
     file_name_length = struct.unpack_from("<I", binary, first_file)[0]
     file_content_at = first_file + 4 + file_name_length
     file_content_length = struct.unpack_from("<I", binary, file_content_at)[0]
-    escaping_name = b"/../" + binary[first_file + 8:first_file + 4 + file_name_length]
+    escaping_name = b"/../" + binary[first_file + 8 : first_file + 4 + file_name_length]
     edited = {
         "truncated": lambda: binary[:-1],
         "trailing": lambda: binary + b"\0",
         "version": lambda: _u32_at(binary, 16, 99),
-        "hash-unterminated": lambda: binary[:36 + 40] + b"A" + binary[36 + 41:],
+        "hash-unterminated": lambda: binary[: 36 + 40] + b"A" + binary[36 + 41 :],
         "root-size-zero": lambda: _u64_at(binary, root, 0),
         "root-size-huge": lambda: _u64_at(binary, root, 2**40),
         "root-size-short": lambda: _u64_at(binary, root, root_size - 1),
         "root-name-zero": lambda: _u32_at(binary, name_at, 0),
-        "root-name-escapes": lambda: binary[:name_at + 4] + b"/../gram.bc" + binary[name_at + 15:],
+        "root-name-escapes": lambda: binary[: name_at + 4] + b"/../gram.bc" + binary[name_at + 15 :],
         "root-content-zero": lambda: _u32_at(binary, content_at, 0),
         "kernel-size-zero": lambda: _u64_at(binary, kernel, 0),
         "kernel-size-huge": lambda: _u64_at(binary, kernel, 2**40),
         "kernel-name-zero": lambda: _u32_at(binary, kernel + 20, 0),
         "kernel-files-huge": lambda: _u64_at(binary, kernel + 8, kernel_size),
         "kernel-file-content-long": lambda: _u32_at(binary, file_content_at, file_content_length + 1),
-        "kernel-file-name-absolute-escape": lambda: (binary[:first_file + 4] + escaping_name
-                                                     + binary[first_file + 4 + file_name_length:]),
+        "kernel-file-name-absolute-escape": lambda: (
+            binary[: first_file + 4] + escaping_name + binary[first_file + 4 + file_name_length :]
+        ),
     }[damage]()
     assert len(edited) != len(binary) or edited != binary
     assert pocl_binary_problem(edited) is not None

@@ -40,8 +40,11 @@ def main() -> int:
     # A path missing from the data would otherwise be an error about that path alone.
     missing = [path for path in _checked_files(config) if not (root / path).exists()]
     if missing:
-        print(f"mypy_test: mypy.ini checks {', '.join(missing)}, which the test's data lack "
-              "(tests/typecheck/BUILD.bazel)", file=sys.stderr)
+        print(
+            f"mypy_test: mypy.ini checks {', '.join(missing)}, which the test's data lack "
+            "(tests/typecheck/BUILD.bazel)",
+            file=sys.stderr,
+        )
         return 1
     # mypy.ini's paths (files, mypy_path, exclude) are relative to the repository root.
     os.chdir(root)

@@ -34,7 +34,9 @@ def _locked_versions(root: Path = TOOLCHAIN) -> dict[str, str]:
 @pytest.mark.parametrize("root", ROOTS, ids=lambda root: root.name)
 def test_every_wanted_package_is_locked(root: Path) -> None:
     missing = sorted(set(_wanted_packages(root)) - set(_locked_versions(root)))
-    assert not missing, f"packages.txt names {missing} but packages.lock lacks them: run 'tools/bazel toolchain lock'"
+    assert not missing, (
+        f"packages.txt names {missing} but packages.lock lacks them: run 'tools/bazel toolchain lock'"
+    )
 
 
 @pytest.mark.parametrize("root", ROOTS, ids=lambda root: root.name)
@@ -60,7 +62,9 @@ def test_both_roots_have_the_same_pocl_and_python() -> None:
     # CI compares the bytes the two roots build; they can only agree on the same compiler stack.
     full, bare = _locked_versions(TOOLCHAIN), _locked_versions(TOOLCHAIN / "bare")
     for package in ["bazel-bootstrap", "pocl-opencl-icd", "libpocl2t64", "python3"]:
-        assert full[package] == bare[package], f"{package}: {full[package]} vs {bare[package]} in the bare root"
+        assert full[package] == bare[package], (
+            f"{package}: {full[package]} vs {bare[package]} in the bare root"
+        )
 
 
 def test_offline_stub_modules_exist() -> None:

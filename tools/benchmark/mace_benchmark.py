@@ -54,23 +54,38 @@ def _count(minimum: int) -> Callable[[str], int]:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}")
         return value
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path,
-                        help="a .mace file, a manifest.json, or a mace_model target's output folder")
-    parser.add_argument("--device", default="any",
-                        help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
-    parser.add_argument("--compiled-program", type=Path, metavar="BIN",
-                        help="a mace_cl_compiled_program.bin to start from (.mace models only: a manifest names its own)")
+    parser.add_argument(
+        "model", type=Path, help="a .mace file, a manifest.json, or a mace_model target's output folder"
+    )
+    parser.add_argument(
+        "--device",
+        default="any",
+        help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)',
+    )
+    parser.add_argument(
+        "--compiled-program",
+        type=Path,
+        metavar="BIN",
+        help="a mace_cl_compiled_program.bin to start from (.mace models only: a manifest names its own)",
+    )
     parser.add_argument("--runs", type=_count(1), default=100, help="timed runs (default: 100)")
     parser.add_argument("--warmup", type=_count(0), default=10, help="untimed runs before them (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    parser.add_argument("--trace", type=Path, metavar="JSON",
-                        help="write a Chrome trace (chrome://tracing, ui.perfetto.dev) of one profiled run here")
-    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object instead of text")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        metavar="JSON",
+        help="write a Chrome trace (chrome://tracing, ui.perfetto.dev) of one profiled run here",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object instead of text"
+    )
     return parser
 
 
@@ -111,8 +126,13 @@ def profiling_twin(runtime: MaceRuntime, device: str) -> MaceRuntime:
     """The same model, programs and device with profiling on. Programs come from this
     process's cache, so this costs little; a separate runtime keeps the timed runs free of
     profiling overhead."""
-    return MaceRuntime(runtime.model_file or runtime.graph, device=device,
-                       compiled_program=runtime.compiled_programs, profile=True, plan_kind=runtime.plan_kind)
+    return MaceRuntime(
+        runtime.model_file or runtime.graph,
+        device=device,
+        compiled_program=runtime.compiled_programs,
+        profile=True,
+        plan_kind=runtime.plan_kind,
+    )
 
 
 # ---- measuring ------------------------------------------------------------------
@@ -162,8 +182,10 @@ def op_table(profile: RunProfile) -> list[dict[str, Any]]:
         row[0] += 1
         row[1] += launch.device_seconds
     whole = profile.device_seconds or 1.0  # an empty profile has no time to divide
-    rows = [{"name": name, "launches": int(count), "device_ms": seconds * 1e3, "percent": 100.0 * seconds / whole}
-            for name, (count, seconds) in totals.items()]
+    rows = [
+        {"name": name, "launches": int(count), "device_ms": seconds * 1e3, "percent": 100.0 * seconds / whole}
+        for name, (count, seconds) in totals.items()
+    ]
     return sorted(rows, key=lambda row: (-row["device_ms"], row["name"]))
 
 
@@ -214,8 +236,11 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "runs": args.runs,
         "warmup": args.warmup,
         "latency_ms": latency_summary_ms(seconds),
-        "profiled_run": {"device_ms": profile.device_seconds * 1e3, "idle_ms": profile.idle_seconds * 1e3,
-                         "launches": len(profile.launches)},
+        "profiled_run": {
+            "device_ms": profile.device_seconds * 1e3,
+            "idle_ms": profile.idle_seconds * 1e3,
+            "launches": len(profile.launches),
+        },
         "ops": op_table(profile),
         "device_memory_bytes": device_memory_bytes(runtime),
         "host_peak_rss_bytes": rss,
@@ -240,8 +265,10 @@ def format_report(summary: Mapping[str, Any]) -> str:
         f"plus {run['idle_ms']:.3f} ms idle between them",
         f"  {'op type/kernel':<36} {'launches':>8} {'device ms':>10} {'% device':>9}",
     ]
-    lines += [f"  {row['name']:<36} {row['launches']:>8} {row['device_ms']:>10.4f} {row['percent']:>9.1f}"
-              for row in summary["ops"]]
+    lines += [
+        f"  {row['name']:<36} {row['launches']:>8} {row['device_ms']:>10.4f} {row['percent']:>9.1f}"
+        for row in summary["ops"]
+    ]
     lines += [
         f"device memory allocated: {memory['total'] / MIB:.2f} MiB (activations {memory['activations'] / MIB:.2f} MiB "
         f"in {memory['activation_buffers']} buffers, constants {memory['constants'] / MIB:.2f} MiB, "

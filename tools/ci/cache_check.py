@@ -64,7 +64,10 @@ def bazel(output_base: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 # The OpenCL targets the determinism check builds for: (label, extra Bazel flags).
-DETERMINISM_TARGETS = [("pocl", []), ("nvptx_sm90", ["--extra_toolchains=//rules/toolchains:nvptx_sm90_toolchain"])]
+DETERMINISM_TARGETS = [
+    ("pocl", []),
+    ("nvptx_sm90", ["--extra_toolchains=//rules/toolchains:nvptx_sm90_toolchain"]),
+]
 
 
 def outputs(output_base: Path) -> dict[str, Path]:
@@ -100,8 +103,10 @@ def check_determinism(work: Path) -> bool:
         b = second.get(name, b"")
         if a != b:
             ok = False
-            print(f"  NOT IDENTICAL: {name}: first difference at byte {first_difference(a, b)} "
-                  f"({len(a)} vs {len(b)} bytes)")
+            print(
+                f"  NOT IDENTICAL: {name}: first difference at byte {first_difference(a, b)} "
+                f"({len(a)} vs {len(b)} bytes)"
+            )
         else:
             print(f"  identical: {name} ({len(a)} bytes, sha256 {hashlib.sha256(a).hexdigest()[:16]})")
     for base in bases:
@@ -148,8 +153,11 @@ def check_remote_cache(work: Path) -> bool:
         flags = [f"--remote_cache=http://127.0.0.1:{port}", "--remote_upload_local_results"]
         upload, download = work / "remote-a", work / "remote-b"
         bazel(upload, "build", *flags, *TARGETS)
-        statuses = Counter(line.split('"')[1].split()[0] + " " + line.split('"')[2].split()[0]
-                           for line in (work / "nginx-access.log").read_text().splitlines() if '"' in line)
+        statuses = Counter(
+            line.split('"')[1].split()[0] + " " + line.split('"')[2].split()[0]
+            for line in (work / "nginx-access.log").read_text().splitlines()
+            if '"' in line
+        )
         print(f"  cache server requests during the first build: {dict(sorted(statuses.items()))}")
         log = work / "exec.json"
         bazel(download, "build", *flags, f"--execution_log_json_file={log}", *TARGETS)
@@ -164,10 +172,14 @@ def check_remote_cache(work: Path) -> bool:
             print(f"  {mnemonic}: {hits[mnemonic]} remote cache hits, {misses[mnemonic]} executed")
             ok &= hits[mnemonic] > 0 and misses[mnemonic] == 0
         others = {m: n for m, n in misses.items() if m not in MODEL_MNEMONICS}
-        print(f"  other actions executed: {dict(sorted(others.items())) or 'none'}; "
-              f"all hits: {sum(hits.values())}")
-        print(f"remote cache: {'OK' if ok else 'FAILED'}: every model action from a fresh output base "
-              f"{'was' if ok else 'was not'} a cache hit")
+        print(
+            f"  other actions executed: {dict(sorted(others.items())) or 'none'}; "
+            f"all hits: {sum(hits.values())}"
+        )
+        print(
+            f"remote cache: {'OK' if ok else 'FAILED'}: every model action from a fresh output base "
+            f"{'was' if ok else 'was not'} a cache hit"
+        )
         for base in (upload, download):
             bazel(base, "shutdown", check=False)
         return ok
@@ -194,7 +206,13 @@ def check_keys(work: Path) -> bool:
     print(f"  after editing an unrelated file: actions run: {dict(after_edit) or 'none'}")
     ok = not after_edit
     for toolchain in ("nvptx_sm90_toolchain", "nvptx_sm80_toolchain"):
-        bazel(base, "build", f"--execution_log_json_file={log}", f"--extra_toolchains=//rules/toolchains:{toolchain}", target)
+        bazel(
+            base,
+            "build",
+            f"--execution_log_json_file={log}",
+            f"--extra_toolchains=//rules/toolchains:{toolchain}",
+            target,
+        )
         switched = Counter(s.get("mnemonic", "") for s in executed(log))
         print(f"  after switching the OpenCL target to {toolchain}: actions run: {dict(switched)}")
         ok &= switched == Counter({"MacePrecompile": 1, "MaceManifest": 1})

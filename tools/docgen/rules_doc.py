@@ -106,7 +106,9 @@ def _parse(root: Path, path: str) -> Module:
                 loads[symbol] = (label, symbol)
             for keyword in call.keywords:
                 loads[keyword.arg] = (label, _string(keyword.value, path))
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
             top_level[node.targets[0].id] = node.value
         elif isinstance(node, ast.FunctionDef):
             top_level[node.name] = node
@@ -194,10 +196,15 @@ class Generator:
             return _function_entry(name, definition, where)
         if _is_call(definition, "rule"):
             attrs = _keywords(definition).get("attrs")
-            return Entry("rule", name, _doc(definition, where), attributes=[
-                Attribute("name", "name", "A unique name for this target.", None),
-                *self.attributes(module, attrs, where),
-            ])
+            return Entry(
+                "rule",
+                name,
+                _doc(definition, where),
+                attributes=[
+                    Attribute("name", "name", "A unique name for this target.", None),
+                    *self.attributes(module, attrs, where),
+                ],
+            )
         if _is_call(definition, "provider"):
             fields_node = _keywords(definition).get("fields")
             return Entry("provider", name, _doc(definition, where), fields=_fields(fields_node, where))
@@ -209,7 +216,9 @@ class Generator:
                     raise DocError(f"{where}: tag_classes must be a dict literal")
                 for key, value in zip(tag_node.keys, tag_node.values, strict=True):
                     tag_name = _string(key, where)
-                    tag_module, tag = (module, value) if isinstance(value, ast.Call) else self.resolve(module, value.id)
+                    tag_module, tag = (
+                        (module, value) if isinstance(value, ast.Call) else self.resolve(module, value.id)
+                    )
                     if not _is_call(tag, "tag_class"):
                         raise DocError(f"{where}: tag class {tag_name} is not a tag_class()")
                     attrs = _keywords(tag).get("attrs")
@@ -234,14 +243,20 @@ class Generator:
 
 
 def _attribute(name: str, call: ast.AST, where: str) -> Attribute:
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-            and isinstance(call.func.value, ast.Name) and call.func.value.id == "attr"):
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id == "attr"
+    ):
         raise DocError(f"{where}: expected attr.<type>(...)")
     kind = call.func.attr
     type_name, implicit_default = ATTR_TYPES.get(kind, (kind, "None"))
     keywords = _keywords(call)
     mandatory = isinstance(keywords.get("mandatory"), ast.Constant) and keywords["mandatory"].value is True
-    default = None if mandatory else (_literal(keywords["default"]) if "default" in keywords else implicit_default)
+    default = (
+        None if mandatory else (_literal(keywords["default"]) if "default" in keywords else implicit_default)
+    )
     notes = []
     if "values" in keywords:
         values = ast.literal_eval(keywords["values"])
@@ -251,7 +266,9 @@ def _attribute(name: str, call: ast.AST, where: str) -> Attribute:
             allowed = keywords[files_key]
             if isinstance(allowed, ast.List):
                 extensions = ", ".join(f"`{_string(item, where)}`" for item in allowed.elts)
-                notes.append(("A single file: " if files_key == "allow_single_file" else "Files: ") + extensions + ".")
+                notes.append(
+                    ("A single file: " if files_key == "allow_single_file" else "Files: ") + extensions + "."
+                )
     if "providers" in keywords:
         providers = keywords["providers"]
         names = [ast.unparse(item) for item in providers.elts] if isinstance(providers, ast.List) else []
@@ -275,8 +292,10 @@ def _fields(node: ast.AST | None, where: str) -> list[tuple[str, str]]:
     if node is None:
         return []
     if isinstance(node, ast.Dict):
-        return [(_string(key, where), inspect.cleandoc(_string(value, where)))
-                for key, value in zip(node.keys, node.values, strict=True)]
+        return [
+            (_string(key, where), inspect.cleandoc(_string(value, where)))
+            for key, value in zip(node.keys, node.values, strict=True)
+        ]
     if isinstance(node, ast.List):
         return [(_string(item, where), "") for item in node.elts]
     raise DocError(f"{where}: fields must be a dict or list literal")
@@ -355,8 +374,9 @@ def _escape(text: str) -> str:
         if line.lstrip().startswith("```"):
             fenced = not fenced
         elif not fenced:
-            line = "".join(part if part.startswith("`") else part.replace("<", "&lt;")
-                           for part in _CODE_SPAN.split(line))
+            line = "".join(
+                part if part.startswith("`") else part.replace("<", "&lt;") for part in _CODE_SPAN.split(line)
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -388,16 +408,34 @@ def _render_entry(entry: Entry, path: str) -> list[str]:
     load = _load_label(path)
     if entry.kind == "rule":
         signature = ", ".join(attribute.name for attribute in entry.attributes)
-        lines += [f"*Rule.* `load(\"{load}\", \"{entry.name}\")`", "", "```starlark", f"{entry.name}({signature})", "```", ""]
+        lines += [
+            f'*Rule.* `load("{load}", "{entry.name}")`',
+            "",
+            "```starlark",
+            f"{entry.name}({signature})",
+            "```",
+            "",
+        ]
     elif entry.kind in ("macro", "function"):
-        signature = ", ".join(param.name if param.default is None or param.name.startswith("*")
-                              else f"{param.name} = {param.default}" for param in entry.params)
+        signature = ", ".join(
+            param.name
+            if param.default is None or param.name.startswith("*")
+            else f"{param.name} = {param.default}"
+            for param in entry.params
+        )
         kind = "Macro" if entry.kind == "macro" else "Function"
-        lines += [f"*{kind}.* `load(\"{load}\", \"{entry.name}\")`", "", "```starlark", f"{entry.name}({signature})", "```", ""]
+        lines += [
+            f'*{kind}.* `load("{load}", "{entry.name}")`',
+            "",
+            "```starlark",
+            f"{entry.name}({signature})",
+            "```",
+            "",
+        ]
     elif entry.kind == "provider":
-        lines += [f"*Provider.* `load(\"{load}\", \"{entry.name}\")`", ""]
+        lines += [f'*Provider.* `load("{load}", "{entry.name}")`', ""]
     elif entry.kind == "module extension":
-        lines += [f"*Module extension.* `{entry.name} = use_extension(\"{load}\", \"{entry.name}\")`", ""]
+        lines += [f'*Module extension.* `{entry.name} = use_extension("{load}", "{entry.name}")`', ""]
     if entry.doc:
         lines += [_escape(entry.doc), ""]
     if entry.attributes:
@@ -436,7 +474,9 @@ def render(root: Path) -> str:
         "",
     ]
     for path, _, entries in sections:
-        lines.append(f"- `{_load_label(path)}`: " + ", ".join(f"[{e.name}](#{_anchor(e.name)})" for e in entries))
+        lines.append(
+            f"- `{_load_label(path)}`: " + ", ".join(f"[{e.name}](#{_anchor(e.name)})" for e in entries)
+        )
     lines.append("")
     for path, doc, entries in sections:
         lines += [f"## {_load_label(path)}", ""]
@@ -449,7 +489,9 @@ def render(root: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, required=True, help="the rules_mace workspace (or runfiles) root")
+    parser.add_argument(
+        "--root", type=Path, required=True, help="the rules_mace workspace (or runfiles) root"
+    )
     parser.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
     try:

@@ -24,18 +24,36 @@ class CheckedInReferenceTest(unittest.TestCase):
         fresh = rules_doc.render(root)
         checked_in = (root / rules_doc.OUTPUT).read_text(encoding="utf-8")
         if fresh != checked_in:
-            diff = "".join(difflib.unified_diff(
-                checked_in.splitlines(keepends=True), fresh.splitlines(keepends=True),
-                f"{rules_doc.OUTPUT} (checked in)", f"{rules_doc.OUTPUT} (from the doc strings)", n=1))
+            diff = "".join(
+                difflib.unified_diff(
+                    checked_in.splitlines(keepends=True),
+                    fresh.splitlines(keepends=True),
+                    f"{rules_doc.OUTPUT} (checked in)",
+                    f"{rules_doc.OUTPUT} (from the doc strings)",
+                    n=1,
+                )
+            )
             lines = diff.splitlines()
-            shown = "\n".join(lines[:60]) + (f"\n... {len(lines) - 60} more diff lines" if len(lines) > 60 else "")
-            self.fail(f"{rules_doc.OUTPUT} is out of date with the doc strings in rules/*.bzl.\n"
-                      f"Regenerate it with:\n\n    {rules_doc.UPDATE_COMMAND}\n\n{shown}")
+            shown = "\n".join(lines[:60]) + (
+                f"\n... {len(lines) - 60} more diff lines" if len(lines) > 60 else ""
+            )
+            self.fail(
+                f"{rules_doc.OUTPUT} is out of date with the doc strings in rules/*.bzl.\n"
+                f"Regenerate it with:\n\n    {rules_doc.UPDATE_COMMAND}\n\n{shown}"
+            )
 
     def test_reference_covers_the_public_api(self) -> None:
         text = rules_doc.render(_workspace_in_runfiles())
-        for name in ["mace_model", "mace_model_test", "mace_opencl_toolchain", "MaceModelInfo",
-                     "MaceOpenclTargetInfo", "opencl", "wheel_files", "rules_mace_register_toolchains"]:
+        for name in [
+            "mace_model",
+            "mace_model_test",
+            "mace_opencl_toolchain",
+            "MaceModelInfo",
+            "MaceOpenclTargetInfo",
+            "opencl",
+            "wheel_files",
+            "rules_mace_register_toolchains",
+        ]:
             self.assertIn(f"\n### {name}\n", text)
         # Private attributes (tools in the exec configuration) are not part of the reference.
         self.assertNotIn("_precompiler", text)
@@ -56,13 +74,14 @@ class GeneratorTest(unittest.TestCase):
                 rules_doc.PUBLIC_FILES = saved
 
     def test_follows_re_exports_and_renders_rule_attributes(self) -> None:
-        text = self.render({
-            "rules/defs.bzl": '''
+        text = self.render(
+            {
+                "rules/defs.bzl": '''
                 """Public API."""
                 load("//rules/private:thing.bzl", _thing = "thing")
                 thing = _thing
             ''',
-            "rules/private/thing.bzl": '''
+                "rules/private/thing.bzl": '''
                 thing = rule(
                     implementation = _impl,
                     doc = """Makes a thing.
@@ -76,7 +95,8 @@ class GeneratorTest(unittest.TestCase):
                     },
                 )
             ''',
-        })
+            }
+        )
         self.assertIn("### thing\n", text)
         self.assertIn("thing(name, src, mode, shapes)", text)
         self.assertIn("More about &lt;it>.", text)
@@ -86,13 +106,14 @@ class GeneratorTest(unittest.TestCase):
         self.assertNotIn("_tool", text)
 
     def test_macro_args_and_provider_fields(self) -> None:
-        text = self.render({
-            "rules/defs.bzl": '''
+        text = self.render(
+            {
+                "rules/defs.bzl": """
                 load(":impl.bzl", _m = "m")
                 m = _m
                 Info = provider(doc = "Carries x.", fields = {"x": "The x."})
-            ''',
-            "rules/impl.bzl": '''
+            """,
+                "rules/impl.bzl": '''
                 def m(name, size = 3, **kwargs):
                     """Does m.
 
@@ -103,25 +124,34 @@ class GeneratorTest(unittest.TestCase):
                       **kwargs: passed on.
                     """
             ''',
-        })
+            }
+        )
         self.assertIn("m(name, size = 3, **kwargs)", text)
         self.assertIn("| `size` | how big, over two lines. | `3` |", text)
         self.assertIn("| `x` | The x. |", text)
 
     def test_undocumented_things_are_errors(self) -> None:
         with self.assertRaisesRegex(rules_doc.DocError, "does not describe size"):
-            self.render({"rules/defs.bzl": '''
+            self.render(
+                {
+                    "rules/defs.bzl": '''
                 def m(name, size = 1):
                     """Does m.
 
                     Args:
                       name: the name.
                     """
-            '''})
+            '''
+                }
+            )
         with self.assertRaisesRegex(rules_doc.DocError, "a public attribute needs a doc"):
-            self.render({"rules/defs.bzl": '''
+            self.render(
+                {
+                    "rules/defs.bzl": """
                 r = rule(implementation = _i, doc = "R.", attrs = {"a": attr.string()})
-            '''})
+            """
+                }
+            )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,13 @@ def seed_model_bytes() -> list[bytes]:
         inputs=[TensorInfo("x", (1, 3, 4, 4)), TensorInfo("z", (1, 8, 4, 4))],
         outputs=[TensorInfo("y", (1, 8, 4, 4))],
         nodes=[
-            Node("Conv", "conv", ["x", "w", "b"], ["c"], {"pads": [1, 1, 1, 1], "activation": "relu",
-                                                          "activation_max": 6.0, "names": ["a", "b"]}),
+            Node(
+                "Conv",
+                "conv",
+                ["x", "w", "b"],
+                ["c"],
+                {"pads": [1, 1, 1, 1], "activation": "relu", "activation_max": 6.0, "names": ["a", "b"]},
+            ),
             Node("Add", "add", ["c", "z"], ["d"]),
             Node("Reshape", "reshape", ["d", "shape"], ["y"], {"allowzero": 0}),
         ],
@@ -123,8 +128,14 @@ def seed_program_bytes() -> list[bytes]:
 
 
 def seed_manifest_bytes() -> list[bytes]:
-    with_binary = Manifest("net", "net.mace", "a" * 64, "mace_cl_compiled_program.bin", "b" * 64,
-                           ("cpu (PoCL, 6.0, compiler driver)",))
+    with_binary = Manifest(
+        "net",
+        "net.mace",
+        "a" * 64,
+        "mace_cl_compiled_program.bin",
+        "b" * 64,
+        ("cpu (PoCL, 6.0, compiler driver)",),
+    )
     without = Manifest("net", "net.mace", "c" * 64, None, None)
     return [encode_manifest(with_binary), encode_manifest(without)]
 
@@ -141,18 +152,27 @@ def seed_onnx_bytes() -> list[bytes]:
 
     conv = helper.make_graph(
         [
-            helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node(
+                "Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+            ),
             helper.make_node("BatchNormalization", ["c", "s", "o", "m", "v"], ["n"], name="bn", epsilon=1e-3),
             helper.make_node("Relu", ["n"], ["r"], name="relu"),
             helper.make_node("Add", ["r", "x2"], ["y"], name="add"),
         ],
         "conv_net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 5]),
-         helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, 4, 5, 5])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 5]),
+            helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, 4, 5, 5]),
+        ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 5])],
-        [init("w", rng.standard_normal((4, 3, 3, 3))), init("b", rng.standard_normal(4)),
-         init("s", rng.uniform(0.5, 1.5, 4)), init("o", rng.standard_normal(4)),
-         init("m", rng.standard_normal(4)), init("v", rng.uniform(0.5, 1.5, 4))],
+        [
+            init("w", rng.standard_normal((4, 3, 3, 3))),
+            init("b", rng.standard_normal(4)),
+            init("s", rng.uniform(0.5, 1.5, 4)),
+            init("o", rng.standard_normal(4)),
+            init("m", rng.standard_normal(4)),
+            init("v", rng.uniform(0.5, 1.5, 4)),
+        ],
     )
     dense = helper.make_graph(
         [
@@ -165,18 +185,59 @@ def seed_onnx_bytes() -> list[bytes]:
         [init("w", rng.standard_normal((3, 6))), init("b", rng.standard_normal(3))],
     )
     return [
-        helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8).SerializeToString()
+        helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8
+        ).SerializeToString()
         for graph, opset in ((conv, 13), (dense, 11))
     ]
 
 
 # ---- mutations ----------------------------------------------------------------------------
 
-_INTERESTING_INTS = [0, 1, 7, 8, 31, 32, 63, 64, 65, 255, 256, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
-                     2**40, 2**63 - 1, 2**63, 2**64 - 1, formats.MAX_HEADER_BYTES, formats.MAX_HEADER_BYTES + 1]
+_INTERESTING_INTS = [
+    0,
+    1,
+    7,
+    8,
+    31,
+    32,
+    63,
+    64,
+    65,
+    255,
+    256,
+    2**31 - 1,
+    2**31,
+    2**32 - 1,
+    2**32,
+    2**40,
+    2**63 - 1,
+    2**63,
+    2**64 - 1,
+    formats.MAX_HEADER_BYTES,
+    formats.MAX_HEADER_BYTES + 1,
+]
 # Byte runs that make parsers recurse, overflow or misparse when repeated or inserted.
-_TOKENS = [b"[", b"{\"a\":", b"9", b"-", b"\"", b"\\", b"\\u", b"\\ud800", b"\xff", b"\x00", b"e999",
-           b"NaN", b"Infinity", b",", b":", b"\x08\x01", b"\x12\x7f", b"\x0a\xff\xff\xff\xff\x0f"]
+_TOKENS = [
+    b"[",
+    b'{"a":',
+    b"9",
+    b"-",
+    b'"',
+    b"\\",
+    b"\\u",
+    b"\\ud800",
+    b"\xff",
+    b"\x00",
+    b"e999",
+    b"NaN",
+    b"Infinity",
+    b",",
+    b":",
+    b"\x08\x01",
+    b"\x12\x7f",
+    b"\x0a\xff\xff\xff\xff\x0f",
+]
 
 
 class RawJson:
@@ -192,7 +253,7 @@ class RawJson:
 
 _RAW_VALUES = [
     RawJson("[" * 100_000 + "]" * 100_000),
-    RawJson("{\"a\":" * 50_000 + "1" + "}" * 50_000),
+    RawJson('{"a":' * 50_000 + "1" + "}" * 50_000),
     RawJson("9" * 5000),
     RawJson("-" + "9" * 5000),
     RawJson("1e999"),
@@ -200,15 +261,21 @@ _RAW_VALUES = [
     RawJson("NaN"),
     RawJson("Infinity"),
     RawJson("1" + "0" * 400 + ".5"),
-    RawJson("\"\\ud800\""),
-    RawJson("\"\\u0000\""),
+    RawJson('"\\ud800"'),
+    RawJson('"\\u0000"'),
 ]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.sampled_from([*_INTERESTING_INTS, -1, -(2**63), 0.5, -0.0, 1e308])
-    | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.sampled_from([*_INTERESTING_INTS, -1, -(2**63), 0.5, -0.0, 1e308])
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
     | st.sampled_from(_RAW_VALUES),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=8,
 )
 
@@ -302,25 +369,33 @@ def byte_mutations(draw: st.DrawFn, data: bytes, splice_from: list[bytes], conta
             chunk = draw(st.binary(max_size=32) | st.sampled_from(_TOKENS))
             buffer[position:position] = chunk
         elif kind == "delete":
-            del buffer[position:position + draw(st.integers(1, 128))]
+            del buffer[position : position + draw(st.integers(1, 128))]
         elif kind == "splice":
             donor = draw(st.sampled_from(splice_from))
             start = draw(st.integers(0, len(donor)))
-            chunk = donor[start:start + draw(st.integers(1, 512))]
+            chunk = donor[start : start + draw(st.integers(1, 512))]
             if draw(st.booleans()):
-                buffer[position:position + len(chunk)] = chunk
+                buffer[position : position + len(chunk)] = chunk
             else:
                 buffer[position:position] = chunk
         elif kind == "repeat":
-            chunk = draw(st.sampled_from(_TOKENS)) if draw(st.booleans()) else bytes(buffer[position:position + 8])
+            chunk = (
+                draw(st.sampled_from(_TOKENS))
+                if draw(st.booleans())
+                else bytes(buffer[position : position + 8])
+            )
             buffer[position:position] = chunk * draw(st.sampled_from([2, 100, 5000, 60_000]))
         elif kind == "int":
             width = draw(st.sampled_from([4, 8]))
             value = draw(st.sampled_from(_INTERESTING_INTS)) % (1 << (8 * width))
-            buffer[position:position + width] = value.to_bytes(width, "little")
+            buffer[position : position + width] = value.to_bytes(width, "little")
         elif kind == "header_length":
-            value = draw(st.sampled_from(_INTERESTING_INTS + [int.from_bytes(buffer[16:24], "little") + d
-                                                              for d in (-64, -1, 1, 64)]))
+            value = draw(
+                st.sampled_from(
+                    _INTERESTING_INTS
+                    + [int.from_bytes(buffer[16:24], "little") + d for d in (-64, -1, 1, 64)]
+                )
+            )
             buffer[16:24] = (value % 2**64).to_bytes(8, "little")
         elif kind == "version":
             buffer[8:12] = draw(st.sampled_from([0, 2, 2**32 - 1])).to_bytes(4, "little")
@@ -334,7 +409,7 @@ def split_container(data: bytes) -> tuple[bytes, int, dict[str, Any], bytes]:
     """(magic, version, header, payload) of a valid container."""
     magic, version, _reserved, header_length = formats._PREFIX.unpack_from(data, 0)
     header_end = formats._PREFIX.size + header_length
-    header = json.loads(data[formats._PREFIX.size:header_end])
+    header = json.loads(data[formats._PREFIX.size : header_end])
     payload_start = (header_end + 63) // 64 * 64
     return magic, version, header, data[payload_start:-32]
 
@@ -352,7 +427,7 @@ def header_edits(draw: st.DrawFn, data: bytes) -> bytes:
     magic, version, header, payload = split_container(data)
     edited = draw(json_edits(header))
     if draw(st.integers(0, 4)) == 0:
-        payload = payload[:draw(st.integers(0, len(payload)))]
+        payload = payload[: draw(st.integers(0, len(payload)))]
     return seal_container(magic, version, dumps_with_raw(edited).encode("utf-8", "surrogatepass"), payload)
 
 
@@ -388,7 +463,9 @@ def layout_edits(draw: st.DrawFn, data: bytes) -> bytes:
             copies = draw(st.integers(1, 50))
             name = "name" if "name" in first else "key"
             clones = [{**first, name: f"{first.get(name)}_{index}"} for index in range(copies)]
-            (header["constants"] if "constants" in header else header["devices"][0]["programs"]).extend(clones)
+            (header["constants"] if "constants" in header else header["devices"][0]["programs"]).extend(
+                clones
+            )
     return seal_container(magic, version, json.dumps(header).encode("utf-8", "surrogatepass"), payload)
 
 
@@ -400,15 +477,21 @@ def _version_of(magic: bytes) -> int:
 def generated_containers(draw: st.DrawFn, magic: bytes) -> bytes:
     """A well-sealed container around an arbitrary JSON header and payload."""
     header = draw(json_values | st.dictionaries(st.text(max_size=10), json_values, max_size=6))
-    return seal_container(magic, _version_of(magic), dumps_with_raw(header).encode("utf-8", "surrogatepass"),
-                          draw(st.binary(max_size=256)))
+    return seal_container(
+        magic,
+        _version_of(magic),
+        dumps_with_raw(header).encode("utf-8", "surrogatepass"),
+        draw(st.binary(max_size=256)),
+    )
 
 
 def container_inputs(seeds: list[bytes], magic: bytes) -> st.SearchStrategy[bytes]:
     seed = st.sampled_from(seeds)
     return st.one_of(
         st.binary(max_size=256),
-        st.binary(max_size=256).map(lambda tail: formats._PREFIX.pack(magic, _version_of(magic), 0, len(tail)) + tail),
+        st.binary(max_size=256).map(
+            lambda tail: formats._PREFIX.pack(magic, _version_of(magic), 0, len(tail)) + tail
+        ),
         seed.flatmap(layout_edits),
         seed.flatmap(lambda data: byte_mutations(data, seeds, container=True)),
         seed.flatmap(lambda data: byte_mutations(data, seeds, container=True)),
@@ -420,7 +503,9 @@ def container_inputs(seeds: list[bytes], magic: bytes) -> st.SearchStrategy[byte
 
 def manifest_inputs(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
     def edited(data: bytes) -> st.SearchStrategy[bytes]:
-        return json_edits(json.loads(data)).map(lambda doc: dumps_with_raw(doc).encode("utf-8", "surrogatepass"))
+        return json_edits(json.loads(data)).map(
+            lambda doc: dumps_with_raw(doc).encode("utf-8", "surrogatepass")
+        )
 
     seed = st.sampled_from(seeds)
     return st.one_of(
@@ -441,11 +526,28 @@ def onnx_proto_edits(draw: st.DrawFn, data: bytes) -> bytes:
     model = onnx.ModelProto.FromString(data)
     graph = model.graph
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["op", "dim", "dtype", "weight", "opset", "attr", "drop_node", "io_name"]))
+        kind = draw(
+            st.sampled_from(["op", "dim", "dtype", "weight", "opset", "attr", "drop_node", "io_name"])
+        )
         if kind == "op" and graph.node:
             node = graph.node[draw(st.integers(0, len(graph.node) - 1))]
-            node.op_type = draw(st.sampled_from(["Relu", "Conv", "Gemm", "Softmax", "Reshape", "Concat",
-                                                 "Resize", "LSTM", "Loop", "NoSuchOp", ""]))
+            node.op_type = draw(
+                st.sampled_from(
+                    [
+                        "Relu",
+                        "Conv",
+                        "Gemm",
+                        "Softmax",
+                        "Reshape",
+                        "Concat",
+                        "Resize",
+                        "LSTM",
+                        "Loop",
+                        "NoSuchOp",
+                        "",
+                    ]
+                )
+            )
         elif kind == "dim":
             infos = list(graph.input) + list(graph.output)
             dims = infos[draw(st.integers(0, len(infos) - 1))].type.tensor_type.shape.dim
@@ -458,8 +560,19 @@ def onnx_proto_edits(draw: st.DrawFn, data: bytes) -> bytes:
         elif kind == "dtype":
             infos = list(graph.input) + list(graph.output) + list(graph.initializer)
             target = infos[draw(st.integers(0, len(infos) - 1))]
-            dtype = draw(st.sampled_from([TensorProto.DOUBLE, TensorProto.INT64, TensorProto.FLOAT16,
-                                          TensorProto.STRING, TensorProto.BOOL, 0, 999]))
+            dtype = draw(
+                st.sampled_from(
+                    [
+                        TensorProto.DOUBLE,
+                        TensorProto.INT64,
+                        TensorProto.FLOAT16,
+                        TensorProto.STRING,
+                        TensorProto.BOOL,
+                        0,
+                        999,
+                    ]
+                )
+            )
             if isinstance(target, onnx.TensorProto):
                 target.data_type = dtype
             else:
@@ -473,7 +586,7 @@ def onnx_proto_edits(draw: st.DrawFn, data: bytes) -> bytes:
                 values[draw(st.integers(0, values.size - 1))] = np.nan if choice == "nan" else -np.inf
                 tensor.raw_data = values.tobytes()
             elif choice == "short":
-                tensor.raw_data = tensor.raw_data[:draw(st.integers(0, len(tensor.raw_data)))]
+                tensor.raw_data = tensor.raw_data[: draw(st.integers(0, len(tensor.raw_data)))]
             else:
                 del tensor.dims[:]
                 tensor.dims.extend(draw(st.lists(st.sampled_from([0, 1, 2, 3, 4, 2**40, -1]), max_size=4)))
@@ -485,14 +598,17 @@ def onnx_proto_edits(draw: st.DrawFn, data: bytes) -> bytes:
                 attribute = node.attribute[draw(st.integers(0, len(node.attribute) - 1))]
                 if attribute.ints:
                     attribute.ints[draw(st.integers(0, len(attribute.ints) - 1))] = draw(
-                        st.sampled_from([0, -1, 2**31, 100]))
+                        st.sampled_from([0, -1, 2**31, 100])
+                    )
                 else:
                     attribute.f = draw(st.sampled_from([0.0, -1.0, float("nan"), float("inf"), 1e30]))
         elif kind == "drop_node" and graph.node:
             del graph.node[draw(st.integers(0, len(graph.node) - 1))]
         elif kind == "io_name":
             infos = list(graph.input) + list(graph.output)
-            infos[draw(st.integers(0, len(infos) - 1))].name = draw(st.sampled_from(["", "w", "x", "y", "zz"]))
+            infos[draw(st.integers(0, len(infos) - 1))].name = draw(
+                st.sampled_from(["", "w", "x", "y", "zz"])
+            )
     return model.SerializeToString()
 
 
@@ -525,7 +641,11 @@ def check_programs(data: bytes) -> bool:
         if not all(isinstance(v, str) for v in identity.to_json().values()):
             raise Finding(f"device identity with non-string fields: {identity}")
         for key, program in by_key.items():
-            if not (isinstance(program.binary, bytes) and isinstance(program.source_hash, str) and key == program.key):
+            if not (
+                isinstance(program.binary, bytes)
+                and isinstance(program.source_hash, str)
+                and key == program.key
+            ):
                 raise Finding(f"malformed program entry {program!r:.200}")
     # What a valid file decodes to must survive a round trip unchanged.
     again = decode_compiled_programs(encode_compiled_programs(result))
@@ -543,9 +663,13 @@ def check_model(data: bytes) -> bool:
         raise Finding(f"digest {model.digest} is not the file's trailer")
     for name, value in model.graph.constants.items():
         if not isinstance(value, np.ndarray) or value.dtype.name not in formats.CONSTANT_DTYPES:
-            raise Finding(f"constant {name!r} decoded to {type(value).__name__} {getattr(value, 'dtype', '')}")
+            raise Finding(
+                f"constant {name!r} decoded to {type(value).__name__} {getattr(value, 'dtype', '')}"
+            )
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise Finding(f"constant {name!r} with non-finite values was accepted; the format stores finite weights")
+            raise Finding(
+                f"constant {name!r} with non-finite values was accepted; the format stores finite weights"
+            )
     again = decode_model(encode_model(model.graph, model.metadata))
     if again.graph.inputs != model.graph.inputs or again.graph.nodes != model.graph.nodes:
         raise Finding("decoded model does not round-trip")
@@ -606,12 +730,21 @@ class Target:
 
 def _targets() -> dict[str, Target]:
     return {
-        "programs": Target("programs", lambda: container_inputs(seed_program_bytes(), formats.PROGRAMS_MAGIC),
-                           check_programs, seed_program_bytes),
-        "model": Target("model", lambda: container_inputs(seed_model_bytes(), formats.MODEL_MAGIC),
-                        check_model, seed_model_bytes),
-        "manifest": Target("manifest", lambda: manifest_inputs(seed_manifest_bytes()), check_manifest,
-                           seed_manifest_bytes),
+        "programs": Target(
+            "programs",
+            lambda: container_inputs(seed_program_bytes(), formats.PROGRAMS_MAGIC),
+            check_programs,
+            seed_program_bytes,
+        ),
+        "model": Target(
+            "model",
+            lambda: container_inputs(seed_model_bytes(), formats.MODEL_MAGIC),
+            check_model,
+            seed_model_bytes,
+        ),
+        "manifest": Target(
+            "manifest", lambda: manifest_inputs(seed_manifest_bytes()), check_manifest, seed_manifest_bytes
+        ),
         "onnx": Target("onnx", lambda: onnx_inputs(seed_onnx_bytes()), check_onnx, seed_onnx_bytes),
     }
 
@@ -665,8 +798,12 @@ def _on_alarm(_signum: int, _frame: object) -> None:
     raise _Hang()
 
 
-def run_target(target: Target, examples: int, seed: int | None = None,
-               progress: Callable[[RunResult], None] | None = None) -> RunResult:
+def run_target(
+    target: Target,
+    examples: int,
+    seed: int | None = None,
+    progress: Callable[[RunResult], None] | None = None,
+) -> RunResult:
     """Feed ``examples`` generated inputs to the target; every broken property is recorded,
     not raised, so a long run counts all crashes instead of stopping at the first."""
     result = RunResult(target.name)
@@ -674,8 +811,13 @@ def run_target(target: Target, examples: int, seed: int | None = None,
     for data in target.seeds():  # the seeds themselves must decode
         check(data)
 
-    @settings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        phases=[Phase.generate],
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(target.strategy())
     def one(data: bytes) -> None:
         started = time.perf_counter()
@@ -685,8 +827,9 @@ def run_target(target: Target, examples: int, seed: int | None = None,
         except _Hang:
             result.crashes.append(CrashRecord(data, f"hang: over {PER_INPUT_SECONDS} s", ""))
         except Exception as exc:  # every other exception breaks the property: record it
-            result.crashes.append(CrashRecord(data, f"{type(exc).__name__}: {str(exc)[:300]}",
-                                              traceback.format_exc(limit=8)))
+            result.crashes.append(
+                CrashRecord(data, f"{type(exc).__name__}: {str(exc)[:300]}", traceback.format_exc(limit=8))
+            )
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         elapsed = time.perf_counter() - started

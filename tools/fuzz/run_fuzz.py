@@ -24,9 +24,11 @@ from fuzz_targets import TARGETS, RunResult, run_target
 
 
 def _line(result: RunResult) -> str:
-    return (f"{result.target}: {result.inputs} inputs in {result.seconds:.1f} s "
-            f"({result.inputs_per_second:.0f}/s), {result.accepted} accepted, "
-            f"{len(result.crashes)} crashes, slowest input {result.slowest_seconds * 1000:.0f} ms")
+    return (
+        f"{result.target}: {result.inputs} inputs in {result.seconds:.1f} s "
+        f"({result.inputs_per_second:.0f}/s), {result.accepted} accepted, "
+        f"{len(result.crashes)} crashes, slowest input {result.slowest_seconds * 1000:.0f} ms"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     names = list(TARGETS) if args.target == "all" else [args.target]
     crashes = 0
     for name in names:
-        result = run_target(TARGETS[name], args.examples, seed=args.seed,
-                            progress=lambda r: print("  " + _line(r), file=sys.stderr, flush=True))
+        result = run_target(
+            TARGETS[name],
+            args.examples,
+            seed=args.seed,
+            progress=lambda r: print("  " + _line(r), file=sys.stderr, flush=True),
+        )
         print(_line(result), flush=True)
         crashes += len(result.crashes)
         kinds: dict[str, int] = {}

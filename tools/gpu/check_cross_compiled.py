@@ -38,10 +38,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "precompile"), str(REPO / "tests" / "models")]
 
-CHILD_PATH = os.pathsep.join(filter(None, [
-    str(REPO / "runtime"), str(REPO / "tools" / "precompile"), str(REPO / "tools" / "converter"),
-    str(REPO / "tools" / "gpu"), str(REPO / "tests" / "models"), os.environ.get("PYTHONPATH", ""),
-]))
+CHILD_PATH = os.pathsep.join(
+    filter(
+        None,
+        [
+            str(REPO / "runtime"),
+            str(REPO / "tools" / "precompile"),
+            str(REPO / "tools" / "converter"),
+            str(REPO / "tools" / "gpu"),
+            str(REPO / "tests" / "models"),
+            os.environ.get("PYTHONPATH", ""),
+        ],
+    )
+)
 
 # Same tolerances as the example's model test: float32 sums in another order, and NVIDIA's
 # math library against libclc's (exp, tanh) differ by a few ulp.
@@ -93,8 +102,17 @@ def _make(args: argparse.Namespace) -> dict:
     onnx_path = out / "small_cnn.onnx"
     onnx.save(build(seed=5), str(onnx_path))
     model_path = out / "small_cnn.mace"
-    converted = _run([sys.executable, str(REPO / "tools/converter/mace_convert.py"), str(onnx_path), "-o",
-                      str(model_path), "--input-shape", "image=2,3,32,32"])
+    converted = _run(
+        [
+            sys.executable,
+            str(REPO / "tools/converter/mace_convert.py"),
+            str(onnx_path),
+            "-o",
+            str(model_path),
+            "--input-shape",
+            "image=2,3,32,32",
+        ]
+    )
     if converted.returncode != 0:
         raise SystemExit(f"conversion failed:\n{converted.stderr}")
     rng = np.random.default_rng(11)
@@ -103,8 +121,20 @@ def _make(args: argparse.Namespace) -> dict:
     binary = out / f"small_cnn_{args.arch}.bin"
     ptxas = ["--ptxas", str(args.ptxas)] if args.ptxas else []
     ptxas += [flag for arch in args.sass_arch for flag in ("--sass-arch", arch)]
-    compiled = _run([sys.executable, str(REPO / "tools/precompile/mace_precompile.py"), "--target", "nvptx",
-                     "--arch", args.arch, *ptxas, str(model_path), "-o", str(binary)])
+    compiled = _run(
+        [
+            sys.executable,
+            str(REPO / "tools/precompile/mace_precompile.py"),
+            "--target",
+            "nvptx",
+            "--arch",
+            args.arch,
+            *ptxas,
+            str(model_path),
+            "-o",
+            str(binary),
+        ]
+    )
     if compiled.returncode != 0:
         raise SystemExit(f"cross compile failed:\n{compiled.stderr}")
     made["compiled"] = binary.name
@@ -117,11 +147,26 @@ def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
     """Runs the kernel tests on PoCL here to learn their programs, then cross-compiles those."""
     specs_file = out / "kernel_test_programs.json"
     recorded = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "cross_compiled_plugin", str(REPO / "kernels" / "tests")],
-        capture_output=True, text=True, timeout=3600, check=False,
-        env={**_env(), "MACE_CROSS_COMPILED_RECORD": str(specs_file), "MACE_TEST_DEVICE": "cpu"}, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "cross_compiled_plugin",
+            str(REPO / "kernels" / "tests"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        env={**_env(), "MACE_CROSS_COMPILED_RECORD": str(specs_file), "MACE_TEST_DEVICE": "cpu"},
+        cwd=REPO,
+    )
     if recorded.returncode != 0 or not specs_file.exists():
-        raise SystemExit(f"recording the kernel tests' programs failed:\n{recorded.stdout[-3000:]}{recorded.stderr[-3000:]}")
+        raise SystemExit(
+            f"recording the kernel tests' programs failed:\n{recorded.stdout[-3000:]}{recorded.stderr[-3000:]}"
+        )
     from mace_cl.formats import CompiledProgramSet, write_compiled_programs
     from mace_cl.programs import ProgramSpec
     from mace_cl_precompiler import cross, nvptx, ptxas
@@ -132,8 +177,11 @@ def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
     compiled = nvptx.compile_programs(target, sorted(specs, key=lambda s: s.key), jobs=os.cpu_count() or 2)
     results = [(target.identity, compiled)]
     if ptxas_path:
-        results.append(nvptx.assemble_programs(target, ptxas.find_ptxas(ptxas_path), arch, compiled,
-                                               jobs=os.cpu_count() or 2))
+        results.append(
+            nvptx.assemble_programs(
+                target, ptxas.find_ptxas(ptxas_path), arch, compiled, jobs=os.cpu_count() or 2
+            )
+        )
     for identity, items in results:
         for item in items:
             programs.add(identity, item.program)
@@ -150,12 +198,17 @@ def _device_summary() -> dict:
     from mace_cl.program_store import device_identity, nvidia_compute_capability
 
     device = select_device(DEVICE)  # the one the children use
-    return {"identity": device_identity(device).to_json(), "compute_capability": nvidia_compute_capability(device)}
+    return {
+        "identity": device_identity(device).to_json(),
+        "compute_capability": nvidia_compute_capability(device),
+    }
 
 
 def _start(model: Path, compiled: Path | None, inputs: Path, work: Path, label: str) -> tuple[dict, dict]:
     outputs = work / f"{label}.npz"
-    result = _run([sys.executable, "-c", RUN_ONCE, str(model), str(compiled or ""), str(inputs), str(outputs), DEVICE])
+    result = _run(
+        [sys.executable, "-c", RUN_ONCE, str(model), str(compiled or ""), str(inputs), str(outputs), DEVICE]
+    )
     if result.returncode != 0:
         return {"error": result.stderr[-4000:]}, {}
     run = json.loads(result.stdout.strip().splitlines()[-1])
@@ -213,7 +266,9 @@ def _relabel_sass(compiled: Path, target: Path, take_arch: str, as_arch: str) ->
                 relabelled.add(identity, program)
         elif identity.device_name == take_arch:
             parts = identity.compiler.split()
-            label = DeviceIdentity(identity.platform_name, "", as_arch, "", "", " ".join([*parts[:6], as_arch]))
+            label = DeviceIdentity(
+                identity.platform_name, "", as_arch, "", "", " ".join([*parts[:6], as_arch])
+            )
             for program in by_key.values():
                 relabelled.add(label, program)
             found = True
@@ -223,28 +278,38 @@ def _relabel_sass(compiled: Path, target: Path, take_arch: str, as_arch: str) ->
     return target
 
 
-def _check_machine_code(model: Path, compiled: Path, inputs: Path, source_out: dict,
-                        capability: tuple[int, int], work: Path) -> tuple[dict, dict]:
+def _check_machine_code(
+    model: Path, compiled: Path, inputs: Path, source_out: dict, capability: tuple[int, int], work: Path
+) -> tuple[dict, dict]:
     """Cubins for another architecture are passed over, and cubins the driver refuses fall back."""
     own = f"sm_{capability[0]}{capability[1]}"
     checks, report = {}, {}
     other = _relabel_sass(compiled, work / f"{model.stem}_other_arch.bin", own, f"sm_{capability[0] - 1}0")
     if other is not None:
         run, out = _start(model, other, inputs, work, f"{model.stem}_other_arch")
-        checks["cubin_for_other_arch_uses_ptx"] = set(run.get("origins", {})) == {"shipped-ptx"} and _close(out, source_out)
+        checks["cubin_for_other_arch_uses_ptx"] = set(run.get("origins", {})) == {"shipped-ptx"} and _close(
+            out, source_out
+        )
         report["cubin_for_other_arch"] = run
     newer = f"sm_{capability[0] + 1}0"
     refused = _relabel_sass(compiled, work / f"{model.stem}_refused.bin", newer, own)
     if refused is not None:
         run, out = _start(model, refused, inputs, work, f"{model.stem}_refused_cubin")
-        checks["refused_cubin_falls_back_to_ptx"] = (
-            set(run.get("origins", {})) == {"shipped-ptx"} and _close(out, source_out))
+        checks["refused_cubin_falls_back_to_ptx"] = set(run.get("origins", {})) == {"shipped-ptx"} and _close(
+            out, source_out
+        )
         report["refused_cubin"] = run
     return checks, report
 
 
-def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Path | None,
-                 capability: tuple[int, int] | None, work: Path) -> dict:
+def _check_model(
+    model: Path,
+    compiled: Path,
+    onnx_path: Path | None,
+    inputs: Path | None,
+    capability: tuple[int, int] | None,
+    work: Path,
+) -> dict:
     from mace_cl.formats import read_model
 
     if inputs is None:
@@ -257,7 +322,8 @@ def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Pa
     report = {"model": model.name, "compiled": compiled.name, "shipped": shipped, "source": source}
     checks = {
         "ran": "error" not in shipped and "error" not in source,
-        "zero_compiled_from_source": shipped.get("origins", {}).get("source", 0) == 0 and bool(shipped.get("origins")),
+        "zero_compiled_from_source": shipped.get("origins", {}).get("source", 0) == 0
+        and bool(shipped.get("origins")),
         "matches_source_build": _close(shipped_out, source_out),
     }
     report["max_abs_diff_vs_source_build"] = _max_diff(shipped_out, source_out)
@@ -276,14 +342,19 @@ def _check_model(model: Path, compiled: Path, onnx_path: Path | None, inputs: Pa
     if capability is not None and checks["ran"]:
         from mace_cl.formats import nvidia_sass_capability, read_compiled_programs
 
-        if any(nvidia_sass_capability(identity) == capability for identity in read_compiled_programs(compiled).devices):
+        if any(
+            nvidia_sass_capability(identity) == capability
+            for identity in read_compiled_programs(compiled).devices
+        ):
             checks["served_from_machine_code"] = set(shipped.get("origins", {})) == {"shipped-sass"}
             more_checks, more = _check_machine_code(model, compiled, inputs, source_out, capability, work)
             checks.update(more_checks)
             report.update(more)
         newer = _too_new(compiled, capability, work / f"{model.stem}_too_new.bin")
         refused, refused_out = _start(model, newer, inputs, work, f"{model.stem}_too_new")
-        checks["ptx_for_newer_gpu_refused"] = set(refused.get("origins", {})) == {"source"} and _close(refused_out, source_out)
+        checks["ptx_for_newer_gpu_refused"] = set(refused.get("origins", {})) == {"source"} and _close(
+            refused_out, source_out
+        )
         report["too_new"] = refused
     report["checks"] = checks
     return report
@@ -293,17 +364,40 @@ def _check_kernel_tests(binary: Path, work: Path) -> dict:
     report_path = work / "kernel_tests_report.json"
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "cross_compiled_plugin",
-         str(REPO / "kernels" / "tests")],
-        capture_output=True, text=True, timeout=3600, check=False, cwd=REPO,
-        env={**_env(), "MACE_CROSS_COMPILED": str(binary), "MACE_CROSS_COMPILED_REPORT": str(report_path),
-             "MACE_TEST_DEVICE": DEVICE})
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "cross_compiled_plugin",
+            str(REPO / "kernels" / "tests"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        cwd=REPO,
+        env={
+            **_env(),
+            "MACE_CROSS_COMPILED": str(binary),
+            "MACE_CROSS_COMPILED_REPORT": str(report_path),
+            "MACE_TEST_DEVICE": DEVICE,
+        },
+    )
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["pytest_tail"] = result.stdout.strip().splitlines()[-3:]
-    report["checks"] = {"passed": result.returncode == 0, "zero_compiled_from_source": not report.get("compiled_from_source")}
+    report["checks"] = {
+        "passed": result.returncode == 0,
+        "zero_compiled_from_source": not report.get("compiled_from_source"),
+    }
     if result.returncode != 0:
-        report["failures"] = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))][:30]
+        report["failures"] = [
+            line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))
+        ][:30]
     return report
 
 
@@ -315,8 +409,14 @@ def _check(args: argparse.Namespace) -> dict:
     made = args.dir / "made.json" if args.dir else None
     if made and made.exists():
         info = json.loads(made.read_text())
-        cases.append((args.dir / info["model"], args.dir / info["compiled"], args.dir / info["onnx"],
-                      args.dir / "small_cnn_inputs.npz"))
+        cases.append(
+            (
+                args.dir / info["model"],
+                args.dir / info["compiled"],
+                args.dir / info["onnx"],
+                args.dir / "small_cnn_inputs.npz",
+            )
+        )
     for index, model in enumerate(args.model or []):
         onnx_path = args.onnx[index] if args.onnx and index < len(args.onnx) else None
         cases.append((model, args.compiled[index], onnx_path, None))
@@ -341,15 +441,27 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("dir", type=Path)
     make.add_argument("--arch", default="sm_90")
     make.add_argument("--ptxas", type=Path, help="also assemble machine code with this ptxas")
-    make.add_argument("--sass-arch", action="append", default=[],
-                      help="with --ptxas: an architecture to assemble for (repeatable; default: --arch)")
-    make.add_argument("--kernel-tests", action="store_true", help="also cross-compile every kernel test's programs")
+    make.add_argument(
+        "--sass-arch",
+        action="append",
+        default=[],
+        help="with --ptxas: an architecture to assemble for (repeatable; default: --arch)",
+    )
+    make.add_argument(
+        "--kernel-tests", action="store_true", help="also cross-compile every kernel test's programs"
+    )
     check = commands.add_parser("check", help="validate on the NVIDIA GPU")
     check.add_argument("dir", type=Path, nargs="?", help="a directory from 'make'")
     check.add_argument("--model", type=Path, action="append", help="a .mace file (repeatable)")
-    check.add_argument("--compiled", type=Path, action="append", help="its cross-compiled .bin (one per --model)")
-    check.add_argument("--onnx", type=Path, action="append", help="its ONNX file, for onnxruntime as an oracle")
-    check.add_argument("--kernel-tests", action="store_true", help="run kernels/tests from the cross-compiled file")
+    check.add_argument(
+        "--compiled", type=Path, action="append", help="its cross-compiled .bin (one per --model)"
+    )
+    check.add_argument(
+        "--onnx", type=Path, action="append", help="its ONNX file, for onnxruntime as an oracle"
+    )
+    check.add_argument(
+        "--kernel-tests", action="store_true", help="run kernels/tests from the cross-compiled file"
+    )
     args = parser.parse_args(argv)
     if args.command == "make":
         made = _make(args)

@@ -31,21 +31,29 @@ _selected: set[str] = set()
 def pytest_configure(config: pytest.Config) -> None:
     path, record = os.environ.get("MACE_CROSS_COMPILED"), os.environ.get("MACE_CROSS_COMPILED_RECORD")
     if not path and not record:
-        raise pytest.UsageError("cross_compiled_plugin needs MACE_CROSS_COMPILED (or MACE_CROSS_COMPILED_RECORD)")
+        raise pytest.UsageError(
+            "cross_compiled_plugin needs MACE_CROSS_COMPILED (or MACE_CROSS_COMPILED_RECORD)"
+        )
     compiled = load_compiled_program_set(path) if path else None
     if path and compiled is None:
         raise pytest.UsageError(f"{path} is not a readable compiled-program file")
     shipped: dict[int, list[ShippedPrograms]] = {}
     original_get = programs.ProgramCache.get
 
-    def get(self: programs.ProgramCache, spec: programs.ProgramSpec, providers: list | None = None,
-            listeners: list | None = None) -> tuple:
+    def get(
+        self: programs.ProgramCache,
+        spec: programs.ProgramSpec,
+        providers: list | None = None,
+        listeners: list | None = None,
+    ) -> tuple:
         _used.add((spec.name, spec.options))
         extra = list(providers or [])
         if compiled is not None:
             providers_here = shipped.get(self.context.int_ptr)
             if providers_here is None:
-                providers_here = shipped[self.context.int_ptr] = shipped_programs(compiled, self.context.devices[0])
+                providers_here = shipped[self.context.int_ptr] = shipped_programs(
+                    compiled, self.context.devices[0]
+                )
                 _selected.update(provider.identity.describe() for provider in providers_here)
             extra[:0] = providers_here
         program, record = original_get(self, spec, extra, listeners)
@@ -61,10 +69,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     record = os.environ.get("MACE_CROSS_COMPILED_RECORD")
     if record:
-        Path(record).write_text(json.dumps([[name, list(options)] for name, options in sorted(_used)], indent=0) + "\n")
+        Path(record).write_text(
+            json.dumps([[name, list(options)] for name, options in sorted(_used)], indent=0) + "\n"
+        )
         return
-    report = {"origins": dict(_origins), "compiled_from_source": sorted(_from_source),
-              "binaries_of": sorted(_selected), "pytest_exit_status": int(exitstatus)}
+    report = {
+        "origins": dict(_origins),
+        "compiled_from_source": sorted(_from_source),
+        "binaries_of": sorted(_selected),
+        "pytest_exit_status": int(exitstatus),
+    }
     if os.environ.get("MACE_CROSS_COMPILED_REPORT"):
         Path(os.environ["MACE_CROSS_COMPILED_REPORT"]).write_text(json.dumps(report, indent=2) + "\n")
     if _from_source and session.exitstatus == 0:

@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mace_manifest", description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="the model's name (the Bazel target's name)")
     parser.add_argument("--model", required=True, type=Path, help="the model file (.mace)")
-    parser.add_argument("--compiled-program", type=Path, help="mace_cl_compiled_program.bin, if one was built")
+    parser.add_argument(
+        "--compiled-program", type=Path, help="mace_cl_compiled_program.bin, if one was built"
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, help="where to write manifest.json")
     args = parser.parse_args(argv)
     try:
@@ -51,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_atomically(args.output, encode_manifest(manifest))
     except OSError as exc:  # -o names a folder, or a missing or read-only one
-        print(f"mace_manifest: error: cannot write {args.output}: {exc.strerror or exc}; "
-              "give -o a file path in an existing, writable folder", file=sys.stderr)
+        print(
+            f"mace_manifest: error: cannot write {args.output}: {exc.strerror or exc}; "
+            "give -o a file path in an existing, writable folder",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -80,15 +80,24 @@ class Sample:
 
     def line(self) -> str:
         cl_text = " ".join(f"{k}={v}" for k, v in self.cl_objects.items())
-        return (f"{self.runs:>7} runs {self.seconds:7.1f} s  rss {self.rss_bytes / 2**20:7.1f} MiB  "
-                f"fds {self.fds}  threads {self.threads}  py objects {self.python_objects}  cl: {cl_text}")
+        return (
+            f"{self.runs:>7} runs {self.seconds:7.1f} s  rss {self.rss_bytes / 2**20:7.1f} MiB  "
+            f"fds {self.fds}  threads {self.threads}  py objects {self.python_objects}  cl: {cl_text}"
+        )
 
 
 def sample(runs: int, started: float) -> Sample:
     counts = cl_object_counts()  # collects garbage first, so RSS and counts are comparable
     process = psutil.Process()
-    return Sample(runs, time.perf_counter() - started, process.memory_info().rss, process.num_fds(),
-                  process.num_threads(), len(gc.get_objects()), counts)
+    return Sample(
+        runs,
+        time.perf_counter() - started,
+        process.memory_info().rss,
+        process.num_fds(),
+        process.num_threads(),
+        len(gc.get_objects()),
+        counts,
+    )
 
 
 def soak(iterations: int, interval: int, device: str = "cpu", report=None) -> list[Sample]:
@@ -138,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     rss, cl_changes = growth(samples)
     runs = samples[-1].runs - samples[1].runs
     seconds = samples[-1].seconds - samples[1].seconds
-    print(f"after warm-up: {runs} runs in {seconds:.1f} s ({runs / seconds:.0f}/s), rss growth "
-          f"{rss / 2**20:+.2f} MiB ({rss / runs:+.1f} bytes/run), OpenCL object changes {cl_changes or 'none'}")
+    print(
+        f"after warm-up: {runs} runs in {seconds:.1f} s ({runs / seconds:.0f}/s), rss growth "
+        f"{rss / 2**20:+.2f} MiB ({rss / runs:+.1f} bytes/run), OpenCL object changes {cl_changes or 'none'}"
+    )
     return 0 if rss <= args.max_rss_growth_mb * 2**20 and not cl_changes else 1
 
 

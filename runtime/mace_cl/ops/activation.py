@@ -43,9 +43,7 @@ def plan_unary(node: Node, inputs: list[PlanInput]) -> OpPlan:
     values = {"alpha": 0.0, "beta": 0.0}
     for onnx_name, (default, slot) in params.items():
         values[slot] = attr_float(node, onnx_name, default)
-    return _activation_plan(
-        node, inputs[0], Activation(kind, values["alpha"], values["beta"])
-    )
+    return _activation_plan(node, inputs[0], Activation(kind, values["alpha"], values["beta"]))
 
 
 @register_op("Clip")
@@ -58,9 +56,7 @@ def plan_clip(node: Node, inputs: list[PlanInput]) -> OpPlan:
         if not item.present:
             continue
         if item.value is None or item.value.size != 1:
-            raise OpError(
-                node, f"bound input {index} ({item.name!r}) must be a constant scalar"
-            )
+            raise OpError(node, f"bound input {index} ({item.name!r}) must be a constant scalar")
         bound = float(item.value.reshape(()))
         low, high = (bound, high) if index == 1 else (low, bound)
     return _activation_plan(node, inputs[0], Activation("clip", low, high))

@@ -40,8 +40,11 @@ def check_output_size(node: Node, output: str, shape: Shape) -> None:
     checks every plan's outputs after planning.
     """
     if nhwc4_nbytes(tuple(shape)) // 4 > INT32_MAX:
-        raise OpError(node, f"output {output!r} would have shape {list(shape)}, more elements than the kernels' "
-                            f"32-bit indices reach ({INT32_MAX}); check its attributes and input shapes")
+        raise OpError(
+            node,
+            f"output {output!r} would have shape {list(shape)}, more elements than the kernels' "
+            f"32-bit indices reach ({INT32_MAX}); check its attributes and input shapes",
+        )
 
 
 # ---- kernel arguments -----------------------------------------------------------
@@ -92,9 +95,7 @@ class LocalMemArg:
     nbytes: int
 
 
-KernelArg = (
-    TensorArg | OutputArg | ConstantArg | ScratchArg | IntArg | FloatArg | LocalMemArg
-)
+KernelArg = TensorArg | OutputArg | ConstantArg | ScratchArg | IntArg | FloatArg | LocalMemArg
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,7 @@ class PlanInput:
 class OpPlan:
     output_shapes: list[Shape]
     launches: list[KernelLaunch] = field(default_factory=list)
-    constants: dict[str, np.ndarray] = field(
-        default_factory=dict
-    )  # float32, already packed
+    constants: dict[str, np.ndarray] = field(default_factory=dict)  # float32, already packed
     scratch_bytes: dict[str, int] = field(default_factory=dict)
 
     def programs(self) -> set[ProgramSpec]:
@@ -222,9 +221,7 @@ def expect_attrs(node: Node, known: tuple[str, ...] | frozenset[str]) -> None:
         )
 
 
-def expect_input_count(
-    node: Node, inputs: list[PlanInput], low: int, high: int | None = None
-) -> None:
+def expect_input_count(node: Node, inputs: list[PlanInput], low: int, high: int | None = None) -> None:
     high = low if high is None else high
     present = len(inputs)
     if not low <= present <= high:

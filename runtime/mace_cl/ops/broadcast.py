@@ -30,22 +30,14 @@ class BroadcastOperand:
     def load_mode(self) -> str:
         """``LOAD_*`` macro (common.h) matching how the channel coordinate is read."""
         c_stride = self.strides[1]
-        return (
-            "LOAD_VEC"
-            if c_stride == 1
-            else "LOAD_SCALAR"
-            if c_stride == 0
-            else "LOAD_GATHER"
-        )
+        return "LOAD_VEC" if c_stride == 1 else "LOAD_SCALAR" if c_stride == 0 else "LOAD_GATHER"
 
     def stride_args(self) -> tuple[IntArg, IntArg, IntArg, IntArg]:
         n, c, h, w = self.strides
         return (IntArg(n), IntArg(c), IntArg(h), IntArg(w))
 
 
-def broadcast_operand(
-    plan: OpPlan, key: str, item: PlanInput, out_shape: Shape
-) -> BroadcastOperand:
+def broadcast_operand(plan: OpPlan, key: str, item: PlanInput, out_shape: Shape) -> BroadcastOperand:
     """Describe ``item`` read broadcast against ``out_shape``.
 
     A constant is packed into ``plan.constants[key]``. It is first given the output's
@@ -54,14 +46,10 @@ def broadcast_operand(
     """
     assert item.shape is not None
     if item.value is None:
-        return BroadcastOperand(
-            TensorArg(item.name), broadcast_float_strides(item.shape, out_shape)
-        )
+        return BroadcastOperand(TensorArg(item.name), broadcast_float_strides(item.shape, out_shape))
     aligned_shape = (1,) * (len(out_shape) - len(item.shape)) + tuple(item.shape)
     plan.constants[key] = pack_nhwc4(item.value.reshape(aligned_shape))
-    return BroadcastOperand(
-        ConstantArg(key), broadcast_float_strides(aligned_shape, out_shape)
-    )
+    return BroadcastOperand(ConstantArg(key), broadcast_float_strides(aligned_shape, out_shape))
 
 
 def broadcast_shapes(*shapes: Shape) -> Shape:
@@ -70,7 +58,5 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
         return tuple(int(d) for d in np.broadcast_shapes(*shapes))
     except ValueError:
         raise ValueError(
-            "shapes "
-            + ", ".join(str(list(s)) for s in shapes)
-            + " cannot be broadcast together"
+            "shapes " + ", ".join(str(list(s)) for s in shapes) + " cannot be broadcast together"
         ) from None

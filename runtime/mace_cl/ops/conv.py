@@ -217,9 +217,13 @@ def runtime_input(node: Node, item: PlanInput) -> PlanInput:
 
 def constant_weights(node: Node, item: PlanInput, rank: int) -> np.ndarray:
     if item.value is None:
-        raise OpError(node, "the weights (input 1) must be a graph constant; run-time weights are not supported")
+        raise OpError(
+            node, "the weights (input 1) must be a graph constant; run-time weights are not supported"
+        )
     if item.value.ndim != rank + 2:
-        raise OpError(node, f"the weights must have rank {rank + 2} for this input, got shape {list(item.value.shape)}")
+        raise OpError(
+            node, f"the weights must have rank {rank + 2} for this input, got shape {list(item.value.shape)}"
+        )
     return np.asarray(item.value, dtype=np.float32)
 
 
@@ -256,8 +260,11 @@ def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
     plan = plan_convolution(node, inputs[:3], context, activation, residual)
     out_shape = plan.output_shapes[0]
     if residual.shape != out_shape:
-        raise OpError(node, f"the residual (input 3) must have the output's shape {list(out_shape)}, "
-                      f"got {list(residual.shape or ())}")
+        raise OpError(
+            node,
+            f"the residual (input 3) must have the output's shape {list(out_shape)}, "
+            f"got {list(residual.shape or ())}",
+        )
     if uses_residual(plan):
         return plan
     # No kernel variant took the residual: convolve without the activation, then Add
@@ -275,7 +282,11 @@ def uses_residual(plan: OpPlan) -> bool:
 
 
 def plan_convolution(
-    node: Node, inputs: list[PlanInput], context: PlanContext, activation: Activation, residual: PlanInput | None
+    node: Node,
+    inputs: list[PlanInput],
+    context: PlanContext,
+    activation: Activation,
+    residual: PlanInput | None,
 ) -> OpPlan:
     """plan_conv without the fallback Add: ``residual`` reaches only the kernels that can
     add it (a run-time tensor of the output's shape), the others ignore it."""
@@ -286,7 +297,10 @@ def plan_convolution(
     c_in, c_out = x.shape[1], weights.shape[0]
     group = attr_int(node, "group", 1)
     if group < 1 or c_in % group or c_out % group:
-        raise OpError(node, f"group {group} must divide both the input channels ({c_in}) and the output channels ({c_out})")
+        raise OpError(
+            node,
+            f"group {group} must divide both the input channels ({c_in}) and the output channels ({c_out})",
+        )
     if weights.shape[1] != c_in // group:
         raise OpError(
             node,
@@ -313,11 +327,15 @@ def plan_convolution(
     if context.gpu and group == 1:
         bias = bias_arg(plan, node, bias_item, c_out)
         if window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
-            plan.launches.append(gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, n * in_h * in_w, activation))
+            plan.launches.append(
+                gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, n * in_h * in_w, activation)
+            )
         else:
             plan.constants["filter"] = pack_gpu_filter(weights)
             launch = conv2d_gpu_tiled_launch if in_c4 >= GPU_TILED_MIN_C4 else conv2d_gpu_launch
-            plan.launches.append(launch(TensorArg(x.name), bias, window, (in_h, in_w), c_in, out_shape, activation))
+            plan.launches.append(
+                launch(TensorArg(x.name), bias, window, (in_h, in_w), c_in, out_shape, activation)
+            )
         return plan
 
     bias16 = o16_bias(bias_item, c_out)
@@ -332,7 +350,9 @@ def plan_convolution(
             fusable = residual is not None and residual.value is None and residual.shape == out_shape
             fused_residual = residual.name if fusable and residual is not None else None
             plan.launches.append(
-                pointwise_o16_launch(TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation, fused_residual)
+                pointwise_o16_launch(
+                    TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation, fused_residual
+                )
             )
         else:
             plan.constants["filter"] = pack_o16_filter(weights)
@@ -351,9 +371,17 @@ def plan_convolution(
                 "depthwise_conv2d",
                 depthwise_size,
                 (
-                    OutputArg(0), TensorArg(x.name), ConstantArg("filter"), bias,
-                    IntArg(in_h), IntArg(in_w), IntArg(out_h), IntArg(out_w), IntArg(c_out),
-                    *window_args(window), *activation.kernel_args(),
+                    OutputArg(0),
+                    TensorArg(x.name),
+                    ConstantArg("filter"),
+                    bias,
+                    IntArg(in_h),
+                    IntArg(in_w),
+                    IntArg(out_h),
+                    IntArg(out_w),
+                    IntArg(c_out),
+                    *window_args(window),
+                    *activation.kernel_args(),
                 ),
                 tuned_local_sizes=gpu_divisor_local_sizes(depthwise_size),
             )
@@ -375,10 +403,20 @@ def plan_convolution(
             "conv2d",
             (out.c4, -(-out_w // OUTPUTS_PER_ITEM), n * out_h),
             (
-                OutputArg(0), TensorArg(x.name), ConstantArg("filter"), bias,
-                IntArg(in_h), IntArg(in_w), IntArg(in_c4), IntArg(out_h), IntArg(out_w), IntArg(c_out),
+                OutputArg(0),
+                TensorArg(x.name),
+                ConstantArg("filter"),
+                bias,
+                IntArg(in_h),
+                IntArg(in_w),
+                IntArg(in_c4),
+                IntArg(out_h),
+                IntArg(out_w),
+                IntArg(c_out),
                 *window_args(window),
-                IntArg(c_in // group), IntArg(c_out // group), IntArg(span),
+                IntArg(c_in // group),
+                IntArg(c_out // group),
+                IntArg(span),
                 *activation.kernel_args(),
             ),
         )
@@ -387,7 +425,13 @@ def plan_convolution(
 
 
 def pointwise_launch(
-    x: KernelArg, bias: KernelArg, pixels: int, c_in: int, c_out: int, group: int, span: int,
+    x: KernelArg,
+    bias: KernelArg,
+    pixels: int,
+    c_in: int,
+    c_out: int,
+    group: int,
+    span: int,
     activation: Activation,
 ) -> KernelLaunch:
     """conv2d's 1x1 path over ``pixels`` NHWC4 pixels, viewed as one row: every work-item
@@ -400,10 +444,20 @@ def pointwise_launch(
         "conv2d",
         (channel_blocks(c_out), -(-pixels // OUTPUTS_PER_ITEM), 1),
         (
-            OutputArg(0), x, ConstantArg("filter"), bias,
-            IntArg(1), IntArg(pixels), IntArg(channel_blocks(c_in)), IntArg(1), IntArg(pixels), IntArg(c_out),
+            OutputArg(0),
+            x,
+            ConstantArg("filter"),
+            bias,
+            IntArg(1),
+            IntArg(pixels),
+            IntArg(channel_blocks(c_in)),
+            IntArg(1),
+            IntArg(pixels),
+            IntArg(c_out),
             *window_args(unit),
-            IntArg(c_in // group), IntArg(c_out // group), IntArg(span),
+            IntArg(c_in // group),
+            IntArg(c_out // group),
+            IntArg(span),
             *activation.kernel_args(),
         ),
     )
@@ -447,8 +501,13 @@ def pointwise_o16_launch(
         "conv1x1_o16_single" if single else "conv1x1_o32",
         (o16_groups(c_out), pixels) if single else (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
         (
-            OutputArg(0), x, ConstantArg("filter"), ConstantArg("bias"),
-            IntArg(pixels), IntArg(channel_blocks(c_in)), IntArg(c_out),
+            OutputArg(0),
+            x,
+            ConstantArg("filter"),
+            ConstantArg("bias"),
+            IntArg(pixels),
+            IntArg(channel_blocks(c_in)),
+            IntArg(c_out),
             *((TensorArg(fused_residual),) if fused_residual is not None else ()),
             *activation.kernel_args(),
         ),
@@ -467,12 +526,22 @@ def conv2d_o16_launch(
     return KernelLaunch(
         ProgramSpec("conv2d_o16", filter_size_options(window) + activation.build_options()),
         "conv2d_o32" if pairs else "conv2d_o16",
-        (-(-out.c // O16_PACK), -(-out.w // O16_ROW_PIXELS), out.n * out.h) if pairs
+        (-(-out.c // O16_PACK), -(-out.w // O16_ROW_PIXELS), out.n * out.h)
+        if pairs
         else (o16_groups(out.c), -(-out.w // O16_ROW_PIXELS), out.n * out.h),
         (
-            OutputArg(0), TensorArg(x), ConstantArg("filter"), ConstantArg("bias"),
-            IntArg(in_h), IntArg(in_w), IntArg(channel_blocks(c_in)), IntArg(out.h), IntArg(out.w),
-            IntArg(out.c), *window_args(window), *activation.kernel_args(),
+            OutputArg(0),
+            TensorArg(x),
+            ConstantArg("filter"),
+            ConstantArg("bias"),
+            IntArg(in_h),
+            IntArg(in_w),
+            IntArg(channel_blocks(c_in)),
+            IntArg(out.h),
+            IntArg(out.w),
+            IntArg(out.c),
+            *window_args(window),
+            *activation.kernel_args(),
         ),
         tuned_local_sizes=cpu_local_sizes(3),
     )
@@ -487,9 +556,17 @@ def depthwise_o16_launch(
         "depthwise_o16",
         (o16_groups(out.c), -(-out.w // O16_DW_PIXELS), out.n * out.h),
         (
-            OutputArg(0), TensorArg(x), ConstantArg("filter"), ConstantArg("bias"),
-            IntArg(in_h), IntArg(in_w), IntArg(out.h), IntArg(out.w), IntArg(out.c),
-            *window_args(window), *activation.kernel_args(),
+            OutputArg(0),
+            TensorArg(x),
+            ConstantArg("filter"),
+            ConstantArg("bias"),
+            IntArg(in_h),
+            IntArg(in_w),
+            IntArg(out.h),
+            IntArg(out.w),
+            IntArg(out.c),
+            *window_args(window),
+            *activation.kernel_args(),
         ),
         tuned_local_sizes=cpu_local_sizes(3),
     )
@@ -566,8 +643,13 @@ def pack_gpu_filter(weights: np.ndarray) -> np.ndarray:
 
 
 def conv2d_gpu_launch(
-    x: KernelArg, bias: KernelArg, window: Window, in_hw: tuple[int, int], c_in: int,
-    out_shape: Shape, activation: Activation,
+    x: KernelArg,
+    bias: KernelArg,
+    window: Window,
+    in_hw: tuple[int, int],
+    c_in: int,
+    out_shape: Shape,
+    activation: Activation,
 ) -> KernelLaunch:
     """conv2d_gpu over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``. Each work-item takes the most output pixels
@@ -587,9 +669,18 @@ def conv2d_gpu_launch(
         "conv2d_gpu",
         global_size,
         (
-            OutputArg(0), x, ConstantArg("filter"), bias,
-            IntArg(in_h), IntArg(in_w), IntArg(channel_blocks(c_in)), IntArg(out.h), IntArg(out.w),
-            IntArg(out.c), *window_args(window), *activation.kernel_args(),
+            OutputArg(0),
+            x,
+            ConstantArg("filter"),
+            bias,
+            IntArg(in_h),
+            IntArg(in_w),
+            IntArg(channel_blocks(c_in)),
+            IntArg(out.h),
+            IntArg(out.w),
+            IntArg(out.c),
+            *window_args(window),
+            *activation.kernel_args(),
         ),
         tuned_local_sizes=(("gpu", local),),
     )
@@ -609,8 +700,13 @@ GPU_TILED_CHUNK = 8
 
 
 def conv2d_gpu_tiled_launch(
-    x: KernelArg, bias: KernelArg, window: Window, in_hw: tuple[int, int], c_in: int,
-    out_shape: Shape, activation: Activation,
+    x: KernelArg,
+    bias: KernelArg,
+    window: Window,
+    in_hw: tuple[int, int],
+    c_in: int,
+    out_shape: Shape,
+    activation: Activation,
 ) -> KernelLaunch:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS."""
@@ -633,16 +729,30 @@ def conv2d_gpu_tiled_launch(
     local = (tile_n // item_n, tile_m // item_m)
     along_n, along_m = groups((tile_m, tile_n, item_m, item_n))
     options = (
-        f"-DTILE_M={tile_m}", f"-DTILE_N={tile_n}", f"-DITEM_M={item_m}", f"-DITEM_N={item_n}", f"-DCHUNK={chunk}",
+        f"-DTILE_M={tile_m}",
+        f"-DTILE_N={tile_n}",
+        f"-DITEM_M={item_m}",
+        f"-DITEM_N={item_n}",
+        f"-DCHUNK={chunk}",
     )
     return KernelLaunch(
         ProgramSpec("conv2d_gpu", options + activation.build_options()),
         "conv2d_gpu_tiled",
         (along_n * local[0], along_m * local[1]),
         (
-            OutputArg(0), x, ConstantArg("filter"), bias, IntArg(pixels),
-            IntArg(in_h), IntArg(in_w), IntArg(in_c4), IntArg(out.h), IntArg(out.w),
-            IntArg(out.c), *window_args(window), *activation.kernel_args(),
+            OutputArg(0),
+            x,
+            ConstantArg("filter"),
+            bias,
+            IntArg(pixels),
+            IntArg(in_h),
+            IntArg(in_w),
+            IntArg(in_c4),
+            IntArg(out.h),
+            IntArg(out.w),
+            IntArg(out.c),
+            *window_args(window),
+            *activation.kernel_args(),
         ),
         # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
         local_size=local,
@@ -666,8 +776,13 @@ def gpu_pointwise_launch(
             "fc_gpu",
             (channel_blocks(c_out) * FC_LANES, pixels),
             (
-                OutputArg(0), x, ConstantArg("filter"), bias,
-                IntArg(channel_blocks(c_in)), IntArg(c_out), *activation.kernel_args(),
+                OutputArg(0),
+                x,
+                ConstantArg("filter"),
+                bias,
+                IntArg(channel_blocks(c_in)),
+                IntArg(c_out),
+                *activation.kernel_args(),
                 LocalMemArg(FC_LANES * 16),
             ),
             local_size=(FC_LANES, 1),

@@ -63,7 +63,11 @@ def _spatial_attr(node: Node, key: str, rank: int) -> list[int] | None:
 
 
 def _resolve(
-    node: Node, window: Window, auto_pad: str, in_size: tuple[int, int], output_padding: tuple[int, int],
+    node: Node,
+    window: Window,
+    auto_pad: str,
+    in_size: tuple[int, int],
+    output_padding: tuple[int, int],
     target: tuple[int, int] | None,
 ) -> tuple[Window, tuple[int, int]]:
     """Pads and output size per the ONNX ConvTranspose formulas."""
@@ -74,7 +78,9 @@ def _resolve(
         full = window.stride[axis] * (in_size[axis] - 1) + output_padding[axis] + window.extent(axis)
         if target is not None:
             if target[axis] < 1:
-                raise OpError(node, f"output_shape must be positive, got {target[axis]} along spatial axis {axis}")
+                raise OpError(
+                    node, f"output_shape must be positive, got {target[axis]} along spatial axis {axis}"
+                )
             total = full - target[axis]
             if total >= 0:
                 # SAME_UPPER puts the odd pad pixel at the end; otherwise at the start.
@@ -107,7 +113,9 @@ def plan_conv_transpose(node: Node, inputs: list[PlanInput]) -> OpPlan:
     if group < 1 or c_in % group:
         raise OpError(node, f"group {group} must divide the input channels ({c_in})")
     if weights.shape[0] != c_in:
-        raise OpError(node, f"the weights {list(weights.shape)} must have {c_in} rows (one per input channel)")
+        raise OpError(
+            node, f"the weights {list(weights.shape)} must have {c_in} rows (one per input channel)"
+        )
     group_in_c, group_out_c = c_in // group, weights.shape[1]
     c_out = group_out_c * group
     kernel = list(weights.shape[2:])
@@ -122,7 +130,10 @@ def plan_conv_transpose(node: Node, inputs: list[PlanInput]) -> OpPlan:
     lift = (lambda v: (v[0], v[1])) if rank == 2 else (lambda v: (1, v[0]))
     in_h, in_w = spatial_sizes(x.shape)
     window, (out_h, out_w) = _resolve(
-        node, window, auto_pad, (in_h, in_w),
+        node,
+        window,
+        auto_pad,
+        (in_h, in_w),
         (padding[0], padding[1]) if rank == 2 else (0, padding[0]),
         None if target is None else lift(target),
     )
@@ -145,10 +156,20 @@ def plan_conv_transpose(node: Node, inputs: list[PlanInput]) -> OpPlan:
             "deconv2d",
             (Nhwc4Shape.of(out_shape).c4, -(-out_w // OUTPUTS_PER_ITEM), x.shape[0] * out_h),
             (
-                OutputArg(0), TensorArg(x.name), ConstantArg("filter"), bias,
-                IntArg(in_h), IntArg(in_w), IntArg(channel_blocks(c_in)), IntArg(out_h), IntArg(out_w), IntArg(c_out),
+                OutputArg(0),
+                TensorArg(x.name),
+                ConstantArg("filter"),
+                bias,
+                IntArg(in_h),
+                IntArg(in_w),
+                IntArg(channel_blocks(c_in)),
+                IntArg(out_h),
+                IntArg(out_w),
+                IntArg(c_out),
                 *window_args(window),
-                IntArg(group_in_c), IntArg(group_out_c), IntArg(span),
+                IntArg(group_in_c),
+                IntArg(group_out_c),
+                IntArg(span),
                 *activation.kernel_args(),
             ),
         )

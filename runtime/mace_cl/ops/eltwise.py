@@ -33,23 +33,16 @@ def plan_eltwise(node: Node, inputs: list[PlanInput]) -> OpPlan:
     if node.op_type not in _VARIADIC and len(inputs) != 2:
         raise OpError(node, f"expects 2 inputs, got {len(inputs)}")
     try:
-        out_shape = broadcast_shapes(
-            *(item.shape for item in inputs if item.shape is not None)
-        )
+        out_shape = broadcast_shapes(*(item.shape for item in inputs if item.shape is not None))
     except ValueError as exc:
         raise OpError(node, str(exc)) from None
     activation = fused_activation(node)
     plan = OpPlan(output_shapes=[out_shape])
     geo = Nhwc4Shape.of(out_shape)
-    operands = [
-        broadcast_operand(plan, f"input{i}", item, out_shape)
-        for i, item in enumerate(inputs)
-    ]
+    operands = [broadcast_operand(plan, f"input{i}", item, out_shape) for i, item in enumerate(inputs)]
     if len(operands) == 1:
         # Max/Min/Sum of a single tensor is that tensor; max(x, x) copies it.
-        plan.launches.append(
-            eltwise_launch("OP_MAX", operands[0], operands[0], geo, activation)
-        )
+        plan.launches.append(eltwise_launch("OP_MAX", operands[0], operands[0], geo, activation))
         return plan
     # Variadic ops fold left in place: later launches read the output they write.
     # It has the output's shape, so each work-item reads only the float4 it overwrites.
@@ -58,9 +51,7 @@ def plan_eltwise(node: Node, inputs: list[PlanInput]) -> OpPlan:
     for i, operand in enumerate(operands[1:], start=1):
         last = i == len(operands) - 1
         act = activation if last else Activation()
-        plan.launches.append(
-            eltwise_launch(KERNEL_OP[node.op_type], accumulated, operand, geo, act)
-        )
+        plan.launches.append(eltwise_launch(KERNEL_OP[node.op_type], accumulated, operand, geo, act))
         accumulated = own_output
     return plan
 

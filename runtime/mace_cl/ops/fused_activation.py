@@ -37,9 +37,7 @@ class Activation:
     beta: float = 0.0
 
     @classmethod
-    def make(
-        cls, kind: str, alpha: float | None = None, beta: float | None = None
-    ) -> Activation:
+    def make(cls, kind: str, alpha: float | None = None, beta: float | None = None) -> Activation:
         """``kind`` with its ONNX default parameters where ``alpha``/``beta`` are None."""
         _, default_alpha, default_beta = _KINDS[kind]
         return cls(
@@ -74,12 +72,6 @@ def fused_activation(node: Node) -> Activation:
         low = attr_float(node, "activation_min", -math.inf)
         high = attr_float(node, "activation_max", math.inf)
         return Activation("clip", low, high)
-    alpha = (
-        attr_float(node, "activation_alpha")
-        if "activation_alpha" in node.attrs
-        else None
-    )
-    beta = (
-        attr_float(node, "activation_beta") if "activation_beta" in node.attrs else None
-    )
+    alpha = attr_float(node, "activation_alpha") if "activation_alpha" in node.attrs else None
+    beta = attr_float(node, "activation_beta") if "activation_beta" in node.attrs else None
     return Activation.make(kind, alpha, beta)

@@ -106,8 +106,15 @@ def _strides(operand: MatrixOperand, out_roles: list[Role], batch_rank: int) -> 
 
 
 def _general_launch(
-    a: MatrixOperand, b: MatrixOperand, c: BroadcastOperand, out_shape: Shape, out_roles: list[Role],
-    batch_rank: int, alpha: float, beta: float, activation: Activation,
+    a: MatrixOperand,
+    b: MatrixOperand,
+    c: BroadcastOperand,
+    out_shape: Shape,
+    out_roles: list[Role],
+    batch_rank: int,
+    alpha: float,
+    beta: float,
+    activation: Activation,
 ) -> KernelLaunch:
     depth = a.shape[a.matrix_axes["k"]]
     geo = Nhwc4Shape.of(out_shape)
@@ -116,12 +123,22 @@ def _general_launch(
         "matmul",
         (geo.c4, geo.w, geo.n * geo.h),
         (
-            OutputArg(0), a.arg, b.arg, c.arg,
-            IntArg(geo.h), IntArg(geo.w), IntArg(geo.c), IntArg(depth),
-            *_strides(a, out_roles, batch_rank), IntArg(a.axis_stride(a.matrix_axes["k"])),
-            *_strides(b, out_roles, batch_rank), IntArg(b.axis_stride(b.matrix_axes["k"])),
+            OutputArg(0),
+            a.arg,
+            b.arg,
+            c.arg,
+            IntArg(geo.h),
+            IntArg(geo.w),
+            IntArg(geo.c),
+            IntArg(depth),
+            *_strides(a, out_roles, batch_rank),
+            IntArg(a.axis_stride(a.matrix_axes["k"])),
+            *_strides(b, out_roles, batch_rank),
+            IntArg(b.axis_stride(b.matrix_axes["k"])),
             *c.stride_args(),
-            FloatArg(alpha), FloatArg(beta), *activation.kernel_args(),
+            FloatArg(alpha),
+            FloatArg(beta),
+            *activation.kernel_args(),
         ),
     )
 
@@ -133,7 +150,11 @@ def _no_addend(plan: OpPlan) -> BroadcastOperand:
 
 
 def _fully_connected(
-    plan: OpPlan, a: PlanInput, weights_nk: np.ndarray, bias: np.ndarray, activation: Activation,
+    plan: OpPlan,
+    a: PlanInput,
+    weights_nk: np.ndarray,
+    bias: np.ndarray,
+    activation: Activation,
     context: PlanContext,
 ) -> KernelLaunch:
     assert a.shape is not None
@@ -143,7 +164,12 @@ def _fully_connected(
         packed_bias[:out_c] = bias
         plan.constants["bias"] = packed_bias
         return gpu_pointwise_launch(
-            plan, TensorArg(a.name), ConstantArg("bias"), weights_nk.reshape(out_c, depth, 1, 1), a.shape[0], activation
+            plan,
+            TensorArg(a.name),
+            ConstantArg("bias"),
+            weights_nk.reshape(out_c, depth, 1, 1),
+            a.shape[0],
+            activation,
         )
     plan.constants["filter"] = pack_o16_filter(weights_nk.reshape(out_c, depth, 1, 1))
     plan.constants["bias"] = o16_padded_bias(bias)
@@ -221,7 +247,10 @@ def plan_gemm(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
     c_item = inputs[2] if len(inputs) > 2 and inputs[2].present else None
     assert a_item.shape is not None and b_item.shape is not None
     if len(a_item.shape) != 2 or len(b_item.shape) != 2:
-        raise OpError(node, f"A and B must be 2-D, got {list(a_item.shape)} and {list(b_item.shape)}; use MatMul for batches")
+        raise OpError(
+            node,
+            f"A and B must be 2-D, got {list(a_item.shape)} and {list(b_item.shape)}; use MatMul for batches",
+        )
     if a_item.is_constant and b_item.is_constant:
         raise OpError(node, "A and B are both constants; fold constant subgraphs in the converter")
     alpha = attr_float(node, "alpha", 1.0)
@@ -235,7 +264,10 @@ def plan_gemm(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
     rows, depth = a.shape[a.matrix_axes["m"]], a.shape[a.matrix_axes["k"]]
     columns = b.shape[b.matrix_axes["n"]]
     if b.shape[b.matrix_axes["k"]] != depth:
-        raise OpError(node, f"inner dimensions differ: A {list(a.shape)} (transA={trans_a}) and B {list(b.shape)} (transB={trans_b})")
+        raise OpError(
+            node,
+            f"inner dimensions differ: A {list(a.shape)} (transA={trans_a}) and B {list(b.shape)} (transB={trans_b})",
+        )
     out_shape = (rows, columns)
     if c_item is not None:
         assert c_item.shape is not None
@@ -258,6 +290,8 @@ def plan_gemm(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
     _upload_constants(plan, {"a": a_item, "b": b_item})
     c = _no_addend(plan) if c_item is None else broadcast_operand(plan, "c", c_item, out_shape)
     plan.launches.append(
-        _general_launch(a, b, c, out_shape, ["m", "n"], 0, alpha, beta if c_item is not None else 0.0, activation)
+        _general_launch(
+            a, b, c, out_shape, ["m", "n"], 0, alpha, beta if c_item is not None else 0.0, activation
+        )
     )
     return plan

@@ -46,10 +46,16 @@ def plan_lrn(node: Node, inputs: list[PlanInput]) -> OpPlan:
         "lrn",
         (geo.c4, geo.w, geo.n * geo.h),
         (
-            OutputArg(0), TensorArg(x.name), IntArg(geo.w), IntArg(geo.c),
+            OutputArg(0),
+            TensorArg(x.name),
+            IntArg(geo.w),
+            IntArg(geo.c),
             # The window is [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)].
-            IntArg((size - 1) // 2), IntArg(size // 2),
-            FloatArg(alpha / size), FloatArg(beta), FloatArg(bias),
+            IntArg((size - 1) // 2),
+            IntArg(size // 2),
+            FloatArg(alpha / size),
+            FloatArg(beta),
+            FloatArg(bias),
         ),
     )
     return OpPlan(output_shapes=[x.shape], launches=[launch])

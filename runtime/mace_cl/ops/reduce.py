@@ -101,8 +101,11 @@ def plan_reduce(node: Node, inputs: list[PlanInput], context: PlanContext = SHAP
         lanes = GPU_REDUCE_LANES_LARGE if folded >= GPU_REDUCE_LARGE else GPU_REDUCE_LANES
         plan.launches.append(
             KernelLaunch(
-                program, "reduce_wg", (kept.c4 * lanes, kept.w, kept.n * kept.h),
-                (*args, LocalMemArg(lanes * 16)), local_size=(lanes, 1, 1),
+                program,
+                "reduce_wg",
+                (kept.c4 * lanes, kept.w, kept.n * kept.h),
+                (*args, LocalMemArg(lanes * 16)),
+                local_size=(lanes, 1, 1),
             )
         )
     else:

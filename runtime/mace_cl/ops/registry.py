@@ -84,9 +84,7 @@ def plan_node(node: Node, inputs: list[PlanInput], context: PlanContext | None =
             plan = planner(node, inputs, context or SHAPES_CONTEXT)
         else:
             plan = planner(node, inputs)
-    except (
-        LayoutError
-    ) as exc:  # shape problems found by layout helpers, reported per node
+    except LayoutError as exc:  # shape problems found by layout helpers, reported per node
         raise OpError(node, str(exc)) from exc
     if len(plan.output_shapes) != len(node.outputs):
         raise OpError(
@@ -109,6 +107,8 @@ def _check_index_range(node: Node, plan: OpPlan) -> None:
             raise OpError(node, f"kernel {launch.kernel} would need {total} work-items, over {INT32_MAX}")
         for arg in launch.args:
             if isinstance(arg, IntArg) and not -INT32_MAX - 1 <= arg.value <= INT32_MAX:
-                raise OpError(node, f"kernel {launch.kernel} needs the value {arg.value}, which does not fit a "
-                                    "32-bit int; check the node's attributes (strides, pads, dilations, sizes)")
-
+                raise OpError(
+                    node,
+                    f"kernel {launch.kernel} needs the value {arg.value}, which does not fit a "
+                    "32-bit int; check the node's attributes (strides, pads, dilations, sizes)",
+                )

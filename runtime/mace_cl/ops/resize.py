@@ -131,7 +131,8 @@ def plan_resize(node: Node, inputs: list[PlanInput]) -> OpPlan:
                 taps[stored] = [_nearest_tap(x, rule, shape[axis]) for x in coords]
         elif axis_scales[axis] != 1 or out_shape[axis] != shape[axis]:
             raise OpError(
-                node, f"only the spatial axes can be resized; axis {axis} has scale {float(axis_scales[axis])}"
+                node,
+                f"only the spatial axes can be resized; axis {axis} has scale {float(axis_scales[axis])}",
             )
 
     plan = OpPlan(output_shapes=[out_shape])

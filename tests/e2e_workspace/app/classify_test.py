@@ -22,7 +22,9 @@ class ClassifyTest(unittest.TestCase):
 
     def test_model_runs_from_shipped_binaries(self) -> None:
         manifest = read_manifest(mace_cl.find_manifest(classify.MODEL_TARGET))
-        self.assertIsNotNone(manifest.compiled_program, "rules_mace's registered OpenCL toolchain should precompile")
+        self.assertIsNotNone(
+            manifest.compiled_program, "rules_mace's registered OpenCL toolchain should precompile"
+        )
         runtime = mace_cl.load_model_runtime(classify.MODEL_TARGET)
         origins = runtime.program_origins()
         self.assertEqual({"shipped"}, set(origins), f"every program should come from the build: {origins}")

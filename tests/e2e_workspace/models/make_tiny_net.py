@@ -48,7 +48,9 @@ def build(seed: int = 7) -> onnx.ModelProto:
             tensor("fc_b", CLASSES),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="rules_mace e2e")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="rules_mace e2e"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

@@ -47,9 +47,15 @@ def attribute_value(attr: AttributeProto, where: str) -> PyAttr:
         return float(attr.f)
     if kind in (AttributeProto.STRING, AttributeProto.STRINGS):
         try:
-            return attr.s.decode("utf-8") if kind == AttributeProto.STRING else [v.decode("utf-8") for v in attr.strings]
+            return (
+                attr.s.decode("utf-8")
+                if kind == AttributeProto.STRING
+                else [v.decode("utf-8") for v in attr.strings]
+            )
         except UnicodeDecodeError:
-            raise ValueError(f"{where}: attribute {attr.name!r} is not valid UTF-8 text; the file is corrupt") from None
+            raise ValueError(
+                f"{where}: attribute {attr.name!r} is not valid UTF-8 text; the file is corrupt"
+            ) from None
     if kind == AttributeProto.INTS:
         return [int(v) for v in attr.ints]
     if kind == AttributeProto.FLOATS:

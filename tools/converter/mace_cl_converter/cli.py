@@ -28,19 +28,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", nargs="?", type=Path, help="the ONNX model file")
     parser.add_argument("-o", "--output", type=Path, help="the model file to write (.mace)")
     parser.add_argument(
-        "--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=D0,D1,...",
         help="fix the shape of input NAME (repeat per input); needed for dynamic dims",
     )
-    parser.add_argument("--expect-sha256", metavar="HEX",
-                        help="refuse the model unless its SHA-256 is HEX (pins a downloaded model)")
+    parser.add_argument(
+        "--expect-sha256",
+        metavar="HEX",
+        help="refuse the model unless its SHA-256 is HEX (pins a downloaded model)",
+    )
     parser.add_argument("--name", help="model name stored in the file (default: the ONNX file's stem)")
-    parser.add_argument("--model-data", action="append", type=Path, metavar="FILE",
-                        help="an external data file of the model (repeat per file); when given, external "
-                             "data is read from these files only (builds declare them)")
+    parser.add_argument(
+        "--model-data",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="an external data file of the model (repeat per file); when given, external "
+        "data is read from these files only (builds declare them)",
+    )
     parser.add_argument("--list-ops", action="store_true", help="print the supported ONNX ops and exit")
-    parser.add_argument("--max-constant-bytes", type=int, default=DEFAULT_MAX_CONSTANT_BYTES, metavar="N",
-                        help="refuse to fold any constant larger than N bytes, before allocating it "
-                             f"(default {DEFAULT_MAX_CONSTANT_BYTES}: 1 GiB)")
+    parser.add_argument(
+        "--max-constant-bytes",
+        type=int,
+        default=DEFAULT_MAX_CONSTANT_BYTES,
+        metavar="N",
+        help="refuse to fold any constant larger than N bytes, before allocating it "
+        f"(default {DEFAULT_MAX_CONSTANT_BYTES}: 1 GiB)",
+    )
     return parser
 
 
@@ -59,14 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mace_convert: error: {exc}", file=sys.stderr)
             return 2
         if actual != args.expect_sha256.lower():
-            print(f"mace_convert: error: {args.model} has SHA-256 {actual}, but {args.expect_sha256} is "
-                  "expected; the model file changed (update the pinned checksum only if the change is intended)",
-                  file=sys.stderr)
+            print(
+                f"mace_convert: error: {args.model} has SHA-256 {actual}, but {args.expect_sha256} is "
+                "expected; the model file changed (update the pinned checksum only if the change is intended)",
+                file=sys.stderr,
+            )
             return 2
     try:
         shapes = parse_input_shapes(args.input_shape)
-        graph = convert_model(args.model, shapes, max_constant_bytes=args.max_constant_bytes,
-                              data_files=args.model_data)
+        graph = convert_model(
+            args.model, shapes, max_constant_bytes=args.max_constant_bytes, data_files=args.model_data
+        )
         name = args.name or args.model.stem
         # write_model writes a temporary file and renames it: no half-written output.
         digest = write_model(graph, args.output, {"name": name, "source": args.model.name})

@@ -80,7 +80,7 @@ def _shape(node: FoldNode, x: Values) -> list[np.ndarray]:
     dims = np.array(_input(x, 0).shape, dtype=np.int64)
     start = as_int(node.attrs.get("start", 0))
     end = node.attrs.get("end")
-    return [dims[start:None if end is None else as_int(end)]]
+    return [dims[start : None if end is None else as_int(end)]]
 
 
 @_op("Size")
@@ -258,7 +258,10 @@ def _planned_nbytes(node: FoldNode, x: Values) -> int | None:
         return count * np.asarray(x[0]).dtype.itemsize
     if node.op_type == "Tile":
         data = _input(x, 0)
-        return math.prod(d * r for d, r in zip(data.shape, _ints(x[1]) or [], strict=False)) * data.dtype.itemsize
+        return (
+            math.prod(d * r for d, r in zip(data.shape, _ints(x[1]) or [], strict=False))
+            * data.dtype.itemsize
+        )
     return None
 
 
@@ -284,8 +287,10 @@ def evaluate(node: FoldNode, values: Values, where: str, max_bytes: int) -> list
 
 
 def _too_large(nbytes: int, max_bytes: int) -> str:
-    return (f"its result would take {nbytes} bytes, over the converter's limit of {max_bytes} bytes for one "
-            "constant; raise it with --max-constant-bytes if the model really needs it")
+    return (
+        f"its result would take {nbytes} bytes, over the converter's limit of {max_bytes} bytes for one "
+        "constant; raise it with --max-constant-bytes if the model really needs it"
+    )
 
 
 def _reference(node: FoldNode, values: Values, where: str) -> list[np.ndarray]:
@@ -297,15 +302,19 @@ def _reference(node: FoldNode, values: Values, where: str) -> list[np.ndarray]:
     proto = helper.make_node(node.op_type, names, outputs, **attributes)
     inputs = [
         helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v))
-        for name, v in zip(names, values, strict=True) if v is not None
+        for name, v in zip(names, values, strict=True)
+        if v is not None
     ]
-    graph = helper.make_graph([proto], "fold", inputs,
-                              [helper.make_value_info(name, onnx.TypeProto()) for name in outputs])
+    graph = helper.make_graph(
+        [proto], "fold", inputs, [helper.make_value_info(name, onnx.TypeProto()) for name in outputs]
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx.defs.onnx_opset_version())])
     try:
         results = ReferenceEvaluator(model).run(None, {n: v for n, v in zip(names, values, strict=True) if n})
     except Exception as exc:  # the reference raises many types; any failure means "cannot fold"
-        raise ValueError(f"{where}: cannot evaluate constant node {node.name!r} ({node.op_type}): {exc}") from exc
+        raise ValueError(
+            f"{where}: cannot evaluate constant node {node.name!r} ({node.op_type}): {exc}"
+        ) from exc
     return [np.asarray(r) for r in results]
 
 

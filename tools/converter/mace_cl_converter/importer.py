@@ -75,8 +75,10 @@ class ImportContext:
         if name not in self.model.shapes:
             producer = self.model.producers().get(name)
             cause = self.model.pending_errors.get(producer.name) if producer is not None else None
-            raise self.error(node, f"the shape of input {name!r} is unknown: "
-                             + (cause or "an earlier node is unsupported"))
+            raise self.error(
+                node,
+                f"the shape of input {name!r} is unknown: " + (cause or "an earlier node is unsupported"),
+            )
         return self.model.shapes[name]
 
     def constant(self, hint: str, value: np.ndarray) -> str:
@@ -85,8 +87,14 @@ class ImportContext:
     def temp(self, hint: str) -> str:
         return self.model.unique_name(hint)
 
-    def emit(self, op_type: str, name: str, inputs: list[str], outputs: list[str],
-             attrs: Mapping[str, PyAttr] | None = None) -> None:
+    def emit(
+        self,
+        op_type: str,
+        name: str,
+        inputs: list[str],
+        outputs: list[str],
+        attrs: Mapping[str, PyAttr] | None = None,
+    ) -> None:
         """Fold the node if its inputs are known, else plan it (shapes) and keep it."""
         pending = PendingNode(op_type, name, list(inputs), list(outputs), dict(attrs or {}))
         if constant_folding.try_fold(self.model, pending):
@@ -102,8 +110,12 @@ class ImportContext:
         self.model.graph.nodes.append(node)
 
 
-def import_model(proto: onnx.ModelProto, input_shapes: Mapping[str, Shape], where: str,
-                 max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES) -> Model:
+def import_model(
+    proto: onnx.ModelProto,
+    input_shapes: Mapping[str, Shape],
+    where: str,
+    max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES,
+) -> Model:
     from mace_cl_converter.lowerings import lower_node
 
     opset = check_model(proto, where)
@@ -156,7 +168,9 @@ def import_model(proto: onnx.ModelProto, input_shapes: Mapping[str, Shape], wher
             attrs = node_attributes(proto_node, f"{where}: node {name!r}")
         except ValueError as exc:
             raise ConversionError(str(exc)) from None
-        node = OnnxNode(proto_node.op_type, name, list(proto_node.input), list(proto_node.output), attrs, opset)
+        node = OnnxNode(
+            proto_node.op_type, name, list(proto_node.input), list(proto_node.output), attrs, opset
+        )
         lower_node(context, node)
     return model
 

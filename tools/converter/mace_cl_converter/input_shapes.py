@@ -24,7 +24,9 @@ def parse_input_shape(text: str) -> tuple[str, Shape]:
     try:
         shape = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
     except ValueError:
-        raise InputShapeError(f"--input-shape {text!r}: dimensions must be integers separated by commas") from None
+        raise InputShapeError(
+            f"--input-shape {text!r}: dimensions must be integers separated by commas"
+        ) from None
     if any(d <= 0 for d in shape):
         raise InputShapeError(f"--input-shape {text!r}: dimensions must be positive")
     return name, shape
@@ -72,7 +74,9 @@ def resolve_input_shapes(
         if declared is None:
             problems.append(f"input {info.name!r}: the model declares no shape; give all of it")
             continue
-        open_dims = [f"dim {axis} ({d or 'unnamed'})" for axis, d in enumerate(declared) if not isinstance(d, int)]
+        open_dims = [
+            f"dim {axis} ({d or 'unnamed'})" for axis, d in enumerate(declared) if not isinstance(d, int)
+        ]
         if open_dims:
             problems.append(f"input {info.name!r}: {', '.join(open_dims)} dynamic")
             continue

@@ -45,8 +45,10 @@ def load_onnx(path: str | Path, data_files: Sequence[str | Path] | None = None) 
         raise ModelLoadError(f"{path}: is not a regular file; give the ONNX model file itself")
     size = info.st_size
     if size > MAX_ONNX_BYTES:
-        raise ModelLoadError(f"{path}: {size} bytes is over protobuf's 2 GiB limit for an ONNX file; "
-                             "keep large weights in external data files")
+        raise ModelLoadError(
+            f"{path}: {size} bytes is over protobuf's 2 GiB limit for an ONNX file; "
+            "keep large weights in external data files"
+        )
     if size == 0:
         raise ModelLoadError(f"{path}: the file is empty; expected an ONNX model")
     try:
@@ -73,8 +75,10 @@ def _declared_data_names(model: Path, data_files: Sequence[str | Path]) -> set[s
     for data_file in data_files:
         relative = PurePosixPath(os.path.relpath(data_file, model.parent))
         if ".." in relative.parts:
-            raise ModelLoadError(f"{model}: the model data file {data_file} is not in the model's folder or "
-                                 "below it; ONNX external data is found relative to the model")
+            raise ModelLoadError(
+                f"{model}: the model data file {data_file} is not in the model's folder or "
+                "below it; ONNX external data is found relative to the model"
+            )
         names.add(str(relative))
     return names
 
@@ -88,33 +92,43 @@ def _load_external_data(model: onnx.ModelProto, path: Path, declared: set[str] |
         where = f"{path}: tensor {tensor.name!r} keeps its data in {info.get('location', '?')!r}"
         location = info.get("location", "")
         if not location or Path(location).is_absolute() or ".." in Path(location).parts:
-            raise ModelLoadError(f"{where}, which is not a file name relative to the model's folder; "
-                                 "re-export with the data file beside the model")
+            raise ModelLoadError(
+                f"{where}, which is not a file name relative to the model's folder; "
+                "re-export with the data file beside the model"
+            )
         if declared is not None and str(PurePosixPath(location)) not in declared:
             listed = ", ".join(sorted(declared)) or "none"
-            raise ModelLoadError(f"{where}, which is not one of the model's declared data files ({listed}); "
-                                 f"add it to the model's data (with Bazel: mace_model(model_data = [...]))")
+            raise ModelLoadError(
+                f"{where}, which is not one of the model's declared data files ({listed}); "
+                f"add it to the model's data (with Bazel: mace_model(model_data = [...]))"
+            )
         data_file = path.parent / location
         try:
             data_info = data_file.stat()
         except OSError as exc:
-            raise ModelLoadError(f"{where}, which cannot be read ({exc.strerror or exc}); keep that file beside "
-                                 "the model (with Bazel: list it in the model's data)") from None
+            raise ModelLoadError(
+                f"{where}, which cannot be read ({exc.strerror or exc}); keep that file beside "
+                "the model (with Bazel: list it in the model's data)"
+            ) from None
         if not stat.S_ISREG(data_info.st_mode):
             raise ModelLoadError(f"{where}, which is not a regular file")
         # Symlinks are fine (Bazel's sandboxes and runfiles are made of them) as long as the data
         # really lives beside the model; one pointing elsewhere would read any file as weights.
         if not data_file.resolve().is_relative_to(path.resolve().parent):
-            raise ModelLoadError(f"{where}, which is a link to a file outside the model's folder; "
-                                 "put the data file itself beside the model")
+            raise ModelLoadError(
+                f"{where}, which is a link to a file outside the model's folder; "
+                "put the data file itself beside the model"
+            )
         try:
             offset = int(info.get("offset", 0))
             length = int(info.get("length", data_info.st_size - offset))
         except ValueError:
             raise ModelLoadError(f"{where} with a malformed offset or length") from None
         if offset < 0 or length < 0 or offset + length > data_info.st_size:
-            raise ModelLoadError(f"{where} at bytes [{offset}, {offset + length}), but the file has "
-                                 f"{data_info.st_size}: it is truncated or not this model's data")
+            raise ModelLoadError(
+                f"{where} at bytes [{offset}, {offset + length}), but the file has "
+                f"{data_info.st_size}: it is truncated or not this model's data"
+            )
         # Read here rather than by onnx's loader, which refuses every symlink (and so every
         # Bazel sandbox) and reads unchecked lengths.
         try:
@@ -134,11 +148,17 @@ def _check_names(graph: onnx.GraphProto, where: str) -> None:
     """Names must be text: protobuf hands invalid UTF-8 in a string field over as bytes, which
     would travel through the converter and fail only when the model file is written."""
     fix = "the file is corrupt or from a broken exporter: re-export the model"
-    for kind, infos in (("input", graph.input), ("output", graph.output), ("value_info", graph.value_info),
-                        ("initializer", graph.initializer)):
+    for kind, infos in (
+        ("input", graph.input),
+        ("output", graph.output),
+        ("value_info", graph.value_info),
+        ("initializer", graph.initializer),
+    ):
         for index, info in enumerate(infos):
             if not isinstance(info.name, str):
-                raise ModelLoadError(f"{where}: graph {kind} #{index} has a name that is not valid UTF-8; {fix}")
+                raise ModelLoadError(
+                    f"{where}: graph {kind} #{index} has a name that is not valid UTF-8; {fix}"
+                )
     for index, node in enumerate(graph.node):
         fields = [node.name, node.op_type, node.domain, *node.input, *node.output]
         if not all(isinstance(text, str) for text in fields):
@@ -151,9 +171,7 @@ def _check_names(graph: onnx.GraphProto, where: str) -> None:
 def check_model(model: onnx.ModelProto, where: str) -> int:
     """Check structure and opset; return the default-domain opset version."""
     if not model.HasField("graph") or not model.graph.output:
-        raise ModelLoadError(
-            f"{where}: the file has no graph outputs; it is truncated or not an ONNX model"
-        )
+        raise ModelLoadError(f"{where}: the file has no graph outputs; it is truncated or not an ONNX model")
     _check_names(model.graph, where)
     check_graph_tensors(model.graph, where)
     try:

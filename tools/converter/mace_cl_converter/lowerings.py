@@ -41,8 +41,9 @@ def lower_node(ctx: ImportContext, node: OnnxNode) -> None:
 # Lowerings that turn an op into *other* runtime ops (or a constant). The others only
 # rewrite an op into its newest form, so they count as supported only if the runtime
 # has that op.
-REWRITTEN_OPS = frozenset({"Constant", "Identity", "Dropout", "Cast", "BatchNormalization", "Upsample",
-                           "Mean", "Neg", "Selu"})
+REWRITTEN_OPS = frozenset(
+    {"Constant", "Identity", "Dropout", "Cast", "BatchNormalization", "Upsample", "Mean", "Neg", "Selu"}
+)
 
 
 def lowered_op_types() -> list[str]:
@@ -91,7 +92,9 @@ def _constant(ctx: ImportContext, node: OnnxNode) -> None:
             check_finite(value, f"{ctx.where(node)}: attribute {key!r}")
             ctx.model.graph.constants[node.outputs[0]] = value
             return
-    raise ctx.error(node, f"needs one of the attributes {', '.join(kinds)} (strings and sparse values are not supported)")
+    raise ctx.error(
+        node, f"needs one of the attributes {', '.join(kinds)} (strings and sparse values are not supported)"
+    )
 
 
 @_lowers("Identity")
@@ -129,7 +132,10 @@ def _cast(ctx: ImportContext, node: OnnxNode) -> None:
 def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
     """Inference BN = per-channel affine y = x * s + t; later passes fold it into Conv/Gemm."""
     if any(ctx.used(name) for name in node.outputs[1:]):
-        raise ctx.error(node, "uses the training outputs (running mean/var); only inference BatchNormalization is supported")
+        raise ctx.error(
+            node,
+            "uses the training outputs (running mean/var); only inference BatchNormalization is supported",
+        )
     if as_int(node.attrs.get("training_mode", 0)):
         raise ctx.error(node, "training_mode=1 is not supported; export the model in eval mode")
     if node.opset < 9 and as_int(node.attrs.get("spatial", 1)) == 0:
@@ -138,7 +144,9 @@ def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
         raise ctx.error(node, f"has {len(node.inputs)} inputs; X, scale, B, mean and var are needed")
     shape = ctx.shape(node.inputs[0], node)
     if len(shape) < 2:
-        raise ctx.error(node, f"the input {node.inputs[0]!r} has shape {list(shape)}; it needs a channel axis (rank >= 2)")
+        raise ctx.error(
+            node, f"the input {node.inputs[0]!r} has shape {list(shape)}; it needs a channel axis (rank >= 2)"
+        )
     channels = shape[1]
     params = []
     for index, what in enumerate(("scale", "bias", "mean", "var"), start=1):
@@ -147,12 +155,17 @@ def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
             raise ctx.error(node, f"the {what} input {node.inputs[index]!r} must be a constant")
         value = np.asarray(value)
         if value.dtype.kind not in "fiub":
-            raise ctx.error(node, f"the {what} input {node.inputs[index]!r} has dtype {value.dtype}; it must be numeric")
+            raise ctx.error(
+                node, f"the {what} input {node.inputs[index]!r} has dtype {value.dtype}; it must be numeric"
+            )
         # One value per channel (ONNX: shape [C]); a single value is broadcast. Anything
         # else cannot be a per-channel affine and would fail later with a numpy error.
         if value.size not in (1, channels):
-            raise ctx.error(node, f"the {what} input {node.inputs[index]!r} has {value.size} values, but the input "
-                            f"{node.inputs[0]!r} has {channels} channels; give one {what} value per channel")
+            raise ctx.error(
+                node,
+                f"the {what} input {node.inputs[index]!r} has {value.size} values, but the input "
+                f"{node.inputs[0]!r} has {channels} channels; give one {what} value per channel",
+            )
         params.append(np.broadcast_to(value.astype(np.float64).reshape(-1), (channels,)))
     scale, bias, mean, var = params
     eps = as_float(node.attrs.get("epsilon", 1e-5))
@@ -163,24 +176,39 @@ def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
         # Folded into the Conv/Gemm weights, this would reach the model file as a constant
         # the user never named; say which parameters are to blame instead.
         if not np.all(var + eps > 0) or not np.isfinite(eps):
-            cause = (f"var + epsilon is not positive for some channel (epsilon={eps}, smallest var "
-                     f"{float(var.min())}); check the exported running variance and epsilon")
+            cause = (
+                f"var + epsilon is not positive for some channel (epsilon={eps}, smallest var "
+                f"{float(var.min())}); check the exported running variance and epsilon"
+            )
         else:
-            cause = "scale / sqrt(var + epsilon) or the shift overflows; check the exported scale, mean and bias"
+            cause = (
+                "scale / sqrt(var + epsilon) or the shift overflows; check the exported scale, mean and bias"
+            )
         raise ctx.error(node, f"folding gives NaN or infinite values: {cause}")
     emit_channel_affine(ctx, node, node.inputs[0], node.outputs[0], factor, shift)
 
 
-def emit_channel_affine(ctx: ImportContext, node: OnnxNode, x: str, y: str,
-                        factor: np.ndarray, shift: np.ndarray) -> None:
+def emit_channel_affine(
+    ctx: ImportContext, node: OnnxNode, x: str, y: str, factor: np.ndarray, shift: np.ndarray
+) -> None:
     """y = x * factor[c] + shift[c] over axis 1 of x, as Mul + Add with [C, 1, ...] constants."""
     rank = len(ctx.shape(x, node))
     if rank < 2:
         raise ctx.error(node, "the input must have a channel axis (rank >= 2)")
     per_channel = (-1,) + (1,) * (rank - 2)
     scaled = ctx.temp(f"{node.name}_scaled")
-    ctx.emit("Mul", node.name, [x, ctx.constant(f"{node.name}_factor", factor.astype(np.float32).reshape(per_channel))], [scaled])
-    ctx.emit("Add", ctx.temp(f"{node.name}_shift"), [scaled, ctx.constant(f"{node.name}_shift", shift.astype(np.float32).reshape(per_channel))], [y])
+    ctx.emit(
+        "Mul",
+        node.name,
+        [x, ctx.constant(f"{node.name}_factor", factor.astype(np.float32).reshape(per_channel))],
+        [scaled],
+    )
+    ctx.emit(
+        "Add",
+        ctx.temp(f"{node.name}_shift"),
+        [scaled, ctx.constant(f"{node.name}_shift", shift.astype(np.float32).reshape(per_channel))],
+        [y],
+    )
 
 
 @_lowers("Softmax", "LogSoftmax")
@@ -199,9 +227,19 @@ def _softmax(ctx: ImportContext, node: OnnxNode) -> None:
     flat = ctx.temp(f"{node.name}_2d")
     soft = ctx.temp(f"{node.name}_soft")
     rows, cols = math.prod(shape[:axis]), math.prod(shape[axis:])
-    ctx.emit("Reshape", ctx.temp(f"{node.name}_flatten"), [node.inputs[0], ctx.constant("shape", np.array([rows, cols], np.int64))], [flat])
+    ctx.emit(
+        "Reshape",
+        ctx.temp(f"{node.name}_flatten"),
+        [node.inputs[0], ctx.constant("shape", np.array([rows, cols], np.int64))],
+        [flat],
+    )
     ctx.emit(node.op_type, node.name, [flat], [soft], {"axis": -1})
-    ctx.emit("Reshape", ctx.temp(f"{node.name}_restore"), [soft, ctx.constant("shape", np.array(shape, np.int64))], node.outputs[:1])
+    ctx.emit(
+        "Reshape",
+        ctx.temp(f"{node.name}_restore"),
+        [soft, ctx.constant("shape", np.array(shape, np.int64))],
+        node.outputs[:1],
+    )
 
 
 @_lowers("Upsample")
@@ -239,8 +277,18 @@ def _squeeze(ctx: ImportContext, node: OnnxNode) -> None:
     ctx.emit(node.op_type, node.name, inputs, node.outputs, node.attrs)
 
 
-@_lowers("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
-         "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp")
+@_lowers(
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL2",
+    "ReduceL1",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+)
 def _reduce(ctx: ImportContext, node: OnnxNode) -> None:
     inputs = _attr_to_input(ctx, node, "axes", 1, np.int64)
     ctx.emit(node.op_type, node.name, inputs, node.outputs, node.attrs)
@@ -260,8 +308,11 @@ def _slice(ctx: ImportContext, node: OnnxNode) -> None:
     inputs = node.inputs[:1]
     for index, attr in enumerate(("starts", "ends", "axes"), start=1):
         if attr in node.attrs:
-            inputs = _inputs_with(OnnxNode("", "", inputs, [], {}, 0), index,
-                                  ctx.constant(f"{node.name}_{attr}", np.asarray(node.attrs.pop(attr), np.int64)))
+            inputs = _inputs_with(
+                OnnxNode("", "", inputs, [], {}, 0),
+                index,
+                ctx.constant(f"{node.name}_{attr}", np.asarray(node.attrs.pop(attr), np.int64)),
+            )
     ctx.emit("Slice", node.name, inputs, node.outputs, node.attrs)
 
 
@@ -304,7 +355,12 @@ def _neg(ctx: ImportContext, node: OnnxNode) -> None:
     if ctx.value(node.inputs[0]) is not None:
         _passthrough(ctx, node)
         return
-    ctx.emit("Mul", node.name, [node.inputs[0], ctx.constant("minus_one", np.array(-1.0, np.float32))], node.outputs)
+    ctx.emit(
+        "Mul",
+        node.name,
+        [node.inputs[0], ctx.constant("minus_one", np.array(-1.0, np.float32))],
+        node.outputs,
+    )
 
 
 @_lowers("Selu")
@@ -314,4 +370,9 @@ def _selu(ctx: ImportContext, node: OnnxNode) -> None:
     gamma = as_float(node.attrs.get("gamma", 1.05070102214813232421875))
     elu = ctx.temp(f"{node.name}_elu")
     ctx.emit("Elu", node.name, node.inputs, [elu], {"alpha": alpha})
-    ctx.emit("Mul", ctx.temp(f"{node.name}_gamma"), [elu, ctx.constant("gamma", np.array(gamma, np.float32))], node.outputs)
+    ctx.emit(
+        "Mul",
+        ctx.temp(f"{node.name}_gamma"),
+        [elu, ctx.constant("gamma", np.array(gamma, np.float32))],
+        node.outputs,
+    )

@@ -51,7 +51,13 @@ PASSES: list[tuple[str, Pass]] = [
 ]
 
 # Model files store these constant dtypes (mace_cl.formats.CONSTANT_DTYPES); others are cast.
-_CONSTANT_CASTS = {"float64": np.float32, "int16": np.int32, "uint16": np.int32, "uint32": np.int64, "uint64": np.int64}
+_CONSTANT_CASTS = {
+    "float64": np.float32,
+    "int16": np.int32,
+    "uint16": np.int32,
+    "uint32": np.int64,
+    "uint64": np.int64,
+}
 
 
 def convert_model(
@@ -108,7 +114,8 @@ def _final_checks(model: Model) -> None:
             folded_only = node.op_type in supported_ops.constant_only_ops()
             reason = (
                 f"{node.op_type} is supported on constant inputs only, and this one reads a run-time tensor"
-                if folded_only else f"op {node.op_type} is not supported"
+                if folded_only
+                else f"op {node.op_type} is not supported"
             )
             raise UnsupportedOpError(
                 f"{model.where}: node {node.name!r} ({node.op_type}, opset {model.opset}): {reason}. "

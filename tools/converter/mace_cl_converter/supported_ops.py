@@ -20,7 +20,9 @@ def constant_only_ops() -> list[str]:
 
 def describe() -> str:
     return (
-        "supported ONNX ops: " + ", ".join(runtime_ops())
-        + "; on constant inputs only (folded away): " + ", ".join(constant_only_ops())
+        "supported ONNX ops: "
+        + ", ".join(runtime_ops())
+        + "; on constant inputs only (folded away): "
+        + ", ".join(constant_only_ops())
         + " (any other op on constants is folded with onnx.reference)"
     )

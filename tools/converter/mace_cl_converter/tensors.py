@@ -18,9 +18,17 @@ from mace_cl_converter.errors import ConversionError
 # Element types the converter reads: those numpy holds natively. The others (strings,
 # complex, bfloat16, float8, 4-bit) have no numpy form the passes or the runtime handle.
 _READABLE = {
-    TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16,
-    TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
-    TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
+    TensorProto.FLOAT,
+    TensorProto.DOUBLE,
+    TensorProto.FLOAT16,
+    TensorProto.INT8,
+    TensorProto.INT16,
+    TensorProto.INT32,
+    TensorProto.INT64,
+    TensorProto.UINT8,
+    TensorProto.UINT16,
+    TensorProto.UINT32,
+    TensorProto.UINT64,
     TensorProto.BOOL,
 }
 
@@ -65,8 +73,10 @@ def check_tensor(tensor: TensorProto, what: str) -> None:
         raise ConversionError(f"{what} is stored in segments, which the converter does not read; {fix}")
     if tensor.data_location == TensorProto.EXTERNAL:
         # onnx.load reads external data into raw_data; left external means it was not loaded.
-        raise ConversionError(f"{what} keeps its data in an external file that was not loaded; "
-                              "keep that file next to the model, or convert the model file itself")
+        raise ConversionError(
+            f"{what} keeps its data in an external file that was not loaded; "
+            "keep that file next to the model, or convert the model file itself"
+        )
     dims = list(tensor.dims)
     if any(d < 0 for d in dims):
         raise ConversionError(f"{what} has negative dims {dims}; {fix}")

@@ -47,41 +47,83 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mace_precompile", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path, help="model files (.mace) from mace_convert")
     parser.add_argument("-o", "--output", type=Path, help="where to write mace_cl_compiled_program.bin")
-    parser.add_argument("--target", choices=TARGETS, default="driver",
-                        help="driver: build with this machine's OpenCL device (default); "
-                             "nvptx: cross-compile PTX for NVIDIA GPUs (needs --arch, no device)")
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="driver",
+        help="driver: build with this machine's OpenCL device (default); "
+        "nvptx: cross-compile PTX for NVIDIA GPUs (needs --arch, no device)",
+    )
     parser.add_argument("--arch", help="nvptx: the oldest GPU architecture to run on, e.g. sm_80 or sm_90")
-    parser.add_argument("--llvm-version", default=None, metavar="MAJOR",
-                        help="nvptx: LLVM release whose tools to run (clang-MAJOR, llc-MAJOR, libclc; default: 21)")
-    parser.add_argument("--expect-compiler", metavar="VERSION",
-                        help="nvptx: fail unless clang reports exactly this version (e.g. 21.1.8), so a build "
-                             "keyed by the toolchain's declared version never runs another compiler")
-    parser.add_argument("--ptxas", type=Path,
-                        help="nvptx: ptxas to assemble machine code with (the file then holds cubins and PTX)")
-    parser.add_argument("--expect-ptxas", metavar="VERSION",
-                        help="nvptx: fail unless ptxas reports exactly this version (e.g. 13.5.37)")
-    parser.add_argument("--sass-arch", action="append", default=[], metavar="ARCH",
-                        help="nvptx with --ptxas: an architecture to assemble cubins for (repeatable; "
-                             "default: --arch). Each must be --arch or newer.")
-    parser.add_argument("--device", default="any",
-                        help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)')
+    parser.add_argument(
+        "--llvm-version",
+        default=None,
+        metavar="MAJOR",
+        help="nvptx: LLVM release whose tools to run (clang-MAJOR, llc-MAJOR, libclc; default: 21)",
+    )
+    parser.add_argument(
+        "--expect-compiler",
+        metavar="VERSION",
+        help="nvptx: fail unless clang reports exactly this version (e.g. 21.1.8), so a build "
+        "keyed by the toolchain's declared version never runs another compiler",
+    )
+    parser.add_argument(
+        "--ptxas",
+        type=Path,
+        help="nvptx: ptxas to assemble machine code with (the file then holds cubins and PTX)",
+    )
+    parser.add_argument(
+        "--expect-ptxas",
+        metavar="VERSION",
+        help="nvptx: fail unless ptxas reports exactly this version (e.g. 13.5.37)",
+    )
+    parser.add_argument(
+        "--sass-arch",
+        action="append",
+        default=[],
+        metavar="ARCH",
+        help="nvptx with --ptxas: an architecture to assemble cubins for (repeatable; "
+        "default: --arch). Each must be --arch or newer.",
+    )
+    parser.add_argument(
+        "--device",
+        default="any",
+        help='OpenCL device: "cpu", "gpu", "any" or "<platform>:<device>" (default: any)',
+    )
     parser.add_argument("--jobs", type=int, default=2, help="programs compiled at once (default: 2)")
-    parser.add_argument("--capture-launches", choices=["auto", "yes", "no"], default="auto",
-                        help="run the model once before reading binaries, so work-group code that some "
-                             "drivers compile at the first launch is shipped too (auto: on PoCL)")
+    parser.add_argument(
+        "--capture-launches",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="run the model once before reading binaries, so work-group code that some "
+        "drivers compile at the first launch is shipped too (auto: on PoCL)",
+    )
     parser.add_argument("--list", action="store_true", help="print the planned programs as JSON and exit")
-    parser.add_argument("--expect-identity", type=Path, metavar="JSON",
-                        help="fail unless the chosen device has exactly this identity (from the OpenCL probe)")
+    parser.add_argument(
+        "--expect-identity",
+        type=Path,
+        metavar="JSON",
+        help="fail unless the chosen device has exactly this identity (from the OpenCL probe)",
+    )
     parser.add_argument("--report", type=Path, help="also write per-program compile times as JSON here")
     args = parser.parse_args(argv)
     if not args.list and args.output is None:
         parser.error("give --output (or --list to only print the plan)")
     if args.target == "nvptx" and not args.arch:
         parser.error("--target nvptx needs --arch (e.g. --arch sm_90)")
-    cross_only = (args.arch, args.llvm_version, args.expect_compiler, args.ptxas, args.expect_ptxas, args.sass_arch)
+    cross_only = (
+        args.arch,
+        args.llvm_version,
+        args.expect_compiler,
+        args.ptxas,
+        args.expect_ptxas,
+        args.sass_arch,
+    )
     if args.target == "driver" and any(cross_only):
-        parser.error("--arch, --llvm-version, --expect-compiler, --ptxas, --expect-ptxas and --sass-arch are for "
-                     "cross-compiling targets (--target nvptx)")
+        parser.error(
+            "--arch, --llvm-version, --expect-compiler, --ptxas, --expect-ptxas and --sass-arch are for "
+            "cross-compiling targets (--target nvptx)"
+        )
     if (args.expect_ptxas or args.sass_arch) and not args.ptxas:
         parser.error("--expect-ptxas and --sass-arch need --ptxas")
     if args.target != "driver" and (args.expect_identity or args.capture_launches == "yes"):
@@ -89,7 +131,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _planned_programs(models: list[Path], device_kind: str) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
+def _planned_programs(
+    models: list[Path], device_kind: str
+) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
     specs: set[ProgramSpec] = set()
     digests = {}
     graphs = []
@@ -107,7 +151,9 @@ POCL_PLATFORM_NAME = "Portable Computing Language"
 def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
     """Binaries are only valid for the device they were built on: refuse to build for another."""
     try:
-        expected = DeviceIdentity.from_json(json.loads(expected_path.read_text(encoding="utf-8")), str(expected_path))
+        expected = DeviceIdentity.from_json(
+            json.loads(expected_path.read_text(encoding="utf-8")), str(expected_path)
+        )
     except (OSError, ValueError) as exc:
         raise PrecompileError(f"cannot read the expected device identity {expected_path}: {exc}") from None
     if expected != actual:
@@ -134,8 +180,9 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
     return next(e for e in entries if e.device.int_ptr == chosen.int_ptr), device_kind(chosen)
 
 
-def _compile_with_driver(args: argparse.Namespace, device: DeviceEntry, specs: list[ProgramSpec],
-                         graphs: list[Graph]) -> tuple[DeviceIdentity, list[CompiledSpec]]:
+def _compile_with_driver(
+    args: argparse.Namespace, device: DeviceEntry, specs: list[ProgramSpec], graphs: list[Graph]
+) -> tuple[DeviceIdentity, list[CompiledSpec]]:
     from mace_cl.program_store import device_identity
 
     from mace_cl_precompiler.compile import compile_and_capture_launches, compile_programs
@@ -143,7 +190,8 @@ def _compile_with_driver(args: argparse.Namespace, device: DeviceEntry, specs: l
     if args.expect_identity is not None:
         _check_identity(args.expect_identity, device_identity(device.device))
     capture = args.capture_launches == "yes" or (
-        args.capture_launches == "auto" and device.platform_name == POCL_PLATFORM_NAME)
+        args.capture_launches == "auto" and device.platform_name == POCL_PLATFORM_NAME
+    )
     if capture:
         return device_identity(device.device), compile_and_capture_launches(graphs, device)
     return compile_programs(specs, device, jobs=args.jobs)
@@ -159,21 +207,25 @@ def launched_kernels(graphs: list[Graph], device_kind: str) -> dict[ProgramSpec,
     return launched
 
 
-def _cross_compile_nvptx(args: argparse.Namespace, specs: list[ProgramSpec],
-                         graphs: list[Graph]) -> list[tuple[DeviceIdentity, list[CompiledSpec]]]:
+def _cross_compile_nvptx(
+    args: argparse.Namespace, specs: list[ProgramSpec], graphs: list[Graph]
+) -> list[tuple[DeviceIdentity, list[CompiledSpec]]]:
     from mace_cl_precompiler import cross, nvptx, ptxas
 
     tools = cross.find_llvm_tools(args.llvm_version or cross.DEFAULT_LLVM_MAJOR)
     if args.expect_compiler and tools.version != args.expect_compiler:
         raise PrecompileError(
             f"the OpenCL toolchain declares clang {args.expect_compiler}, but clang-{tools.major} here is "
-            f"{tools.version}; update the toolchain's compiler_version (it keys cached results) or the tools")
+            f"{tools.version}; update the toolchain's compiler_version (it keys cached results) or the tools"
+        )
     target = nvptx.NvptxTarget(args.arch, tools)
     compiled = nvptx.compile_programs(target, specs, jobs=args.jobs)
     # Belt and braces over nvptx's own check: every kernel a plan launches by name is a real
     # entry of its program's PTX, so no launch can reach an empty stub.
     binaries = {item.spec: item.program.binary for item in compiled}
-    for spec, kernels in sorted(launched_kernels(graphs, NVPTX_DEVICE_KIND).items(), key=lambda item: item[0].key):
+    for spec, kernels in sorted(
+        launched_kernels(graphs, NVPTX_DEVICE_KIND).items(), key=lambda item: item[0].key
+    ):
         entries = set(nvptx.ptx_kernel_names(binaries[spec]))
         missing = sorted(kernels - entries)
         if missing:
@@ -184,7 +236,8 @@ def _cross_compile_nvptx(args: argparse.Namespace, specs: list[ProgramSpec],
         if args.expect_ptxas and assembler.version != args.expect_ptxas:
             raise PrecompileError(
                 f"the OpenCL toolchain declares ptxas {args.expect_ptxas}, but {args.ptxas} is {assembler.version}; "
-                "update the toolchain's ptxas_version (it keys cached results) or the tool")
+                "update the toolchain's ptxas_version (it keys cached results) or the tool"
+            )
         for arch in args.sass_arch or [args.arch]:
             results.append(nvptx.assemble_programs(target, assembler, arch, compiled, jobs=args.jobs))
     return results
@@ -200,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             device, kind = _driver_device(args)
         specs, digests, graphs = _planned_programs(args.models, kind)
         if args.list:
-            json.dump([{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],
-                      sys.stdout, indent=2)
+            json.dump(
+                [{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],
+                sys.stdout,
+                indent=2,
+            )
             sys.stdout.write("\n")
             return 0
         started = time.perf_counter()
@@ -223,25 +279,43 @@ def main(argv: list[str] | None = None) -> int:
     try:
         digest = write_compiled_programs(programs, args.output)
     except OSError as exc:  # the output's folder is missing or read-only, the disk full, ...
-        print(f"mace_precompile: error: cannot write {exc.filename or args.output}: {exc.strerror or exc}; "
-              "give -o a path in an existing, writable folder", file=sys.stderr)
+        print(
+            f"mace_precompile: error: cannot write {exc.filename or args.output}: {exc.strerror or exc}; "
+            "give -o a path in an existing, writable folder",
+            file=sys.stderr,
+        )
         return 2
     elapsed = time.perf_counter() - started
     also = "".join(f", machine code for {other.device_name}" for other, _ in results[1:])
-    print(f"mace_precompile: {len(compiled)} programs for {identity.describe()}{also} in {elapsed:.1f} s "
-          f"-> {args.output} (sha256 {digest[:16]})", file=sys.stderr)
+    print(
+        f"mace_precompile: {len(compiled)} programs for {identity.describe()}{also} in {elapsed:.1f} s "
+        f"-> {args.output} (sha256 {digest[:16]})",
+        file=sys.stderr,
+    )
     if args.report:
-        report = {"device": identity.to_json(), "seconds": elapsed, "digest": digest,
-                  "programs": [{"key": c.spec.key, "seconds": round(c.seconds, 4), "bytes": len(c.program.binary)}
-                               for c in compiled],
-                  "machine_code": {other.device_name: [{"key": c.spec.key, "seconds": round(c.seconds, 4),
-                                                        "bytes": len(c.program.binary)} for c in assembled]
-                                   for other, assembled in results[1:]}}
+        report = {
+            "device": identity.to_json(),
+            "seconds": elapsed,
+            "digest": digest,
+            "programs": [
+                {"key": c.spec.key, "seconds": round(c.seconds, 4), "bytes": len(c.program.binary)}
+                for c in compiled
+            ],
+            "machine_code": {
+                other.device_name: [
+                    {"key": c.spec.key, "seconds": round(c.seconds, 4), "bytes": len(c.program.binary)}
+                    for c in assembled
+                ]
+                for other, assembled in results[1:]
+            },
+        }
         try:
             args.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         except OSError as exc:
-            print(f"mace_precompile: error: cannot write the report {args.report}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"mace_precompile: error: cannot write the report {args.report}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
             return 2
     return 0
 

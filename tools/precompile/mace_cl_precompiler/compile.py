@@ -53,7 +53,9 @@ class _Compiler:
             ) from None
         binary = _reproducible(self.context, self.device, spec, program_binary(program, self.device))
         seconds = time.perf_counter() - start
-        return CompiledSpec(spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds)
+        return CompiledSpec(
+            spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds
+        )
 
 
 _worker: _Compiler | None = None
@@ -106,7 +108,9 @@ def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -
     """
     context = shared_context(device.device)
     build_program(context, _PRIMER, (), [device.device])
-    runtimes = [MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}") for graph in graphs]
+    runtimes = [
+        MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}") for graph in graphs
+    ]
     for runtime in runtimes:
         # Zeros reach every launch; the values computed do not matter.
         runtime.run_dict({info.name: np.zeros(info.shape, np.float32) for info in runtime.graph.inputs})
@@ -119,7 +123,11 @@ def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -
         program, seconds = built[spec]
         source = program_source(spec.name)
         binary = _reproducible(context, device.device, spec, program_binary(program, device.device))
-        results.append(CompiledSpec(spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds))
+        results.append(
+            CompiledSpec(
+                spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), binary), seconds
+            )
+        )
     return results
 
 
@@ -140,6 +148,8 @@ def _reproducible(context: cl.Context, device: cl.Device, spec: ProgramSpec, bin
         return binary
 
 
-def add_to_set(programs: CompiledProgramSet, identity: DeviceIdentity, compiled: Iterable[CompiledSpec]) -> None:
+def add_to_set(
+    programs: CompiledProgramSet, identity: DeviceIdentity, compiled: Iterable[CompiledSpec]
+) -> None:
     for item in compiled:
         programs.add(identity, item.program)

@@ -32,19 +32,21 @@ OPENCL_STD = "-cl-std=CL1.2"
 
 # OpenCL build options clang takes as they are. Anything else a ProgramSpec carries is refused
 # rather than dropped, so a binary never silently differs from what the driver would build.
-_CLANG_OPTIONS = frozenset({
-    "-cl-single-precision-constant",
-    "-cl-denorms-are-zero",
-    "-cl-fp32-correctly-rounded-divide-sqrt",
-    "-cl-opt-disable",
-    "-cl-mad-enable",
-    "-cl-no-signed-zeros",
-    "-cl-unsafe-math-optimizations",
-    "-cl-finite-math-only",
-    "-cl-fast-relaxed-math",
-    "-w",
-    "-Werror",
-})
+_CLANG_OPTIONS = frozenset(
+    {
+        "-cl-single-precision-constant",
+        "-cl-denorms-are-zero",
+        "-cl-fp32-correctly-rounded-divide-sqrt",
+        "-cl-opt-disable",
+        "-cl-mad-enable",
+        "-cl-no-signed-zeros",
+        "-cl-unsafe-math-optimizations",
+        "-cl-finite-math-only",
+        "-cl-fast-relaxed-math",
+        "-w",
+        "-Werror",
+    }
+)
 # Options that only change what the driver records or reports, not the code.
 _IGNORED_OPTIONS = frozenset({"-cl-kernel-arg-info"})
 
@@ -88,7 +90,9 @@ class LlvmTools:
 def _which(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise PrecompileError(f"{name} is not on PATH; cross-compiling needs clang-N, llvm-N and libclc-N installed")
+        raise PrecompileError(
+            f"{name} is not on PATH; cross-compiling needs clang-N, llvm-N and libclc-N installed"
+        )
     return path
 
 
@@ -99,11 +103,15 @@ def find_llvm_tools(major: str = DEFAULT_LLVM_MAJOR, libclc_dir: str | Path | No
     output = run_tool([clang, "--version"], Path(tempfile.gettempdir())).decode("utf-8", "replace")
     found = _CLANG_VERSION.search(output)
     if found is None or found.group(1) != major:
-        raise PrecompileError(f"clang-{major} reports an unexpected version: {output.splitlines()[0] if output else '(nothing)'}")
+        raise PrecompileError(
+            f"clang-{major} reports an unexpected version: {output.splitlines()[0] if output else '(nothing)'}"
+        )
     candidates = [Path(libclc_dir)] if libclc_dir else [Path(p) for p in LIBCLC_DIRS]
     chosen = next((c for c in candidates if c.is_dir()), None)
     if chosen is None:
-        raise PrecompileError(f"libclc not found (looked in {', '.join(map(str, candidates))}); install libclc-{major}")
+        raise PrecompileError(
+            f"libclc not found (looked in {', '.join(map(str, candidates))}); install libclc-{major}"
+        )
     spirv = shutil.which(f"llvm-spirv-{major}")
     return LlvmTools(
         major=major,
@@ -134,8 +142,14 @@ def run_tool(argv: Sequence[str], cwd: Path) -> bytes:
     """Runs one tool in ``cwd``; stdout on success, PrecompileError with its messages otherwise."""
     tool = os.path.basename(argv[0])
     try:
-        result = subprocess.run(list(argv), cwd=cwd, env=tool_environment(argv[0]), capture_output=True,
-                                timeout=_TOOL_SECONDS, check=False)
+        result = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=tool_environment(argv[0]),
+            capture_output=True,
+            timeout=_TOOL_SECONDS,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise PrecompileError(f"{tool} ran longer than {_TOOL_SECONDS} s and was stopped") from None
     except OSError as exc:  # missing, not executable, not a program for this machine

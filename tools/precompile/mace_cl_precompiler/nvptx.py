@@ -93,7 +93,9 @@ def ptx_entries(ptx: str) -> list[PtxEntry]:
         close = position - 1
         end = ptx.find("\n", close)
         end = len(ptx) if end < 0 else end + 1
-        entries.append(PtxEntry(name, _leading_comments(ptx, match.start()), end, ptx[open_brace + 1:close]))
+        entries.append(
+            PtxEntry(name, _leading_comments(ptx, match.start()), end, ptx[open_brace + 1 : close])
+        )
     return entries
 
 
@@ -116,23 +118,29 @@ def repair_kernel_stubs(ptx: str) -> str:
     (a kernel calling another kernel, which the bug breaks too).
     """
     entries = {entry.name: entry for entry in ptx_entries(ptx)}
-    bodies = sorted((name for name in entries if name.startswith(STUB_BODY_PREFIX)), key=lambda n: entries[n].start)
+    bodies = sorted(
+        (name for name in entries if name.startswith(STUB_BODY_PREFIX)), key=lambda n: entries[n].start
+    )
     if not bodies:
         return ptx
     cuts: list[tuple[int, int, str]] = []  # (start, end, replacement), non-overlapping
     for body_name in bodies:
-        kernel = body_name[len(STUB_BODY_PREFIX):]
+        kernel = body_name[len(STUB_BODY_PREFIX) :]
         stub = entries.get(kernel)
         if stub is None:
-            raise PrecompileError(f"PTX holds {body_name} but no entry {kernel}: not the clang 21 stub pattern")
+            raise PrecompileError(
+                f"PTX holds {body_name} but no entry {kernel}: not the clang 21 stub pattern"
+            )
         if not stub.is_stub():
-            raise PrecompileError(f"PTX entry {kernel} does more than exit ({stub.instructions()[:3]}); not a clang stub")
+            raise PrecompileError(
+                f"PTX entry {kernel} does more than exit ({stub.instructions()[:3]}); not a clang stub"
+            )
         real = entries[body_name]
         # The name itself and its parameters (<name>_param_<i>); not a longer identifier
         # that merely starts with it (another kernel named <name>_x).
         own_name = re.compile(re.escape(body_name) + r"(?=_param_\d|[^\w$]|$)")
         cuts.append((stub.start, stub.end, ""))
-        cuts.append((real.start, real.end, own_name.sub(kernel, ptx[real.start:real.end])))
+        cuts.append((real.start, real.end, own_name.sub(kernel, ptx[real.start : real.end])))
     result = []
     position = 0
     for start, end, replacement in sorted(cuts):
@@ -142,8 +150,10 @@ def repair_kernel_stubs(ptx: str) -> str:
     result.append(ptx[position:])
     repaired = "".join(result)
     if STUB_BODY_PREFIX in repaired:
-        raise PrecompileError(f"PTX still refers to a kernel body by its {STUB_BODY_PREFIX}* name after the repair "
-                              "(does a kernel call another kernel?)")
+        raise PrecompileError(
+            f"PTX still refers to a kernel body by its {STUB_BODY_PREFIX}* name after the repair "
+            "(does a kernel call another kernel?)"
+        )
     return repaired
 
 
@@ -153,9 +163,13 @@ def check_kernel_entries(ptx: str, kernels: Sequence[str], where: str) -> None:
     for kernel in kernels:
         entry = entries.get(kernel)
         if entry is None:
-            raise PrecompileError(f"{where}: kernel {kernel} is not an entry of the PTX (entries: {sorted(entries)})")
+            raise PrecompileError(
+                f"{where}: kernel {kernel} is not an entry of the PTX (entries: {sorted(entries)})"
+            )
         if entry.is_stub():
-            raise PrecompileError(f"{where}: the PTX entry of kernel {kernel} does nothing ({entry.instructions()})")
+            raise PrecompileError(
+                f"{where}: the PTX entry of kernel {kernel} does nothing ({entry.instructions()})"
+            )
     extra = sorted(set(entries) - set(kernels))
     if extra:
         raise PrecompileError(f"{where}: PTX entries that are no kernel of the source: {extra}")
@@ -178,12 +192,16 @@ class NvptxTarget:
 
     def __post_init__(self) -> None:
         if parse_nvptx_arch(self.arch) is None:
-            raise PrecompileError(f"unsupported NVIDIA architecture {self.arch!r}: give sm_<major><minor>, e.g. sm_80 or sm_90 "
-                                  "(arch-specific variants such as sm_90a do not run on later GPUs)")
+            raise PrecompileError(
+                f"unsupported NVIDIA architecture {self.arch!r}: give sm_<major><minor>, e.g. sm_80 or sm_90 "
+                "(arch-specific variants such as sm_90a do not run on later GPUs)"
+            )
 
     @property
     def identity(self) -> DeviceIdentity:
-        return nvptx_identity(self.arch, clang_version=self.tools.version, libclc=f"libclc-{self.tools.major}")
+        return nvptx_identity(
+            self.arch, clang_version=self.tools.version, libclc=f"libclc-{self.tools.major}"
+        )
 
 
 @dataclass(frozen=True)
@@ -198,15 +216,41 @@ def compile_ptx(target: NvptxTarget, source: str, options: Sequence[str], where:
     libclc = tools.libclc(LIBCLC_FILE)
     with WorkDir() as work:
         (work / "program.cl").write_text(source, encoding="utf-8")
-        run_tool([tools.clang, OPENCL_STD, "-target", TRIPLE, f"-march={target.arch}", "-Xclang",
-                  "-finclude-default-header", "-O2", "-emit-llvm", "-S", *clang_options(options),
-                  "-o", "program.ll", "program.cl"], work)
+        run_tool(
+            [
+                tools.clang,
+                OPENCL_STD,
+                "-target",
+                TRIPLE,
+                f"-march={target.arch}",
+                "-Xclang",
+                "-finclude-default-header",
+                "-O2",
+                "-emit-llvm",
+                "-S",
+                *clang_options(options),
+                "-o",
+                "program.ll",
+                "program.cl",
+            ],
+            work,
+        )
         kernels = ir_kernels((work / "program.ll").read_text(encoding="utf-8"))
         # --only-needed: just the builtins the program calls, not all of libclc.
         run_tool([tools.llvm_link, "--only-needed", "program.ll", str(libclc), "-o", "linked.bc"], work)
         run_tool([tools.opt, "-O2", "linked.bc", "-o", "optimized.bc"], work)
-        run_tool([tools.llc, f"-mtriple={TRIPLE}", f"-mcpu={target.arch}", "-O2", "optimized.bc",
-                  "-o", "program.ptx"], work)
+        run_tool(
+            [
+                tools.llc,
+                f"-mtriple={TRIPLE}",
+                f"-mcpu={target.arch}",
+                "-O2",
+                "optimized.bc",
+                "-o",
+                "program.ptx",
+            ],
+            work,
+        )
         ptx = (work / "program.ptx").read_text(encoding="utf-8")
         if str(work) in ptx:
             raise PrecompileError(f"{where}: the PTX records the build's temporary directory")
@@ -222,9 +266,14 @@ def compile_spec(target: NvptxTarget, spec: ProgramSpec) -> CompiledSpec:
     try:
         program = compile_ptx(target, source, spec.options, spec.key)
     except PrecompileError as exc:
-        raise PrecompileError(f"OpenCL program {spec.key!r} does not compile for NVIDIA {target.arch}:\n{exc}") from None
-    return CompiledSpec(spec, CompiledProgram(spec.key, program_source_hash(source, spec.options), program.ptx),
-                        time.perf_counter() - started)
+        raise PrecompileError(
+            f"OpenCL program {spec.key!r} does not compile for NVIDIA {target.arch}:\n{exc}"
+        ) from None
+    return CompiledSpec(
+        spec,
+        CompiledProgram(spec.key, program_source_hash(source, spec.options), program.ptx),
+        time.perf_counter() - started,
+    )
 
 
 def compile_programs(target: NvptxTarget, specs: Sequence[ProgramSpec], jobs: int = 2) -> list[CompiledSpec]:
@@ -233,19 +282,25 @@ def compile_programs(target: NvptxTarget, specs: Sequence[ProgramSpec], jobs: in
         return list(pool.map(lambda spec: compile_spec(target, spec), specs))
 
 
-def assemble_programs(target: NvptxTarget, assembler: Ptxas, arch: str, compiled: Sequence[CompiledSpec],
-                      jobs: int = 2) -> tuple[DeviceIdentity, list[CompiledSpec]]:
+def assemble_programs(
+    target: NvptxTarget, assembler: Ptxas, arch: str, compiled: Sequence[CompiledSpec], jobs: int = 2
+) -> tuple[DeviceIdentity, list[CompiledSpec]]:
     """Cubins for ``arch`` of every compiled PTX program, under their own identity."""
     ptx_capability, capability = parse_nvptx_arch(target.arch), parse_nvptx_arch(arch)
     if capability is None or ptx_capability is None or capability < ptx_capability:
-        raise PrecompileError(f"cannot assemble machine code for {arch!r} from PTX for {target.arch} "
-                              "(give sm_<major><minor>, the PTX architecture or a newer one)")
+        raise PrecompileError(
+            f"cannot assemble machine code for {arch!r} from PTX for {target.arch} "
+            "(give sm_<major><minor>, the PTX architecture or a newer one)"
+        )
 
     def one(item: CompiledSpec) -> CompiledSpec:
         started = time.perf_counter()
         cubin = assemble(assembler, item.program.binary, arch, item.spec.key)
-        return CompiledSpec(item.spec, CompiledProgram(item.spec.key, item.program.source_hash, cubin),
-                            time.perf_counter() - started)
+        return CompiledSpec(
+            item.spec,
+            CompiledProgram(item.spec.key, item.program.source_hash, cubin),
+            time.perf_counter() - started,
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         assembled = list(pool.map(one, compiled))

@@ -54,10 +54,12 @@ needs_clang = pytest.mark.skipif(not HAVE_CLANG, reason="clang-21 and libclc-21 
 
 # ---- identity and matching --------------------------------------------------------------
 
-H100 = DeviceIdentity(NVIDIA_PLATFORM_NAME, "OpenCL 3.0 CUDA 13.0.88", "NVIDIA H100 80GB HBM3",
-                      "OpenCL 3.0 CUDA", "580.95.05")
-POCL = DeviceIdentity("Portable Computing Language", "OpenCL 3.0 PoCL 7.1", "cpu-skylake-avx512",
-                      "OpenCL 3.0 PoCL", "7.1")
+H100 = DeviceIdentity(
+    NVIDIA_PLATFORM_NAME, "OpenCL 3.0 CUDA 13.0.88", "NVIDIA H100 80GB HBM3", "OpenCL 3.0 CUDA", "580.95.05"
+)
+POCL = DeviceIdentity(
+    "Portable Computing Language", "OpenCL 3.0 PoCL 7.1", "cpu-skylake-avx512", "OpenCL 3.0 PoCL", "7.1"
+)
 SM80 = nvptx_identity("sm_80", "21.1.8", "libclc-21")
 SM90 = nvptx_identity("sm_90", "21.1.8", "libclc-21")
 
@@ -89,15 +91,18 @@ def _first(recorded: list[DeviceIdentity], actual: DeviceIdentity, capability: t
     return selected[0][0] if selected else None
 
 
-@pytest.mark.parametrize("identity", [
-    # Anything not exactly as nvptx_identity writes it is no cross target: exact match only.
-    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "580.95.05", SM90.compiler),
-    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_80", "", "", SM90.compiler),
-    DeviceIdentity("Other platform", "", "sm_90", "", "", SM90.compiler),
-    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "", "clang-21.1.8 spir64 sm_90 libclc-21"),
-    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "", "driver"),
-    DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90a", "", "", "clang-21.1.8 nvptx64 sm_90a libclc-21"),
-])
+@pytest.mark.parametrize(
+    "identity",
+    [
+        # Anything not exactly as nvptx_identity writes it is no cross target: exact match only.
+        DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "580.95.05", SM90.compiler),
+        DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_80", "", "", SM90.compiler),
+        DeviceIdentity("Other platform", "", "sm_90", "", "", SM90.compiler),
+        DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "", "clang-21.1.8 spir64 sm_90 libclc-21"),
+        DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90", "", "", "driver"),
+        DeviceIdentity(NVIDIA_PLATFORM_NAME, "", "sm_90a", "", "", "clang-21.1.8 nvptx64 sm_90a libclc-21"),
+    ],
+)
 def test_malformed_cross_identities_are_not_targets(identity: DeviceIdentity) -> None:
     assert nvptx_target_capability(identity) is None
     assert _first([identity], H100, (9, 0)) is None
@@ -105,12 +110,14 @@ def test_malformed_cross_identities_are_not_targets(identity: DeviceIdentity) ->
 
 def test_exact_driver_identity_keeps_exact_rule() -> None:
     assert _first([POCL], POCL, None) == POCL
-    other_driver = DeviceIdentity(POCL.platform_name, POCL.platform_version, POCL.device_name,
-                                  POCL.device_version, "7.2")
+    other_driver = DeviceIdentity(
+        POCL.platform_name, POCL.platform_version, POCL.device_name, POCL.device_version, "7.2"
+    )
     assert _first([POCL], other_driver, None) is None
     assert _first([H100], H100, (9, 0)) == H100
-    newer_driver = DeviceIdentity(H100.platform_name, H100.platform_version, H100.device_name,
-                                  H100.device_version, "590.1")
+    newer_driver = DeviceIdentity(
+        H100.platform_name, H100.platform_version, H100.device_name, H100.device_version, "590.1"
+    )
     assert _first([H100], newer_driver, (9, 0)) is None
 
 
@@ -159,22 +166,34 @@ def test_sass_identity_round_trips_and_is_no_ptx_target() -> None:
 def test_fallback_order_is_sass_then_ptx_then_source() -> None:
     recorded = [SM80, SASS80, SM90, SASS90, SASS100]
     assert select_identities(recorded, H100, (9, 0)) == [
-        (SASS90, ORIGIN_SHIPPED_SASS), (SM90, ORIGIN_SHIPPED_PTX), (SM80, ORIGIN_SHIPPED_PTX)]
+        (SASS90, ORIGIN_SHIPPED_SASS),
+        (SM90, ORIGIN_SHIPPED_PTX),
+        (SM80, ORIGIN_SHIPPED_PTX),
+    ]
     # Machine code runs within its major architecture, at its minor version or later.
-    assert select_identities(recorded, H100, (8, 6)) == [(SASS80, ORIGIN_SHIPPED_SASS), (SM80, ORIGIN_SHIPPED_PTX)]
+    assert select_identities(recorded, H100, (8, 6)) == [
+        (SASS80, ORIGIN_SHIPPED_SASS),
+        (SM80, ORIGIN_SHIPPED_PTX),
+    ]
     assert select_identities(recorded, H100, (10, 0))[0] == (SASS100, ORIGIN_SHIPPED_SASS)
     # A GPU newer than every cubin: PTX only, newest first.
-    assert select_identities(recorded, H100, (12, 0)) == [(SM90, ORIGIN_SHIPPED_PTX), (SM80, ORIGIN_SHIPPED_PTX)]
+    assert select_identities(recorded, H100, (12, 0)) == [
+        (SM90, ORIGIN_SHIPPED_PTX),
+        (SM80, ORIGIN_SHIPPED_PTX),
+    ]
     assert select_identities(recorded, POCL, None) == []
 
 
-@pytest.mark.parametrize("compiler", [
-    SASS90.compiler.replace("sass", "cubin"),
-    SASS90.compiler.replace("ptxas-", "nvcc-"),
-    SASS90.compiler.replace(" sass sm_90", " sass sm_90a"),
-    SASS90.compiler + " extra",
-    "clang-21.1.8 spir64 sm_90 libclc-21 ptxas-13.5.37 sass sm_90",
-])
+@pytest.mark.parametrize(
+    "compiler",
+    [
+        SASS90.compiler.replace("sass", "cubin"),
+        SASS90.compiler.replace("ptxas-", "nvcc-"),
+        SASS90.compiler.replace(" sass sm_90", " sass sm_90a"),
+        SASS90.compiler + " extra",
+        "clang-21.1.8 spir64 sm_90 libclc-21 ptxas-13.5.37 sass sm_90",
+    ],
+)
 def test_malformed_sass_identities_are_not_targets(compiler: str) -> None:
     identity = DeviceIdentity(NVIDIA_PLATFORM_NAME, "", SASS90.device_name, "", "", compiler)
     assert nvidia_sass_capability(identity) is None
@@ -186,7 +205,11 @@ def test_malformed_sass_identities_are_not_targets(compiler: str) -> None:
 
 def test_build_options_for_clang() -> None:
     assert clang_options(["-DA=1", "-DFLAG", "-UB", "-cl-mad-enable", "-cl-kernel-arg-info"]) == [
-        "-DA=1", "-DFLAG", "-UB", "-cl-mad-enable"]
+        "-DA=1",
+        "-DFLAG",
+        "-UB",
+        "-cl-mad-enable",
+    ]
     for refused in (["-I/some/dir"], ["-cl-std=CL2.0"], ["-x"], ["-D"], ["-D1X"]):
         with pytest.raises(PrecompileError):
             clang_options(refused)
@@ -199,13 +222,17 @@ _HEADER = "//\n// Generated by LLVM NVPTX Back-End\n//\n\n.version 7.8\n.target 
 
 def _entry(name: str, body: str, params: int = 2) -> str:
     declared = ",\n".join(f"\t.param .u64 .ptr .global .align 4 {name}_param_{i}" for i in range(params))
-    return (f"\t// .globl\t{name} // -- Begin function {name}\n"
-            f".visible .entry {name}(\n{declared}\n)\n{{\n{body}\n\t// -- End function\n}}\n")
+    return (
+        f"\t// .globl\t{name} // -- Begin function {name}\n"
+        f".visible .entry {name}(\n{declared}\n)\n{{\n{body}\n\t// -- End function\n}}\n"
+    )
 
 
 def _real_body(name: str) -> str:
-    return (f"\t.reg .b64 \t%rd<3>;\n\n// %bb.0:\n\tld.param.b64 \t%rd1, [{name}_param_0];\n"
-            f"\tld.param.b64 \t%rd2, [{name}_param_1];\n\t{{ // scoped block\n\tst.global.b32 \t[%rd1], 1;\n\t}}\n\tret;")
+    return (
+        f"\t.reg .b64 \t%rd<3>;\n\n// %bb.0:\n\tld.param.b64 \t%rd1, [{name}_param_0];\n"
+        f"\tld.param.b64 \t%rd2, [{name}_param_1];\n\t{{ // scoped block\n\tst.global.b32 \t[%rd1], 1;\n\t}}\n\tret;"
+    )
 
 
 _STUB_BODY = "\n\n// %bb.0:\n\t// begin inline asm\n\texit;\n\t// end inline asm"
@@ -239,8 +266,11 @@ def test_stub_repair_refuses_what_it_does_not_understand() -> None:
     orphan = _HEADER + _entry("__clang_ocl_kern_imp_foo", _real_body("__clang_ocl_kern_imp_foo"))
     with pytest.raises(PrecompileError, match="no entry foo"):
         repair_kernel_stubs(orphan)
-    busy_stub = _HEADER + _entry("foo", _real_body("foo")) + _entry(
-        "__clang_ocl_kern_imp_foo", _real_body("__clang_ocl_kern_imp_foo"))
+    busy_stub = (
+        _HEADER
+        + _entry("foo", _real_body("foo"))
+        + _entry("__clang_ocl_kern_imp_foo", _real_body("__clang_ocl_kern_imp_foo"))
+    )
     with pytest.raises(PrecompileError, match="more than exit"):
         repair_kernel_stubs(busy_stub)
 
@@ -269,8 +299,10 @@ def _model(path: Path) -> Path:
             Node("Add", "sum", ["g", "p"], ["s"]),
             Node("Softmax", "softmax", ["s"], ["y"], {"axis": 1}),
         ],
-        constants={"w": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
-                   "b": rng.standard_normal(8).astype(np.float32)},
+        constants={
+            "w": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
+            "b": rng.standard_normal(8).astype(np.float32),
+        },
     )
     write_model(graph, path)
     return path
@@ -280,9 +312,23 @@ def _cross_compile(model: Path, output: Path, *extra: str) -> subprocess.Complet
     # A bare environment, as in a Bazel action: the tools must not depend on the caller's.
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": PYTHONPATH, "PYTHONHASHSEED": "0"}
     return subprocess.run(
-        [sys.executable, str(REPO / "tools" / "precompile" / "mace_precompile.py"), "--target", "nvptx",
-         "--arch", "sm_90", str(model), "-o", str(output), *extra],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        [
+            sys.executable,
+            str(REPO / "tools" / "precompile" / "mace_precompile.py"),
+            "--target",
+            "nvptx",
+            "--arch",
+            "sm_90",
+            str(model),
+            "-o",
+            str(output),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
 
 
@@ -326,7 +372,9 @@ def test_cubins_ship_beside_the_ptx_for_each_architecture(tmp_path: Path) -> Non
     model = _model(tmp_path / "model.mace")
     first, second = tmp_path / "first.bin", tmp_path / "second.bin"
     for output in (first, second):
-        result = _cross_compile(model, output, "--ptxas", PTXAS, "--sass-arch", "sm_90", "--sass-arch", "sm_100")
+        result = _cross_compile(
+            model, output, "--ptxas", PTXAS, "--sass-arch", "sm_90", "--sass-arch", "sm_100"
+        )
         assert result.returncode == 0, result.stderr
     assert first.read_bytes() == second.read_bytes()
     programs = read_compiled_programs(first)
@@ -337,8 +385,10 @@ def test_cubins_ship_beside_the_ptx_for_each_architecture(tmp_path: Path) -> Non
         else:
             capability = nvidia_sass_capability(identity)
             assert capability is not None, identity
-            assert re.fullmatch(r"clang-21\.\d+\.\d+ nvptx64 sm_90 libclc-21 ptxas-\d+\.\d+\.\d+ sass sm_\d+",
-                                identity.compiler)
+            assert re.fullmatch(
+                r"clang-21\.\d+\.\d+ nvptx64 sm_90 libclc-21 ptxas-\d+\.\d+\.\d+ sass sm_\d+",
+                identity.compiler,
+            )
             by_capability[capability] = by_key
     assert set(by_capability) == {"ptx", (9, 0), (10, 0)}
     ptx = by_capability["ptx"]
@@ -359,7 +409,9 @@ def test_cubins_refuse_another_ptxas_version_and_older_architectures(tmp_path: P
     result = _cross_compile(model, tmp_path / "a.bin", "--ptxas", PTXAS, "--expect-ptxas", "0.0.1")
     assert result.returncode == 2 and "declares ptxas 0.0.1" in result.stderr, result.stderr
     result = _cross_compile(model, tmp_path / "b.bin", "--ptxas", PTXAS, "--sass-arch", "sm_80")
-    assert result.returncode == 2 and "cannot assemble machine code for 'sm_80'" in result.stderr, result.stderr
+    assert result.returncode == 2 and "cannot assemble machine code for 'sm_80'" in result.stderr, (
+        result.stderr
+    )
     assert not (tmp_path / "a.bin").exists() and not (tmp_path / "b.bin").exists()
 
 
@@ -408,7 +460,9 @@ def test_cubin_sm_reads_only_cuda_elf_files() -> None:
 
 @needs_clang
 def test_cross_compile_refuses_another_compiler_version(tmp_path: Path) -> None:
-    result = _cross_compile(_model(tmp_path / "model.mace"), tmp_path / "out.bin", "--expect-compiler", "0.0.1")
+    result = _cross_compile(
+        _model(tmp_path / "model.mace"), tmp_path / "out.bin", "--expect-compiler", "0.0.1"
+    )
     assert result.returncode == 2
     assert "declares clang 0.0.1" in result.stderr
     assert not (tmp_path / "out.bin").exists()
@@ -425,8 +479,14 @@ def test_cross_compiled_file_falls_back_to_source_on_pocl(tmp_path: Path) -> Non
         "r = MaceRuntime(sys.argv[1], device='cpu', compiled_program=sys.argv[2])\n"
         "r.run_dict({'x': np.ones((1, 3, 12, 12), np.float32)})\nprint(json.dumps(r.program_origins()))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(model), str(compiled)], capture_output=True,
-                            text=True, env={**os.environ, "PYTHONPATH": PYTHONPATH}, timeout=600, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(model), str(compiled)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"source"}
     assert "not for this device" in result.stderr

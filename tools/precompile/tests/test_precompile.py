@@ -82,17 +82,34 @@ def _precompile(model: Path, output: Path, pocl_cache: Path | None) -> subproces
     if pocl_cache is not None:
         env["RULES_MACE_POCL_CACHE_DIR"] = str(pocl_cache)
     return subprocess.run(
-        [sys.executable, str(REPO / "tools" / "precompile" / "mace_precompile.py"), str(model), "-o", str(output),
-         "--device", "cpu"],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        [
+            sys.executable,
+            str(REPO / "tools" / "precompile" / "mace_precompile.py"),
+            str(model),
+            "-o",
+            str(output),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
 
 
-def _start(model: Path, compiled: Path | None = None, cache_dir: Path | None = None, expected: str = "") -> tuple[dict, str]:
+def _start(
+    model: Path, compiled: Path | None = None, cache_dir: Path | None = None, expected: str = ""
+) -> tuple[dict, str]:
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     result = subprocess.run(
         [sys.executable, "-c", START_UP, str(model), str(compiled or ""), str(cache_dir or ""), expected],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), result.stderr
@@ -119,7 +136,9 @@ def test_matching_file_means_no_program_is_compiled(built: tuple[Path, Path, np.
     assert warnings == ""
 
 
-def test_precompiled_file_is_identical_across_processes(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path) -> None:
+def test_precompiled_file_is_identical_across_processes(
+    built: tuple[Path, Path, np.ndarray, int], tmp_path: Path
+) -> None:
     model, compiled, _, _ = built
     again = tmp_path / "again.bin"
     # PoCL records its cache path in binaries, so both runs use the same path; emptying it
@@ -131,7 +150,9 @@ def test_precompiled_file_is_identical_across_processes(built: tuple[Path, Path,
     assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(compiled.read_bytes()).hexdigest()
 
 
-def test_private_caches_give_identical_bytes(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path) -> None:
+def test_private_caches_give_identical_bytes(
+    built: tuple[Path, Path, np.ndarray, int], tmp_path: Path
+) -> None:
     # As in a build action: each run compiles in a fresh PoCL cache of its own, whose random
     # path the binaries must not keep.
     model, _, _, _ = built
@@ -155,7 +176,10 @@ def test_private_cache_is_new_and_rewritten(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(first) == len(CANONICAL_CACHE_DIR)
     # The plain-text copy of the path PoCL records (the bit-packed copy is covered above).
     binary = b"poclbin\0..." + second.encode() + b"/tempfile_a1B2c3.cl\0"
-    assert normalize_pocl_binary(binary, second) == b"poclbin\0..." + CANONICAL_CACHE_DIR.encode() + b"/tempfile_000000.cl\0"
+    assert (
+        normalize_pocl_binary(binary, second)
+        == b"poclbin\0..." + CANONICAL_CACHE_DIR.encode() + b"/tempfile_000000.cl\0"
+    )
 
 
 def _rewrite(compiled: Path, target: Path, change) -> Path:
@@ -172,9 +196,16 @@ def _rewrite(compiled: Path, target: Path, change) -> Path:
 def test_other_device_falls_back_to_source(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path) -> None:
     model, compiled, expected, count = built
 
-    def other_device(identity: DeviceIdentity, entry: CompiledProgram) -> tuple[DeviceIdentity, CompiledProgram]:
-        return DeviceIdentity(identity.platform_name, identity.platform_version, "some other cpu",
-                              identity.device_version, identity.driver_version), entry
+    def other_device(
+        identity: DeviceIdentity, entry: CompiledProgram
+    ) -> tuple[DeviceIdentity, CompiledProgram]:
+        return DeviceIdentity(
+            identity.platform_name,
+            identity.platform_version,
+            "some other cpu",
+            identity.device_version,
+            identity.driver_version,
+        ), entry
 
     run, warnings = _start(model, _rewrite(compiled, tmp_path / "other.bin", other_device))
     assert run["origins"] == {"source": count}
@@ -182,7 +213,9 @@ def test_other_device_falls_back_to_source(built: tuple[Path, Path, np.ndarray, 
     assert "not for this device" in warnings
 
 
-def test_stale_source_hash_recompiles_only_that_program(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path) -> None:
+def test_stale_source_hash_recompiles_only_that_program(
+    built: tuple[Path, Path, np.ndarray, int], tmp_path: Path
+) -> None:
     model, compiled, expected, count = built
     stale_key = sorted(next(iter(read_compiled_programs(compiled).devices.values())))[0]
 
@@ -196,14 +229,19 @@ def test_stale_source_hash_recompiles_only_that_program(built: tuple[Path, Path,
     assert np.array_equal(np.array(run["y"]), expected)
 
 
-@pytest.mark.parametrize(("content", "warning"), [
-    # Not a PoCL binary at all: PoCL itself refuses it.
-    (b"not a binary" + bytes(64), "was refused ("),
-    # PoCL's magic with nothing valid behind it: refused before PoCL could crash on it.
-    (b"poclbin\0" + bytes(64), "malformed PoCL binary"),
-], ids=["driver-refuses", "malformed-pocl"])
-def test_unusable_binary_falls_back(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path,
-                                    content: bytes, warning: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "warning"),
+    [
+        # Not a PoCL binary at all: PoCL itself refuses it.
+        (b"not a binary" + bytes(64), "was refused ("),
+        # PoCL's magic with nothing valid behind it: refused before PoCL could crash on it.
+        (b"poclbin\0" + bytes(64), "malformed PoCL binary"),
+    ],
+    ids=["driver-refuses", "malformed-pocl"],
+)
+def test_unusable_binary_falls_back(
+    built: tuple[Path, Path, np.ndarray, int], tmp_path: Path, content: bytes, warning: str
+) -> None:
     model, compiled, expected, count = built
 
     def garbage(identity: DeviceIdentity, entry: CompiledProgram) -> tuple[DeviceIdentity, CompiledProgram]:
@@ -247,7 +285,9 @@ def test_digest_mismatch_is_refused(built: tuple[Path, Path, np.ndarray, int]) -
     assert run["origins"] == {"shipped": count}
 
 
-def test_writable_cache_is_filled_then_preferred(built: tuple[Path, Path, np.ndarray, int], tmp_path: Path) -> None:
+def test_writable_cache_is_filled_then_preferred(
+    built: tuple[Path, Path, np.ndarray, int], tmp_path: Path
+) -> None:
     model, compiled, expected, count = built
     cache = tmp_path / "cache"
     first, _ = _start(model, cache_dir=cache)

@@ -32,7 +32,9 @@ def _permutation(model: Model, first: Node, transpose: Node, last: Node) -> np.n
         return None
     index = np.arange(int(np.prod(in_shape))).reshape(in_shape)
     perm = transpose.attrs.get("perm")
-    moved = np.transpose(index.reshape(mid), as_ints(perm) if isinstance(perm, list) else None).reshape(out_shape)
+    moved = np.transpose(index.reshape(mid), as_ints(perm) if isinstance(perm, list) else None).reshape(
+        out_shape
+    )
     # Channel c of the result must be a whole input channel p[c].
     _, c, h, w = in_shape
     source = moved // (h * w) % c
@@ -68,7 +70,9 @@ def _depth_to_space(model: Model, first: Node, transpose: Node, last: Node) -> t
         return None
     index = np.arange(int(np.prod(in_shape))).reshape(in_shape)
     perm = transpose.attrs.get("perm")
-    moved = np.transpose(index.reshape(mid), as_ints(perm) if isinstance(perm, list) else None).reshape(out_shape)
+    moved = np.transpose(index.reshape(mid), as_ints(perm) if isinstance(perm, list) else None).reshape(
+        out_shape
+    )
     for mode in ("CRD", "DCR"):
         if np.array_equal(moved, _depth_to_space_index(index, block, mode)):
             return block, mode
@@ -98,15 +102,24 @@ def run(model: Model) -> bool:
             channels = len(p)
             weights = np.zeros((channels, channels, 1, 1), np.float32)
             weights[np.arange(channels), p, 0, 0] = 1.0
-            replacement = Node("Conv", last.name,
-                               [first.inputs[0], model.add_constant(f"{last.name}_shuffle", weights)],
-                               list(last.outputs), {"kernel_shape": [1, 1]})
+            replacement = Node(
+                "Conv",
+                last.name,
+                [first.inputs[0], model.add_constant(f"{last.name}_shuffle", weights)],
+                list(last.outputs),
+                {"kernel_shape": [1, 1]},
+            )
         else:
             found = _depth_to_space(model, first, transpose, last)
             if found is None:
                 continue
-            replacement = Node("DepthToSpace", last.name, [first.inputs[0]], list(last.outputs),
-                               {"blocksize": found[0], "mode": found[1]})
+            replacement = Node(
+                "DepthToSpace",
+                last.name,
+                [first.inputs[0]],
+                list(last.outputs),
+                {"blocksize": found[0], "mode": found[1]},
+            )
         nodes = model.graph.nodes
         nodes[nodes.index(last)] = replacement
         nodes.remove(transpose)

@@ -28,8 +28,10 @@ def _channel_vector(value: np.ndarray, out_rank: int, channels: int, channel_axi
     for axis, dim in enumerate(shape):
         if dim != 1 and (axis != channel_axis or dim != channels):
             return None
-    return np.broadcast_to(value.astype(np.float64).reshape(-1) if value.size > 1 else value.astype(np.float64).reshape(1),
-                           (channels,)).copy()
+    return np.broadcast_to(
+        value.astype(np.float64).reshape(-1) if value.size > 1 else value.astype(np.float64).reshape(1),
+        (channels,),
+    ).copy()
 
 
 def _out_channels(node: Node, weights: np.ndarray) -> int:
@@ -125,9 +127,13 @@ def run(model: Model) -> bool:
                 continue
             for name in node.inputs:
                 producer = producers.get(name)
-                if (producer is not None and producer.op_type in PRODUCERS
-                        and len(consumers.get(name, [])) == 1 and name not in graph_outputs
-                        and _try_fold(model, producer, node)):
+                if (
+                    producer is not None
+                    and producer.op_type in PRODUCERS
+                    and len(consumers.get(name, [])) == 1
+                    and name not in graph_outputs
+                    and _try_fold(model, producer, node)
+                ):
                     progress = changed = True
                     break
             if progress:

@@ -20,7 +20,9 @@ from mace_cl_converter.attributes import as_float
 from mace_cl_converter.model import Model
 from mace_cl_converter.passes.shape_inference import ShapeUnknown, plan_inputs
 
-CANDIDATES = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"})
+CANDIDATES = frozenset(
+    {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"}
+)
 
 
 def activation_attrs(model: Model, node: Node) -> dict | None:
@@ -37,8 +39,11 @@ def activation_attrs(model: Model, node: Node) -> dict | None:
     if op == "Swish":
         return {"activation": "swish", "activation_alpha": as_float(attrs.get("alpha", 1.0))}
     if op == "HardSigmoid":
-        return {"activation": "hard_sigmoid", "activation_alpha": as_float(attrs.get("alpha", 0.2)),
-                "activation_beta": as_float(attrs.get("beta", 0.5))}
+        return {
+            "activation": "hard_sigmoid",
+            "activation_alpha": as_float(attrs.get("alpha", 0.2)),
+            "activation_beta": as_float(attrs.get("beta", 0.5)),
+        }
     if op == "Clip":
         bounds = [as_float(attrs[key]) for key in ("min", "max") if key in attrs]
         result: dict = {"activation": "clip"}
@@ -69,7 +74,9 @@ class _FusionSupport:
             planner = planner_for(node.op_type)
             if planner is None:
                 return False
-            probe = Node(node.op_type, node.name, node.inputs, node.outputs, {**node.attrs, "activation": "__probe__"})
+            probe = Node(
+                node.op_type, node.name, node.inputs, node.outputs, {**node.attrs, "activation": "__probe__"}
+            )
             try:
                 planner(probe, plan_inputs(self.model, probe))
                 self.answers[node.op_type] = False  # ignored the unknown activation
@@ -92,9 +99,15 @@ def run(model: Model) -> bool:
             continue
         source = node.inputs[0]
         producer = producers.get(source)
-        if (producer is None or producer.op_type not in CANDIDATES or "activation" in producer.attrs
-                or len(consumers.get(source, [])) != 1 or source in graph_outputs
-                or len([o for o in producer.outputs if o]) != 1 or not supports(producer)):
+        if (
+            producer is None
+            or producer.op_type not in CANDIDATES
+            or "activation" in producer.attrs
+            or len(consumers.get(source, [])) != 1
+            or source in graph_outputs
+            or len([o for o in producer.outputs if o]) != 1
+            or not supports(producer)
+        ):
             continue
         producer.attrs.update(fused)
         producer.outputs = [node.outputs[0]]

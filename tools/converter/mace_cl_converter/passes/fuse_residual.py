@@ -24,7 +24,9 @@ from mace_cl.graph import Node
 from mace_cl_converter.model import Model
 
 
-def _fusable(model: Model, add: Node, index: int, producers: dict, consumers: dict, outputs: set[str]) -> bool:
+def _fusable(
+    model: Model, add: Node, index: int, producers: dict, consumers: dict, outputs: set[str]
+) -> bool:
     source, other = add.inputs[index], add.inputs[1 - index]
     conv = producers.get(source)
     if conv is None or conv.op_type != "Conv" or len(conv.inputs) > 3 or "activation" in conv.attrs:

@@ -87,7 +87,9 @@ def _plan_key(node: Node, inputs: list[PlanInput], pinned: list) -> tuple:
     return tuple(parts)
 
 
-def _planned_shapes(model: Model, node: Node, inputs: list[PlanInput]) -> tuple[list[Shape] | None, str | None]:
+def _planned_shapes(
+    model: Model, node: Node, inputs: list[PlanInput]
+) -> tuple[list[Shape] | None, str | None]:
     """The runtime planner's output shapes (or its error) for this node, planned once per
     distinct (op, attributes, input shapes, constant inputs): passes re-infer the whole
     graph several times, and planning packs weights (seconds for a large Gemm)."""

@@ -19,8 +19,13 @@ def run(model: Model) -> bool:
         for x_index in (0, 1):
             x, s = node.inputs[x_index], node.inputs[1 - x_index]
             sigmoid = producers.get(s)
-            if (sigmoid is None or sigmoid.op_type != "Sigmoid" or sigmoid.inputs[0] != x
-                    or len(consumers.get(s, [])) != 1 or s in graph_outputs):
+            if (
+                sigmoid is None
+                or sigmoid.op_type != "Sigmoid"
+                or sigmoid.inputs[0] != x
+                or len(consumers.get(s, [])) != 1
+                or s in graph_outputs
+            ):
                 continue
             node.op_type = "Swish"
             node.inputs = [x]
