@@ -1,6 +1,6 @@
 """What a pip user does with a clone: build the three wheels, look inside them, install them into
-a fresh venv with their dependencies at the lock's versions, then convert, precompile, inspect
-and run a small model with the installed commands and the installed runtime.
+a fresh venv with their dependencies at the lock's versions, then convert, precompile, inspect,
+benchmark and run a small model with the installed commands and the installed runtime.
 
     tools/bazel toolchain shell python3 tests/packaging/pip_install_check.py
 
@@ -26,11 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 LOCK = REPO / "python" / "requirements_lock.txt"
 VERSION = "0.1.0"
-# Distribution -> (project folder, import package, console script).
+# Distribution -> (project folder, import package, console scripts).
 DISTRIBUTIONS = {
-    "mace_cl": ("runtime", "mace_cl", "mace-model-info"),
-    "mace_cl_converter": ("tools/converter", "mace_cl_converter", "mace-convert"),
-    "mace_cl_precompiler": ("tools/precompile", "mace_cl_precompiler", "mace-precompile"),
+    "mace_cl": ("runtime", "mace_cl", ("mace-model-info", "mace-benchmark")),
+    "mace_cl_converter": ("tools/converter", "mace_cl_converter", ("mace-convert",)),
+    "mace_cl_precompiler": ("tools/precompile", "mace_cl_precompiler", ("mace-precompile",)),
 }
 # What the projects' folders reach through links (runtime/mace_cl/kernels, */LICENSE).
 STAGED = ["LICENSE", "kernels", *(folder for folder, _, _ in DISTRIBUTIONS.values())]
@@ -102,7 +102,7 @@ def bounded(requirement: str) -> bool:
     return "==" in spec or (">=" in spec and "<" in spec.replace("<=", ""))
 
 
-def check_wheel(wheel: Path, package: str, script: str) -> None:
+def check_wheel(wheel: Path, package: str, scripts: tuple[str, ...]) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         dist_info = next(name.split("/")[0] for name in names if name.endswith(".dist-info/METADATA"))
@@ -122,12 +122,13 @@ def check_wheel(wheel: Path, package: str, script: str) -> None:
         raise CheckFailed(
             f"{wheel.name}: dependencies without both bounds {unbounded}, or no Requires-Python"
         )
-    if not re.search(rf"^{re.escape(script)} = {package}\.", entry_points, re.MULTILINE):
-        raise CheckFailed(f"{wheel.name}: no console script {script}")
+    for script in scripts:
+        if not re.search(rf"^{re.escape(script)} = {package}\.", entry_points, re.MULTILINE):
+            raise CheckFailed(f"{wheel.name}: no console script {script}")
     tests = [name for name in names if TEST_FILE.search(name)]
     if tests:
         raise CheckFailed(f"{wheel.name}: ships test files {tests[:5]}")
-    detail = f"py.typed, LICENSE (Apache-2.0), bounded dependencies, {script}, no tests"
+    detail = f"py.typed, LICENSE (Apache-2.0), bounded dependencies, {', '.join(scripts)}, no tests"
     if package == "mace_cl":
         shipped = {Path(name).name for name in names if re.fullmatch(r"mace_cl/kernels/[^/]+\.(cl|h)", name)}
         wanted = {path.name for path in (REPO / "kernels").iterdir() if path.suffix in (".cl", ".h")}
@@ -232,6 +233,21 @@ def check_commands(work: Path, venv: Path, env: dict[str, str]) -> None:
     run([bin_dir / "mace-model-info", model], cwd=work, env=env)  # the text form works too
     report("mace-model-info", f"ops {info['ops']}, {len(info['programs'])} programs for a cpu device")
 
+    trace = work / "trace.json"
+    benchmark = [bin_dir / "mace-benchmark", model, "--compiled-program", programs, "--device", "cpu"]
+    out = run([*benchmark, "--runs", "5", "--warmup", "1", "--trace", trace], cwd=work, env=env)
+    percentiles = re.search(
+        r"^  min [0-9.]+  p50 ([0-9.]+)  p90 [0-9.]+  p99 [0-9.]+  max", out, re.MULTILINE
+    )
+    if "latency over 5 runs after 1 warm-up runs, in ms:" not in out or not percentiles:
+        raise CheckFailed(f"mace-benchmark: no latency percentiles in its report:\n{out}")
+    if f"programs: {len(info['programs'])} shipped" not in out:
+        raise CheckFailed(f"mace-benchmark: not every program from the precompiled file:\n{out}")
+    events = [event for event in json.loads(trace.read_text())["traceEvents"] if event["ph"] == "X"]
+    if not any(event["name"].startswith("Conv/") for event in events):
+        raise CheckFailed(f"mace-benchmark --trace: no Conv launch among {[e['name'] for e in events]}")
+    report("mace-benchmark", f"p50 {percentiles.group(1)} ms over 5 runs; trace of {len(events)} launches")
+
     result = json.loads(run([python, "-c", RUN_MODEL, model, programs, params, venv], cwd=work, env=env))
     if result["input"] != ["image", [1, 3, 16, 16], "tensor(float)"]:
         raise CheckFailed(f"get_inputs(): {result['input']}")
@@ -278,13 +294,13 @@ def main() -> int:
                 ],
                 cwd=work,
             )
-            for dist, (_, package, script) in DISTRIBUTIONS.items():
+            for dist, (_, package, scripts) in DISTRIBUTIONS.items():
                 matches = list(wheels.glob(f"{dist}-{VERSION}-py3-none-any.whl"))
                 if len(matches) != 1:
                     raise CheckFailed(
                         f"no {dist}-{VERSION} wheel among {sorted(p.name for p in wheels.iterdir())}"
                     )
-                check_wheel(matches[0], package, script)
+                check_wheel(matches[0], package, scripts)
 
             # Without pip (some Pythons lack ensurepip, e.g. Debian's without python3-venv); this
             # pip installs into it, as the venv's own pip would.

@@ -1,6 +1,8 @@
 """mace_benchmark on a tiny model written here, run on the CPU OpenCL device (PoCL): the text
 report, --json, --trace, manifest folders, paths relative to `bazel run`'s caller, and one-line
-errors for what a user can get wrong."""
+errors for what a user can get wrong. The command runs as Bazel runs it (the wrapper
+tools/benchmark/mace_benchmark.py); its parts are tested from the runtime module,
+mace_cl.benchmark, which pip installs as mace-benchmark."""
 
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ import pytest
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 REPO = Path(__file__).absolute().parents[2]
 SCRIPT = REPO / "tools" / "benchmark" / "mace_benchmark.py"
-sys.path[:0] = [str(REPO / "runtime"), str(SCRIPT.parent)]
+sys.path[:0] = [str(REPO / "runtime")]
 
-import mace_benchmark  # noqa: E402
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
+from mace_cl import benchmark as mace_benchmark  # noqa: E402
 from mace_cl.engine import LaunchProfile, RunProfile  # noqa: E402
 from mace_cl.formats import MANIFEST_FILE_NAME, Manifest, encode_manifest, write_model  # noqa: E402
 
@@ -170,6 +172,17 @@ def test_user_errors_are_one_line_and_exit_2(model: Path, tmp_path: Path, proble
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("mace_benchmark: error: ") and expected in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+def test_main_takes_argv_and_returns_the_exit_status(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the console script mace-benchmark calls (mace_cl.benchmark:main), in this process.
+    assert mace_benchmark.main([str(model), *FAST, "--runs", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 3
+    assert mace_benchmark.main([str(tmp_path / "nothing.mace"), *FAST]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("mace_benchmark: error: ")
 
 
 def test_device_memory_matches_the_plans_the_engine_allocated_from() -> None:
