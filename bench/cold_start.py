@@ -67,7 +67,7 @@ CONTEXT_ONLY = """
 import json, sys, time
 started = time.perf_counter()
 import pyopencl as cl
-from mace_cl.device import select_device
+from mace_cl.execution.device import select_device
 device = select_device("any")
 context = cl.Context([device])
 queue = cl.CommandQueue(context)
@@ -109,7 +109,7 @@ def _context_only(work: Path) -> float:
 def _prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path, str]:
     if args.model:
         return Path(args.model), Path(args.compiled), args.name or Path(args.model).stem
-    from mace_cl.formats import write_model
+    from mace_cl.model.model_file import write_model
     from mace_cl_converter import convert_model
     from mace_cl_converter.input_shapes import parse_input_shapes
 

@@ -38,7 +38,7 @@ for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace_cl.engine import LaunchProfile, MaceRuntime, RunProfile  # noqa: E402
+from mace_cl.execution.engine import LaunchProfile, MaceRuntime, RunProfile  # noqa: E402
 from mace_cl_converter import convert_model  # noqa: E402
 
 INPUT = "input"

@@ -17,6 +17,7 @@ import time
 
 import mace_cl
 import numpy as np
+from mace_cl.model.manifest import read_manifest
 from PIL import Image, ImageDraw, ImageFont
 
 MODEL_TARGET = "examples/text_orientation"
@@ -62,7 +63,7 @@ def start_runtime(use_binaries: bool) -> tuple[mace_cl.MaceRuntime, float]:
     if use_binaries:
         runtime = mace_cl.MaceRuntime.from_manifest(manifest, device="any")
     else:  # the same model without its precompiled programs: everything compiles now
-        model = manifest.parent / mace_cl.formats.read_manifest(manifest).model
+        model = manifest.parent / read_manifest(manifest).model
         runtime = mace_cl.MaceRuntime(model, device="any")
     return runtime, time.perf_counter() - started
 

@@ -12,7 +12,7 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.ops.base import OpError
+from mace_cl.planning.ops.base import OpError
 from mace_cl.testing import run_node
 
 # Piecewise-linear activations are single correctly rounded float ops: compare tightly.

@@ -13,10 +13,10 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.graph import Graph, Node, TensorInfo
-from mace_cl.ops import conv as conv_ops
-from mace_cl.ops.base import OpError
-from mace_cl.planner import plan_graph
+from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.planning.ops import conv as conv_ops
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import run_node
 
 # The kernel sums R = C_in/group * KH * KW float32 products (inputs and weights in

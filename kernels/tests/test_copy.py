@@ -13,7 +13,7 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.ops.base import OpError
+from mace_cl.planning.ops.base import OpError
 from mace_cl.testing import run_node
 
 # Pure data movement: every output element is a copy of one input element, so results

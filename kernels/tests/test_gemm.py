@@ -17,9 +17,9 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.graph import Graph, Node, TensorInfo
-from mace_cl.ops.base import OpError
-from mace_cl.planner import plan_graph
+from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import run_node
 
 # Each output sums K float32 products of values in [-1, 1] in another order than the

@@ -13,9 +13,9 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl import Graph, MaceRuntime, TensorInfo
-from mace_cl.device import select_device, shared_context
-from mace_cl.planner import LAYOUT_PROGRAM
-from mace_cl.programs import program_cache_for
+from mace_cl.execution.device import select_device, shared_context
+from mace_cl.execution.programs import program_cache_for
+from mace_cl.planning.planner import LAYOUT_PROGRAM
 from mace_cl.testing import device_under_test
 
 # Layout conversion only moves floats: results must be bit-exact.

@@ -11,8 +11,8 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.ops import reduce as reduce_ops
-from mace_cl.ops.base import OpError
+from mace_cl.planning.ops import reduce as reduce_ops
+from mace_cl.planning.ops.base import OpError
 from mace_cl.testing import run_node
 
 # Sums of up to a few hundred float32 values accumulated in a different order than

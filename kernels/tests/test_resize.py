@@ -19,9 +19,9 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.graph import Node
-from mace_cl.ops.base import OpError, PlanInput
-from mace_cl.ops.registry import plan_node
+from mace_cl.model.graph import Node
+from mace_cl.planning.ops.base import OpError, PlanInput
+from mace_cl.planning.ops.registry import plan_node
 from mace_cl.testing import run_node
 
 # Nearest picks input elements: exact. The plan resolves source coordinates in exact

@@ -11,7 +11,7 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.ops.base import OpError
+from mace_cl.planning.ops.base import OpError
 from mace_cl.testing import run_node
 
 # exp/log may be off by 3 ulp (OpenCL C 1.2, section 7.4) and the float32 sum over the

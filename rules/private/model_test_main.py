@@ -13,8 +13,8 @@ from pathlib import Path
 
 import mace_cl
 import numpy as np
-from mace_cl.formats import read_manifest
-from mace_cl.program_store import device_identity
+from mace_cl.execution.device import device_identity
+from mace_cl.model.manifest import read_manifest
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

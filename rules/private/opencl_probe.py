@@ -35,8 +35,7 @@ def _drivers() -> str:
 def probe() -> dict:
     drivers = _drivers()
     try:
-        from mace_cl.device import list_devices
-        from mace_cl.program_store import device_identity
+        from mace_cl.execution.device import device_identity, list_devices
 
         entries = list_devices()
         devices = [

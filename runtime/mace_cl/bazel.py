@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from mace_cl.engine import MaceRuntime
-from mace_cl.formats import MANIFEST_FILE_NAME
+from mace_cl.execution.engine import MaceRuntime
+from mace_cl.model.manifest import MANIFEST_FILE_NAME
 
 
 class RunfilesError(FileNotFoundError):

@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from mace_cl.chrome_trace import launch_name, profile_to_json, write_chrome_trace
-from mace_cl.device import DeviceSelectionError
-from mace_cl.engine import MaceRuntime, RunProfile
-from mace_cl.formats import MANIFEST_FILE_NAME, FormatError
-from mace_cl.graph import GraphError, TensorInfo
-from mace_cl.ops.base import OpError
+from mace_cl.execution.device import DeviceSelectionError
+from mace_cl.execution.engine import MaceRuntime, RunProfile
+from mace_cl.model.container import FormatError
+from mace_cl.model.graph import GraphError, TensorInfo
+from mace_cl.model.manifest import MANIFEST_FILE_NAME
+from mace_cl.planning.ops.base import OpError
 
 PROG = "mace_benchmark"
 MIB = 1 << 20

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mace_cl.engine import LaunchProfile, RunProfile
-from mace_cl.formats import write_atomically
+from mace_cl.execution.engine import LaunchProfile, RunProfile
+from mace_cl.model.container import write_atomically
 
 PROCESS_ID = 1
 QUEUE_THREAD_ID = 1

@@ -4,7 +4,7 @@ Example:
     mace-model-info model.mace --device-kind gpu --json
 
 Nothing here opens an OpenCL device: the program list comes from the same planner the
-runtime and the precompiler use (mace_cl.planner), for the device kind given.
+runtime and the precompiler use (mace_cl.planning.planner), for the device kind given.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mace_cl.formats import FormatError, ModelFile, read_model
-from mace_cl.graph import GraphError, TensorInfo
-from mace_cl.ops.base import OpError
-from mace_cl.planner import PLAN_KINDS, required_programs
+from mace_cl.model.container import FormatError
+from mace_cl.model.graph import GraphError, TensorInfo
+from mace_cl.model.model_file import ModelFile, read_model
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.planner import PLAN_KINDS, required_programs
 
 PROG = "mace-model-info"
 

@@ -7,10 +7,10 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 
-from mace_cl.engine import MaceRuntime
-from mace_cl.graph import AttrValue, Graph, Node, TensorInfo
-from mace_cl.layout import Nhwc4Shape
-from mace_cl.planner import PLAN_KINDS, plan_graph
+from mace_cl.execution.engine import MaceRuntime
+from mace_cl.model.graph import AttrValue, Graph, Node, TensorInfo
+from mace_cl.planning.layout import Nhwc4Shape
+from mace_cl.planning.planner import PLAN_KINDS, plan_graph
 
 __all__ = ["PLAN_KINDS", "device_under_test", "plan_kind_under_test", "run_node"]
 

@@ -1,4 +1,4 @@
-"""mace_cl.formats: round trips, byte-for-byte determinism, and refusal of damaged files."""
+"""mace_cl.model (container, model file, compiled-program file, manifest): round trips, byte-for-byte determinism, and refusal of damaged files."""
 
 from __future__ import annotations
 
@@ -11,21 +11,17 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.formats import (
-    MODEL_FORMAT_VERSION,
+from mace_cl.model.container import FormatError
+from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.model.model_file import MODEL_FORMAT_VERSION, decode_model, encode_model, read_model, write_model
+from mace_cl.model.program_file import (
     CompiledProgram,
     CompiledProgramSet,
     DeviceIdentity,
-    FormatError,
     decode_compiled_programs,
-    decode_model,
     encode_compiled_programs,
-    encode_model,
     program_source_hash,
-    read_model,
-    write_model,
 )
-from mace_cl.graph import Graph, Node, TensorInfo
 
 
 def _graph(seed: int = 0, constant_order: tuple[str, ...] = ("w", "b", "shape")) -> Graph:

@@ -185,7 +185,7 @@ import json, sys
 import numpy as np
 import mace
 import mace_cl
-from mace_cl.kernel_sources import kernels_dir
+from mace_cl.planning.kernel_sources import kernels_dir
 
 model, programs, params, venv = sys.argv[1:5]
 session = mace_cl.MaceRuntime(model, device="cpu", compiled_program=programs)

@@ -17,7 +17,7 @@ sys.path[:0] = [str(REPO / "runtime")]
 
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
 from mace_cl.chrome_trace import chrome_trace, profile_to_json, write_chrome_trace  # noqa: E402
-from mace_cl.engine import LaunchProfile, RunProfile  # noqa: E402
+from mace_cl.execution.engine import LaunchProfile, RunProfile  # noqa: E402
 
 SHAPE = (1, 4, 6, 6)
 # Every launch of a run: input conversion, one per node, output conversion.

@@ -23,8 +23,9 @@ sys.path[:0] = [str(REPO / "runtime")]
 
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
 from mace_cl import benchmark as mace_benchmark  # noqa: E402
-from mace_cl.engine import LaunchProfile, RunProfile  # noqa: E402
-from mace_cl.formats import MANIFEST_FILE_NAME, Manifest, encode_manifest, write_model  # noqa: E402
+from mace_cl.execution.engine import LaunchProfile, RunProfile  # noqa: E402
+from mace_cl.model.manifest import MANIFEST_FILE_NAME, Manifest, encode_manifest  # noqa: E402
+from mace_cl.model.model_file import write_model  # noqa: E402
 
 PYTHONPATH = os.pathsep.join([str(REPO / "runtime"), os.environ.get("PYTHONPATH", "")])
 SHAPE = (1, 4, 6, 6)

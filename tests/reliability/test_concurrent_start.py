@@ -24,10 +24,11 @@ REPO = Path(__file__).absolute().parents[2]
 sys.path.append(str(REPO / "runtime"))
 
 from mace_cl import MaceRuntime  # noqa: E402
-from mace_cl.formats import read_compiled_programs, write_model  # noqa: E402
-from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
-from mace_cl.planner import required_programs  # noqa: E402
-from mace_cl.program_store import device_identity  # noqa: E402
+from mace_cl.execution.device import device_identity  # noqa: E402
+from mace_cl.model.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.model.model_file import write_model  # noqa: E402
+from mace_cl.model.program_file import read_compiled_programs  # noqa: E402
+from mace_cl.planning.planner import required_programs  # noqa: E402
 
 PROCESSES = 4
 SHAPE = (2, 6, 5, 7)
@@ -55,8 +56,10 @@ print(json.dumps({"origins": runtime.program_origins(), "y": y.tolist()}), flush
 HAMMER = """
 import sys
 from pathlib import Path
-from mace_cl.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, FormatError
-from mace_cl.formats import encode_compiled_programs, read_compiled_programs, write_atomically
+from mace_cl.model.program_file import CompiledProgram, CompiledProgramSet, DeviceIdentity
+from mace_cl.model.container import FormatError
+from mace_cl.model.program_file import encode_compiled_programs, read_compiled_programs
+from mace_cl.model.container import write_atomically
 path, index, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 identity = DeviceIdentity("p", "1", "d", "1", "1")
 programs = CompiledProgramSet()

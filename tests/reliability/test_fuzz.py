@@ -29,14 +29,10 @@ from fuzz_targets import (  # noqa: E402
     seed_program_bytes,
     split_container,
 )
-from mace_cl.formats import (  # noqa: E402
-    MODEL_MAGIC,
-    PROGRAMS_MAGIC,
-    FormatError,
-    decode_compiled_programs,
-    decode_model,
-    read_manifest,
-)
+from mace_cl.model.container import FormatError  # noqa: E402
+from mace_cl.model.manifest import read_manifest  # noqa: E402
+from mace_cl.model.model_file import MODEL_MAGIC, decode_model  # noqa: E402
+from mace_cl.model.program_file import PROGRAMS_MAGIC, decode_compiled_programs  # noqa: E402
 
 # Per target; together well under 20 s on one busy core (~300-450 inputs/s each).
 EXAMPLES = {"programs": 400, "model": 400, "manifest": 400, "onnx": 300}

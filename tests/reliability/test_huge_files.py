@@ -25,18 +25,16 @@ sys.path.append(str(REPO / "tools" / "fuzz"))
 
 from fuzz_targets import seal_container, seed_model_bytes, seed_program_bytes, split_container  # noqa: E402
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
-from mace_cl.formats import (  # noqa: E402
-    MAX_FILE_BYTES,
-    FormatError,
+from mace_cl.execution.program_store import DiskProgramCache  # noqa: E402
+from mace_cl.model.container import MAX_FILE_BYTES, FormatError  # noqa: E402
+from mace_cl.model.manifest import read_manifest  # noqa: E402
+from mace_cl.model.model_file import decode_model, read_model  # noqa: E402
+from mace_cl.model.program_file import (  # noqa: E402
     decode_compiled_programs,
-    decode_model,
     program_source_hash,
     read_compiled_programs,
-    read_manifest,
-    read_model,
 )
-from mace_cl.program_store import DiskProgramCache  # noqa: E402
-from mace_cl.programs import ProgramSpec  # noqa: E402
+from mace_cl.planning.program_spec import ProgramSpec  # noqa: E402
 
 # Refusing is a few checks on a few KiB of input: far below both limits even on a loaded
 # machine, and far below what honouring any of the claimed sizes would take.

@@ -24,14 +24,11 @@ REPO = Path(__file__).absolute().parents[2]
 sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "converter"), str(REPO / "tools" / "precompile")]
 
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
-from mace_cl.engine import InputError  # noqa: E402
-from mace_cl.formats import (  # noqa: E402
-    FormatError,
-    read_compiled_programs,
-    read_manifest,
-    read_model,
-    write_model,
-)
+from mace_cl.execution.engine import InputError  # noqa: E402
+from mace_cl.model.container import FormatError  # noqa: E402
+from mace_cl.model.manifest import read_manifest  # noqa: E402
+from mace_cl.model.model_file import read_model, write_model  # noqa: E402
+from mace_cl.model.program_file import read_compiled_programs  # noqa: E402
 
 PYTHONPATH = os.pathsep.join([*sys.path[:3], os.environ.get("PYTHONPATH", "")])
 SHAPE = (1, 4, 6, 6)
@@ -53,7 +50,8 @@ def _reference(x: np.ndarray) -> np.ndarray:
 
 def _read_in_child(kind: str, path: Path) -> subprocess.CompletedProcess[str]:
     script = (
-        "import sys\nfrom mace_cl.formats import FormatError, read_compiled_programs, read_manifest, read_model\n"
+        "import sys\nfrom mace_cl.model.container import FormatError\nfrom mace_cl.model.manifest import read_manifest\n"
+        "from mace_cl.model.model_file import read_model\nfrom mace_cl.model.program_file import read_compiled_programs\n"
         f"reader = {{'model': read_model, 'manifest': read_manifest, 'compiled': read_compiled_programs}}[{kind!r}]\n"
         "try:\n    reader(sys.argv[1])\nexcept FormatError as exc:\n    print(exc)\n    sys.exit(3)\n"
     )

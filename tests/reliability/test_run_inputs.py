@@ -19,7 +19,7 @@ import pytest
 sys.path.append(str(Path(__file__).absolute().parents[2] / "runtime"))
 
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo
-from mace_cl.engine import InputError
+from mace_cl.execution.engine import InputError
 
 SHAPE = (2, 3, 4, 5)
 W = np.linspace(0.5, 1.5, 3, dtype=np.float32).reshape(1, 3, 1, 1)

@@ -15,7 +15,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo
-from mace_cl.device import (
+from mace_cl.execution.device import (
     DeviceEntry,
     DeviceSelectionError,
     device_kind,
@@ -23,12 +23,13 @@ from mace_cl.device import (
     select_device,
     shared_context,
 )
-from mace_cl.engine import InputError
-from mace_cl.graph import GraphError
-from mace_cl.kernel_sources import KernelSourceError, program_source, source_digest
-from mace_cl.ops.base import OpError
-from mace_cl.planner import PLAN_KINDS, required_programs
-from mace_cl.programs import ProgramCache, ProgramSpec
+from mace_cl.execution.engine import InputError
+from mace_cl.execution.programs import ProgramCache
+from mace_cl.model.graph import GraphError
+from mace_cl.planning.kernel_sources import KernelSourceError, program_source, source_digest
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.planner import PLAN_KINDS, required_programs
+from mace_cl.planning.program_spec import ProgramSpec
 from mace_cl.testing import device_under_test
 
 # Mixed exact and transcendental ops chained: errors of ~1e-6 relative compound a little.

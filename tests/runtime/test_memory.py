@@ -1,4 +1,4 @@
-"""mace_cl.memory: buffer reuse plan (pure, no OpenCL)."""
+"""mace_cl.planning.memory: buffer reuse plan (pure, no OpenCL)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.memory import MemoryPlan, Step, plan_memory
+from mace_cl.planning.memory import MemoryPlan, Step, plan_memory
 
 
 def _live_intervals(steps: list[Step], inputs: list[str], outputs: list[str]) -> dict[str, tuple[int, int]]:

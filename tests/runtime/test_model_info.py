@@ -13,9 +13,9 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl import Graph, Node, TensorInfo
-from mace_cl.formats import write_model
+from mace_cl.model.model_file import write_model
 from mace_cl.model_info import main
-from mace_cl.planner import required_programs
+from mace_cl.planning.planner import required_programs
 
 
 def _model(tmp_path: Path) -> tuple[Path, Graph]:

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime
 import pytest
 from mace_cl import MaceRuntime, NodeArg
-from mace_cl.engine import InputError
+from mace_cl.execution.engine import InputError
 from mace_cl_converter import convert_model
 from onnx import TensorProto, helper, numpy_helper
 

@@ -16,11 +16,12 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.device import list_devices, shared_context
-from mace_cl.kernel_sources import program_source
-from mace_cl.pocl_binary import is_pocl_binary, pocl_binary_problem
-from mace_cl.program_store import BinaryRefused, build_from_binary, program_binary
-from mace_cl.programs import ProgramSpec, build_program
+from mace_cl.execution.device import list_devices, shared_context
+from mace_cl.execution.program_store import BinaryRefused, build_from_binary, program_binary
+from mace_cl.execution.programs import build_program
+from mace_cl.planning.kernel_sources import program_source
+from mace_cl.planning.program_spec import ProgramSpec
+from mace_cl.targets.pocl_binary import is_pocl_binary, pocl_binary_problem
 
 SPEC = ProgramSpec("softmax")
 POCL = [entry for entry in list_devices() if entry.platform_name == "Portable Computing Language"]
@@ -144,7 +145,7 @@ def test_a_malformed_binary_from_the_driver_is_never_cached(
 ) -> None:
     # PoCL sharing its cache with another process can return such a binary (a kernel file
     # serialised before it was written); cached, it would be refused at every later start.
-    import mace_cl.program_store as program_store
+    import mace_cl.execution.program_store as program_store
 
     source = program_source(SPEC.name)
     program = build_program(shared_context(device), source, SPEC.options, [device])

@@ -53,21 +53,18 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from mace_cl import formats  # noqa: E402
-from mace_cl.formats import (  # noqa: E402
+from mace_cl.model import container, model_file, program_file  # noqa: E402
+from mace_cl.model.container import FormatError  # noqa: E402
+from mace_cl.model.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.model.manifest import Manifest, encode_manifest, read_manifest  # noqa: E402
+from mace_cl.model.model_file import decode_model, encode_model  # noqa: E402
+from mace_cl.model.program_file import (  # noqa: E402
     CompiledProgram,
     CompiledProgramSet,
     DeviceIdentity,
-    FormatError,
-    Manifest,
     decode_compiled_programs,
-    decode_model,
     encode_compiled_programs,
-    encode_manifest,
-    encode_model,
-    read_manifest,
 )
-from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
 
 # One input must never take longer than this; the slowest valid seed decodes in ~1 ms and
 # a converted ONNX seed in well under a second, so anything near it is a hang.
@@ -214,8 +211,8 @@ _INTERESTING_INTS = [
     2**63 - 1,
     2**63,
     2**64 - 1,
-    formats.MAX_HEADER_BYTES,
-    formats.MAX_HEADER_BYTES + 1,
+    container.MAX_HEADER_BYTES,
+    container.MAX_HEADER_BYTES + 1,
 ]
 # Byte runs that make parsers recurse, overflow or misparse when repeated or inserted.
 _TOKENS = [
@@ -407,15 +404,15 @@ def byte_mutations(draw: st.DrawFn, data: bytes, splice_from: list[bytes], conta
 
 def split_container(data: bytes) -> tuple[bytes, int, dict[str, Any], bytes]:
     """(magic, version, header, payload) of a valid container."""
-    magic, version, _reserved, header_length = formats._PREFIX.unpack_from(data, 0)
-    header_end = formats._PREFIX.size + header_length
-    header = json.loads(data[formats._PREFIX.size : header_end])
+    magic, version, _reserved, header_length = container.PREFIX.unpack_from(data, 0)
+    header_end = container.PREFIX.size + header_length
+    header = json.loads(data[container.PREFIX.size : header_end])
     payload_start = (header_end + 63) // 64 * 64
     return magic, version, header, data[payload_start:-32]
 
 
 def seal_container(magic: bytes, version: int, header_text: bytes, payload: bytes) -> bytes:
-    head = formats._PREFIX.pack(magic, version, 0, len(header_text)) + header_text
+    head = container.PREFIX.pack(magic, version, 0, len(header_text)) + header_text
     head += b"\0" * ((len(head) + 63) // 64 * 64 - len(head))
     body = head + payload
     return body + hashlib.sha256(body).digest()
@@ -470,7 +467,11 @@ def layout_edits(draw: st.DrawFn, data: bytes) -> bytes:
 
 
 def _version_of(magic: bytes) -> int:
-    return formats.MODEL_FORMAT_VERSION if magic == formats.MODEL_MAGIC else formats.PROGRAMS_FORMAT_VERSION
+    return (
+        model_file.MODEL_FORMAT_VERSION
+        if magic == model_file.MODEL_MAGIC
+        else program_file.PROGRAMS_FORMAT_VERSION
+    )
 
 
 @st.composite
@@ -490,7 +491,7 @@ def container_inputs(seeds: list[bytes], magic: bytes) -> st.SearchStrategy[byte
     return st.one_of(
         st.binary(max_size=256),
         st.binary(max_size=256).map(
-            lambda tail: formats._PREFIX.pack(magic, _version_of(magic), 0, len(tail)) + tail
+            lambda tail: container.PREFIX.pack(magic, _version_of(magic), 0, len(tail)) + tail
         ),
         seed.flatmap(layout_edits),
         seed.flatmap(lambda data: byte_mutations(data, seeds, container=True)),
@@ -662,7 +663,7 @@ def check_model(data: bytes) -> bool:
     if model.digest != data[-32:].hex():
         raise Finding(f"digest {model.digest} is not the file's trailer")
     for name, value in model.graph.constants.items():
-        if not isinstance(value, np.ndarray) or value.dtype.name not in formats.CONSTANT_DTYPES:
+        if not isinstance(value, np.ndarray) or value.dtype.name not in model_file.CONSTANT_DTYPES:
             raise Finding(
                 f"constant {name!r} decoded to {type(value).__name__} {getattr(value, 'dtype', '')}"
             )
@@ -732,13 +733,13 @@ def _targets() -> dict[str, Target]:
     return {
         "programs": Target(
             "programs",
-            lambda: container_inputs(seed_program_bytes(), formats.PROGRAMS_MAGIC),
+            lambda: container_inputs(seed_program_bytes(), program_file.PROGRAMS_MAGIC),
             check_programs,
             seed_program_bytes,
         ),
         "model": Target(
             "model",
-            lambda: container_inputs(seed_model_bytes(), formats.MODEL_MAGIC),
+            lambda: container_inputs(seed_model_bytes(), model_file.MODEL_MAGIC),
             check_model,
             seed_model_bytes,
         ),

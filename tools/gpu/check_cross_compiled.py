@@ -62,7 +62,7 @@ RUN_ONCE = r"""
 import json, logging, sys, time
 import numpy as np
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-from mace_cl.engine import MaceRuntime
+from mace_cl.execution.engine import MaceRuntime
 model, compiled, inputs, outputs, device = sys.argv[1:6]
 feeds = dict(np.load(inputs))
 started = time.perf_counter()
@@ -167,8 +167,8 @@ def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
         raise SystemExit(
             f"recording the kernel tests' programs failed:\n{recorded.stdout[-3000:]}{recorded.stderr[-3000:]}"
         )
-    from mace_cl.formats import CompiledProgramSet, write_compiled_programs
-    from mace_cl.programs import ProgramSpec
+    from mace_cl.model.program_file import CompiledProgramSet, write_compiled_programs
+    from mace_cl.planning.program_spec import ProgramSpec
     from mace_cl_precompiler import cross, nvptx, ptxas
 
     specs = [ProgramSpec(name, tuple(options)) for name, options in json.loads(specs_file.read_text())]
@@ -194,8 +194,7 @@ def _make_kernel_binary(out: Path, arch: str, ptxas_path: Path | None) -> str:
 
 
 def _device_summary() -> dict:
-    from mace_cl.device import select_device
-    from mace_cl.program_store import device_identity, nvidia_compute_capability
+    from mace_cl.execution.device import device_identity, nvidia_compute_capability, select_device
 
     device = select_device(DEVICE)  # the one the children use
     return {
@@ -226,13 +225,12 @@ def _close(a: dict, b: dict) -> bool:
 
 def _too_new(compiled: Path, capability: tuple[int, int], target: Path) -> Path:
     """The same binaries, labelled as PTX for the architecture after this GPU's."""
-    from mace_cl.formats import (
+    from mace_cl.model.program_file import (
         CompiledProgramSet,
         encode_compiled_programs,
-        nvptx_identity,
-        nvptx_target_capability,
         read_compiled_programs,
     )
+    from mace_cl.targets.nvidia import nvptx_identity, nvptx_target_capability
 
     programs = read_compiled_programs(compiled)
     relabelled = CompiledProgramSet(metadata=programs.metadata)
@@ -249,13 +247,13 @@ def _too_new(compiled: Path, capability: tuple[int, int], target: Path) -> Path:
 
 def _relabel_sass(compiled: Path, target: Path, take_arch: str, as_arch: str) -> Path | None:
     """PTX kept, and the cubins of ``take_arch`` recorded as machine code for ``as_arch``."""
-    from mace_cl.formats import (
+    from mace_cl.model.program_file import (
         CompiledProgramSet,
         DeviceIdentity,
         encode_compiled_programs,
-        nvidia_sass_capability,
         read_compiled_programs,
     )
+    from mace_cl.targets.nvidia import nvidia_sass_capability
 
     programs = read_compiled_programs(compiled)
     relabelled = CompiledProgramSet(metadata=programs.metadata)
@@ -310,7 +308,7 @@ def _check_model(
     capability: tuple[int, int] | None,
     work: Path,
 ) -> dict:
-    from mace_cl.formats import read_model
+    from mace_cl.model.model_file import read_model
 
     if inputs is None:
         graph = read_model(model).graph
@@ -340,7 +338,8 @@ def _check_model(
         except ImportError:
             report["onnxruntime"] = "not installed"
     if capability is not None and checks["ran"]:
-        from mace_cl.formats import nvidia_sass_capability, read_compiled_programs
+        from mace_cl.model.program_file import read_compiled_programs
+        from mace_cl.targets.nvidia import nvidia_sass_capability
 
         if any(
             nvidia_sass_capability(identity) == capability

@@ -19,8 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mace_cl import programs
-from mace_cl.program_store import ShippedPrograms, load_compiled_program_set, shipped_programs
+from mace_cl.execution import programs
+from mace_cl.execution.program_store import ShippedPrograms, load_compiled_program_set, shipped_programs
+from mace_cl.planning.program_spec import ProgramSpec
 
 _origins: Counter[str] = Counter()
 _from_source: set[str] = set()
@@ -42,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     def get(
         self: programs.ProgramCache,
-        spec: programs.ProgramSpec,
+        spec: ProgramSpec,
         providers: list | None = None,
         listeners: list | None = None,
     ) -> tuple:

@@ -10,14 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mace_cl.formats import (
-    FormatError,
-    Manifest,
-    encode_manifest,
-    read_compiled_programs,
-    read_model,
-    write_atomically,
-)
+from mace_cl.model.container import FormatError, write_atomically
+from mace_cl.model.manifest import Manifest, encode_manifest
+from mace_cl.model.model_file import read_model
+from mace_cl.model.program_file import read_compiled_programs
 
 
 def main(argv: list[str] | None = None) -> int:

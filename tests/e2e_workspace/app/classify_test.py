@@ -10,7 +10,7 @@ import unittest
 import classify
 import mace_cl
 import numpy as np
-from mace_cl.formats import read_manifest
+from mace_cl.model.manifest import read_manifest
 
 
 class ClassifyTest(unittest.TestCase):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from mace_cl.graph import is_int_list
+from mace_cl.model.graph import is_int_list
 from onnx import AttributeProto
 
 from mace_cl_converter.tensors import read_tensor
 
-# Python value of one attribute: what mace_cl.graph.AttrValue allows, plus tensors
+# Python value of one attribute: what mace_cl.model.graph.AttrValue allows, plus tensors
 # (``Constant``'s value, ``ConstantOfShape``'s value) that the importer turns into constants.
 PyAttr = int | float | str | list[int] | list[float] | list[str] | np.ndarray
 

@@ -11,7 +11,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-from mace_cl.formats import FormatError, read_regular_file, write_model
+from mace_cl.model.container import FormatError, read_regular_file
+from mace_cl.model.model_file import write_model
 
 from mace_cl_converter import ConversionError, convert_model
 from mace_cl_converter.input_shapes import parse_input_shapes

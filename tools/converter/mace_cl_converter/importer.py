@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from mace_cl.graph import Graph, Node, TensorInfo
+from mace_cl.model.graph import Graph, Node, TensorInfo
 from onnx import TensorProto
 
 from mace_cl_converter.attributes import PyAttr, node_attributes

@@ -1,4 +1,4 @@
-"""The converter's working state: a ``mace_cl.graph.Graph`` plus what conversion needs on top.
+"""The converter's working state: a ``mace_cl.model.graph.Graph`` plus what conversion needs on top.
 
 Nodes use ONNX op types and attributes at the *newest* opset's semantics (the importer
 rewrites older forms), so passes and the runtime see one form per op.
@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from mace_cl.graph import Graph, Node
+from mace_cl.model.graph import Graph, Node
 
 Shape = tuple[int, ...]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from mace_cl.graph import Graph, GraphError
-from mace_cl.ops.base import OpError
-from mace_cl.ops.registry import planner_for
-from mace_cl.planner import PLAN_KINDS, plan_graph
+from mace_cl.model.graph import Graph, GraphError
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.registry import planner_for
+from mace_cl.planning.planner import PLAN_KINDS, plan_graph
 
 from mace_cl_converter import supported_ops
 from mace_cl_converter.errors import ConversionError, UnsupportedOpError
@@ -50,7 +50,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("dead_nodes", dead_nodes.run),
 ]
 
-# Model files store these constant dtypes (mace_cl.formats.CONSTANT_DTYPES); others are cast.
+# Model files store these constant dtypes (mace_cl.model.model_file.CONSTANT_DTYPES); others are cast.
 _CONSTANT_CASTS = {
     "float64": np.float32,
     "int16": np.int32,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mace_cl.ops.registry import supported_op_types
+from mace_cl.planning.ops.registry import supported_op_types
 
 from mace_cl_converter.evaluate import numpy_ops
 from mace_cl_converter.lowerings import lowered_op_types

@@ -22,7 +22,7 @@ for _path in (_REPO / "runtime", _HERE.parent):
         sys.path.append(str(_path))
 
 from mace_cl import MaceRuntime  # noqa: E402
-from mace_cl.formats import read_model  # noqa: E402
+from mace_cl.model.model_file import read_model  # noqa: E402
 from mace_cl_converter import (  # noqa: E402
     ConversionError,
     InputShapeError,
@@ -438,8 +438,8 @@ def test_each_node_is_planned_once_and_the_final_graph_once(monkeypatch: pytest.
     inference must reuse plans, and the final graph is planned by one plan_graph call."""
     from collections import Counter
 
-    import mace_cl.planner
-    from mace_cl.ops import registry
+    import mace_cl.planning.planner
+    from mace_cl.planning.ops import registry
     from mace_cl_converter.passes import shape_inference
 
     calls: dict[str, Counter] = {"inference": Counter(), "final": Counter()}
@@ -452,7 +452,7 @@ def test_each_node_is_planned_once_and_the_final_graph_once(monkeypatch: pytest.
         return plan
 
     monkeypatch.setattr(shape_inference, "plan_node", counting("inference"))
-    monkeypatch.setattr(mace_cl.planner, "plan_node", counting("final"))
+    monkeypatch.setattr(mace_cl.planning.planner, "plan_node", counting("final"))
     c = 8
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),

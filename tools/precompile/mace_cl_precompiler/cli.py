@@ -1,6 +1,6 @@
 """mace_precompile: compile the OpenCL programs a model needs into mace_cl_compiled_program.bin.
 
-The program list comes from the runtime's own planner (mace_cl.planner), so the file holds
+The program list comes from the runtime's own planner (mace_cl.planning.planner), so the file holds
 exactly what the runtime will ask for on start-up.
 
 Targets: ``driver`` (default) builds with an OpenCL device's own driver on this machine;
@@ -18,28 +18,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mace_cl.formats import (
-    CompiledProgramSet,
-    DeviceIdentity,
-    FormatError,
-    read_model,
-    write_compiled_programs,
-)
-from mace_cl.graph import Graph, GraphError
-from mace_cl.ops.base import OpError
-from mace_cl.planner import plan_graph, required_programs
-from mace_cl.programs import ProgramSpec
+from mace_cl.model.container import FormatError
+from mace_cl.model.graph import Graph, GraphError
+from mace_cl.model.model_file import read_model
+from mace_cl.model.program_file import CompiledProgramSet, DeviceIdentity, write_compiled_programs
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.planner import plan_graph, required_programs
+from mace_cl.planning.program_spec import ProgramSpec
 
 from mace_cl_precompiler.common import CompiledSpec, PrecompileError
 from mace_cl_precompiler.pocl_binaries import use_private_cache
 
 if TYPE_CHECKING:
-    from mace_cl.device import DeviceEntry
+    from mace_cl.execution.device import DeviceEntry
 
 # The driver target's modules open OpenCL devices; they are imported only when used, so a
 # cross compile never touches a device or an OpenCL driver (e.g. on a remote executor).
 TARGETS = ("driver", "nvptx")
-# Plans depend on the device kind (mace_cl.device.device_kind); NVIDIA's OpenCL devices are GPUs.
+# Plans depend on the device kind (mace_cl.execution.device.device_kind); NVIDIA's OpenCL devices are GPUs.
 NVPTX_DEVICE_KIND = "gpu"
 
 
@@ -170,7 +166,7 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
     # then; spawned workers inherit it): build actions share no state, and binaries record a
     # fixed path instead of it.
     use_private_cache()
-    from mace_cl.device import DeviceSelectionError, device_kind, list_devices, select_device
+    from mace_cl.execution.device import DeviceSelectionError, device_kind, list_devices, select_device
 
     try:
         entries = list_devices()
@@ -183,7 +179,7 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
 def _compile_with_driver(
     args: argparse.Namespace, device: DeviceEntry, specs: list[ProgramSpec], graphs: list[Graph]
 ) -> tuple[DeviceIdentity, list[CompiledSpec]]:
-    from mace_cl.program_store import device_identity
+    from mace_cl.execution.device import device_identity
 
     from mace_cl_precompiler.compile import compile_and_capture_launches, compile_programs
 

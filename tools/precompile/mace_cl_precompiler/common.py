@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mace_cl.formats import CompiledProgram
-from mace_cl.programs import ProgramSpec
+from mace_cl.model.program_file import CompiledProgram
+from mace_cl.planning.program_spec import ProgramSpec
 
 
 class PrecompileError(RuntimeError):

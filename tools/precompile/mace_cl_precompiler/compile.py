@@ -17,14 +17,20 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pyopencl as cl
-from mace_cl.device import DeviceEntry, list_devices, shared_context
-from mace_cl.engine import MaceRuntime
-from mace_cl.formats import CompiledProgram, CompiledProgramSet, DeviceIdentity, program_source_hash
-from mace_cl.graph import Graph
-from mace_cl.kernel_sources import program_source
-from mace_cl.pocl_binary import is_pocl_binary, pocl_binary_problem
-from mace_cl.program_store import BinaryRefused, build_from_binary, device_identity, program_binary
-from mace_cl.programs import ProgramBuildError, ProgramSpec, build_program
+from mace_cl.execution.device import DeviceEntry, device_identity, list_devices, shared_context
+from mace_cl.execution.engine import MaceRuntime
+from mace_cl.execution.program_store import BinaryRefused, build_from_binary, program_binary
+from mace_cl.execution.programs import ProgramBuildError, build_program
+from mace_cl.model.graph import Graph
+from mace_cl.model.program_file import (
+    CompiledProgram,
+    CompiledProgramSet,
+    DeviceIdentity,
+    program_source_hash,
+)
+from mace_cl.planning.kernel_sources import program_source
+from mace_cl.planning.program_spec import ProgramSpec
+from mace_cl.targets.pocl_binary import is_pocl_binary, pocl_binary_problem
 
 from mace_cl_precompiler.common import CompiledSpec, PrecompileError
 from mace_cl_precompiler.pocl_binaries import normalize_pocl_binary

@@ -23,16 +23,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mace_cl.formats import (
-    CompiledProgram,
-    DeviceIdentity,
-    nvidia_sass_identity,
-    nvptx_identity,
-    parse_nvptx_arch,
-    program_source_hash,
-)
-from mace_cl.kernel_sources import program_source
-from mace_cl.programs import ProgramSpec
+from mace_cl.model.program_file import CompiledProgram, DeviceIdentity, program_source_hash
+from mace_cl.planning.kernel_sources import program_source
+from mace_cl.planning.program_spec import ProgramSpec
+from mace_cl.targets.nvidia import nvidia_sass_identity, nvptx_identity, parse_nvptx_arch
 
 from mace_cl_precompiler.common import CompiledSpec, PrecompileError
 from mace_cl_precompiler.cross import OPENCL_STD, LlvmTools, WorkDir, clang_options, run_tool

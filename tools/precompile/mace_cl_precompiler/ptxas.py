@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from mace_cl.formats import parse_nvptx_arch
+from mace_cl.targets.nvidia import parse_nvptx_arch
 
 from mace_cl_precompiler.common import PrecompileError
 from mace_cl_precompiler.cross import WorkDir, run_tool

@@ -22,19 +22,22 @@ HERE = Path(__file__).absolute().parent
 REPO = HERE.parents[2]
 sys.path[:0] = [str(REPO / "runtime"), str(REPO / "tools" / "precompile")]
 
-from mace_cl.formats import (  # noqa: E402
+from mace_cl.model.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.model.model_file import write_model  # noqa: E402
+from mace_cl.model.program_file import DeviceIdentity, read_compiled_programs  # noqa: E402
+from mace_cl.targets.compatibility import (  # noqa: E402
+    ORIGIN_SHIPPED_PTX,
+    ORIGIN_SHIPPED_SASS,
+    select_identities,
+)
+from mace_cl.targets.nvidia import (  # noqa: E402
     NVIDIA_PLATFORM_NAME,
-    DeviceIdentity,
     nvidia_sass_capability,
     nvidia_sass_identity,
     nvptx_identity,
     nvptx_target_capability,
     parse_nvptx_arch,
-    read_compiled_programs,
-    write_model,
 )
-from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
-from mace_cl.program_store import ORIGIN_SHIPPED_PTX, ORIGIN_SHIPPED_SASS, select_identities  # noqa: E402
 from mace_cl_precompiler import cross  # noqa: E402
 from mace_cl_precompiler.common import PrecompileError  # noqa: E402
 from mace_cl_precompiler.cross import clang_options  # noqa: E402
@@ -475,7 +478,7 @@ def test_cross_compiled_file_falls_back_to_source_on_pocl(tmp_path: Path) -> Non
     assert _cross_compile(model, compiled).returncode == 0
     script = (
         "import json, logging, sys\nimport numpy as np\nlogging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
-        "from mace_cl.engine import MaceRuntime\n"
+        "from mace_cl.execution.engine import MaceRuntime\n"
         "r = MaceRuntime(sys.argv[1], device='cpu', compiled_program=sys.argv[2])\n"
         "r.run_dict({'x': np.ones((1, 3, 12, 12), np.float32)})\nprint(json.dumps(r.program_origins()))\n"
     )

@@ -23,16 +23,16 @@ HERE = Path(__file__).absolute().parent
 REPO = HERE.parents[2]
 sys.path.append(str(REPO / "runtime"))
 
-from mace_cl.formats import (  # noqa: E402
+from mace_cl.model.graph import Graph, Node, TensorInfo  # noqa: E402
+from mace_cl.model.model_file import write_model  # noqa: E402
+from mace_cl.model.program_file import (  # noqa: E402
     CompiledProgram,
     CompiledProgramSet,
     DeviceIdentity,
     decode_compiled_programs,
     encode_compiled_programs,
     read_compiled_programs,
-    write_model,
 )
-from mace_cl.graph import Graph, Node, TensorInfo  # noqa: E402
 from mace_cl_precompiler.pocl_binaries import (  # noqa: E402
     CANONICAL_CACHE_DIR,
     normalize_pocl_binary,

@@ -14,7 +14,7 @@ DepthToSpace (CRD or DCR mode) becomes that single op.
 from __future__ import annotations
 
 import numpy as np
-from mace_cl.graph import Node
+from mace_cl.model.graph import Node
 
 from mace_cl_converter.attributes import as_ints
 from mace_cl_converter.model import Model

@@ -9,7 +9,7 @@ importer keeps it current; after other passes call ``shape_inference.infer_shape
 from __future__ import annotations
 
 import numpy as np
-from mace_cl.graph import Node
+from mace_cl.model.graph import Node
 
 from mace_cl_converter.errors import ConversionError
 from mace_cl_converter.evaluate import FoldNode, evaluate

@@ -11,7 +11,7 @@ Math is done in float64 and stored as float32.
 from __future__ import annotations
 
 import numpy as np
-from mace_cl.graph import Node
+from mace_cl.model.graph import Node
 
 from mace_cl_converter.attributes import as_float, as_int
 from mace_cl_converter.model import Model

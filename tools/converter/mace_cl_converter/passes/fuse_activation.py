@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from mace_cl.graph import Node
-from mace_cl.ops.base import OpError
-from mace_cl.ops.registry import planner_for
+from mace_cl.model.graph import Node
+from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.registry import planner_for
 
 from mace_cl_converter.attributes import as_float
 from mace_cl_converter.model import Model

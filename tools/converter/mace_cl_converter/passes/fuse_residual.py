@@ -1,7 +1,7 @@
 """Residual fusion: ``Add(Conv(...), other)`` -> one Conv with ``other`` as input 3.
 
 The runtime's Conv adds a fourth input before its fused activation
-(``act(conv + bias + residual)``, runtime/mace_cl/ops/conv.py); CPU plans add it in the
+(``act(conv + bias + residual)``, runtime/mace_cl/planning/ops/conv.py); CPU plans add it in the
 pointwise kernel's store and so save the Add's launch and its pass over the tensor
 (MobileNetV2 has 10 such Adds). Exact only when nothing else sees the convolution's
 own output, so the Conv must:
@@ -19,7 +19,7 @@ the Conv, ``other`` before the Add) and writes the Add's output.
 
 from __future__ import annotations
 
-from mace_cl.graph import Node
+from mace_cl.model.graph import Node
 
 from mace_cl_converter.model import Model
 

@@ -1,6 +1,6 @@
 """Shape inference: the runtime planner's own shape rules, node by node.
 
-One source of truth: a node's output shapes are whatever ``mace_cl.ops`` plans for it.
+One source of truth: a node's output shapes are whatever ``mace_cl.planning.ops`` plans for it.
 Only when the runtime cannot plan a node (e.g. a rank-5 Reshape that a later pass
 rewrites away) do the small numpy-style rules below give its shapes, so the
 rest of the graph can still be inferred; the planning error is kept and reported if
@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from mace_cl.graph import Node
-from mace_cl.ops.base import OpError, PlanInput
-from mace_cl.ops.registry import plan_node, planner_for
+from mace_cl.model.graph import Node
+from mace_cl.planning.ops.base import OpError, PlanInput
+from mace_cl.planning.ops.registry import plan_node, planner_for
 
 from mace_cl_converter.attributes import as_ints
 from mace_cl_converter.errors import ConversionError

@@ -1,0 +1,89 @@
+"""Whole-graph planning without OpenCL: shapes, per-node op plans, required programs.
+
+The runtime executes this plan and the build-time precompiler calls
+``required_programs`` on the same plan, so both agree on the program list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mace_cl.model.graph import Graph, GraphError
+from mace_cl.planning.layout import LayoutError, as_nchw4, nhwc4_nbytes
+from mace_cl.planning.ops.base import INT32_MAX, OpPlan, PlanContext, PlanInput, Shape
+from mace_cl.planning.ops.registry import plan_node
+from mace_cl.planning.program_spec import ProgramSpec
+
+# Device kinds whose plans differ (ops choose other kernels for "gpu"); every other kind
+# plans as "cpu". A model must plan for each, so the converter and tests try them all.
+PLAN_KINDS = ("cpu", "gpu")
+
+# Programs the runtime itself uses around the ops (kernels/layout.cl).
+LAYOUT_PROGRAM = ProgramSpec("layout")
+
+
+@dataclass
+class GraphPlan:
+    graph: Graph
+    node_plans: list[OpPlan]
+    shapes: dict[str, Shape]  # every non-constant tensor: graph inputs and node outputs
+    device_kind: str = "cpu"  # the device kind the plan was made for
+
+    def programs(self) -> list[ProgramSpec]:
+        specs = {LAYOUT_PROGRAM}
+        for plan in self.node_plans:
+            specs |= plan.programs()
+        return sorted(specs, key=lambda spec: spec.key)
+
+
+def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
+    """Plan every node for a device of ``device_kind`` ("cpu", "gpu", ... as
+    ``mace_cl.execution.device.device_kind`` names them): ops choose kernels per kind, so the runtime
+    and the precompiler must pass the kind of the same device. Shapes (and plan errors)
+    do not depend on it."""
+    context = PlanContext(device_kind)
+    graph.validate()
+    shapes: dict[str, Shape] = {}
+    for info in graph.inputs:
+        try:
+            as_nchw4(info.shape)
+        except LayoutError as exc:
+            raise GraphError(f"graph input {info.name!r}: {exc}") from None
+        if nhwc4_nbytes(info.shape) // 4 > INT32_MAX:
+            raise GraphError(
+                f"graph input {info.name!r} has shape {list(info.shape)}: more elements than the "
+                f"kernels' 32-bit indices reach ({INT32_MAX}); give a smaller input shape"
+            )
+        shapes[info.name] = info.shape
+    node_plans: list[OpPlan] = []
+    for node in graph.nodes:
+        inputs = [_plan_input(graph, shapes, name) for name in node.inputs]
+        plan = plan_node(node, inputs, context)
+        for name, shape in zip(node.outputs, plan.output_shapes, strict=True):
+            if name:
+                shapes[name] = tuple(shape)
+        node_plans.append(plan)
+    for info in graph.outputs:
+        if info.name in graph.constants:
+            raise GraphError(f"graph output {info.name!r} is a constant; fold it out of the model")
+        if shapes[info.name] != info.shape:
+            raise GraphError(
+                f"graph output {info.name!r} is declared with shape {list(info.shape)} "
+                f"but the nodes produce {list(shapes[info.name])}"
+            )
+    return GraphPlan(graph=graph, node_plans=node_plans, shapes=shapes, device_kind=device_kind)
+
+
+def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
+    if not name:
+        return PlanInput(name="", shape=None)
+    value = graph.constants.get(name)
+    if value is not None:
+        return PlanInput(name=name, shape=tuple(int(d) for d in value.shape), value=value)
+    return PlanInput(name=name, shape=shapes[name])
+
+
+def required_programs(graph: Graph, *, device_kind: str) -> list[ProgramSpec]:
+    """Every program a model needs on a device of ``device_kind``, sorted by key (for the
+    build-time precompiler)."""
+    return plan_graph(graph, device_kind=device_kind).programs()
