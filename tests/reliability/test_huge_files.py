@@ -28,11 +28,15 @@ from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
 from mace_cl.execution.program_store import DiskProgramCache  # noqa: E402
 from mace_cl.model.container import MAX_FILE_BYTES, FormatError  # noqa: E402
 from mace_cl.model.manifest import read_manifest  # noqa: E402
-from mace_cl.model.model_file import decode_model, read_model  # noqa: E402
+from mace_cl.model.model_file import decode_model, read_model, write_model  # noqa: E402
 from mace_cl.model.program_file import (  # noqa: E402
+    CompiledProgram,
+    CompiledProgramSet,
+    DeviceIdentity,
     decode_compiled_programs,
     program_source_hash,
     read_compiled_programs,
+    write_compiled_programs,
 )
 from mace_cl.planning.program_spec import ProgramSpec  # noqa: E402
 
@@ -229,6 +233,50 @@ def test_huge_cache_entry_is_a_miss(tmp_path: Path, caplog: pytest.LogCaptureFix
         assert cache.load(runtime.context, spec, source) is None
     assert time.perf_counter() - started < MAX_SECONDS
     assert "ignoring damaged cache entry" in caplog.text and "larger than any" in caplog.text
+
+
+def _peak_bytes(call: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_reading_a_model_takes_at_most_its_file_plus_its_weights(tmp_path: Path) -> None:
+    # The bound the issue set: twice the file size plus the model's own weights. Reading holds
+    # the file once and the decoded weights once; the checksum and the payload are views.
+    rng = np.random.default_rng(0)
+    constants = {f"w{i}": rng.standard_normal((64, 64, 32)).astype(np.float32) for i in range(8)}
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, 64, 64, 32))],
+        outputs=[TensorInfo(f"y{i}", (1, 64, 64, 32)) for i in range(8)],
+        nodes=[Node("Add", f"add{i}", ["x", f"w{i}"], [f"y{i}"]) for i in range(8)],
+        constants=constants,
+    )
+    path = tmp_path / "m.mace"
+    write_model(graph, path)
+    size, weights = path.stat().st_size, sum(a.nbytes for a in constants.values())
+    peak = _peak_bytes(lambda: read_model(path))
+    assert peak <= 2 * size + weights, (peak, size, weights)
+    assert peak <= size + weights + (1 << 20), f"{peak} bytes to read {size}: a copy of the file too many"
+
+
+def test_reading_a_compiled_program_file_takes_at_most_its_file_plus_its_binaries(tmp_path: Path) -> None:
+    identity = DeviceIdentity("p", "1", "d", "1", "1")
+    programs = CompiledProgramSet()
+    binaries = 0
+    for i in range(64):
+        binary = bytes([i]) * (128 << 10)
+        programs.add(identity, CompiledProgram(f"k{i}", f"{i:064x}", binary))
+        binaries += len(binary)
+    path = tmp_path / "p.bin"
+    write_compiled_programs(programs, path)
+    size = path.stat().st_size
+    peak = _peak_bytes(lambda: read_compiled_programs(path))
+    assert peak <= 2 * size + binaries, (peak, size, binaries)
+    assert peak <= size + binaries + (1 << 20), f"{peak} bytes to read {size}: a copy of the file too many"
 
 
 if __name__ == "__main__":

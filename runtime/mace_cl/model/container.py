@@ -100,7 +100,8 @@ def unpack_container(data: bytes, magic: bytes, supported_version: int, what: st
             f"{where}: {what} format version {version}, this runtime reads version "
             f"{supported_version}; rebuild the file with the matching tools"
         )
-    body, trailer = data[:-DIGEST_BYTES], data[-DIGEST_BYTES:]
+    # A view, not a slice: decoding must not hold a second copy of the file.
+    body, trailer = memoryview(data)[:-DIGEST_BYTES], bytes(data[-DIGEST_BYTES:])
     if hashlib.sha256(body).digest() != trailer:
         raise FormatError(f"{where}: checksum mismatch, the {what} is corrupt or truncated")
     header_end = PREFIX.size + header_len
@@ -118,7 +119,7 @@ def unpack_container(data: bytes, magic: bytes, supported_version: int, what: st
     payload_start = aligned(header_end)
     if payload_start > len(body):
         raise FormatError(f"{where}: header padding runs past the end of the file")
-    return Container(version, header, memoryview(body)[payload_start:], trailer.hex())
+    return Container(version, header, body[payload_start:], trailer.hex())
 
 
 def check_unicode(value: Any, where: str) -> None:
