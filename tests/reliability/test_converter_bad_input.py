@@ -20,7 +20,7 @@ import pytest
 
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 REPO = Path(__file__).absolute().parents[2]
-sys.path.append(str(REPO / "tools" / "fuzz"))
+sys.path.append(str(REPO / "dev" / "fuzz"))
 sys.path.append(str(REPO / "tools" / "converter"))
 
 import mace_convert  # noqa: E402

@@ -1,6 +1,6 @@
 """Bounded fuzz runs of the file readers (CI), and regressions for what long runs found.
 
-The long runs are ``tools/fuzz/run_fuzz.py --target NAME --examples 100000``; these use the
+The long runs are ``dev/fuzz/run_fuzz.py --target NAME --examples 100000``; these use the
 same targets and generators with a few hundred inputs each, so every CI run explores new
 inputs (hypothesis seeds randomly) within a few seconds.
 """
@@ -17,7 +17,7 @@ import pytest
 
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 REPO = Path(__file__).absolute().parents[2]
-sys.path.append(str(REPO / "tools" / "fuzz"))
+sys.path.append(str(REPO / "dev" / "fuzz"))
 
 from fuzz_targets import (  # noqa: E402
     TARGETS,

@@ -21,7 +21,7 @@ import pytest
 
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 REPO = Path(__file__).absolute().parents[2]
-sys.path.append(str(REPO / "tools" / "fuzz"))
+sys.path.append(str(REPO / "dev" / "fuzz"))
 
 from fuzz_targets import seal_container, seed_model_bytes, seed_program_bytes, split_container  # noqa: E402
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402

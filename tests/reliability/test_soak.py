@@ -1,6 +1,6 @@
 """Bounded soak: a few hundred inferences in one process must not grow memory or OpenCL objects.
 
-The long run is ``tools/soak/soak.py --iterations 20000``; this is the same loop, short.
+The long run is ``dev/soak/soak.py --iterations 20000``; this is the same loop, short.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 REPO = Path(__file__).absolute().parents[2]
-sys.path.append(str(REPO / "tools" / "soak"))
+sys.path.append(str(REPO / "dev" / "soak"))
 
 from soak import SHAPE, cl_object_counts, growth, soak  # noqa: E402
 

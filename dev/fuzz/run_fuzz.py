@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Long fuzz runs of the file readers: inputs/s, accepted inputs, crashes.
 
-    python3 tools/fuzz/run_fuzz.py --target model --examples 100000
-    python3 tools/fuzz/run_fuzz.py --target all --examples 100000 --crash-dir /tmp/crashes
+    python3 dev/fuzz/run_fuzz.py --target model --examples 100000
+    python3 dev/fuzz/run_fuzz.py --target all --examples 100000 --crash-dir /tmp/crashes
 
 Targets: programs (decode_compiled_programs), model (decode_model), manifest
 (read_manifest), onnx (the converter's ONNX loading and conversion). A crash is any

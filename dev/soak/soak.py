@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: thousands of inferences in one process; reports memory and OpenCL object counts.
 
-    python3 tools/soak/soak.py --iterations 20000 --interval 2000
+    python3 dev/soak/soak.py --iterations 20000 --interval 2000
 
 Prints, every --interval runs: resident memory (psutil), open file descriptors, threads,
 Python objects tracked by the garbage collector, and live pyopencl objects by type. The
