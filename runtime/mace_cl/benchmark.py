@@ -7,7 +7,7 @@ runtime without profiling; the per-op table and ``--trace`` come from one run of
 profiling runtime, since OpenCL profiling events add host cost to every launch.
 
 pip installs this command as ``mace-benchmark``; in a clone, ``tools/bazel run
-//tools/benchmark:mace_benchmark`` runs it (tools/benchmark/mace_benchmark.py).
+//dev/benchmark:mace_benchmark`` runs it (dev/benchmark/mace_benchmark.py).
 
 Examples:
     mace-benchmark model.mace --device cpu --runs 200

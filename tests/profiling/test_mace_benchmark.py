@@ -1,7 +1,7 @@
 """mace_benchmark on a tiny model written here, run on the CPU OpenCL device (PoCL): the text
 report, --json, --trace, manifest folders, paths relative to `bazel run`'s caller, and one-line
 errors for what a user can get wrong. The command runs as Bazel runs it (the wrapper
-tools/benchmark/mace_benchmark.py); its parts are tested from the runtime module,
+dev/benchmark/mace_benchmark.py); its parts are tested from the runtime module,
 mace_cl.benchmark, which pip installs as mace-benchmark."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 # Not resolved: under Bazel the runfiles tree, not the source tree, must be used.
 REPO = Path(__file__).absolute().parents[2]
-SCRIPT = REPO / "tools" / "benchmark" / "mace_benchmark.py"
+SCRIPT = REPO / "dev" / "benchmark" / "mace_benchmark.py"
 sys.path[:0] = [str(REPO / "runtime")]
 
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402

@@ -2,7 +2,7 @@
 """mace_benchmark: start-up time, latency percentiles, per-op device time and memory of a model.
 
 The command itself is mace_cl.benchmark (pip installs it as ``mace-benchmark``); ``tools/bazel
-run //tools/benchmark:mace_benchmark`` and the tests run this file.
+run //dev/benchmark:mace_benchmark`` and the tests run this file.
 
 Examples:
     mace_benchmark.py model.mace --device cpu --runs 200
