@@ -28,7 +28,7 @@ from pathlib import Path
 # The files users load, in the order the reference presents them.
 PUBLIC_FILES = ("rules/defs.bzl", "rules/extensions.bzl", "rules/repositories.bzl")
 OUTPUT = "docs/rules.md"
-UPDATE_COMMAND = "tools/bazel run //tools/docgen:update_rules_doc"
+UPDATE_COMMAND = "tools/bazel run //dev/docgen:update_rules_doc"
 REPOSITORY = "rules_mace"
 
 # attr.<type> -> how the reference names it, and the value an attribute has when not set.
@@ -464,7 +464,7 @@ def render(root: Path) -> str:
     generator = Generator(root)
     sections = [(path, generator.module(path).doc, generator.entries(path)) for path in PUBLIC_FILES]
     lines = [
-        "<!-- Generated from the doc strings of rules/*.bzl by tools/docgen/rules_doc.py; do not edit.",
+        "<!-- Generated from the doc strings of rules/*.bzl by dev/docgen/rules_doc.py; do not edit.",
         f"     Regenerate with: {UPDATE_COMMAND} -->",
         "",
         "# rules_mace rule reference",

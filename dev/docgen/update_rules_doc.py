@@ -1,6 +1,6 @@
 """Rewrites docs/rules.md from the doc strings of the workspace's .bzl files.
 
-tools/bazel run //tools/docgen:update_rules_doc
+tools/bazel run //dev/docgen:update_rules_doc
 """
 
 from __future__ import annotations
