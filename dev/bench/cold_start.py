@@ -1,6 +1,6 @@
 """Cold start in fresh processes: compiling from source vs the shipped binary vs a warm cache.
 
-For a MobileNetV2-class model (seeded random weights; the ONNX builder of bench/pocl_latency.py)
+For a MobileNetV2-class model (seeded random weights; the ONNX builder of dev/bench/pocl_latency.py)
 or any ONNX file given with --onnx, on the default OpenCL device:
 
   1. convert it and precompile mace_cl_compiled_program.bin with the same tools the build uses;
@@ -20,8 +20,8 @@ the device context alone (a child that only creates it), the largest part of it 
 With --model and --compiled, a converted model and a compiled-program file made elsewhere
 (e.g. cross-compiled for an NVIDIA GPU with PTX and machine code) are used as they are.
 
-Run: python3 bench/cold_start.py [--onnx MODEL.onnx --input-shape NAME=1,3,224,224] [--repeats 3]
-     python3 bench/cold_start.py --model M.mace --compiled B.bin [--name NAME]
+Run: python3 dev/bench/cold_start.py [--onnx MODEL.onnx --input-shape NAME=1,3,224,224] [--repeats 3]
+     python3 dev/bench/cold_start.py --model M.mace --compiled B.bin [--name NAME]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).absolute().parent
-REPO = HERE.parent
+REPO = HERE.parents[1]
 PATHS = [
     str(REPO / "runtime"),
     str(REPO / "tools" / "converter"),

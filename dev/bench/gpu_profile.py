@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Per-kernel GPU profile of MobileNetV2 and ResNet18 (and optionally the detector-style
-model of bench/gpu_vs_torch.py) on our runtime, from OpenCL profiling events.
+model of dev/bench/gpu_vs_torch.py) on our runtime, from OpenCL profiling events.
 
 For each model (batch 1, float32, random weights): end-to-end latency per call (host in,
 host out) of a runtime without profiling; then, over profiled runs
@@ -11,11 +11,11 @@ ways: by kernel (program options included), by op type, and the slowest single l
 many small ones, or to launch overhead -- the data for the next round of GPU kernels.
 
 Models come from torchvision when torch is installed (``--source torch``, as
-bench/gpu_vs_torch.py exports them), else from the ONNX builder of bench/pocl_latency.py
+dev/bench/gpu_vs_torch.py exports them), else from the ONNX builder of dev/bench/pocl_latency.py
 (``--source builtin``: MobileNetV2 only). Outputs are checked against onnxruntime (CPU)
 when it is installed.
 
-    python3 bench/gpu_profile.py [--models mobilenetv2,resnet18,detector] [--device gpu]
+    python3 dev/bench/gpu_profile.py [--models mobilenetv2,resnet18,detector] [--device gpu]
         [--plan-kind gpu] [--runs 50] [--top 15]
 
 ``--device cpu --plan-kind gpu`` runs the GPU plans on PoCL (a smoke test, not timings).
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
-for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter", _ROOT / "bench"):
+for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter", _ROOT / "dev" / "bench"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 

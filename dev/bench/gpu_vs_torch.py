@@ -8,7 +8,7 @@ the same torch module, converted by the rules_mace converter, and checked agains
 before timing. Every engine is timed end to end per call -- host input in, host output
 out -- because that is what an app sees; timings alternate between engines in rounds.
 
-    python3 bench/gpu_vs_torch.py [--runs 200] [--rounds 10] [--no-compile]
+    python3 dev/bench/gpu_vs_torch.py [--runs 200] [--rounds 10] [--no-compile]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-_ROOT = Path(__file__).absolute().parents[1]
+_ROOT = Path(__file__).absolute().parents[2]
 for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter"):
     if str(_path) not in sys.path:
         sys.path.append(str(_path))

@@ -2,11 +2,11 @@
 """Peak memory of our runtime vs onnxruntime on the same model, each in a fresh process.
 
 Each child imports its engine, records its resident size, builds a session for MobileNetV2
-(bench/pocl_latency.py's builder, random weights, 224x224) and runs 20 inferences; it reports
+(dev/bench/pocl_latency.py's builder, random weights, 224x224) and runs 20 inferences; it reports
 the peak resident set (ru_maxrss) and the growth over the post-import size. PoCL runs on the
 host, so its device buffers are host memory and show up here too.
 
-    python3 bench/peak_memory.py [--device cpu]
+    python3 dev/bench/peak_memory.py [--device cpu]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).absolute().parent
-PATHS = [str(HERE.parent / "runtime"), str(HERE.parent / "tools" / "converter"), str(HERE)]
+PATHS = [str(HERE.parents[1] / "runtime"), str(HERE.parents[1] / "tools" / "converter"), str(HERE)]
 
 CHILD = """
 import json, resource, sys

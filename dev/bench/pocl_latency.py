@@ -12,7 +12,7 @@ Timings alternate between the engines in rounds, so slow phases of a shared mach
 both. Prints median/p90 per engine and the ratio ours / onnxruntime, then a per-kernel
 device-time profile (OpenCL profiling events) and the host cost per enqueue.
 
-    python3 bench/pocl_latency.py [--runs 200] [--rounds 10] [--bn] [--no-profile]
+    python3 dev/bench/pocl_latency.py [--runs 200] [--rounds 10] [--bn] [--no-profile]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter"):
     if str(_path) not in sys.path:
