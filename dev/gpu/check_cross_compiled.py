@@ -45,7 +45,7 @@ CHILD_PATH = os.pathsep.join(
             str(REPO / "runtime"),
             str(REPO / "tools" / "precompile"),
             str(REPO / "tools" / "converter"),
-            str(REPO / "tools" / "gpu"),
+            str(REPO / "dev" / "gpu"),
             str(REPO / "tests" / "models"),
             os.environ.get("PYTHONPATH", ""),
         ],
