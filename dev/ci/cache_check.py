@@ -12,7 +12,7 @@
    target of a model (PoCL -> PTX for sm_90 -> PTX for sm_80) re-runs its precompile and
    manifest, never its conversion.
 
-Run from the repository root: python3 tools/ci/cache_check.py  (CI does; it takes minutes).
+Run from the repository root: python3 dev/ci/cache_check.py  (CI does; it takes minutes).
 Needs nginx with the WebDAV module on the host (Debian: apt-get install nginx).
 """
 
