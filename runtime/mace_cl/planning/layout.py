@@ -97,14 +97,6 @@ def pack_nhwc4(array: np.ndarray) -> np.ndarray:
     return packed.reshape(-1)
 
 
-def unpack_nhwc4(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Host reference: flat NHWC4 buffer contents -> logical array of ``shape``."""
-    geo = Nhwc4Shape.of(shape)
-    packed = np.asarray(flat, dtype=np.float32)[: geo.num_float4 * 4]
-    nhwc = packed.reshape(geo.n, geo.h, geo.w, geo.c4 * 4)[..., : geo.c]
-    return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)).reshape(shape)
-
-
 def broadcast_float_strides(
     in_shape: tuple[int, ...], out_shape: tuple[int, ...]
 ) -> tuple[int, int, int, int]:

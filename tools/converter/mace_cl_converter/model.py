@@ -75,20 +75,3 @@ class Model:
         they are the model's user-facing API)."""
         for node in self.graph.nodes:
             node.inputs = [new if name == old else name for name in node.inputs]
-
-
-def constant_value(model: Model, name: str) -> np.ndarray | None:
-    return model.graph.constants.get(name) if name else None
-
-
-def new_node(
-    model: Model,
-    op_type: str,
-    inputs: list[str],
-    hint: str,
-    attrs: dict | None = None,
-    outputs: list[str] | None = None,
-) -> Node:
-    """A node with a fresh name (and fresh output name unless given); not inserted."""
-    name = model.unique_name(hint)
-    return Node(op_type, name, inputs, outputs or [model.unique_name(f"{hint}_out")], dict(attrs or {}))

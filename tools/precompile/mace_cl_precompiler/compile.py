@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -24,7 +24,6 @@ from mace_cl.execution.programs import ProgramBuildError, build_program
 from mace_cl.model.graph import Graph
 from mace_cl.model.program_file import (
     CompiledProgram,
-    CompiledProgramSet,
     DeviceIdentity,
     program_source_hash,
 )
@@ -152,10 +151,3 @@ def _reproducible(context: cl.Context, device: cl.Device, spec: ProgramSpec, bin
     except BinaryRefused:
         log.warning("PoCL binary of %r could not be made reproducible; keeping it as built", spec.key)
         return binary
-
-
-def add_to_set(
-    programs: CompiledProgramSet, identity: DeviceIdentity, compiled: Iterable[CompiledSpec]
-) -> None:
-    for item in compiled:
-        programs.add(identity, item.program)

@@ -17,7 +17,6 @@ from mace_cl.planning.ops.base import OpError, PlanInput
 from mace_cl.planning.ops.registry import plan_node, planner_for
 
 from mace_cl_converter.attributes import as_ints
-from mace_cl_converter.errors import ConversionError
 from mace_cl_converter.model import Model, Shape
 
 
@@ -118,17 +117,6 @@ def infer_shapes(model: Model) -> None:
         shape = model.shapes.get(info.name)
         outputs.append(type(info)(info.name, shape if shape is not None else info.shape, info.dtype))
     model.graph.outputs = outputs
-
-
-def require_shape(model: Model, name: str, node: Node) -> Shape:
-    if name in model.graph.constants:
-        return tuple(model.graph.constants[name].shape)
-    if name not in model.shapes:
-        raise ConversionError(
-            f"{model.where}: node {node.name!r} ({node.op_type}) needs the shape of {name!r}, "
-            "which could not be inferred (an earlier node is unsupported)"
-        )
-    return model.shapes[name]
 
 
 # ---- fallback rules for shape-only ops the runtime may refuse (rank > 4) ----------
