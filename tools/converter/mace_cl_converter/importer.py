@@ -8,106 +8,19 @@ lowerings can read the shapes and values they need (e.g. the rank of a Softmax i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-import numpy as np
 import onnx
-from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.model.graph import Graph, TensorInfo
 from onnx import TensorProto
 
-from mace_cl_converter.attributes import PyAttr, node_attributes
+from mace_cl_converter.attributes import node_attributes
 from mace_cl_converter.errors import ConversionError, UnsupportedOpError
+from mace_cl_converter.import_context import ImportContext, OnnxNode
 from mace_cl_converter.input_shapes import Shape, resolve_input_shapes
 from mace_cl_converter.loading import DEFAULT_DOMAINS, check_model
+from mace_cl_converter.lowerings import lower_node
 from mace_cl_converter.model import DEFAULT_MAX_CONSTANT_BYTES, Model
-from mace_cl_converter.passes import constant_folding, shape_inference
 from mace_cl_converter.tensors import check_finite, dtype_name, read_tensor
-
-
-@dataclass
-class OnnxNode:
-    """One ONNX node as the lowerings see it: attributes already read into Python."""
-
-    op_type: str
-    name: str
-    inputs: list[str]
-    outputs: list[str]
-    attrs: dict[str, PyAttr]
-    opset: int
-
-
-@dataclass
-class PendingNode:
-    """A node ``emit`` has not folded or placed yet: its attributes may still hold tensors."""
-
-    op_type: str
-    name: str
-    inputs: list[str]
-    outputs: list[str]
-    attrs: dict[str, PyAttr]
-
-
-class ImportContext:
-    def __init__(self, model: Model, consumed: set[str]) -> None:
-        self.model = model
-        self.consumed = consumed  # tensors some node or graph output reads
-
-    def used(self, name: str) -> bool:
-        return bool(name) and name in self.consumed
-
-    @property
-    def opset(self) -> int:
-        return self.model.opset
-
-    def where(self, node: OnnxNode) -> str:
-        return f"{self.model.where}: node {node.name!r} ({node.op_type}, opset {node.opset})"
-
-    def error(self, node: OnnxNode, message: str) -> ConversionError:
-        return ConversionError(f"{self.where(node)}: {message}")
-
-    def value(self, name: str) -> np.ndarray | None:
-        return self.model.graph.constants.get(name) if name else None
-
-    def shape(self, name: str, node: OnnxNode) -> Shape:
-        value = self.value(name)
-        if value is not None:
-            return tuple(value.shape)
-        if name not in self.model.shapes:
-            producer = self.model.producers().get(name)
-            cause = self.model.pending_errors.get(producer.name) if producer is not None else None
-            raise self.error(
-                node,
-                f"the shape of input {name!r} is unknown: " + (cause or "an earlier node is unsupported"),
-            )
-        return self.model.shapes[name]
-
-    def constant(self, hint: str, value: np.ndarray) -> str:
-        return self.model.add_constant(hint, np.asarray(value))
-
-    def temp(self, hint: str) -> str:
-        return self.model.unique_name(hint)
-
-    def emit(
-        self,
-        op_type: str,
-        name: str,
-        inputs: list[str],
-        outputs: list[str],
-        attrs: Mapping[str, PyAttr] | None = None,
-    ) -> None:
-        """Fold the node if its inputs are known, else plan it (shapes) and keep it."""
-        pending = PendingNode(op_type, name, list(inputs), list(outputs), dict(attrs or {}))
-        if constant_folding.try_fold(self.model, pending):
-            return
-        plain = {key: value for key, value in pending.attrs.items() if not isinstance(value, np.ndarray)}
-        if len(plain) != len(pending.attrs):
-            raise ConversionError(
-                f"{self.model.where}: node {name!r} ({op_type}) has a tensor attribute and "
-                "run-time inputs; only its constant form is supported"
-            )
-        node = Node(op_type, name, pending.inputs, pending.outputs, plain)
-        shape_inference.infer_node(self.model, node)
-        self.model.graph.nodes.append(node)
 
 
 def import_model(
@@ -116,8 +29,6 @@ def import_model(
     where: str,
     max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES,
 ) -> Model:
-    from mace_cl_converter.lowerings import lower_node
-
     opset = check_model(proto, where)
     graph = proto.graph
     if graph.sparse_initializer:

@@ -18,7 +18,7 @@ import numpy as np
 from onnx import helper
 
 from mace_cl_converter.attributes import as_float, as_int
-from mace_cl_converter.importer import ImportContext, OnnxNode
+from mace_cl_converter.import_context import ImportContext, OnnxNode
 from mace_cl_converter.tensors import check_finite
 
 Lowering = Callable[[ImportContext, OnnxNode], None]
