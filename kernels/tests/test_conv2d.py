@@ -15,6 +15,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.ops import conv as conv_ops
+from mace_cl.planning.ops import conv_kernels
 from mace_cl.planning.ops.base import OpError
 from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import run_node
@@ -425,7 +426,7 @@ def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
 
 
 def test_o16_kernels_run_one_work_item_per_group_on_cpus() -> None:
-    # A tuning choice stored in the plan (ops/conv.py cpu_local_sizes); other device
+    # A tuning choice stored in the plan (ops/conv_kernels.py cpu_local_sizes); other device
     # kinds let the driver pick.
     x_shape, w_shape, _strides, _pads, _dilations, group = CASES["1x1_c16_to_c48_batch2"]
     node = Node("Conv", "node", ["x", "w"], ["y"], {"group": group})
@@ -440,13 +441,13 @@ def test_o16_kernels_run_one_work_item_per_group_on_cpus() -> None:
 GROUP1_CASES = sorted(name for name, case in CASES.items() if case[5] == 1)
 
 
-@pytest.mark.parametrize("pixels", conv_ops.GPU_PIXEL_CHOICES)
+@pytest.mark.parametrize("pixels", conv_kernels.GPU_PIXEL_CHOICES)
 @pytest.mark.parametrize("case", GROUP1_CASES)
 def test_gpu_conv_every_pixels_per_item(case: str, pixels: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # The test shapes are too small for the GPU plans to pick OUT_PIXELS > 1 themselves.
-    monkeypatch.setattr(conv_ops, "GPU_TARGET_ITEMS", 0)
-    monkeypatch.setattr(conv_ops, "GPU_PIXEL_CHOICES", (pixels,))
-    monkeypatch.setattr(conv_ops, "FC_MAX_ROWS", 0)  # 1x1 convolutions on conv2d_gpu too
+    monkeypatch.setattr(conv_kernels, "GPU_TARGET_ITEMS", 0)
+    monkeypatch.setattr(conv_kernels, "GPU_PIXEL_CHOICES", (pixels,))
+    monkeypatch.setattr(conv_kernels, "FC_MAX_ROWS", 0)  # 1x1 convolutions on conv2d_gpu too
     monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 1 << 30)  # wide inputs too
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     x, w, b = random_case(x_shape, w_shape, seed=7)

@@ -35,6 +35,10 @@ added before the fused activation: ``out = act(conv(x) + bias + residual)``.
 launch and its pass over the tensor; every other variant (and every GPU plan) runs
 the convolution without the activation and then the ``eltwise`` Add that the graph had
 before fusion, with the activation.
+
+The filter packing (``pack_*``), ``cpu_local_sizes`` and the launches other ops make too
+(``pointwise_o16_launch``, ``conv2d_gpu_launch``, ``gpu_pointwise_launch``) are in
+ops/conv_kernels.py; this module is the Conv op: which variant runs, and its launches.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from mace_cl.planning.ops.base import (
     IntArg,
     KernelArg,
     KernelLaunch,
-    LocalMemArg,
     OpError,
     OpPlan,
     OutputArg,
@@ -61,8 +64,33 @@ from mace_cl.planning.ops.base import (
     expect_input_count,
 )
 from mace_cl.planning.ops.broadcast import BroadcastOperand, broadcast_operand
+from mace_cl.planning.ops.conv_kernels import (
+    GPU_GROUP_ITEMS,
+    GPU_TARGET_ITEMS,
+    O16,
+    O16_DW_PIXELS,
+    O16_PACK,
+    O16_ROW_PIXELS,
+    OUTPUTS_PER_ITEM,
+    RESIDUAL_OPTION,
+    bias_arg,
+    constant_weights,
+    conv2d_gpu_launch,
+    cpu_local_sizes,
+    gpu_pointwise_launch,
+    o16_bias,
+    o16_groups,
+    pack_blocked_filter,
+    pack_depthwise_filter,
+    pack_depthwise_o16_filter,
+    pack_gpu_filter,
+    pack_o16_filter,
+    pointwise_o16_launch,
+    window_args,
+)
 from mace_cl.planning.ops.eltwise import eltwise_launch
 from mace_cl.planning.ops.fused_activation import Activation, fused_activation
+from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.ops.spatial import (
     Window,
@@ -74,171 +102,6 @@ from mace_cl.planning.ops.spatial import (
     spatial_sizes,
 )
 from mace_cl.planning.program_spec import ProgramSpec
-
-OUTPUTS_PER_ITEM = 4  # horizontally adjacent outputs computed by one work-item
-
-# kernels/conv2d_o16.cl: channels per vector, pixels per work-item.
-O16 = 16
-O16_POINTWISE_PIXELS = 7  # PW_PIXELS (conv1x1_o32)
-O16_POINTWISE_SMALL_PIXELS = 64  # see pointwise_items
-O16_POINTWISE_MIN_ITEMS = 16
-O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16) and PAIR_PIXELS (conv2d_o32)
-O16_DW_PIXELS = 8  # DW_PIXELS (depthwise_o16)
-RESIDUAL_OPTION = "-DRESIDUAL"  # conv1x1_o32 adds a residual input before its store
-# Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
-# reads groups in pairs.
-O16_PACK = 2 * O16
-
-
-def cpu_local_sizes(rank: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """One work-item per work-group on CPU devices, for the explicitly vectorised
-    kernels. PoCL turns a work-group into loops over its work-items and tries to
-    vectorise across them; that only gets in the way of code that is already float16,
-    and on this machine (PoCL 7.1, AVX-512) local size 1 ran these kernels 1.1x to 3x
-    faster than PoCL's own choice or any larger size (docs/performance.md)."""
-    return (("cpu", (1,) * rank),)
-
-
-# ---- filter packing ---------------------------------------------------------------
-
-
-def input_block_span(c_out: int, group_in_c: int, group_out_c: int) -> int:
-    """Input channel blocks any output block of 4 channels needs (the max over blocks)."""
-    span = 1
-    for ob in range(channel_blocks(c_out)):
-        first_group = 4 * ob // group_out_c
-        last_group = min(4 * ob + 3, c_out - 1) // group_out_c
-        begin = first_group * group_in_c // 4
-        end = -(-(last_group + 1) * group_in_c // 4)
-        span = max(span, end - begin)
-    return span
-
-
-def first_input_block(ob: int, group_in_c: int, group_out_c: int, in_c4: int, span: int) -> int:
-    """First input block read by output block ``ob``; kernels/conv2d.cl computes the same."""
-    return min((4 * ob // group_out_c) * group_in_c // 4, in_c4 - span)
-
-
-def pack_blocked_filter(weights: np.ndarray, group: int) -> tuple[np.ndarray, int]:
-    """Pack Conv weights ``[C_out, C_in/group, KH, KW]`` for ``conv2d``/``deconv2d``.
-
-    Layout ``float [C_out4][KH][KW][span*4][4]``: for output block ``ob`` and tap
-    ``(kh, kw)``, input channel ``first_input_block(ob)*4 + i`` contributes
-    ``x[i] * filter[ob][kh][kw][i][0:4]`` to the float4 of output channels
-    ``4*ob .. 4*ob+3``. Entries for padding channels and for channel pairs in different
-    groups are zero. Returns (flat float32 array, span).
-    """
-    c_out, group_in_c, kh, kw = weights.shape
-    group_out_c = c_out // group
-    in_c4 = channel_blocks(group_in_c * group)
-    span = input_block_span(c_out, group_in_c, group_out_c)
-    packed = np.zeros((channel_blocks(c_out), kh, kw, span * 4, 4), np.float32)
-    for oc in range(c_out):
-        ob, lane = divmod(oc, 4)
-        start = first_input_block(ob, group_in_c, group_out_c, in_c4, span) * 4
-        first = (oc // group_out_c) * group_in_c - start
-        packed[ob, :, :, first : first + group_in_c, lane] = weights[oc].transpose(1, 2, 0)
-    return packed.reshape(-1), span
-
-
-def pack_depthwise_filter(weights: np.ndarray) -> np.ndarray:
-    """Depthwise weights ``[C, 1, KH, KW]`` -> ``float4 [C4][KH][KW]`` (flat float32)."""
-    channels, _, kh, kw = weights.shape
-    padded = np.zeros((channel_blocks(channels) * 4, kh, kw), np.float32)
-    padded[:channels] = weights[:, 0]
-    return np.ascontiguousarray(padded.reshape(-1, 4, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
-
-
-def pack_o16_filter(weights: np.ndarray) -> np.ndarray:
-    """Group-1 Conv weights ``[C_out, C_in, KH, KW]`` for the ``*_o16`` kernels.
-
-    Layout ``float [OC16][KH][KW][C_in4*4][16]``: element ``[g][kh][kw][i][l]`` is the
-    weight from input channel ``i`` to output channel ``16*g + l`` at tap ``(kh, kw)``;
-    zero for padding channels on either side. OC16 is rounded up to even (O16_PACK).
-    Returns the flat float32 array.
-    """
-    c_out, c_in, kh, kw = weights.shape
-    groups = -(-c_out // O16_PACK) * 2
-    padded = np.zeros((groups * O16, channel_blocks(c_in) * 4, kh, kw), np.float32)
-    padded[:c_out, :c_in] = weights
-    # [g, l, i, kh, kw] -> [g, kh, kw, i, l]
-    blocked = padded.reshape(groups, O16, -1, kh, kw).transpose(0, 3, 4, 2, 1)
-    return np.ascontiguousarray(blocked).reshape(-1)
-
-
-def pack_depthwise_o16_filter(weights: np.ndarray) -> np.ndarray:
-    """Depthwise weights ``[C, 1, KH, KW]`` -> ``float [C16][KH][KW][16]`` (flat float32)."""
-    channels, _, kh, kw = weights.shape
-    groups = -(-channels // O16)
-    padded = np.zeros((groups * O16, kh, kw), np.float32)
-    padded[:channels] = weights[:, 0]
-    return np.ascontiguousarray(padded.reshape(groups, O16, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
-
-
-def o16_padded_bias(values: np.ndarray) -> np.ndarray:
-    """A per-channel bias padded with zeros the way the o16 kernels read it."""
-    padded = np.zeros(-(-len(values) // O16_PACK) * O16_PACK, np.float32)
-    padded[: len(values)] = values
-    return padded
-
-
-def o16_bias(item: PlanInput | None, channels: int) -> np.ndarray | None:
-    """``float[OC16*16]`` bias (zeros past C, OC16 rounded up to even) for the o16
-    kernels, which read whole groups of 16 channels; None for a run-time bias (its NHWC4
-    buffer is shorter)."""
-    if item is None or not item.present:
-        return o16_padded_bias(np.zeros(channels, np.float32))
-    if item.value is None or item.shape != (channels,):
-        return None  # run-time or malformed: the float4 kernels handle (or report) it
-    return o16_padded_bias(np.asarray(item.value, np.float32))
-
-
-def bias_arg(plan: OpPlan, node: Node, item: PlanInput | None, channels: int) -> KernelArg:
-    """float4[C4] bias with zero padding lanes: a run-time [C] tensor already is one in
-    NHWC4; a constant is packed; a missing bias becomes zeros."""
-    if item is None or not item.present:
-        plan.constants["bias"] = np.zeros(channel_blocks(channels) * 4, np.float32)
-        return ConstantArg("bias")
-    if item.shape != (channels,):
-        raise OpError(node, f"the bias must have shape [{channels}], got {list(item.shape or ())}")
-    if item.value is None:
-        return TensorArg(item.name)
-    packed = np.zeros(channel_blocks(channels) * 4, np.float32)
-    packed[:channels] = item.value
-    plan.constants["bias"] = packed
-    return ConstantArg("bias")
-
-
-def runtime_input(node: Node, item: PlanInput) -> PlanInput:
-    if item.value is not None:
-        raise OpError(node, "input 0 is a constant; fold constant subgraphs in the converter")
-    return item
-
-
-def constant_weights(node: Node, item: PlanInput, rank: int) -> np.ndarray:
-    if item.value is None:
-        raise OpError(
-            node, "the weights (input 1) must be a graph constant; run-time weights are not supported"
-        )
-    if item.value.ndim != rank + 2:
-        raise OpError(
-            node, f"the weights must have rank {rank + 2} for this input, got shape {list(item.value.shape)}"
-        )
-    return np.asarray(item.value, dtype=np.float32)
-
-
-def window_args(window: Window) -> tuple[IntArg, ...]:
-    """filter_h, filter_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w."""
-    return tuple(
-        IntArg(v)
-        for v in (
-            *window.kernel,
-            *window.stride,
-            window.pad_begin[0],
-            window.pad_begin[1],
-            *window.dilation,
-        )
-    )
 
 
 def filter_size_options(window: Window) -> tuple[str, ...]:
@@ -436,8 +299,7 @@ def pointwise_launch(
 ) -> KernelLaunch:
     """conv2d's 1x1 path over ``pixels`` NHWC4 pixels, viewed as one row: every work-item
     gets a full block of 4 outputs. The filter is ``plan.constants["filter"]`` packed by
-    ``pack_blocked_filter``. Also the fully-connected path of Gemm/MatMul: an [N, K]
-    tensor is N pixels of K channels in NHWC4."""
+    ``pack_blocked_filter``."""
     unit = Window(kernel=(1, 1), stride=(1, 1), dilation=(1, 1), pad_begin=(0, 0), pad_end=(0, 0))
     return KernelLaunch(
         ProgramSpec("conv2d", ("-DCONV_1X1", *activation.build_options())),
@@ -460,58 +322,6 @@ def pointwise_launch(
             IntArg(span),
             *activation.kernel_args(),
         ),
-    )
-
-
-def o16_groups(channels: int) -> int:
-    return -(-channels // O16)
-
-
-def pointwise_items(pixels: int, c_out: int) -> int:
-    """Work-items along the pixels of ``conv1x1_o32``, which loops over the blocks of
-    ``O16_POINTWISE_PIXELS`` beyond them.
-
-    One block each, except for few pixels (the 7x7 end of a CNN, where the weights are
-    many times larger than the activations): then a work-item keeps its 32 weight
-    columns in cache for all blocks instead of each block streaming them again (7% less
-    pointwise time for MobileNetV2 on PoCL), while keeping at least
-    ``O16_POINTWISE_MIN_ITEMS`` work-items so that the CPU threads stay balanced."""
-    blocks = -(-pixels // O16_POINTWISE_PIXELS)
-    if pixels > O16_POINTWISE_SMALL_PIXELS:
-        return blocks
-    pairs = -(-c_out // O16_PACK)
-    return min(blocks, -(-O16_POINTWISE_MIN_ITEMS // pairs))
-
-
-def pointwise_o16_launch(
-    x: KernelArg, pixels: int, c_in: int, c_out: int, activation: Activation, residual: str | None = None
-) -> KernelLaunch:
-    """``conv1x1_o32`` over ``pixels`` NHWC4 pixels of ``c_in`` channels (the filter and
-    bias are ``plan.constants["filter"]`` / ``["bias"]``, packed by ``pack_o16_filter``
-    and ``o16_bias``). Also the fully-connected path of Gemm/MatMul: an [N, K] tensor is
-    N pixels of K channels in NHWC4. Fewer pixels than one work-item's block use the
-    one-pixel kernel, so that no work-item computes mostly clamped duplicates.
-    ``residual`` (a tensor shaped like the output, added before the activation) is
-    taken by ``conv1x1_o32`` only; ``uses_residual`` tells whether it was."""
-    single = pixels < O16_POINTWISE_PIXELS
-    fused_residual = None if single else residual
-    fused = fused_residual is not None
-    return KernelLaunch(
-        ProgramSpec("conv2d_o16", (RESIDUAL_OPTION,) * fused + activation.build_options()),
-        "conv1x1_o16_single" if single else "conv1x1_o32",
-        (o16_groups(c_out), pixels) if single else (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
-        (
-            OutputArg(0),
-            x,
-            ConstantArg("filter"),
-            ConstantArg("bias"),
-            IntArg(pixels),
-            IntArg(channel_blocks(c_in)),
-            IntArg(c_out),
-            *((TensorArg(fused_residual),) if fused_residual is not None else ()),
-            *activation.kernel_args(),
-        ),
-        tuned_local_sizes=cpu_local_sizes(2),
     )
 
 
@@ -574,45 +384,6 @@ def depthwise_o16_launch(
 
 # ---- GPU plans (PlanContext.gpu): kernels/conv2d_gpu.cl ----------------------------
 
-# Work-items a GPU launch should have before a work-item takes more than one output
-# pixel: an H100/H200 keeps ~2048 threads resident on each of its 132 SMs, so anything
-# below ~16k leaves most of it idle, and the 7x7 end of a CNN only has a few thousand
-# output float4s.
-GPU_TARGET_ITEMS = 16384
-GPU_PIXEL_CHOICES = (4, 2, 1)  # OUT_PIXELS of conv2d_gpu, most work per item first
-GPU_GROUP_ITEMS = 128  # work-items per work-group the GPU launches aim for
-FC_LANES = 64  # work-items splitting the input channels of one fc_gpu output block
-# 1x1 convolutions over at most this many pixels run as fc_gpu (one work-group per
-# output block and pixel), where conv2d_gpu would have only OC4 * pixels work-items.
-FC_MAX_ROWS = 8
-
-
-def _pow2_at_most(value: int) -> int:
-    return 1 << (max(1, value).bit_length() - 1)
-
-
-def gpu_local_size(global_size: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(padded global size, local size) of ~GPU_GROUP_ITEMS work-items for a kernel
-    that returns early past the end of its first two dimensions. Powers of two along
-    the first (fastest, the output channel blocks) then the second dimension, each
-    padding its dimension by at most 1/8; along the third (not padded) a divisor."""
-    local = []
-    budget = GPU_GROUP_ITEMS
-    for index, size in enumerate(global_size):
-        choice = 1
-        candidate = _pow2_at_most(budget) if index < 2 else 1
-        while candidate > 1:
-            if (-(-size // candidate) * candidate - size) * 8 <= size:
-                choice = candidate
-                break
-            candidate //= 2
-        if index >= 2:  # not padded: the largest divisor that fits
-            choice = max(d for d in range(1, min(size, budget) + 1) if size % d == 0)
-        budget //= choice
-        local.append(choice)
-    padded_global = tuple(-(-size // lsize) * lsize for size, lsize in zip(global_size, local, strict=True))
-    return padded_global, tuple(local)
-
 
 def gpu_divisor_local_sizes(global_size: tuple[int, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """A "gpu" local size for kernels that need the exact global size: per dimension the
@@ -627,63 +398,6 @@ def gpu_divisor_local_sizes(global_size: tuple[int, ...]) -> tuple[tuple[str, tu
     if np.prod(local) < 32:
         return ()
     return (("gpu", tuple(local)),)
-
-
-def pack_gpu_filter(weights: np.ndarray) -> np.ndarray:
-    """Group-1 Conv weights ``[C_out, C_in, KH, KW]`` -> ``float4 [KH][KW][C_in4*4][OC4]``
-    for conv2d_gpu: element ``[kh][kw][i][ob]`` lane ``l`` is the weight from input
-    channel ``i`` to output channel ``4*ob + l``; zero for padding channels."""
-    c_out, c_in, kh, kw = weights.shape
-    out_c4, in_c4 = channel_blocks(c_out), channel_blocks(c_in)
-    padded = np.zeros((out_c4 * 4, in_c4 * 4, kh, kw), np.float32)
-    padded[:c_out, :c_in] = weights
-    # [ob, l, i, kh, kw] -> [kh, kw, i, ob, l]
-    blocked = padded.reshape(out_c4, 4, in_c4 * 4, kh, kw).transpose(3, 4, 2, 0, 1)
-    return np.ascontiguousarray(blocked).reshape(-1)
-
-
-def conv2d_gpu_launch(
-    x: KernelArg,
-    bias: KernelArg,
-    window: Window,
-    in_hw: tuple[int, int],
-    c_in: int,
-    out_shape: Shape,
-    activation: Activation,
-) -> KernelLaunch:
-    """conv2d_gpu over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
-    packed by ``pack_gpu_filter``. Each work-item takes the most output pixels
-    (OUT_PIXELS) that still leave GPU_TARGET_ITEMS work-items."""
-    in_h, in_w = in_hw
-    out = Nhwc4Shape.of(out_shape)
-    pixels = next(
-        (p for p in GPU_PIXEL_CHOICES if out.c4 * -(-out.w // p) * out.n * out.h >= GPU_TARGET_ITEMS), 1
-    )
-    global_size, local = gpu_local_size((out.c4, -(-out.w // pixels), out.n * out.h))
-    kh, kw = window.kernel
-    return KernelLaunch(
-        ProgramSpec(
-            "conv2d_gpu",
-            (f"-DFILTER_H={kh}", f"-DFILTER_W={kw}", f"-DOUT_PIXELS={pixels}", *activation.build_options()),
-        ),
-        "conv2d_gpu",
-        global_size,
-        (
-            OutputArg(0),
-            x,
-            ConstantArg("filter"),
-            bias,
-            IntArg(in_h),
-            IntArg(in_w),
-            IntArg(channel_blocks(c_in)),
-            IntArg(out.h),
-            IntArg(out.w),
-            IntArg(out.c),
-            *window_args(window),
-            *activation.kernel_args(),
-        ),
-        tuned_local_sizes=(("gpu", local),),
-    )
 
 
 # conv2d_gpu_tiled (implicit GEMM through __local memory) configurations, most work per
@@ -757,36 +471,3 @@ def conv2d_gpu_tiled_launch(
         # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
         local_size=local,
     )
-
-
-def gpu_pointwise_launch(
-    plan: OpPlan, x: KernelArg, bias: KernelArg, weights: np.ndarray, pixels: int, activation: Activation
-) -> KernelLaunch:
-    """A 1x1 convolution (stride 1, no padding) with ``weights [C_out, C_in, 1, 1]`` over
-    ``pixels`` NHWC4 pixels, for GPUs; also the fully-connected path of Gemm/MatMul (an
-    [N, K] tensor is N pixels of K channels). Packs ``plan.constants["filter"]``; the
-    bias is a float4[OC4] argument (``bias_arg``). Few pixels: ``fc_gpu`` (a work-group
-    per output block splits the input channels); else ``conv2d_gpu`` over the pixels
-    as one row."""
-    c_out, c_in = weights.shape[:2]
-    if pixels <= FC_MAX_ROWS:
-        plan.constants["filter"], _ = pack_blocked_filter(weights, 1)
-        return KernelLaunch(
-            ProgramSpec("conv2d_gpu", activation.build_options()),
-            "fc_gpu",
-            (channel_blocks(c_out) * FC_LANES, pixels),
-            (
-                OutputArg(0),
-                x,
-                ConstantArg("filter"),
-                bias,
-                IntArg(channel_blocks(c_in)),
-                IntArg(c_out),
-                *activation.kernel_args(),
-                LocalMemArg(FC_LANES * 16),
-            ),
-            local_size=(FC_LANES, 1),
-        )
-    plan.constants["filter"] = pack_gpu_filter(weights)
-    unit = Window(kernel=(1, 1), stride=(1, 1), dilation=(1, 1), pad_begin=(0, 0), pad_end=(0, 0))
-    return conv2d_gpu_launch(x, bias, unit, (1, pixels), c_in, (1, c_out, 1, pixels), activation)

@@ -5,7 +5,7 @@ an optional bias and a fused activation. The kernel gathers: each output pixel s
 the input pixels whose scattered taps land on it, so no atomics or zero-fill pass.
 
 Weights ``[C_in, C_out/group, KH, KW]`` are regrouped into Conv order
-``[C_out, C_in/group, KH, KW]`` and packed with conv's ``pack_blocked_filter``.
+``[C_out, C_in/group, KH, KW]`` and packed with ``pack_blocked_filter`` (ops/conv_kernels.py).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from mace_cl.planning.ops.base import (
     attr_int,
     expect_input_count,
 )
-from mace_cl.planning.ops.conv import (
+from mace_cl.planning.ops.conv_kernels import (
     OUTPUTS_PER_ITEM,
     bias_arg,
     constant_weights,
     pack_blocked_filter,
-    runtime_input,
     window_args,
 )
 from mace_cl.planning.ops.fused_activation import fused_activation
+from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.ops.spatial import (
     Window,

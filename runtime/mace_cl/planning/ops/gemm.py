@@ -6,7 +6,7 @@ Two paths:
   2-D ``B``, plus (Gemm) a constant ``C`` that is one value per output column. This is
   what CNN classifier heads export (often after Flatten). In NHWC4 ``A`` is ``rows``
   pixels of ``K`` channels, so the node runs as a 1x1 convolution
-  (``pointwise_o16_launch`` in ops/conv.py; on GPUs ``gpu_pointwise_launch``, a
+  (``pointwise_o16_launch`` in ops/conv_kernels.py; on GPUs ``gpu_pointwise_launch``, a
   work-group reduction per output block for few rows) with ``alpha * B`` packed as a
   ``[N, K, 1, 1]`` Conv filter and ``beta * C`` as its bias.
 - **General** (``matmul`` in gemm.cl): any other MatMul/Gemm. Every operand is read
@@ -43,7 +43,7 @@ from mace_cl.planning.ops.base import (
     expect_input_count,
 )
 from mace_cl.planning.ops.broadcast import BroadcastOperand, broadcast_operand, broadcast_shapes
-from mace_cl.planning.ops.conv import (
+from mace_cl.planning.ops.conv_kernels import (
     gpu_pointwise_launch,
     o16_padded_bias,
     pack_o16_filter,

@@ -91,6 +91,13 @@ def input_shape(node: Node, item: PlanInput, what: str = "data input") -> tuple[
     return tuple(item.shape)
 
 
+def runtime_input(node: Node, item: PlanInput) -> PlanInput:
+    """``item`` (input 0), which must be a tensor computed at run time."""
+    if item.value is not None:
+        raise OpError(node, "input 0 is a constant; fold constant subgraphs in the converter")
+    return item
+
+
 def data_arg(plan: OpPlan, key: str, item: PlanInput) -> KernelArg:
     """Kernel argument reading ``item`` as an NHWC4 tensor; a constant is packed into ``plan``."""
     if item.value is None:

@@ -23,8 +23,8 @@ from mace_cl.planning.ops.base import (
     attr_int,
     expect_input_count,
 )
-from mace_cl.planning.ops.conv import runtime_input
 from mace_cl.planning.ops.fused_activation import fused_activation
+from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.ops.spatial import (
     kernel_shape_attr,
