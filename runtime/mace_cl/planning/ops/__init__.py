@@ -1,42 +1,39 @@
-"""Op interface (``base``), registry and the fused-activation helper."""
+"""Ops: the op interface (``base``), the registry, one module per op family, and the helpers
+those modules share.
 
-from mace_cl.planning.ops.base import (
-    ConstantArg,
-    FloatArg,
-    IntArg,
-    KernelArg,
-    KernelLaunch,
-    LocalMemArg,
-    OpError,
-    OpPlan,
-    OutputArg,
-    PlanContext,
-    PlanFn,
-    PlanInput,
-    ScratchArg,
-    Shape,
-    TensorArg,
+``OP_MODULES`` is the list of modules that register ops (``@register_op``): the registry
+imports exactly these, on its first lookup. A new op module is added here;
+tests/runtime/test_op_registry.py fails on a module of this folder that is in neither list,
+on a listed op module that registers nothing and on a helper that registers an op.
+"""
+
+OP_MODULES = (
+    "activation",
+    "concat_split",
+    "conv",
+    "deconv",
+    "eltwise",
+    "gemm",
+    "lrn",
+    "pad",
+    "pooling",
+    "reduce",
+    "reshape",
+    "resize",
+    "slice",
+    "softmax",
+    "space_depth",
+    "transpose",
 )
-from mace_cl.planning.ops.registry import plan_node, planner_for, register_op, supported_op_types
 
-__all__ = [
-    "ConstantArg",
-    "FloatArg",
-    "IntArg",
-    "KernelArg",
-    "KernelLaunch",
-    "LocalMemArg",
-    "OpError",
-    "OpPlan",
-    "OutputArg",
-    "PlanContext",
-    "PlanFn",
-    "PlanInput",
-    "ScratchArg",
-    "Shape",
-    "TensorArg",
-    "plan_node",
-    "planner_for",
-    "register_op",
-    "supported_op_types",
-]
+# The op interface, the registry and the helpers op modules share; they register no op.
+HELPER_MODULES = (
+    "base",
+    "broadcast",
+    "conv_kernels",
+    "copy_kernels",
+    "fused_activation",
+    "op_inputs",
+    "registry",
+    "spatial",
+)

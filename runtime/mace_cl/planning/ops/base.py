@@ -177,8 +177,9 @@ class PlanContext:
 SHAPES_CONTEXT = PlanContext("cpu")
 
 # Op plan functions take ``(node, inputs)`` or, when their choice of kernels depends on
-# the target, ``(node, inputs, context: PlanContext = SHAPES_CONTEXT)``; the registry
-# passes the context to those that declare the third parameter.
+# the target, ``(node, inputs, context: PlanContext = SHAPES_CONTEXT)`` and are registered
+# with ``register_op(..., needs_context=True)``: the registry passes the context to those.
+# The default lets the converter's probes call any plan function with two arguments.
 PlanFn = Callable[..., OpPlan]
 
 

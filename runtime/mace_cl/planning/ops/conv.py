@@ -113,7 +113,7 @@ def filter_size_options(window: Window) -> tuple[str, ...]:
 # ---- Conv ---------------------------------------------------------------------------
 
 
-@register_op("Conv")
+@register_op("Conv", needs_context=True)
 def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     expect_input_count(node, inputs, 2, 4)
     residual = inputs[3] if len(inputs) > 3 and inputs[3].present else None

@@ -188,7 +188,7 @@ def _checked_inputs(node: Node, inputs: list[PlanInput], low: int, high: int) ->
             raise OpError(node, f"input {index} must have at least one axis, got a scalar")
 
 
-@register_op("MatMul")
+@register_op("MatMul", needs_context=True)
 def plan_matmul(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     _checked_inputs(node, inputs, 2, 2)
     a_item, b_item = inputs
@@ -245,7 +245,7 @@ def _column_bias(c_item: PlanInput | None, columns: int) -> np.ndarray | None:
     return np.broadcast_to(flat, (columns,)).astype(np.float32)
 
 
-@register_op("Gemm")
+@register_op("Gemm", needs_context=True)
 def plan_gemm(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     _checked_inputs(node, inputs, 2, 3)
     a_item, b_item = inputs[0], inputs[1]

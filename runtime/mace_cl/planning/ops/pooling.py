@@ -102,7 +102,7 @@ def plan_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
     return OpPlan(output_shapes=_pool_outputs(node, out_shape), launches=[launch])
 
 
-@register_op("GlobalMaxPool", "GlobalAveragePool")
+@register_op("GlobalMaxPool", "GlobalAveragePool", needs_context=True)
 def plan_global_pool(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     expect_input_count(node, inputs, 1)
     x = runtime_input(node, inputs[0])

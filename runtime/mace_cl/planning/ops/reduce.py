@@ -56,7 +56,7 @@ GPU_REDUCE_LANES_LARGE = 256
 GPU_REDUCE_LARGE = 16384
 
 
-@register_op(*KERNEL_OP)
+@register_op(*KERNEL_OP, needs_context=True)
 def plan_reduce(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     if not inputs or not inputs[0].present:
         raise OpError(node, "the data input is required")

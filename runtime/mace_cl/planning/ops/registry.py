@@ -1,19 +1,20 @@
 """Op registry: op type -> plan function.
 
-Op modules in this package register themselves with ``@register_op("Type", ...)``.
-They are imported lazily on first lookup, so adding an op means adding a module here
-and nothing else.
+Op modules register their plan functions with ``@register_op("Type", ...)``, declaring
+``needs_context=True`` when the function takes the ``PlanContext`` as a third argument.
+The registry imports the modules that ``mace_cl.planning.ops.OP_MODULES`` lists, on the
+first lookup; a new op module is added to that list.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
-import pkgutil
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import LayoutError
+from mace_cl.planning.ops import OP_MODULES
 from mace_cl.planning.ops.base import (
     INT32_MAX,
     SHAPES_CONTEXT,
@@ -26,20 +27,29 @@ from mace_cl.planning.ops.base import (
     check_output_size,
 )
 
-_PLANNERS: dict[str, PlanFn] = {}
-# Plan functions that take the PlanContext as a third parameter.
-_WANTS_CONTEXT: set[PlanFn] = set()
+
+@dataclass(frozen=True)
+class _Registration:
+    plan: PlanFn
+    needs_context: bool  # called as plan(node, inputs, context), else plan(node, inputs)
+
+
+_REGISTERED: dict[str, _Registration] = {}
 _loaded = False
 
 
-def register_op(*op_types: str) -> Callable[[PlanFn], PlanFn]:
+def register_op(*op_types: str, needs_context: bool = False) -> Callable[[PlanFn], PlanFn]:
+    """Register the decorated plan function for ``op_types``.
+
+    It is called as ``plan(node, inputs)``, or with ``needs_context=True`` (its choice of
+    kernels depends on the target) as ``plan(node, inputs, context)``."""
+
     def decorate(plan: PlanFn) -> PlanFn:
+        registration = _Registration(plan, needs_context)
         for op_type in op_types:
-            if op_type in _PLANNERS and _PLANNERS[op_type] is not plan:
+            if op_type in _REGISTERED and _REGISTERED[op_type] != registration:
                 raise RuntimeError(f"op type {op_type!r} is registered twice")
-            _PLANNERS[op_type] = plan
-        if len(inspect.signature(plan).parameters) >= 3:
-            _WANTS_CONTEXT.add(plan)
+            _REGISTERED[op_type] = registration
         return plan
 
     return decorate
@@ -50,21 +60,25 @@ def _load_builtin_ops() -> None:
     if _loaded:
         return
     _loaded = True
-    package = importlib.import_module("mace_cl.planning.ops")
-    for module in pkgutil.iter_modules(package.__path__):
-        # Helper modules (base, broadcast, ...) are imported too; they register nothing.
-        if not module.name.startswith("_"):
-            importlib.import_module(f"mace_cl.planning.ops.{module.name}")
+    for name in OP_MODULES:
+        importlib.import_module(f"mace_cl.planning.ops.{name}")
+
+
+def needs_context(op_type: str) -> bool:
+    """Whether ``op_type``'s plan function was registered with ``needs_context=True``."""
+    _load_builtin_ops()
+    return _REGISTERED[op_type].needs_context
 
 
 def supported_op_types() -> list[str]:
     _load_builtin_ops()
-    return sorted(_PLANNERS)
+    return sorted(_REGISTERED)
 
 
 def planner_for(op_type: str) -> PlanFn | None:
     _load_builtin_ops()
-    return _PLANNERS.get(op_type)
+    registration = _REGISTERED.get(op_type)
+    return None if registration is None else registration.plan
 
 
 def plan_node(node: Node, inputs: list[PlanInput], context: PlanContext | None = None) -> OpPlan:
@@ -72,18 +86,19 @@ def plan_node(node: Node, inputs: list[PlanInput], context: PlanContext | None =
 
     ``context`` names the target device kind; None is for callers that only need output
     shapes (shape inference), which do not depend on it (planned as for "cpu")."""
-    planner = planner_for(node.op_type)
-    if planner is None:
+    _load_builtin_ops()
+    registration = _REGISTERED.get(node.op_type)
+    if registration is None:
         raise OpError(
             node,
             f"op type {node.op_type!r} is not supported by this runtime; supported: "
             + ", ".join(supported_op_types()),
         )
     try:
-        if planner in _WANTS_CONTEXT:
-            plan = planner(node, inputs, context or SHAPES_CONTEXT)
+        if registration.needs_context:
+            plan = registration.plan(node, inputs, context or SHAPES_CONTEXT)
         else:
-            plan = planner(node, inputs)
+            plan = registration.plan(node, inputs)
     except LayoutError as exc:  # shape problems found by layout helpers, reported per node
         raise OpError(node, str(exc)) from exc
     if len(plan.output_shapes) != len(node.outputs):
