@@ -23,12 +23,21 @@ from mace_cl_converter.tensors import check_finite
 
 Lowering = Callable[[ImportContext, OnnxNode], None]
 LOWERINGS: dict[str, Lowering] = {}
+# Op types whose lowering turns them into *other* runtime ops (or a constant, or nothing):
+# the converter supports them whatever the runtime has. The other lowerings only rewrite
+# an op into its newest form, so such an op counts as supported only if the runtime has it.
+_INTO_OTHER_OPS: set[str] = set()
 
 
-def _lowers(*op_types: str) -> Callable[[Lowering], Lowering]:
+def _lowers(*op_types: str, into_other_ops: bool = False) -> Callable[[Lowering], Lowering]:
+    """Register the decorated lowering for ``op_types``; ``into_other_ops``: it never emits
+    the op itself (see ``lowered_op_types``)."""
+
     def decorate(fn: Lowering) -> Lowering:
         for op_type in op_types:
             LOWERINGS[op_type] = fn
+            if into_other_ops:
+                _INTO_OTHER_OPS.add(op_type)
         return fn
 
     return decorate
@@ -38,17 +47,9 @@ def lower_node(ctx: ImportContext, node: OnnxNode) -> None:
     LOWERINGS.get(node.op_type, _passthrough)(ctx, node)
 
 
-# Lowerings that turn an op into *other* runtime ops (or a constant). The others only
-# rewrite an op into its newest form, so they count as supported only if the runtime
-# has that op.
-REWRITTEN_OPS = frozenset(
-    {"Constant", "Identity", "Dropout", "Cast", "BatchNormalization", "Upsample", "Mean", "Neg", "Selu"}
-)
-
-
 def lowered_op_types() -> list[str]:
-    """ONNX ops the importer rewrites into other runtime ops."""
-    return sorted(REWRITTEN_OPS)
+    """ONNX ops the importer rewrites into other runtime ops (``_lowers(..., into_other_ops=True)``)."""
+    return sorted(_INTO_OTHER_OPS)
 
 
 def _passthrough(ctx: ImportContext, node: OnnxNode) -> None:
@@ -75,7 +76,7 @@ def _attr_to_input(ctx: ImportContext, node: OnnxNode, attr: str, index: int, dt
 # ---- constants, identities ----------------------------------------------------------
 
 
-@_lowers("Constant")
+@_lowers("Constant", into_other_ops=True)
 def _constant(ctx: ImportContext, node: OnnxNode) -> None:
     kinds = {
         "value": None,
@@ -97,12 +98,12 @@ def _constant(ctx: ImportContext, node: OnnxNode) -> None:
     )
 
 
-@_lowers("Identity")
+@_lowers("Identity", into_other_ops=True)
 def _identity(ctx: ImportContext, node: OnnxNode) -> None:
     ctx.emit("Identity", node.name, node.inputs[:1], node.outputs[:1])
 
 
-@_lowers("Dropout")
+@_lowers("Dropout", into_other_ops=True)
 def _dropout(ctx: ImportContext, node: OnnxNode) -> None:
     if len(node.outputs) > 1 and ctx.used(node.outputs[1]):
         raise ctx.error(node, "the mask output is used; at inference Dropout has no mask, remove that use")
@@ -114,7 +115,7 @@ def _dropout(ctx: ImportContext, node: OnnxNode) -> None:
     ctx.emit("Identity", node.name, node.inputs[:1], node.outputs[:1])
 
 
-@_lowers("Cast")
+@_lowers("Cast", into_other_ops=True)
 def _cast(ctx: ImportContext, node: OnnxNode) -> None:
     if ctx.value(node.inputs[0]) is not None:
         _passthrough(ctx, node)  # folds
@@ -128,7 +129,7 @@ def _cast(ctx: ImportContext, node: OnnxNode) -> None:
 # ---- ops whose semantics changed between opsets -----------------------------------
 
 
-@_lowers("BatchNormalization")
+@_lowers("BatchNormalization", into_other_ops=True)
 def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
     """Inference BN = per-channel affine y = x * s + t; later passes fold it into Conv/Gemm."""
     if any(ctx.used(name) for name in node.outputs[1:]):
@@ -242,7 +243,7 @@ def _softmax(ctx: ImportContext, node: OnnxNode) -> None:
     )
 
 
-@_lowers("Upsample")
+@_lowers("Upsample", into_other_ops=True)
 def _upsample(ctx: ImportContext, node: OnnxNode) -> None:
     """Upsample (7: scales attribute, 9: scales input) == Resize with asymmetric coordinates."""
     if "scales" in node.attrs:
@@ -339,7 +340,7 @@ def _clip(ctx: ImportContext, node: OnnxNode) -> None:
 # ---- ops expressed with runtime ops ------------------------------------------------
 
 
-@_lowers("Mean")
+@_lowers("Mean", into_other_ops=True)
 def _mean(ctx: ImportContext, node: OnnxNode) -> None:
     if len(node.inputs) == 1:
         ctx.emit("Identity", node.name, node.inputs, node.outputs)
@@ -350,7 +351,7 @@ def _mean(ctx: ImportContext, node: OnnxNode) -> None:
     ctx.emit("Mul", ctx.temp(f"{node.name}_scale"), [total, scale], node.outputs)
 
 
-@_lowers("Neg")
+@_lowers("Neg", into_other_ops=True)
 def _neg(ctx: ImportContext, node: OnnxNode) -> None:
     if ctx.value(node.inputs[0]) is not None:
         _passthrough(ctx, node)
@@ -363,7 +364,7 @@ def _neg(ctx: ImportContext, node: OnnxNode) -> None:
     )
 
 
-@_lowers("Selu")
+@_lowers("Selu", into_other_ops=True)
 def _selu(ctx: ImportContext, node: OnnxNode) -> None:
     """Selu(x) = gamma * Elu(x, alpha)."""
     alpha = as_float(node.attrs.get("alpha", 1.67326319217681884765625))
