@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace_cl.planning.kernel_sources import kernels_dir
 from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.fused_activation import ACTIVATIONS, ALIASES, ONNX_ACTIVATIONS
 from mace_cl.testing import run_node
 
 # Piecewise-linear activations are single correctly rounded float ops: compare tightly.
@@ -145,6 +148,11 @@ FUSED_CASES: list[tuple[dict, Reference, dict]] = [
     ),
     ({"activation": "silu"}, lambda x: x * _sigmoid(x), TRANSCENDENTAL),
     (
+        {"activation": "swish", "activation_alpha": 1.702},
+        lambda x: x * _sigmoid(1.702 * x),
+        TRANSCENDENTAL,
+    ),
+    (
         {"activation": "elu", "activation_alpha": 2.0},
         lambda x: np.where(x >= 0, x, 2.0 * (np.exp(x) - 1.0)),
         TRANSCENDENTAL,
@@ -159,6 +167,17 @@ def test_fused_into_eltwise(attrs: dict, reference: Reference, tolerance: dict) 
     (result,) = run_node("Add", {"x": x, "bias": bias}, attrs=attrs, constant_inputs={"bias"})
     # The kernel applies the activation to the float32 sum; so does the reference.
     np.testing.assert_allclose(result, reference((x + bias).astype(np.float64)), **tolerance)
+
+
+def test_every_activation_has_its_kernel_case_and_tests() -> None:
+    # fused_activation.ACTIVATIONS is the one table; what it cannot derive must keep up.
+    header = (kernels_dir() / "common.h").read_text()
+    defined = set(re.findall(r"^#define ACT_(\w+) \d+$", header, re.MULTILINE))
+    with_case = set(re.findall(r"^#(?:el)?if ACTIVATION == ACT_(\w+)$", header, re.MULTILINE))
+    assert {kind.macro for kind in ACTIVATIONS.values()} == defined == with_case
+    assert {op_type for op_type, *_ in UNARY_CASES} | {"Clip"} == set(ONNX_ACTIVATIONS)
+    fused = {attrs["activation"] for attrs, *_ in FUSED_CASES}
+    assert (set(ACTIVATIONS) - {"none"}) | set(ALIASES) <= fused
 
 
 def test_unknown_fused_activation() -> None:

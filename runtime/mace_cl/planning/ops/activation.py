@@ -1,8 +1,6 @@
-"""Unary activations and PRelu -> kernels/activation.cl."""
+"""Unary activations (the ONNX ops of fused_activation.ACTIVATIONS) and PRelu -> kernels/activation.cl."""
 
 from __future__ import annotations
-
-import math
 
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import Nhwc4Shape
@@ -18,48 +16,34 @@ from mace_cl.planning.ops.base import (
     expect_input_count,
 )
 from mace_cl.planning.ops.broadcast import broadcast_operand, broadcast_shapes
-from mace_cl.planning.ops.fused_activation import Activation
+from mace_cl.planning.ops.fused_activation import ACTIVATIONS, ONNX_ACTIVATIONS, Activation, Parameter
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.program_spec import ProgramSpec
 
-# ONNX op type -> (activation kind, {ONNX attribute: (default, "alpha" | "beta")})
-_UNARY: dict[str, tuple[str, dict[str, tuple[float, str]]]] = {
-    "Identity": ("none", {}),
-    "Relu": ("relu", {}),
-    "LeakyRelu": ("leaky_relu", {"alpha": (0.01, "alpha")}),
-    "Sigmoid": ("sigmoid", {}),
-    "Tanh": ("tanh", {}),
-    "HardSigmoid": ("hard_sigmoid", {"alpha": (0.2, "alpha"), "beta": (0.5, "beta")}),
-    "HardSwish": ("hard_swish", {}),
-    "Swish": ("swish", {"alpha": (1.0, "alpha")}),
-    "Elu": ("elu", {"alpha": (1.0, "alpha")}),
-}
+
+@register_op(*ONNX_ACTIVATIONS)
+def plan_activation(node: Node, inputs: list[PlanInput]) -> OpPlan:
+    """The ONNX ops of fused_activation.ACTIVATIONS, on their own: one activation.cl launch."""
+    name = ONNX_ACTIVATIONS[node.op_type]
+    kind = ACTIVATIONS[name]
+    parameters = (kind.alpha, kind.beta)
+    last_input = max((p.input for p in parameters if p is not None and p.input is not None), default=0)
+    expect_input_count(node, inputs, 1, last_input + 1)
+    alpha, beta = (_parameter(node, inputs, p) for p in parameters)
+    return _activation_plan(node, inputs[0], Activation(name, alpha, beta))
 
 
-@register_op(*_UNARY)
-def plan_unary(node: Node, inputs: list[PlanInput]) -> OpPlan:
-    expect_input_count(node, inputs, 1)
-    kind, params = _UNARY[node.op_type]
-    values = {"alpha": 0.0, "beta": 0.0}
-    for onnx_name, (default, slot) in params.items():
-        values[slot] = attr_float(node, onnx_name, default)
-    return _activation_plan(node, inputs[0], Activation(kind, values["alpha"], values["beta"]))
-
-
-@register_op("Clip")
-def plan_clip(node: Node, inputs: list[PlanInput]) -> OpPlan:
-    """Clip: bounds from constant inputs 1/2 (opset >= 11) or attributes min/max (older)."""
-    expect_input_count(node, inputs, 1, 3)
-    low = attr_float(node, "min", -math.inf)
-    high = attr_float(node, "max", math.inf)
-    for index, item in enumerate(inputs[1:3], start=1):
-        if not item.present:
-            continue
-        if item.value is None or item.value.size != 1:
-            raise OpError(node, f"bound input {index} ({item.name!r}) must be a constant scalar")
-        bound = float(item.value.reshape(()))
-        low, high = (bound, high) if index == 1 else (low, bound)
-    return _activation_plan(node, inputs[0], Activation("clip", low, high))
+def _parameter(node: Node, inputs: list[PlanInput], parameter: Parameter | None) -> float:
+    if parameter is None:
+        return 0.0
+    value = attr_float(node, parameter.onnx, parameter.default)
+    index = parameter.input
+    if index is None or index >= len(inputs) or not inputs[index].present:
+        return value
+    item = inputs[index]
+    if item.value is None or item.value.size != 1:
+        raise OpError(node, f"{parameter.onnx} input {index} ({item.name!r}) must be a constant scalar")
+    return float(item.value.reshape(()))
 
 
 def _activation_plan(node: Node, item: PlanInput, activation: Activation) -> OpPlan:

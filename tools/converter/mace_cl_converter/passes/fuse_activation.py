@@ -14,6 +14,7 @@ import math
 import numpy as np
 from mace_cl.model.graph import Node
 from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.fused_activation import ACTIVATIONS, ONNX_ACTIVATIONS
 from mace_cl.planning.ops.registry import planner_for
 
 from mace_cl_converter.attributes import as_float
@@ -26,40 +27,33 @@ CANDIDATES = frozenset(
 
 
 def activation_attrs(model: Model, node: Node) -> dict | None:
-    """The fused-activation attributes equal to activation ``node``, or None."""
-    op, attrs = node.op_type, node.attrs
-    if op == "Relu":
-        return {"activation": "relu"}
-    if op in ("Sigmoid", "Tanh", "HardSwish"):
-        return {"activation": {"Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish"}[op]}
-    if op == "LeakyRelu":
-        return {"activation": "leaky_relu", "activation_alpha": as_float(attrs.get("alpha", 0.01))}
-    if op == "Elu":
-        return {"activation": "elu", "activation_alpha": as_float(attrs.get("alpha", 1.0))}
-    if op == "Swish":
-        return {"activation": "swish", "activation_alpha": as_float(attrs.get("alpha", 1.0))}
-    if op == "HardSigmoid":
-        return {
-            "activation": "hard_sigmoid",
-            "activation_alpha": as_float(attrs.get("alpha", 0.2)),
-            "activation_beta": as_float(attrs.get("beta", 0.5)),
-        }
-    if op == "Clip":
-        bounds = [as_float(attrs[key]) for key in ("min", "max") if key in attrs]
-        result: dict = {"activation": "clip"}
-        for index, key in ((1, "activation_min"), (2, "activation_max")):
-            name = node.inputs[index] if len(node.inputs) > index else ""
-            if name:
-                value = model.graph.constants.get(name)
-                if value is None or value.size != 1:
-                    return None
-                bound = float(np.asarray(value).reshape(()))
-                if math.isfinite(bound):
-                    result[key] = bound
-        if bounds:  # attribute form is never stored (the importer moves it to inputs)
+    """The fused-activation attributes equal to activation ``node``, or None.
+
+    Which ONNX ops are activations, and how their attributes (Clip: constant inputs) map to
+    the fused ones, comes from the runtime's table (fused_activation.ACTIVATIONS)."""
+    name = ONNX_ACTIVATIONS.get(node.op_type)
+    if name is None or name == "none":  # Identity: nothing to fuse (the identity pass drops it)
+        return None
+    kind = ACTIVATIONS[name]
+    result: dict = {"activation": name}
+    for parameter in (kind.alpha, kind.beta):
+        if parameter is None:
+            continue
+        if parameter.input is None:
+            result[parameter.fused] = as_float(node.attrs.get(parameter.onnx, parameter.default))
+            continue
+        if parameter.onnx in node.attrs:  # attribute form is never stored (the importer moves it to inputs)
             return None
-        return result
-    return None
+        index = parameter.input
+        source = node.inputs[index] if len(node.inputs) > index else ""
+        if source:
+            value = model.graph.constants.get(source)
+            if value is None or value.size != 1:
+                return None
+            bound = float(np.asarray(value).reshape(()))
+            if math.isfinite(bound):
+                result[parameter.fused] = bound
+    return result
 
 
 class _FusionSupport:
