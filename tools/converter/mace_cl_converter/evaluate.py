@@ -120,7 +120,7 @@ def _flatten(node: FoldNode, x: Values) -> list[np.ndarray]:
 @_op("Unsqueeze")
 def _unsqueeze(node: FoldNode, x: Values) -> list[np.ndarray]:
     data = _input(x, 0)
-    axes = _int_values(x[1]) if len(x) > 1 and x[1] is not None else as_ints(node.attrs.get("axes", []))
+    axes = _int_values(x[1]) if len(x) > 1 and x[1] is not None else []
     rank = data.ndim + len(axes)
     return [np.expand_dims(data, tuple(sorted(a % rank for a in axes)))]
 
@@ -128,12 +128,9 @@ def _unsqueeze(node: FoldNode, x: Values) -> list[np.ndarray]:
 @_op("Squeeze")
 def _squeeze(node: FoldNode, x: Values) -> list[np.ndarray]:
     data = _input(x, 0)
-    if len(x) > 1 and x[1] is not None:
-        axes = _int_values(x[1])
-    elif "axes" in node.attrs:
-        axes = as_ints(node.attrs["axes"])
-    else:
+    if len(x) <= 1 or x[1] is None:
         return [np.squeeze(data)]
+    axes = _int_values(x[1])
     return [np.squeeze(data, tuple(a % data.ndim for a in axes))]
 
 

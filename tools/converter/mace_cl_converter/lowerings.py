@@ -2,9 +2,11 @@
 
 The stored graph uses the newest opset's form of every op: parameters that older
 opsets gave as attributes (Squeeze/Unsqueeze/Split/Slice/Pad/Clip/Reduce* axes...)
-become constant inputs, and ops whose meaning changed between versions are rewritten
-(Softmax < 13 coerces to 2-D, BatchNormalization becomes per-channel Mul + Add,
-Upsample and Resize-10 become Resize with their asymmetric coordinates).
+become constant inputs, by the runtime's table of them (op_inputs.MOVED_TO_INPUTS, which
+says why it lives there and who applies it), and ops whose meaning changed between
+versions are rewritten here, where the opset is known (Softmax < 13 coerces to 2-D,
+BatchNormalization becomes per-channel Mul + Add, Upsample and Resize-10 become Resize
+with their asymmetric coordinates).
 Ops without a lowering pass through unchanged; the runtime (or constant folding)
 must then handle them, which the pipeline checks at the end.
 """
@@ -15,6 +17,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from mace_cl.planning.ops.op_inputs import MOVED_TO_INPUTS
 from onnx import helper
 
 from mace_cl_converter.attributes import as_float, as_int
@@ -56,21 +59,25 @@ def _passthrough(ctx: ImportContext, node: OnnxNode) -> None:
     ctx.emit(node.op_type, node.name, node.inputs, node.outputs, node.attrs)
 
 
-def _inputs_with(node: OnnxNode, index: int, name: str) -> list[str]:
-    """``node.inputs`` with input ``index`` set to ``name`` (padding with omitted inputs)."""
-    inputs = list(node.inputs) + [""] * max(0, index + 1 - len(node.inputs))
+def _inputs_with(inputs: list[str], index: int, name: str) -> list[str]:
+    """``inputs`` with input ``index`` set to ``name`` (padding with omitted inputs)."""
+    inputs = list(inputs) + [""] * max(0, index + 1 - len(inputs))
     inputs[index] = name
     while inputs and not inputs[-1]:
         inputs.pop()
     return inputs
 
 
-def _attr_to_input(ctx: ImportContext, node: OnnxNode, attr: str, index: int, dtype: type) -> list[str]:
-    """Move attribute ``attr`` into input ``index`` as a constant (newest-opset form)."""
-    if attr not in node.attrs:
-        return list(node.inputs)
-    value: np.ndarray = np.asarray(node.attrs.pop(attr), dtype=dtype)
-    return _inputs_with(node, index, ctx.constant(f"{node.name}_{attr}", value))
+def _moved_to_inputs(ctx: ImportContext, node: OnnxNode) -> list[str]:
+    """``node.inputs`` with each attribute that newer opsets take as an input
+    (op_inputs.MOVED_TO_INPUTS) moved there as a constant; ``node.attrs`` loses it."""
+    inputs = list(node.inputs)
+    for moved in MOVED_TO_INPUTS.get(node.op_type, ()):
+        if moved.attr in node.attrs:
+            dtype = np.int64 if moved.kind == "ints" else np.float32
+            value = np.asarray(node.attrs.pop(moved.attr), dtype=dtype)
+            inputs = _inputs_with(inputs, moved.index, ctx.constant(f"{node.name}_{moved.attr}", value))
+    return inputs
 
 
 # ---- constants, identities ----------------------------------------------------------
@@ -246,11 +253,7 @@ def _softmax(ctx: ImportContext, node: OnnxNode) -> None:
 @_lowers("Upsample", into_other_ops=True)
 def _upsample(ctx: ImportContext, node: OnnxNode) -> None:
     """Upsample (7: scales attribute, 9: scales input) == Resize with asymmetric coordinates."""
-    if "scales" in node.attrs:
-        scales = ctx.constant(f"{node.name}_scales", np.asarray(node.attrs["scales"], np.float32))
-    else:
-        scales = node.inputs[1]
-    _resize_asymmetric(ctx, node, scales)
+    _resize_asymmetric(ctx, node, _moved_to_inputs(ctx, node)[1])
 
 
 @_lowers("Resize")
@@ -262,6 +265,9 @@ def _resize(ctx: ImportContext, node: OnnxNode) -> None:
 
 
 def _resize_asymmetric(ctx: ImportContext, node: OnnxNode, scales: str) -> None:
+    # Known difference: where Resize-10 shrinks an axis, onnxruntime (and the runtime's own
+    # legacy path for a two-input Resize, ops/resize.py) pick the nearest pixel by ceiling,
+    # not by flooring as nearest_mode "floor" here does.
     mode = str(node.attrs.get("mode", "nearest"))
     attrs: dict = {"mode": mode, "coordinate_transformation_mode": "asymmetric"}
     if mode == "nearest":
@@ -272,69 +278,12 @@ def _resize_asymmetric(ctx: ImportContext, node: OnnxNode, scales: str) -> None:
 # ---- attribute -> input (newest form) ----------------------------------------------
 
 
-@_lowers("Squeeze", "Unsqueeze")
-def _squeeze(ctx: ImportContext, node: OnnxNode) -> None:
-    inputs = _attr_to_input(ctx, node, "axes", 1, np.int64)
+# Upsample has its own lowering (above): it becomes a Resize.
+@_lowers(*(op_type for op_type in MOVED_TO_INPUTS if op_type != "Upsample"))
+def _newest_form(ctx: ImportContext, node: OnnxNode) -> None:
+    """The op itself, with the attributes of older opsets moved to its inputs."""
+    inputs = _moved_to_inputs(ctx, node)
     ctx.emit(node.op_type, node.name, inputs, node.outputs, node.attrs)
-
-
-@_lowers(
-    "ReduceMean",
-    "ReduceSum",
-    "ReduceMax",
-    "ReduceMin",
-    "ReduceProd",
-    "ReduceL2",
-    "ReduceL1",
-    "ReduceSumSquare",
-    "ReduceLogSum",
-    "ReduceLogSumExp",
-)
-def _reduce(ctx: ImportContext, node: OnnxNode) -> None:
-    inputs = _attr_to_input(ctx, node, "axes", 1, np.int64)
-    ctx.emit(node.op_type, node.name, inputs, node.outputs, node.attrs)
-
-
-@_lowers("Split")
-def _split(ctx: ImportContext, node: OnnxNode) -> None:
-    inputs = _attr_to_input(ctx, node, "split", 1, np.int64)
-    ctx.emit("Split", node.name, inputs, node.outputs, node.attrs)
-
-
-@_lowers("Slice")
-def _slice(ctx: ImportContext, node: OnnxNode) -> None:
-    if node.opset >= 10:
-        _passthrough(ctx, node)
-        return
-    inputs = node.inputs[:1]
-    for index, attr in enumerate(("starts", "ends", "axes"), start=1):
-        if attr in node.attrs:
-            inputs = _inputs_with(
-                OnnxNode("", "", inputs, [], {}, 0),
-                index,
-                ctx.constant(f"{node.name}_{attr}", np.asarray(node.attrs.pop(attr), np.int64)),
-            )
-    ctx.emit("Slice", node.name, inputs, node.outputs, node.attrs)
-
-
-@_lowers("Pad")
-def _pad(ctx: ImportContext, node: OnnxNode) -> None:
-    if node.opset >= 11:
-        _passthrough(ctx, node)
-        return
-    inputs = _attr_to_input(ctx, node, "pads", 1, np.int64)
-    inputs = _attr_to_input(ctx, OnnxNode("", node.name, inputs, [], node.attrs, 0), "value", 2, np.float32)
-    ctx.emit("Pad", node.name, inputs, node.outputs, node.attrs)
-
-
-@_lowers("Clip")
-def _clip(ctx: ImportContext, node: OnnxNode) -> None:
-    if node.opset >= 11:
-        _passthrough(ctx, node)
-        return
-    inputs = _attr_to_input(ctx, node, "min", 1, np.float32)
-    inputs = _attr_to_input(ctx, OnnxNode("", node.name, inputs, [], node.attrs, 0), "max", 2, np.float32)
-    ctx.emit("Clip", node.name, inputs, node.outputs, node.attrs)
 
 
 # ---- ops expressed with runtime ops ------------------------------------------------

@@ -36,10 +36,11 @@ def plan_activation(node: Node, inputs: list[PlanInput]) -> OpPlan:
 def _parameter(node: Node, inputs: list[PlanInput], parameter: Parameter | None) -> float:
     if parameter is None:
         return 0.0
-    value = attr_float(node, parameter.onnx, parameter.default)
     index = parameter.input
-    if index is None or index >= len(inputs) or not inputs[index].present:
-        return value
+    if index is None:
+        return attr_float(node, parameter.onnx, parameter.default)
+    if index >= len(inputs) or not inputs[index].present:
+        return parameter.default
     item = inputs[index]
     if item.value is None or item.value.size != 1:
         raise OpError(node, f"{parameter.onnx} input {index} ({item.name!r}) must be a constant scalar")

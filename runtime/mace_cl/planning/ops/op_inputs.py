@@ -1,18 +1,124 @@
-"""Reading op parameters that ONNX gives as attributes in old opsets and as inputs in new ones.
+"""Op parameters that ONNX gives as attributes in old opsets and as inputs in new ones.
 
-Split ``split``, Slice ``starts/ends/axes/steps``, Pad ``pads/constant_value/axes``, Resize
-``scales/sizes``, Squeeze/Unsqueeze ``axes``, Reduce* ``axes``, Reshape ``shape``: when
-they are inputs they must be graph constants, because the runtime plans every shape
-before it runs (no shape computation on the device).
+``MOVED_TO_INPUTS`` is the one table of them (Split ``split``, Slice ``starts/ends/axes``,
+Pad ``pads/value``, Clip ``min/max``, Upsample ``scales``, Squeeze/Unsqueeze and Reduce*
+``axes``, Reshape ``shape``). Plan functions read these parameters from their inputs only
+(``int_list``, ``float_list``, ``constant_input``), because two places move the attribute
+form into the inputs by this table:
+
+- the converter, for every ONNX node it imports (mace_cl_converter/lowerings.py): it stores
+  the newest form, with the values as named graph constants, because its passes, its
+  constant folding (onnx.reference at the newest opset) and the model file must see one
+  form;
+- the registry, for every node it plans (``plan_node`` calls ``with_moved_attributes``): a
+  graph the converter did not make (built by hand, ``mace_cl.testing.run_node``) may still
+  hold the attribute form. For converted graphs it changes nothing.
+
+The table lives here, below the converter, because both use it (the converter imports the
+runtime's planning, never the other way round). Changes of meaning between opsets (Softmax
+before 13, Resize 10, Upsample, BatchNormalization) are not in it: only the converter knows
+a model's opset, so its lowerings own those.
+
+Inputs holding such parameters must be graph constants, because the runtime plans every
+shape before it runs (no shape computation on the device).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import pack_nhwc4
 from mace_cl.planning.ops.base import ConstantArg, KernelArg, OpError, OpPlan, PlanInput, TensorArg
+
+
+@dataclass(frozen=True)
+class MovedAttribute:
+    """Attribute ``attr`` of older opsets is input ``index`` in newer ones."""
+
+    attr: str
+    index: int
+    # "ints": a list of ints (one int counts as a list of one); "floats": a list of numbers;
+    # "float": one number
+    kind: Literal["ints", "floats", "float"]
+
+
+_AXES = (MovedAttribute("axes", 1, "ints"),)
+
+# Op type -> the attributes that newer opsets take as inputs (the opset that moved them).
+MOVED_TO_INPUTS: dict[str, tuple[MovedAttribute, ...]] = {
+    "Clip": (MovedAttribute("min", 1, "float"), MovedAttribute("max", 2, "float")),  # 11
+    "Pad": (  # 11 (``paddings``: Pad-1's name for pads)
+        MovedAttribute("pads", 1, "ints"),
+        MovedAttribute("paddings", 1, "ints"),
+        MovedAttribute("value", 2, "float"),
+    ),
+    "Reshape": (MovedAttribute("shape", 1, "ints"),),  # 5
+    "Slice": (  # 10
+        MovedAttribute("starts", 1, "ints"),
+        MovedAttribute("ends", 2, "ints"),
+        MovedAttribute("axes", 3, "ints"),
+    ),
+    "Split": (MovedAttribute("split", 1, "ints"),),  # 13
+    "Squeeze": _AXES,  # 13
+    "Unsqueeze": _AXES,  # 13
+    "Upsample": (MovedAttribute("scales", 1, "floats"),),  # 9
+    # ReduceSum 13, the others 18
+    **{
+        op_type: _AXES
+        for op_type in (
+            "ReduceMean",
+            "ReduceSum",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceProd",
+            "ReduceL2",
+            "ReduceL1",
+            "ReduceSumSquare",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+        )
+    },
+}
+
+
+def with_moved_attributes(node: Node, inputs: list[PlanInput]) -> tuple[Node, list[PlanInput]]:
+    """``node`` and its ``inputs`` in the newest opset's form: each attribute of
+    ``MOVED_TO_INPUTS`` becomes the constant input it is in newer opsets. OpError when a
+    parameter is given both ways or the attribute is malformed."""
+    moved = [item for item in MOVED_TO_INPUTS.get(node.op_type, ()) if node.attrs.get(item.attr) is not None]
+    if not moved:
+        return node, inputs
+    attrs = dict(node.attrs)
+    inputs = list(inputs)
+    for item in moved:
+        raw = attrs.pop(item.attr)
+        if item.index < len(inputs) and inputs[item.index].present:
+            raise OpError(
+                node, f"{item.attr} is given both as attribute {item.attr!r} and as input {item.index}"
+            )
+        value = _attribute_value(node, item, raw)
+        inputs += [PlanInput("", None)] * (item.index + 1 - len(inputs))
+        inputs[item.index] = PlanInput(f"{node.name}_{item.attr}", tuple(value.shape), value)
+    return Node(node.op_type, node.name, node.inputs, node.outputs, attrs), inputs
+
+
+def _attribute_value(node: Node, item: MovedAttribute, raw: object) -> np.ndarray:
+    """The attribute's value as the input would hold it (float64 keeps it as given)."""
+    items = raw if isinstance(raw, list) else [raw]
+    if item.kind == "ints":
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise OpError(node, f"attribute {item.attr!r} must be a list of ints, got {raw!r}")
+        return np.asarray(items, dtype=np.int64)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
+    if item.kind == "float" and (isinstance(raw, list) or not numbers):
+        raise OpError(node, f"attribute {item.attr!r} must be a number, got {raw!r}")
+    if not numbers:
+        raise OpError(node, f"attribute {item.attr!r} must be a list of numbers, got {raw!r}")
+    return np.asarray(raw, dtype=np.float64)
 
 
 def constant_input(node: Node, inputs: list[PlanInput], index: int, what: str) -> np.ndarray | None:
@@ -29,18 +135,14 @@ def constant_input(node: Node, inputs: list[PlanInput], index: int, what: str) -
     return item.value
 
 
-def int_list(
-    node: Node, inputs: list[PlanInput], index: int, attr: str, what: str | None = None
-) -> list[int] | None:
-    """Integers from input ``index`` (newer opsets) or attribute ``attr`` (older); None if neither."""
-    value = constant_input(node, inputs, index, what or attr)
-    if value is not None:
-        if node.attrs.get(attr) is not None:
-            raise OpError(node, f"{what or attr} is given both as attribute {attr!r} and as input {index}")
-        if value.dtype.kind not in "iu":
-            raise OpError(node, f"input {index} ({what or attr}) must hold integers, got dtype {value.dtype}")
-        return [int(v) for v in value.reshape(-1)]
-    return attr_ints(node, attr)
+def int_list(node: Node, inputs: list[PlanInput], index: int, what: str) -> list[int] | None:
+    """Integers from constant input ``index``; None if it is absent."""
+    value = constant_input(node, inputs, index, what)
+    if value is None:
+        return None
+    if value.dtype.kind not in "iu":
+        raise OpError(node, f"input {index} ({what}) must hold integers, got dtype {value.dtype}")
+    return [int(v) for v in value.reshape(-1)]
 
 
 def attr_ints(node: Node, attr: str) -> list[int] | None:
@@ -54,20 +156,12 @@ def attr_ints(node: Node, attr: str) -> list[int] | None:
     return [int(v) for v in items]
 
 
-def float_list(
-    node: Node, inputs: list[PlanInput], index: int, attr: str, what: str | None = None
-) -> list[float] | None:
-    """Floats from input ``index`` or attribute ``attr``; None if neither (or the input is empty)."""
-    value = constant_input(node, inputs, index, what or attr)
-    if value is not None:
-        return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)] or None
-    raw = node.attrs.get(attr)
-    if raw is None:
+def float_list(node: Node, inputs: list[PlanInput], index: int, what: str) -> list[float] | None:
+    """Floats from constant input ``index``; None if it is absent or empty."""
+    value = constant_input(node, inputs, index, what)
+    if value is None:
         return None
-    items = raw if isinstance(raw, list) else [raw]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
-        raise OpError(node, f"attribute {attr!r} must be a list of numbers, got {raw!r}")
-    return [float(v) for v in items]
+    return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)] or None
 
 
 def normalize_axis(node: Node, axis: int, rank: int, what: str = "axis") -> int:

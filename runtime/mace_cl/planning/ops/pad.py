@@ -1,5 +1,6 @@
-"""Pad (opsets 1-23: attributes ``pads``/``value`` or constant inputs pads, constant_value,
-axes) -> kernels/pad.cl.
+"""Pad (opsets 1-23: constant inputs pads, constant_value, axes; the attributes ``pads``/
+``value`` of older opsets reach it as those inputs, see op_inputs.MOVED_TO_INPUTS) ->
+kernels/pad.cl.
 
 Pads may be given on any axis, the channel axis included, and may be negative: like
 onnxruntime, negative pads crop first and the remaining window is then padded, so
@@ -20,7 +21,6 @@ from mace_cl.planning.ops.base import (
     OpPlan,
     OutputArg,
     PlanInput,
-    attr_float,
     attr_str,
 )
 from mace_cl.planning.ops.op_inputs import constant_input, data_arg, input_shape, int_list, normalize_axes
@@ -40,8 +40,6 @@ def plan_pad(node: Node, inputs: list[PlanInput]) -> OpPlan:
     if mode not in PAD_MODES:
         raise OpError(node, f"mode {mode!r} is not one of {', '.join(PAD_MODES)}")
     pads = int_list(node, inputs, 1, "pads")
-    if pads is None:
-        pads = int_list(node, inputs, 1, "paddings")  # opset 1 name
     if pads is None:
         raise OpError(node, "pads are required (input 1 from opset 11, attribute 'pads' before)")
     axes_given = int_list(node, inputs, 3, "axes")
@@ -89,7 +87,7 @@ def plan_pad(node: Node, inputs: list[PlanInput]) -> OpPlan:
 def _constant_value(node: Node, inputs: list[PlanInput]) -> float:
     value = constant_input(node, inputs, 2, "constant_value")
     if value is None:
-        return attr_float(node, "value", 0.0)
+        return 0.0
     if value.size != 1:
         raise OpError(node, f"constant_value must be a scalar, got shape {list(value.shape)}")
     return float(value.reshape(-1)[0])

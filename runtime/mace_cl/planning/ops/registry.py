@@ -26,6 +26,7 @@ from mace_cl.planning.ops.base import (
     PlanInput,
     check_output_size,
 )
+from mace_cl.planning.ops.op_inputs import with_moved_attributes
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def plan_node(node: Node, inputs: list[PlanInput], context: PlanContext | None =
             f"op type {node.op_type!r} is not supported by this runtime; supported: "
             + ", ".join(supported_op_types()),
         )
+    # Attributes of older opsets that newer ones take as inputs become those inputs here
+    # (op_inputs.MOVED_TO_INPUTS), so plan functions read one form.
+    node, inputs = with_moved_attributes(node, inputs)
     try:
         if registration.needs_context:
             plan = registration.plan(node, inputs, context or SHAPES_CONTEXT)

@@ -62,7 +62,7 @@ def plan_dropout(node: Node, inputs: list[PlanInput]) -> OpPlan:
 def plan_reshape(node: Node, inputs: list[PlanInput]) -> OpPlan:
     item = _data(node, inputs)
     in_shape = input_shape(node, item)
-    requested = int_list(node, inputs, 1, "shape", "target shape")
+    requested = int_list(node, inputs, 1, "target shape")
     if requested is None:
         raise OpError(node, "the target shape is required (input 1, or attribute 'shape' before opset 5)")
     allow_zero = attr_int(node, "allowzero", 0) == 1
