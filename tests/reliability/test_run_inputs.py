@@ -1,4 +1,4 @@
-"""Bad and unusual inputs at ``MaceRuntime.run`` that tests/runtime/test_engine.py does not cover.
+"""Bad and unusual inputs at ``MaceRuntime.run`` that runtime/tests/test_engine.py does not cover.
 
 Already covered there (one-input model): missing input, unknown extra input, float64
 dtype, wrong shape of the same rank, a non-array, a non-mapping, one non-contiguous view.
