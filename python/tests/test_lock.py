@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from update_lock import normalize
 
-HERE = Path(__file__).resolve().parent
+PYTHON_DIR = Path(__file__).resolve().parents[1]  # python/, which holds the two files
 ENTRY = re.compile(r"^([a-z0-9_]+)==(\S+) \\$")
 
 
 def _lock() -> dict[str, dict]:
     packages: dict[str, dict] = {}
     current = None
-    for line in (HERE / "requirements_lock.txt").read_text().splitlines():
+    for line in (PYTHON_DIR / "requirements_lock.txt").read_text().splitlines():
         if match := ENTRY.match(line):
             current = packages.setdefault(
                 match.group(1), {"version": match.group(2), "hashes": [], "via": []}
@@ -30,7 +30,7 @@ def _lock() -> dict[str, dict]:
 
 def _direct() -> set[str]:
     names = set()
-    for line in (HERE / "requirements.in").read_text().splitlines():
+    for line in (PYTHON_DIR / "requirements.in").read_text().splitlines():
         text = line.split("#", 1)[0].strip()
         if text:
             names.add(normalize(re.split(r"[<>=!~;\[ ]", text, maxsplit=1)[0]))
