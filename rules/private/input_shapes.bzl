@@ -1,7 +1,16 @@
-"""Validation of the input-shape strings users write in BUILD files ("1,3,224,224")."""
+"""Validation of the input-shape strings users write in BUILD files ("1,3,224,224").
+
+An early check at analysis time that mirrors the converter exactly: parse_shape accepts and
+refuses the same strings as parse_dims in tools/converter/mace_cl_converter/input_shapes.py,
+which parses the `--input-shape` flags mace_model passes on. Keep the two in step;
+rules/tests/input_shape_cases.bzl is the table both are tested against.
+"""
 
 def parse_shape(text, where = "input shape"):
     """Parses a comma-separated shape such as "1,3,224,224" into a list of positive ints.
+
+    Dimensions are ASCII digits, spaces allowed around each, every one at least 1. An empty
+    string (or only spaces) is a scalar input: shape [], which ONNX allows.
 
     Args:
       text: the shape as written by the user.
@@ -13,14 +22,14 @@ def parse_shape(text, where = "input shape"):
     """
     if type(text) != "string":
         return "%s must be a string like \"1,3,224,224\", got %r" % (where, text)
-    stripped = text.replace(" ", "")
-    if not stripped:
-        return "%s is empty; write the dimensions separated by commas, e.g. \"1,3,224,224\"" % where
+    if not text.strip(" "):
+        return []
     dims = []
-    for part in stripped.split(","):
-        if not part.isdigit():
-            return "%s \"%s\": \"%s\" is not a whole number; every dimension must be fixed, e.g. \"1,3,224,224\"" % (where, text, part)
-        value = int(part)
+    for part in text.split(","):
+        digits = part.strip(" ")
+        if not digits or not all([c in "0123456789" for c in digits.elems()]):
+            return "%s \"%s\": \"%s\" is not a whole number; every dimension must be fixed, e.g. \"1,3,224,224\"" % (where, text, digits)
+        value = int(digits)
         if value <= 0:
             return "%s \"%s\": dimensions must be at least 1, got %d" % (where, text, value)
         dims.append(value)

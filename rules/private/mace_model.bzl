@@ -172,7 +172,7 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
             allow_files = True,
         ),
         "input_shapes": attr.string_dict(
-            doc = "Input name -> shape, e.g. `{\"image\": \"1,3,224,224\"}`, for inputs whose shape the ONNX file leaves open (such as a symbolic batch size), like `input_shapes` in MACE's deployment YAML. Every dimension must be a whole number of at least 1; anything else fails the build, naming the input.",
+            doc = "Input name -> shape, e.g. `{\"image\": \"1,3,224,224\"}`, for inputs whose shape the ONNX file leaves open (such as a symbolic batch size), like `input_shapes` in MACE's deployment YAML. Every dimension must be a whole number of at least 1; anything else fails the build, naming the input. An empty string is a scalar input (shape `[]`).",
         ),
         "model_sha256": attr.string(
             doc = "If set, the build fails unless the ONNX file has this SHA-256 (hex), like MACE's model_sha256_checksum.",

@@ -256,6 +256,16 @@ def _open_input_shape_test_impl(ctx):
 
 open_input_shape_test = analysistest.make(_open_input_shape_test_impl, expect_failure = True)
 
+# An empty shape is a scalar input (rules/private/input_shapes.bzl); the converter reads "x=" so.
+def _scalar_input_shape_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    convert = _one(env, _actions_by_mnemonic(env), "MaceConvert")
+    if convert:
+        asserts.equals(env, "image=", _flag_value(convert.argv, "--input-shape"))
+    return analysistest.end(env)
+
+scalar_input_shape_test = analysistest.make(_scalar_input_shape_test_impl)
+
 def _driver_without_identity_test_impl(ctx):
     env = analysistest.begin(ctx)
     asserts.expect_failure(env, "of kind 'driver' needs the device's identity file")
@@ -360,6 +370,13 @@ def mace_model_analysis_test_suite(name):
         opencl_target = _NONE_TARGET,
         tags = ["manual"],
     )
+    mace_model(
+        name = "subject_scalar_input_shape",
+        input_shapes = {"image": ""},
+        model = _MODEL,
+        opencl_target = _NONE_TARGET,
+        tags = ["manual"],
+    )
     mace_opencl_toolchain(
         name = "subject_driver_without_identity",
         kind = "driver",
@@ -414,6 +431,7 @@ def mace_model_analysis_test_suite(name):
         "model_data_test": (model_data_test, ":subject_model_data"),
         "model_data_elsewhere_test": (model_data_elsewhere_test, ":subject_model_data_elsewhere"),
         "open_input_shape_test": (open_input_shape_test, ":subject_open_input_shape"),
+        "scalar_input_shape_test": (scalar_input_shape_test, ":subject_scalar_input_shape"),
         "driver_without_identity_test": (driver_without_identity_test, ":subject_driver_without_identity"),
         "unavailable_target_test": (unavailable_target_test, ":subject_unavailable"),
     }

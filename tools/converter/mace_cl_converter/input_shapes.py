@@ -16,20 +16,37 @@ from mace_cl_converter.errors import InputShapeError
 Shape = tuple[int, ...]
 
 
+def parse_dims(text: str) -> Shape:
+    """``"1,3,224,224"`` -> (1, 3, 224, 224); ``""`` (or only spaces) -> (), a scalar input.
+
+    Dimensions are ASCII digits separated by commas, spaces allowed around each, every one at
+    least 1. rules/private/input_shapes.bzl's parse_shape checks the same grammar at analysis
+    time (mace_model's ``input_shapes``) and must accept and refuse exactly what this accepts
+    and refuses; rules/tests/input_shape_cases.bzl is the table both are tested against. Raises
+    ValueError saying what is wrong.
+    """
+    if not text.strip(" "):
+        return ()  # ONNX inputs of shape [] are scalars
+    shape = []
+    for part in text.split(","):
+        digits = part.strip(" ")
+        if not (digits.isascii() and digits.isdigit()):
+            raise ValueError(f"{digits!r} is not a whole number; every dimension must be fixed")
+        if int(digits) < 1:
+            raise ValueError(f"dimensions must be at least 1, got {int(digits)}")
+        shape.append(int(digits))
+    return tuple(shape)
+
+
 def parse_input_shape(text: str) -> tuple[str, Shape]:
     """``"name=1,3,224,224"`` -> ("name", (1, 3, 224, 224)). A scalar is ``"name="``."""
     name, sep, dims = text.rpartition("=")
     if not sep or not name:
         raise InputShapeError(f"--input-shape {text!r}: expected NAME=D0,D1,... (e.g. input=1,3,224,224)")
     try:
-        shape = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
-    except ValueError:
-        raise InputShapeError(
-            f"--input-shape {text!r}: dimensions must be integers separated by commas"
-        ) from None
-    if any(d <= 0 for d in shape):
-        raise InputShapeError(f"--input-shape {text!r}: dimensions must be positive")
-    return name, shape
+        return name, parse_dims(dims)
+    except ValueError as exc:
+        raise InputShapeError(f"--input-shape {text!r}: {exc}") from None
 
 
 def parse_input_shapes(items: Sequence[str]) -> dict[str, Shape]:
