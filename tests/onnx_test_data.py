@@ -18,7 +18,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-ONNX_WHEEL = "onnx==1.19.1"  # the newest on PyPI here that still ships the data folders
+import pins
+
+# The onnx wheel Bazel takes the data from too (rules/private/versions.bzl, DEV_WHEELS).
+PIN = "onnx_wheel_testdata"
 KINDS = ("light", "pytorch-converted", "pytorch-operator")
 
 
@@ -54,6 +57,7 @@ def data_dir(kind: str) -> Path | None:
 def fetch(target: Path | None = None) -> Path:
     """Download the onnx wheel with pip and extract its test data into ``target``."""
     target = target or cache_dir()
+    pin = pins.dev_wheel(PIN)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
@@ -64,12 +68,12 @@ def fetch(target: Path | None = None) -> Path:
                 "--no-deps",
                 "--only-binary=:all:",
                 "--python-version",
-                "3.12",
+                pin["wheel_python_version"],
                 "--platform",
-                "manylinux_2_17_x86_64",
+                pin["wheel_platform"],
                 "-d",
                 tmp,
-                ONNX_WHEEL,
+                pins.requirement(PIN),
             ],
             check=True,
         )

