@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from mace_cl.model.graph import Graph, GraphError
 from mace_cl.planning.layout import LayoutError, as_nchw4, nhwc4_nbytes
 from mace_cl.planning.ops.base import INT32_MAX, OpPlan, PlanContext, PlanInput, Shape
@@ -79,6 +81,10 @@ def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
         return PlanInput(name="", shape=None)
     value = graph.constants.get(name)
     if value is not None:
+        # The one place float16 constants (a model of data_type fp16_fp32) are widened: ops
+        # read and pack float32 values. The device keeps float32 weights for now.
+        if value.dtype == np.float16:
+            value = value.astype(np.float32)
         return PlanInput(name=name, shape=tuple(int(d) for d in value.shape), value=value)
     return PlanInput(name=name, shape=shapes[name])
 
