@@ -18,6 +18,7 @@ from mace_cl_converter import ConversionError, convert_model
 from mace_cl_converter.input_shapes import parse_input_shapes
 from mace_cl_converter.loading import MAX_ONNX_BYTES
 from mace_cl_converter.model import DEFAULT_MAX_CONSTANT_BYTES
+from mace_cl_converter.precision import DATA_TYPES, DEFAULT_DATA_TYPE
 from mace_cl_converter.supported_ops import describe
 
 
@@ -48,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an external data file of the model (repeat per file); when given, external "
         "data is read from these files only (builds declare them)",
+    )
+    parser.add_argument(
+        "--data-type",
+        choices=DATA_TYPES,
+        default=DEFAULT_DATA_TYPE,
+        help="fp32 (default), or fp16_fp32: store float weights in half precision (about half the "
+        "file; refuses weights beyond 65504); the runtime computes in float32 either way",
     )
     parser.add_argument("--list-ops", action="store_true", help="print the supported ONNX ops and exit")
     parser.add_argument(
@@ -85,11 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         shapes = parse_input_shapes(args.input_shape)
         graph = convert_model(
-            args.model, shapes, max_constant_bytes=args.max_constant_bytes, data_files=args.model_data
+            args.model,
+            shapes,
+            max_constant_bytes=args.max_constant_bytes,
+            data_files=args.model_data,
+            data_type=args.data_type,
         )
         name = args.name or args.model.stem
         # write_model writes a temporary file and renames it: no half-written output.
-        digest = write_model(graph, args.output, {"name": name, "source": args.model.name})
+        digest = write_model(
+            graph, args.output, {"name": name, "source": args.model.name, "data_type": args.data_type}
+        )
     except (ConversionError, FormatError) as exc:
         print(f"mace_convert: error: {exc}", file=sys.stderr)
         return 2

@@ -88,10 +88,17 @@ def import_model(
 
 def _check_float(info: onnx.ValueInfoProto, what: str, where: str) -> None:
     elem = info.type.tensor_type.elem_type
-    if info.type.HasField("tensor_type") and elem in (TensorProto.FLOAT, TensorProto.UNDEFINED):
+    # FLOAT16 (a model exported in half) is exchanged as float32 at the runtime's API, which
+    # holds every half value; the runtime computes in float32 either way.
+    if info.type.HasField("tensor_type") and elem in (
+        TensorProto.FLOAT,
+        TensorProto.FLOAT16,
+        TensorProto.UNDEFINED,
+    ):
         return
     kind = dtype_name(elem) if info.type.HasField("tensor_type") else "a non-tensor type"
     raise ConversionError(
-        f"{where}: graph {what} {info.name!r} is {kind}; the runtime exchanges float32 tensors only"
+        f"{where}: graph {what} {info.name!r} is {kind}; the runtime exchanges float32 tensors only "
+        "(FLOAT16 ones are exchanged as float32)"
         + (" (make non-float inputs initializers, i.e. constants of the model)" if what == "input" else "")
     )

@@ -128,7 +128,9 @@ def _cast(ctx: ImportContext, node: OnnxNode) -> None:
         _passthrough(ctx, node)  # folds
         return
     target = helper.tensor_dtype_to_np_dtype(as_int(node.attrs["to"]))
-    if target != np.float32:
+    # Run-time tensors are float32; a cast to float16 (models exported in half) keeps them
+    # float32, which is at least as precise.
+    if target not in (np.float32, np.float16):
         raise ctx.error(node, f"casts a run-time tensor to {target}; run-time tensors are float32 only")
     ctx.emit("Identity", node.name, node.inputs[:1], node.outputs[:1])
 

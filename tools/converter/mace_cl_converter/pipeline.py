@@ -30,6 +30,7 @@ from mace_cl_converter.passes import (
     swish,
     transposes,
 )
+from mace_cl_converter.precision import DEFAULT_DATA_TYPE, apply_data_type
 
 Pass = Callable[[Model], bool]
 
@@ -53,6 +54,7 @@ PASSES: list[tuple[str, Pass]] = [
 # Model files store these constant dtypes (mace_cl.model.model_file.CONSTANT_DTYPES); others are cast.
 _CONSTANT_CASTS = {
     "float64": np.float32,
+    "float16": np.float32,  # folded from half tensors; apply_data_type decides what is stored
     "int16": np.int32,
     "uint16": np.int32,
     "uint32": np.int64,
@@ -67,11 +69,13 @@ def convert_model(
     where: str | None = None,
     max_constant_bytes: int = DEFAULT_MAX_CONSTANT_BYTES,
     data_files: Sequence[str | Path] | None = None,
+    data_type: str = DEFAULT_DATA_TYPE,
 ) -> Graph:
     """ONNX model (proto or file) -> validated runtime ``Graph``.
 
     ``max_constant_bytes`` bounds every constant folding makes (checked before allocating).
     ``data_files``: for a model file, the only files its external data may be read from.
+    ``data_type``: "fp32", or "fp16_fp32" to store float weights as float16 (precision.py).
     """
     if isinstance(model, (str, Path)):
         where = where or str(model)
@@ -88,6 +92,7 @@ def convert_model(
         if _name in ("identity", "channel_shuffle", "transposes", "constant_folding"):
             shape_inference.infer_shapes(working)
     _normalise_constants(working)
+    apply_data_type(working, data_type)
     _final_checks(working)
     return working.graph
 

@@ -102,12 +102,15 @@ def check_tensor(tensor: TensorProto, what: str) -> None:
 
 def read_tensor(tensor: TensorProto, what: str) -> np.ndarray:
     """``tensor`` as a numpy array; ``what`` (e.g. "model.onnx: initializer 'w'") starts
-    every error message."""
+    every error message. Float16 tensors (models exported in half) are widened to float32,
+    which holds every half value exactly: the passes compute in float32, and the model's
+    ``data_type`` decides what precision the model file stores (mace_cl_converter.precision)."""
     check_tensor(tensor, what)
     try:
-        return numpy_helper.to_array(tensor)
+        value = numpy_helper.to_array(tensor)
     except Exception as exc:  # after the checks above, any failure means a corrupt tensor
         raise ConversionError(f"{what} cannot be read ({type(exc).__name__}: {exc}); {_FIX}") from None
+    return value.astype(np.float32) if value.dtype == np.float16 else value
 
 
 def check_finite(value: np.ndarray, what: str) -> None:
