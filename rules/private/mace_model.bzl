@@ -13,6 +13,9 @@ _TOOL_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 
+# mace_model's data_type values, as the converter's --data-type takes them.
+_DATA_TYPES = ["fp32", "fp16_fp32"]
+
 def _model_data(ctx):
     """model_data's files, each checked to lie where ONNX looks for it: beside the model or below."""
     model = ctx.file.model
@@ -29,6 +32,14 @@ def _convert(ctx, model_file):
     args.add(ctx.file.model)
     args.add("-o", model_file)
     args.add("--name", ctx.label.name)
+
+    # Checked here rather than by attr.string(values = ...), which fails while loading the
+    # whole package (so no analysis test can expect it) and does not say what the values mean.
+    if ctx.attr.data_type not in _DATA_TYPES:
+        fail("mace_model %s: data_type \"%s\" is not one of %s (fp32: float32 weights; fp16_fp32: " %
+             (ctx.label, ctx.attr.data_type, ", ".join(_DATA_TYPES)) +
+             "half-precision weights, float32 compute)")
+    args.add("--data-type", ctx.attr.data_type)
     if ctx.attr.model_sha256:
         args.add("--expect-sha256", ctx.attr.model_sha256)
     shapes = parse_input_shapes(ctx.attr.input_shapes, owner = str(ctx.label))
@@ -170,6 +181,10 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
         "model_data": attr.label_list(
             doc = "The model's external data files (ONNX keeps large weights in side files), in the model's folder or below it, as the ONNX file names them. The converter reads external data from these files only; a missing, undeclared or short one fails the build, naming the tensor and the file.",
             allow_files = True,
+        ),
+        "data_type": attr.string(
+            doc = "How the model's weights are stored, like `data_type` in MACE's deployment YAML: `fp32` (default) or `fp16_fp32`. With `fp16_fp32` the converter stores float weights and biases (the constants that kernels read as float data) in half precision, about halving the `.mace` file, and refuses a weight of magnitude above 65504 (half's largest), naming it. The runtime widens them to float32 when it loads the model, so kernels, activations and the model's inputs and outputs stay float32 (half storage on the device is not done yet); outputs differ from `fp32` by the weights' rounding, a relative 2^-11 at most per weight. Any other value fails the build.",
+            default = "fp32",
         ),
         "input_shapes": attr.string_dict(
             doc = "Input name -> shape, e.g. `{\"image\": \"1,3,224,224\"}`, for inputs whose shape the ONNX file leaves open (such as a symbolic batch size), like `input_shapes` in MACE's deployment YAML. Every dimension must be a whole number of at least 1; anything else fails the build, naming the input. An empty string is a scalar input (shape `[]`).",
