@@ -3,7 +3,7 @@ those modules share.
 
 ``OP_MODULES`` is the list of modules that register ops (``@register_op``): the registry
 imports exactly these, on its first lookup. A new op module is added here;
-tests/runtime/test_op_registry.py fails on a module of this folder that is in neither list,
+runtime/tests/test_op_registry.py fails on a module of this folder that is in neither list,
 on a listed op module that registers nothing and on a helper that registers an op.
 """
 
