@@ -18,6 +18,7 @@ sys.path[:0] = [str(REPO / "runtime")]
 from mace_cl import Graph, MaceRuntime, Node, TensorInfo  # noqa: E402
 from mace_cl.chrome_trace import chrome_trace, profile_to_json, write_chrome_trace  # noqa: E402
 from mace_cl.execution.engine import LaunchProfile, RunProfile  # noqa: E402
+from mace_cl.testing import device_under_test  # noqa: E402
 
 SHAPE = (1, 4, 6, 6)
 # Every launch of a run: input conversion, one per node, output conversion.
@@ -39,7 +40,7 @@ def _graph() -> Graph:
 
 @pytest.fixture(scope="module")
 def runtime() -> MaceRuntime:
-    runtime = MaceRuntime(_graph(), device="cpu", profile=True)
+    runtime = MaceRuntime(_graph(), device=device_under_test(), profile=True)
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     for _ in range(2):  # the last run's profile is the one read
         runtime.run_dict({"x": x})

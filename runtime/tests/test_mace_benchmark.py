@@ -26,6 +26,7 @@ from mace_cl import benchmark as mace_benchmark  # noqa: E402
 from mace_cl.execution.engine import LaunchProfile, RunProfile  # noqa: E402
 from mace_cl.model.manifest import MANIFEST_FILE_NAME, Manifest, encode_manifest  # noqa: E402
 from mace_cl.model.model_file import write_model  # noqa: E402
+from mace_cl.testing import device_under_test  # noqa: E402
 
 PYTHONPATH = os.pathsep.join([str(REPO / "runtime"), os.environ.get("PYTHONPATH", "")])
 SHAPE = (1, 4, 6, 6)
@@ -49,7 +50,7 @@ SUMMARY_KEYS = {
     "trace",
     "profile",
 }
-FAST = ["--device", "cpu", "--runs", "30", "--warmup", "2"]
+FAST = ["--device", device_under_test(), "--runs", "30", "--warmup", "2"]
 
 
 def _graph() -> Graph:
@@ -187,7 +188,7 @@ def test_main_takes_argv_and_returns_the_exit_status(
 
 
 def test_device_memory_matches_the_plans_the_engine_allocated_from() -> None:
-    runtime = MaceRuntime(_graph(), device="cpu")
+    runtime = MaceRuntime(_graph(), device=device_under_test())
     memory = mace_benchmark.device_memory_bytes(runtime)
     assert memory["activations"] == sum(runtime.memory_plan.buffer_sizes) > 0
     assert memory["activation_buffers"] == len(runtime.memory_plan.buffer_sizes)
