@@ -18,8 +18,8 @@ def mace_model_test(
         expected = None,
         inputs = None,
         seed = 0,
-        rtol = 1e-3,
-        atol = 1e-4,
+        rtol = None,
+        atol = None,
         device = "any",
         **kwargs):
     """Tests a `mace_model` against onnxruntime or stored outputs.
@@ -34,8 +34,10 @@ def mace_model_test(
       expected: an .npz of expected outputs, instead of `onnx_model`.
       inputs: an .npz of inputs (default: standard normal from `seed`).
       seed: seed of the generated inputs.
-      rtol: relative tolerance (float32 kernels sum in another order than the oracle).
-      atol: absolute tolerance.
+      rtol: relative tolerance. Default by the model's `data_type`: 1e-3 for `fp32` (the kernels
+        sum in another order than the oracle), 1e-2 for `fp16_fp32` (weights rounded to half).
+      atol: absolute tolerance. Default by the model's `data_type`: 1e-4 for `fp32`, 1e-3 for
+        `fp16_fp32`.
       device: OpenCL device selector for the runtime.
       **kwargs: passed to the py_test (size, tags, ...).
     """
@@ -46,10 +48,12 @@ def mace_model_test(
     args = [
         "--manifest=$(rootpath :%s)" % manifest,
         "--seed=%d" % seed,
-        "--rtol=%s" % rtol,
-        "--atol=%s" % atol,
         "--device=%s" % device,
     ]
+    if rtol != None:
+        args.append("--rtol=%s" % rtol)
+    if atol != None:
+        args.append("--atol=%s" % atol)
     data = [model, ":" + manifest]
     for flag, label in [("onnx", onnx_model), ("expected", expected), ("inputs", inputs)]:
         if label != None:

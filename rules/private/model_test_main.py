@@ -15,6 +15,13 @@ import mace_cl
 import numpy as np
 from mace_cl.execution.device import device_identity
 from mace_cl.model.manifest import read_manifest
+from mace_cl.model.model_file import read_model
+
+# Default (rtol, atol) per the model file's data type, when the test gives none.
+# fp32: the kernels sum in another order than the oracle. fp16_fp32: each weight is rounded to
+# half (a relative 2^-11 at most), which over a few weight layers moves outputs by about 1e-3 of
+# their size; 1e-2 leaves room for depth and for softmax, which at most doubles a logit error.
+DEFAULT_TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16_fp32": (1e-2, 1e-3)}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -24,8 +31,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--expected", type=Path, help=".npz of expected outputs (instead of onnxruntime)")
     parser.add_argument("--inputs", type=Path, help=".npz of inputs (default: seeded standard normal)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rtol", type=float, required=True)
-    parser.add_argument("--atol", type=float, required=True)
+    parser.add_argument("--rtol", type=float, help="default: by the model's data type (DEFAULT_TOLERANCES)")
+    parser.add_argument("--atol", type=float, help="default: by the model's data type (DEFAULT_TOLERANCES)")
     parser.add_argument("--device", default="any")
     return parser.parse_args(argv)
 
@@ -58,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     origins = runtime.program_origins()
     manifest = read_manifest(args.manifest)
+    data_type = read_model(args.manifest.parent / manifest.model).metadata.get("data_type", "fp32")
+    if data_type not in DEFAULT_TOLERANCES:
+        print(
+            f"{args.manifest}: the model's data type {data_type!r} is unknown to this test", file=sys.stderr
+        )
+        return 2
+    default_rtol, default_atol = DEFAULT_TOLERANCES[data_type]
+    args.rtol = default_rtol if args.rtol is None else args.rtol
+    args.atol = default_atol if args.atol is None else args.atol
     if (
         manifest.compiled_program is not None
         and device_identity(runtime.device).describe() in manifest.devices
@@ -70,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     feeds = _inputs(runtime, args.inputs, args.seed)
     actual = runtime.run_dict(feeds)
     expected = _oracle(args, feeds)
-    print(f"device: {runtime.device.name.strip()}; programs: {origins}")
+    print(f"device: {runtime.device.name.strip()}; data type: {data_type}; programs: {origins}")
     for name, want in expected.items():
         if name not in actual:
             failures.append(f"output {name!r} is missing (model outputs: {sorted(actual)})")
