@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         compiled_program=None if programs is None else args.compiled_program.name,
         compiled_program_digest=None if programs is None else programs.digest,
         devices=() if programs is None else tuple(sorted(i.describe() for i in programs.devices)),
+        data_type=model.metadata.get("data_type", "fp32"),
     )
     try:
         write_atomically(args.output, encode_manifest(manifest))

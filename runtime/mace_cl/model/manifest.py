@@ -27,13 +27,16 @@ class Manifest:
     compiled_program: str | None
     compiled_program_digest: str | None
     devices: tuple[str, ...] = ()  # DeviceIdentity.describe() of each device in the .bin
+    # The model's data type (mace_model's data_type, as its file's metadata says); manifests
+    # written before it was recorded were all "fp32".
+    data_type: str = "fp32"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": "mace-manifest",
             "version": MANIFEST_FORMAT_VERSION,
             "name": self.name,
-            "model": {"path": self.model, "digest": self.model_digest},
+            "model": {"path": self.model, "digest": self.model_digest, "data_type": self.data_type},
             "compiled_program": None
             if self.compiled_program is None
             else {
@@ -77,6 +80,9 @@ def read_manifest(path: str | Path) -> Manifest:
     devices = () if compiled is None else tuple(json_field(compiled, "devices", list, where))
     if not all(isinstance(device, str) for device in devices):
         raise FormatError(f"{where}: field 'devices' must list strings")
+    data_type = model.get("data_type", "fp32")
+    if not isinstance(data_type, str):
+        raise FormatError(f"{where}: field 'data_type' has the wrong type ({type(data_type).__name__})")
     return Manifest(
         name=json_field(item, "name", str, where),
         model=_neighbour(json_field(model, "path", str, where), where),
@@ -86,4 +92,5 @@ def read_manifest(path: str | Path) -> Manifest:
         else _neighbour(json_field(compiled, "path", str, where), where),
         compiled_program_digest=None if compiled is None else json_field(compiled, "digest", str, where),
         devices=devices,
+        data_type=data_type,
     )

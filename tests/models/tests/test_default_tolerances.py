@@ -1,4 +1,5 @@
-"""mace_model_test without rtol/atol compares with the tolerances of the model's data type.
+"""mace_model_test without rtol/atol compares with the tolerances of the model's data type,
+which the build's manifest records too.
 
 Runs the test driver on the fp32 and the fp16_fp32 build of one model and reads which
 tolerances it applied; a given tolerance still wins over the default.
@@ -38,6 +39,13 @@ def test_defaults_follow_the_data_type(
     assert f"data type: {data_type};" in out, out
     assert f"(rtol {rtol}, atol {atol})" in out, out
     assert driver.DEFAULT_TOLERANCES["fp16_fp32"][0] > driver.DEFAULT_TOLERANCES["fp32"][0]
+
+
+def test_the_manifests_record_the_data_type() -> None:
+    from mace_cl.model.manifest import read_manifest
+
+    assert read_manifest(FP32_MANIFEST).data_type == "fp32"
+    assert read_manifest(FP16_MANIFEST).data_type == "fp16_fp32"
 
 
 def test_a_given_tolerance_wins(capsys: pytest.CaptureFixture[str]) -> None:
