@@ -183,7 +183,7 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
             allow_files = True,
         ),
         "data_type": attr.string(
-            doc = "How the model's weights are stored, like `data_type` in MACE's deployment YAML: `fp32` (default) or `fp16_fp32`. With `fp16_fp32` the converter stores float weights and biases (the constants that kernels read as float data) in half precision, about halving the `.mace` file, and refuses a weight of magnitude above 65504 (half's largest), naming it. The runtime widens them to float32 when it loads the model, so kernels, activations and the model's inputs and outputs stay float32 (half storage on the device is not done yet); outputs differ from `fp32` by the weights' rounding, a relative 2^-11 at most per weight. Any other value fails the build.",
+            doc = "How the model's weights are stored, like `data_type` in MACE's deployment YAML: `fp32` (default) or `fp16_fp32`. With `fp16_fp32` the converter stores float weights and biases (the constants that kernels read as float data) in half precision, about halving the `.mace` file, and refuses a weight of magnitude above 65504 (half's largest), naming it. The runtime widens them to float32 when it loads the model, so kernels, activations and the model's inputs and outputs stay float32 (half storage on the device is not done yet); outputs differ from `fp32` by the weights' rounding, at most 2^-11 of each tensor's largest magnitude (a tensor half cannot hold that well, such as an epsilon of 1e-12, stays float32). Any other value fails the build.",
             default = "fp32",
         ),
         "input_shapes": attr.string_dict(

@@ -2,7 +2,8 @@
 
 ``fp32`` stores every constant as the passes left it. ``fp16_fp32`` stores the float weights
 (constants that kernels read as float data, see ``_WEIGHT_INPUTS``) as float16, halving the
-file; the runtime widens them to float32 when it plans the graph
+file, unless half cannot hold a tensor to its precision (``_half_keeps``: tiny values such as
+epsilons stay float32); the runtime widens them to float32 when it plans the graph
 (``mace_cl.planning.planner``), so kernels and activations stay float32 for now.
 """
 
@@ -46,6 +47,22 @@ def _is_weight(node: Node, index: int) -> bool:
     return indices is None or index in indices
 
 
+# Half's rounding error relative to a normal value: 11 significant bits.
+HALF_RELATIVE_ERROR = 2.0**-11
+
+
+def _half_keeps(value: np.ndarray, half: np.ndarray) -> bool:
+    """Whether ``half`` holds ``value`` to half's precision relative to its largest magnitude.
+
+    Values far below the tensor's largest matter little in half (a conv weight of 1e-7 beside
+    weights of 0.5), but a tensor whose own scale is below half's normal range (an epsilon of
+    1e-12, which becomes 0, then a division by zero) would change what the model computes.
+    """
+    scale = float(np.max(np.abs(value))) if value.size else 0.0
+    error = float(np.max(np.abs(half.astype(np.float32) - value))) if value.size else 0.0
+    return error <= HALF_RELATIVE_ERROR * scale
+
+
 def apply_data_type(model: Model, data_type: str) -> None:
     """Stores the graph's float weights in the precision ``data_type`` names."""
     if data_type not in DATA_TYPES:
@@ -73,4 +90,7 @@ def apply_data_type(model: Model, data_type: str) -> None:
                     f"{largest:g}, beyond half precision's range (magnitude at most {HALF_MAX:g}); "
                     "convert this model with data_type fp32"
                 )
-        graph.constants[name] = value.astype(np.float16)
+        half = value.astype(np.float16)
+        if not _half_keeps(value, half):
+            continue  # e.g. an epsilon of 1e-12 that half would make 0: kept in float32
+        graph.constants[name] = half

@@ -236,5 +236,31 @@ def test_half_exported_model_converts_and_runs() -> None:
         _check_close(out, expected, 2 * RTOL)
 
 
+def test_a_tiny_constant_stays_float32_and_its_result_is_finite() -> None:
+    """An epsilon half would round to 0 (x / (x*x + 1e-12) divides by zero at x = 0) stays float32."""
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["sq"]),
+        helper.make_node("Add", ["sq", "eps"], ["den"]),
+        helper.make_node("Div", ["x", "den"], ["q"]),
+        helper.make_node("Conv", ["q", "w"], ["y"]),
+    ]
+    inits = {"eps": np.array([1e-12], np.float32), "w": np.full((4, 3, 1, 1), 0.1, np.float32)}
+    graph = helper.make_graph(
+        nodes,
+        "eps",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    converted = convert_model(model, data_type="fp16_fp32")
+    assert converted.constants["w"].dtype == np.float16
+    eps = [name for name, value in converted.constants.items() if value.size == 1]
+    assert eps and all(converted.constants[name].dtype == np.float32 for name in eps), converted.constants
+    x = np.zeros((1, 3, 4, 4), np.float32)
+    y = MaceRuntime(converted, device="cpu").run_dict({"x": x})["y"]
+    assert np.all(np.isfinite(y)) and np.all(y == 0.0)
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
