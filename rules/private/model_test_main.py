@@ -19,8 +19,9 @@ from mace_cl.model.model_file import read_model
 
 # Default (rtol, atol) per the model file's data type, when the test gives none.
 # fp32: the kernels sum in another order than the oracle. fp16_fp32: each weight is rounded to
-# half (at most 2^-11 of the tensor's largest magnitude), which over a few weight layers moves outputs by about 1e-3 of
-# their size; 1e-2 leaves room for depth and for softmax, which at most doubles a logit error.
+# half (at most 2^-11 of its tensor's largest magnitude), which over a few weight layers moves
+# outputs by about 1e-3 of their size; 1e-2 leaves room for depth and for softmax, which at most
+# doubles a logit error.
 DEFAULT_TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16_fp32": (1e-2, 1e-3)}
 
 
