@@ -29,6 +29,12 @@ def nvptx_identity(arch: str, clang_version: str, libclc: str) -> DeviceIdentity
     Only the platform name and the architecture describe the target; the version and driver
     fields stay empty because no one device or driver built it.
     """
+    return _target_identity(arch, f"clang-{clang_version} {NVPTX_COMPILER_TARGET} {arch} {libclc}")
+
+
+def _target_identity(arch: str, compiler: str) -> DeviceIdentity:
+    """An identity for an NVIDIA architecture rather than one device: only the platform name,
+    the architecture and the compiler are filled; no one device or driver built it."""
     if parse_nvptx_arch(arch) is None:
         raise ValueError(
             f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)"
@@ -39,7 +45,7 @@ def nvptx_identity(arch: str, clang_version: str, libclc: str) -> DeviceIdentity
         device_name=arch,
         device_version="",
         driver_version="",
-        compiler=f"clang-{clang_version} {NVPTX_COMPILER_TARGET} {arch} {libclc}",
+        compiler=compiler,
     )
 
 
@@ -74,18 +80,7 @@ def nvidia_sass_identity(ptx: DeviceIdentity, arch: str, ptxas_version: str) -> 
     """The identity cubins assembled for ``arch`` from the PTX of identity ``ptx`` are recorded under."""
     if nvptx_target_capability(ptx) is None:
         raise ValueError(f"not a cross-compiled PTX identity: {ptx.describe()}")
-    if parse_nvptx_arch(arch) is None:
-        raise ValueError(
-            f"not an NVIDIA architecture name: {arch!r} (expected sm_<major><minor>, e.g. sm_90)"
-        )
-    return DeviceIdentity(
-        platform_name=NVIDIA_PLATFORM_NAME,
-        platform_version="",
-        device_name=arch,
-        device_version="",
-        driver_version="",
-        compiler=f"{ptx.compiler} ptxas-{ptxas_version} {NVIDIA_SASS} {arch}",
-    )
+    return _target_identity(arch, f"{ptx.compiler} ptxas-{ptxas_version} {NVIDIA_SASS} {arch}")
 
 
 def nvidia_sass_capability(identity: DeviceIdentity) -> tuple[int, int] | None:
