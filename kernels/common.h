@@ -1,10 +1,35 @@
-/* Shared helpers for all rules_mace OpenCL programs (OpenCL C 1.2, float32).
+/* Shared helpers for all rules_mace OpenCL programs (OpenCL C 1.2, float arithmetic).
  *
- * Layout: activations are NHWC4 float buffers, i.e. [N][H][W][ceil(C/4)] float4,
+ * Layout: activations are NHWC4 buffers, i.e. [N][H][W][ceil(C/4)] groups of four values,
  * with padding lanes (channel >= C) holding zero. See docs/memory_layout.md.
  */
 #ifndef MACE_COMMON_H
 #define MACE_COMMON_H
+
+/* ---- storage precision, selected with -DSTORAGE_HALF -------------------------
+ * Tensors and weights in global memory are float, or half for models of data_type
+ * fp16_fp32. Arithmetic is float either way: half values widen on load and round to
+ * nearest even on store through vload_half / vstore_half_rte, which are core OpenCL,
+ * so no device extension (cl_khr_fp16) is needed. Kernels declare tensor and weight
+ * pointers as `data_t` and touch them only through these macros; `i` counts whole
+ * vectors, as vloadn does. Lookup tables (indices, coordinates) stay float. */
+#ifdef STORAGE_HALF
+typedef half data_t;
+#define LOAD1(i, p) vload_half(i, p)
+#define LOAD4(i, p) vload_half4(i, p)
+#define LOAD16(i, p) vload_half16(i, p)
+#define STORE1(v, i, p) vstore_half_rte(v, i, p)
+#define STORE4(v, i, p) vstore_half4_rte(v, i, p)
+#define STORE16(v, i, p) vstore_half16_rte(v, i, p)
+#else
+typedef float data_t;
+#define LOAD1(i, p) ((p)[i])
+#define LOAD4(i, p) vload4(i, p)
+#define LOAD16(i, p) vload16(i, p)
+#define STORE1(v, i, p) ((p)[i] = (v))
+#define STORE4(v, i, p) vstore4(v, i, p)
+#define STORE16(v, i, p) vstore16(v, i, p)
+#endif
 
 /* ---- fused activation, selected with -DACTIVATION=ACT_<NAME> ----------------
  * alpha/beta are kernel arguments so that e.g. clip bounds do not create new
@@ -84,16 +109,16 @@ inline float4 zero_padding_lanes(float4 v, int c4, int channels) {
 #define LOAD_SCALAR 1
 #define LOAD_GATHER 2
 
-inline float4 load_operand(__global const float *src, int base, int c4,
+inline float4 load_operand(__global const data_t *src, int base, int c4,
                            int channels, int c_stride, int mode) {
-  if (mode == LOAD_VEC) return vload4(0, src + base + (c4 << 2));
-  if (mode == LOAD_SCALAR) return (float4)(src[base]);
+  if (mode == LOAD_VEC) return LOAD4(0, src + base + (c4 << 2));
+  if (mode == LOAD_SCALAR) return (float4)(LOAD1(base, src));
   /* Lanes past the last channel must not be read: they may lie outside src. */
   const int c = c4 << 2;
-  return (float4)(src[base + c * c_stride],
-                  c + 1 < channels ? src[base + (c + 1) * c_stride] : 0.0f,
-                  c + 2 < channels ? src[base + (c + 2) * c_stride] : 0.0f,
-                  c + 3 < channels ? src[base + (c + 3) * c_stride] : 0.0f);
+  return (float4)(LOAD1(base + c * c_stride, src),
+                  c + 1 < channels ? LOAD1(base + (c + 1) * c_stride, src) : 0.0f,
+                  c + 2 < channels ? LOAD1(base + (c + 2) * c_stride, src) : 0.0f,
+                  c + 3 < channels ? LOAD1(base + (c + 3) * c_stride, src) : 0.0f);
 }
 
 #endif /* MACE_COMMON_H */

@@ -37,8 +37,8 @@ inline float4 eltwise_op(float4 a, float4 b) {
 #endif
 }
 
-__kernel void eltwise(__global float *out, __global const float *a,
-                      __global const float *b, int height, int width,
+__kernel void eltwise(__global data_t *out, __global const data_t *a,
+                      __global const data_t *b, int height, int width,
                       int channels, int a_n, int a_c, int a_h, int a_w,
                       int b_n, int b_c, int b_h, int b_w, float act_alpha,
                       float act_beta) {
@@ -52,5 +52,5 @@ __kernel void eltwise(__global float *out, __global const float *a,
   const float4 vb = load_operand(b, n * b_n + h * b_h + w * b_w, c4, channels, b_c, B_MODE);
   float4 result = apply_activation(eltwise_op(va, vb), act_alpha, act_beta);
   result = zero_padding_lanes(result, c4, channels);
-  vstore4(result, (nh * width + w) * channel_blocks(channels) + c4, out);
+  STORE4(result, (nh * width + w) * channel_blocks(channels) + c4, out);
 }

@@ -12,7 +12,19 @@ from mace_cl.model.graph import AttrValue, Graph, Node, TensorInfo
 from mace_cl.planning.layout import Nhwc4Shape
 from mace_cl.planning.planner import PLAN_KINDS, plan_graph
 
-__all__ = ["PLAN_KINDS", "device_under_test", "plan_kind_under_test", "run_node"]
+__all__ = [
+    "HALF_UNIT_ROUNDOFF",
+    "PLAN_KINDS",
+    "assert_close_half",
+    "device_under_test",
+    "half_rounded",
+    "plan_kind_under_test",
+    "run_node",
+]
+
+# Rounding a float to the nearest half (11 significant bits) changes it by at most this much
+# relative to its magnitude (normal range; below 2^-14 the absolute step is 2^-24).
+HALF_UNIT_ROUNDOFF = 2.0**-11
 
 
 def device_under_test() -> str:
@@ -35,6 +47,7 @@ def run_node(
     num_outputs: int = 1,
     device: str | None = None,
     plan_kind: str | None = None,
+    data_type: str = "fp32",
 ) -> list[np.ndarray]:
     """Run one ``op_type`` node and return its outputs (logical NCHW arrays).
 
@@ -48,6 +61,9 @@ def run_node(
 
     ``plan_kind`` (default ``plan_kind_under_test()``) plans the kernels of that device
     kind whatever the device, so the GPU plans are tested on PoCL too.
+
+    ``data_type`` "fp16_fp32" runs the half-storage builds of the kernels: inputs, weights and
+    every device tensor are rounded to float16 (outputs are returned as float32).
     """
     graph_inputs = []
     constants = {}
@@ -65,10 +81,12 @@ def run_node(
     node = Node(op_type, "node", node_inputs, output_names, dict(attrs or {}))
     # Plan once without declared outputs to learn their shapes.
     kind = plan_kind or plan_kind_under_test()
-    shapes = plan_graph(Graph(graph_inputs, [], [node], constants), device_kind=kind or "cpu").shapes
+    shapes = plan_graph(
+        Graph(graph_inputs, [], [node], constants, data_type=data_type), device_kind=kind or "cpu"
+    ).shapes
     outputs = [TensorInfo(name, shapes[name], "float32") for name in output_names]
     runtime = MaceRuntime(
-        Graph(graph_inputs, outputs, [node], constants),
+        Graph(graph_inputs, outputs, [node], constants, data_type=data_type),
         device=device or device_under_test(),
         plan_kind=kind,
     )
@@ -88,3 +106,35 @@ def assert_padding_lanes_zero(flat: np.ndarray, shape: tuple[int, ...], what: st
             f"{what}: channel padding lanes must be written as 0 (kernels/common.h zero_padding_lanes), "
             f"found {padding[padding != 0.0][:4]}"
         )
+
+
+def half_rounded(array: np.ndarray) -> np.ndarray:
+    """``array`` as float32 values that float16 holds exactly: what a half-storage device sees.
+
+    Half-storage tests feed such values, so that the numpy oracle computes on exactly the
+    inputs and weights the kernels read and only the kernels' own roundings remain."""
+    return np.asarray(array, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
+def assert_close_half(
+    actual: np.ndarray, expected: np.ndarray, *, roundings: int = 1, scale: float | None = None
+) -> None:
+    """Asserts a half-storage result within the error its roundings to half allow.
+
+    ``roundings``: how many times a value on the way from the (half-exact) inputs to the output
+    is stored in half (the output itself is one; every intermediate tensor a multi-launch op
+    writes is another). Each costs at most ``HALF_UNIT_ROUNDOFF`` relative to the value rounded,
+    so the bound is ``roundings * HALF_UNIT_ROUNDOFF`` relative to the output plus the same
+    relative to ``scale`` (default: the largest magnitude expected), which covers intermediate
+    values larger than the output they cancel into, half's subnormal steps and float32
+    arithmetic (24 bits, far below half's 11).
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    magnitude = float(np.max(np.abs(expected))) if expected.size else 0.0
+    bound = roundings * HALF_UNIT_ROUNDOFF
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64),
+        expected,
+        rtol=bound,
+        atol=bound * (magnitude if scale is None else scale) + 2.0**-24,
+    )

@@ -41,7 +41,7 @@ from mace_cl.planning.ops.base import (
     ScratchArg,
     TensorArg,
 )
-from mace_cl.planning.planner import LAYOUT_PROGRAM, GraphPlan, plan_graph
+from mace_cl.planning.planner import GraphPlan, plan_graph
 from mace_cl.planning.program_spec import ProgramSpec
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ class MaceRuntime:
             # Kernels are chosen per device kind, so planning needs the device first.
             self.plan_kind = plan_kind or device_kind(self.device)
             self.plan: GraphPlan = plan_graph(graph, device_kind=self.plan_kind)
+            # float32, or float16 for a model of data_type fp16_fp32: device tensors and weights.
+            self._storage = self.plan.storage_dtype
             self.memory_plan: MemoryPlan = self._plan_memory()
             self._check_allocations()
         with self._phase("programs"):
@@ -255,7 +257,8 @@ class MaceRuntime:
         self.init_timings[name] = time.perf_counter() - start
 
     def _plan_memory(self) -> MemoryPlan:
-        sizes = {name: nhwc4_nbytes(shape) for name, shape in self.plan.shapes.items()}
+        element_bytes = self._storage.itemsize
+        sizes = {name: nhwc4_nbytes(shape, element_bytes) for name, shape in self.plan.shapes.items()}
         steps = []
         for node, node_plan in zip(self.graph.nodes, self.plan.node_plans, strict=True):
             scratch = []
@@ -303,9 +306,10 @@ class MaceRuntime:
         buffers = {}
         for index, node_plan in enumerate(self.plan.node_plans):
             for key, value in node_plan.constants.items():
-                data = np.ascontiguousarray(value, dtype=np.float32)
+                dtype = np.float32 if key in node_plan.table_constants else self._storage
+                data = np.ascontiguousarray(value, dtype=dtype)
                 if data.size == 0:
-                    data = np.zeros(1, np.float32)  # OpenCL buffers cannot be empty
+                    data = np.zeros(1, dtype)  # OpenCL buffers cannot be empty
                 buffers[(index, key)] = cl.Buffer(self.context, flags, hostbuf=data)
         return buffers
 
@@ -361,8 +365,10 @@ class MaceRuntime:
 
     def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:
         geo = Nhwc4Shape.of(info.shape)
-        staging = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, geo.n * geo.c * geo.h * geo.w * 4)
-        kernel = cl.Kernel(self._programs[LAYOUT_PROGRAM], kernel_name)
+        nbytes = geo.n * geo.c * geo.h * geo.w * self._storage.itemsize
+        staging = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, nbytes)
+        layout_program = self.plan.layout_program
+        kernel = cl.Kernel(self._programs[layout_program], kernel_name)
         device_buffer = self._buffer_of(info.name)
         dims = (np.int32(geo.h), np.int32(geo.w), np.int32(geo.c))
         if kernel_name == "nchw_to_nhwc4":
@@ -373,7 +379,7 @@ class MaceRuntime:
             size = (geo.w, geo.h, geo.n * geo.c)
         label = "<input>" if kernel_name == "nchw_to_nhwc4" else "<output>"
         return _Boundary(
-            info, staging, _Launch(kernel, size, None, label, "layout", kernel_name, LAYOUT_PROGRAM.key)
+            info, staging, _Launch(kernel, size, None, label, "layout", kernel_name, layout_program.key)
         )
 
     # ---- inspection (tests, debugging) ---------------------------------------
@@ -381,21 +387,21 @@ class MaceRuntime:
     def fill_activation_buffers(self, value: float) -> None:
         """Fill every activation buffer with ``value`` (e.g. NaN), so a test can tell
         whether kernels write all of their outputs, padding lanes included."""
-        pattern = np.float32(value)
+        pattern = self._storage.type(value)
         for buffer in self._buffers:
             cl.enqueue_fill_buffer(self.queue, buffer, pattern, 0, buffer.size)
         self.queue.finish()
 
     def read_nhwc4(self, name: str) -> np.ndarray:
-        """Raw NHWC4 contents (flat float32) of tensor ``name``'s device buffer.
+        """Raw NHWC4 contents (flat, widened to float32) of tensor ``name``'s device buffer.
 
         Meaningful after ``run`` only for tensors whose buffer no later tensor reuses,
         such as graph inputs and outputs."""
         if name not in self.plan.shapes:
             raise KeyError(f"{name!r} is not a tensor computed by this model")
-        result = np.empty(nhwc4_nbytes(self.plan.shapes[name]) // 4, dtype=np.float32)
+        result = np.empty(nhwc4_nbytes(self.plan.shapes[name], 1), dtype=self._storage)
         cl.enqueue_copy(self.queue, result, self._buffer_of(name))
-        return result
+        return result.astype(np.float32)
 
     # ---- run ----------------------------------------------------------------
 
@@ -460,10 +466,13 @@ class MaceRuntime:
         results: dict[str, np.ndarray] = {}
         for boundary in self._outputs:
             events.append((boundary.convert, self._enqueue(boundary.convert)))
-            result = np.empty(boundary.info.shape, dtype=np.float32)
+            result = np.empty(boundary.info.shape, dtype=self._storage)
             cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
             results[boundary.info.name] = result
         self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
+        if self._storage != np.float32:
+            # Outputs are float32 at the API whatever the model stores.
+            results = {name: result.astype(np.float32) for name, result in results.items()}
         if self._disk_cache is not None:
             self._disk_cache.flush()  # after a run, so binaries carry per-launch code (PoCL)
         if self.profile:
@@ -517,7 +526,8 @@ class MaceRuntime:
                 raise InputError(
                     f"input {info.name!r} has shape {list(array.shape)}; the model expects {list(info.shape)} (NCHW)"
                 )
-            arrays.append(np.ascontiguousarray(array))
+            # Rounded to the model's storage precision here, as the device would store it.
+            arrays.append(np.ascontiguousarray(array, dtype=self._storage))
         return arrays
 
 

@@ -13,6 +13,8 @@ from typing import TypeGuard
 
 import numpy as np
 
+from mace_cl.model.data_type import DATA_TYPES, DEFAULT_DATA_TYPE
+
 AttrValue = int | float | str | list[int] | list[float] | list[str]
 
 SUPPORTED_DTYPES = ("float32",)
@@ -52,9 +54,13 @@ class Graph:
     outputs: list[TensorInfo]
     nodes: list[Node]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
+    # The precision of tensors and weights on the device (mace_cl.model.data_type).
+    data_type: str = DEFAULT_DATA_TYPE
 
     def validate(self) -> None:
         """Raise GraphError unless nodes are topologically ordered and every name resolves."""
+        if self.data_type not in DATA_TYPES:
+            raise GraphError(f"data type {self.data_type!r} is not one of {', '.join(DATA_TYPES)}")
         available: set[str] = set()
         for info in self.inputs:
             if info.name in available:

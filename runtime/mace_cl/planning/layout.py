@@ -84,8 +84,9 @@ class Nhwc4Shape:
         return (self.h * h_stride, 1, h_stride, w_stride)
 
 
-def nhwc4_nbytes(shape: tuple[int, ...]) -> int:
-    return Nhwc4Shape.of(shape).nbytes
+def nhwc4_nbytes(shape: tuple[int, ...], element_bytes: int = FLOAT_BYTES) -> int:
+    """Bytes of a tensor of logical ``shape`` in NHWC4, ``element_bytes`` per value."""
+    return Nhwc4Shape.of(shape).num_float4 * 4 * element_bytes
 
 
 def pack_nhwc4(array: np.ndarray) -> np.ndarray:

@@ -6,10 +6,11 @@ The runtime executes this plan and the build-time precompiler calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mace_cl.model.data_type import storage_dtype
 from mace_cl.model.graph import Graph, GraphError
 from mace_cl.planning.layout import LayoutError, as_nchw4, nhwc4_nbytes
 from mace_cl.planning.ops.base import INT32_MAX, OpPlan, PlanContext, PlanInput, Shape
@@ -23,6 +24,13 @@ PLAN_KINDS = ("cpu", "gpu")
 # Programs the runtime itself uses around the ops (kernels/layout.cl).
 LAYOUT_PROGRAM = ProgramSpec("layout")
 
+# The build options that select how kernels store tensors in global memory
+# (kernels/common.h), by numpy storage dtype (mace_cl.model.data_type).
+STORAGE_OPTIONS: dict[np.dtype, tuple[str, ...]] = {
+    np.dtype(np.float32): (),
+    np.dtype(np.float16): ("-DSTORAGE_HALF",),
+}
+
 
 @dataclass
 class GraphPlan:
@@ -31,8 +39,18 @@ class GraphPlan:
     shapes: dict[str, Shape]  # every non-constant tensor: graph inputs and node outputs
     device_kind: str = "cpu"  # the device kind the plan was made for
 
+    @property
+    def storage_dtype(self) -> np.dtype:
+        """The numpy dtype of activations and weights in device memory."""
+        return storage_dtype(self.graph.data_type)
+
+    @property
+    def layout_program(self) -> ProgramSpec:
+        """The build of kernels/layout.cl that converts the graph's inputs and outputs."""
+        return _with_storage(LAYOUT_PROGRAM, self.storage_dtype)
+
     def programs(self) -> list[ProgramSpec]:
-        specs = {LAYOUT_PROGRAM}
+        specs = {self.layout_program}
         for plan in self.node_plans:
             specs |= plan.programs()
         return sorted(specs, key=lambda spec: spec.key)
@@ -60,7 +78,7 @@ def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
     node_plans: list[OpPlan] = []
     for node in graph.nodes:
         inputs = [_plan_input(graph, shapes, name) for name in node.inputs]
-        plan = plan_node(node, inputs, context)
+        plan = _with_storage_options(plan_node(node, inputs, context), storage_dtype(graph.data_type))
         for name, shape in zip(node.outputs, plan.output_shapes, strict=True):
             if name:
                 shapes[name] = tuple(shape)
@@ -76,13 +94,26 @@ def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
     return GraphPlan(graph=graph, node_plans=node_plans, shapes=shapes, device_kind=device_kind)
 
 
+def _with_storage(spec: ProgramSpec, dtype: np.dtype) -> ProgramSpec:
+    return ProgramSpec(spec.name, spec.options + STORAGE_OPTIONS[dtype])
+
+
+def _with_storage_options(plan: OpPlan, dtype: np.dtype) -> OpPlan:
+    # Ops plan float32 programs; the storage choice is the graph's, so it is added here once.
+    if not STORAGE_OPTIONS[dtype]:
+        return plan
+    plan.launches = [replace(launch, program=_with_storage(launch.program, dtype)) for launch in plan.launches]
+    return plan
+
+
 def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
     if not name:
         return PlanInput(name="", shape=None)
     value = graph.constants.get(name)
     if value is not None:
         # The one place float16 constants (a model of data_type fp16_fp32) are widened: ops
-        # read and pack float32 values. The device keeps float32 weights for now.
+        # read and pack float32 values; the runtime stores the packed weights in the graph's
+        # precision again.
         if value.dtype == np.float16:
             value = value.astype(np.float32)
         return PlanInput(name=name, shape=tuple(int(d) for d in value.shape), value=value)

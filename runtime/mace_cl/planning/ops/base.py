@@ -52,14 +52,14 @@ def check_output_size(node: Node, output: str, shape: Shape) -> None:
 
 @dataclass(frozen=True)
 class TensorArg:
-    """Device buffer of a graph tensor (graph input or node output), NHWC4 float32."""
+    """Device buffer of a graph tensor (graph input or node output), NHWC4 in the model's precision."""
 
     name: str
 
 
 @dataclass(frozen=True)
 class OutputArg:
-    """Device buffer of this node's ``index``-th output, NHWC4 float32."""
+    """Device buffer of this node's ``index``-th output, NHWC4 in the model's precision."""
 
     index: int = 0
 
@@ -147,6 +147,10 @@ class OpPlan:
     launches: list[KernelLaunch] = field(default_factory=list)
     constants: dict[str, np.ndarray] = field(default_factory=dict)  # float32, already packed
     scratch_bytes: dict[str, int] = field(default_factory=dict)
+    # Constants that are lookup tables (indices, coordinates), not tensor data: kernels read
+    # them as float whatever the model's data type, so they are uploaded as float32. Every
+    # other constant is stored in the model's precision (mace_cl.model.data_type).
+    table_constants: frozenset[str] = frozenset()
 
     def programs(self) -> set[ProgramSpec]:
         return {launch.program for launch in self.launches}

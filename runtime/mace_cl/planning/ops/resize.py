@@ -142,7 +142,8 @@ def plan_resize(node: Node, inputs: list[PlanInput]) -> OpPlan:
                 f"only the spatial axes can be resized; axis {axis} has scale {float(axis_scales[axis])}",
             )
 
-    plan = OpPlan(output_shapes=[out_shape])
+    # rows/cols hold indices: they stay float32 in a half model (half is exact to 2048 only).
+    plan = OpPlan(output_shapes=[out_shape], table_constants=frozenset({"rows", "cols"}))
     out, src = Nhwc4Shape.of(out_shape), Nhwc4Shape.of(shape)
     if max(out.h, out.w, src.h, src.w) > _MAX_EXACT_INDEX:
         raise OpError(node, f"spatial axes longer than 2^24 are not supported (shape {list(shape)})")
