@@ -13,7 +13,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # +, -, *, max, min are correctly rounded in both OpenCL and numpy, so results agree
 # exactly; division may be off by 2.5 ulp in OpenCL C 1.2 (about 3e-7 relative).
@@ -158,3 +158,21 @@ def test_binary_op_needs_two_inputs() -> None:
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.parametrize("op_type", sorted(REFERENCE))
+@pytest.mark.parametrize("case", ["same_c5", "channel_bias_1c11", "scalar", "chw_against_nchw", "rank2"])
+def test_half_storage(op_type: str, case: str) -> None:
+    # Half-exact operands, so the float64 oracle sees what the device reads; the kernel computes
+    # in float and rounds once, on the store of the output: one rounding, relative to each value.
+    a, b = (half_rounded(x) for x in _operands(*SHAPE_CASES[case], seed=11))
+    (result,) = run_node(op_type, {"a": a, "b": b}, data_type="fp16_fp32")
+    expected = REFERENCE[op_type](a.astype(np.float64), b.astype(np.float64))
+    assert_close_half(result, expected, scale=0.0)
+
+
+def test_half_storage_constant_operand() -> None:
+    # The constant is uploaded as half (it is half-exact here, so nothing is lost on upload).
+    a, b = (half_rounded(x) for x in _operands((2, 5, 3, 7), (5, 1, 1), seed=5))
+    (result,) = run_node("Mul", {"a": a, "b": b}, constant_inputs={"b"}, data_type="fp16_fp32")
+    assert_close_half(result, a.astype(np.float64) * b, scale=0.0)

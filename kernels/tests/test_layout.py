@@ -15,10 +15,11 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl import Graph, MaceRuntime, TensorInfo
 from mace_cl.execution.device import select_device, shared_context
 from mace_cl.execution.programs import program_cache_for
-from mace_cl.planning.planner import LAYOUT_PROGRAM
-from mace_cl.testing import device_under_test
+from mace_cl.planning.planner import LAYOUT_PROGRAM, STORAGE_OPTIONS
+from mace_cl.planning.program_spec import ProgramSpec
+from mace_cl.testing import device_under_test, half_rounded
 
-# Layout conversion only moves floats: results must be bit-exact.
+# Layout conversion only moves values: results must be bit-exact, in float and in half storage.
 
 SHAPES = [
     (2, 5, 3, 7),
@@ -59,37 +60,56 @@ def test_nchw_roundtrip_through_runtime(shape: tuple[int, ...]) -> None:
     assert result.dtype == np.float32
 
 
-@pytest.fixture(scope="module")
-def layout_program() -> tuple[cl.Context, cl.Program]:
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_nchw_roundtrip_in_half_storage(shape: tuple[int, ...]) -> None:
+    # Values half holds exactly: the host rounds inputs to half, the kernels only move them.
+    x = half_rounded(np.random.default_rng(1).standard_normal(shape))
+    info = TensorInfo("x", shape)
+    runtime = MaceRuntime(Graph(inputs=[info], outputs=[info], nodes=[], data_type="fp16_fp32"))
+    runtime.fill_activation_buffers(float("nan"))
+    result = runtime.run_dict({"x": x})["x"]
+    assert runtime.device_memory_bytes()["activations"] == _expected_nhwc4(x).size * 2
+    np.testing.assert_array_equal(runtime.read_nhwc4("x"), _expected_nhwc4(x))
+    np.testing.assert_array_equal(result, x)
+    assert result.dtype == np.float32
+
+
+@pytest.fixture(scope="module", params=[np.float32, np.float16], ids=["float", "half"])
+def layout_program(request: pytest.FixtureRequest) -> tuple[cl.Context, cl.Program, np.dtype]:
+    dtype = np.dtype(request.param)
     context = shared_context(select_device(device_under_test()))
-    program, _ = program_cache_for(context).get(LAYOUT_PROGRAM)
-    return context, program
+    spec = ProgramSpec(LAYOUT_PROGRAM.name, LAYOUT_PROGRAM.options + STORAGE_OPTIONS[dtype])
+    program, _ = program_cache_for(context).get(spec)
+    return context, program, dtype
 
 
 @pytest.mark.parametrize("shape", [s for s in SHAPES if len(s) == 4], ids=str)
-def test_nhwc_kernels(layout_program: tuple[cl.Context, cl.Program], shape: tuple[int, ...]) -> None:
-    context, program = layout_program
+def test_nhwc_kernels(
+    layout_program: tuple[cl.Context, cl.Program, np.dtype], shape: tuple[int, ...]
+) -> None:
+    context, program, dtype = layout_program
     queue = cl.CommandQueue(context)
     n, c, h, w = shape
-    nhwc = np.random.default_rng(2).standard_normal((n, h, w, c)).astype(np.float32)
+    nhwc = np.random.default_rng(2).standard_normal((n, h, w, c)).astype(dtype)
     c4 = -(-c // 4)
     mf = cl.mem_flags
     src = cl.Buffer(context, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=nhwc)
     packed = cl.Buffer(
         context,
         mf.READ_WRITE | mf.COPY_HOST_PTR,
-        hostbuf=np.full(n * h * w * c4 * 4, np.nan, np.float32),
+        hostbuf=np.full(n * h * w * c4 * 4, np.nan, dtype),
     )
     back = cl.Buffer(context, mf.READ_WRITE, nhwc.nbytes)
     dims = (np.int32(h), np.int32(w), np.int32(c))
     program.nhwc_to_nhwc4(queue, (c4, w, n * h), None, src, packed, *dims)
     program.nhwc4_to_nhwc(queue, (c, w, n * h), None, packed, back, *dims)
-    packed_host = np.empty(n * h * w * c4 * 4, np.float32)
+    packed_host = np.empty(n * h * w * c4 * 4, dtype)
     back_host = np.empty_like(nhwc)
     cl.enqueue_copy(queue, packed_host, packed)
     cl.enqueue_copy(queue, back_host, back)
     queue.finish()
-    np.testing.assert_array_equal(packed_host, _expected_nhwc4(nhwc.transpose(0, 3, 1, 2)))
+    expected = _expected_nhwc4(nhwc.astype(np.float32).transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(packed_host.astype(np.float32), expected)
     np.testing.assert_array_equal(back_host, nhwc)
 
 
