@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 sys.path.append(str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from e2e_util import RESULTS, check_model
+from e2e_util import RESULTS, check_model, randomise_weights
 from onnx_test_data import data_dir
 
 TOLERANCE = 1e-3
@@ -39,43 +38,6 @@ MODELS = (
     "vgg19",
     "zfnet512",
 )
-
-
-def randomise_weights(model: onnx.ModelProto, seed: int) -> onnx.ModelProto:
-    """Replace every ConstantOfShape (weights) by a seeded random initializer."""
-    rng = np.random.default_rng(seed)
-    graph = model.graph
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    uses: dict[str, tuple[str, int]] = {}
-    for node in graph.node:
-        for index, name in enumerate(node.input):
-            uses.setdefault(name, (node.op_type, index))
-    kept = []
-    for node in graph.node:
-        if node.op_type != "ConstantOfShape":
-            kept.append(node)
-            continue
-        shape = tuple(int(d) for d in values[node.input[0]])
-        op, index = uses.get(node.output[0], ("", 0))
-        if (op == "BatchNormalization" and index in (1, 4)) or op == "Mul":
-            value = rng.uniform(0.5, 1.5, shape)
-        elif len(shape) >= 2:
-            fan_in = int(np.prod(shape[1:]))
-            value = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-        else:
-            value = rng.standard_normal(shape) * 0.1
-        graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
-        if model.ir_version < 4:  # IR 3 requires every initializer to be a graph input too
-            graph.input.append(helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, shape))
-    # Compare logits, not probabilities: with random weights the final Softmax saturates
-    # to one-hot vectors, which would hide errors.
-    last = kept[-1]
-    if last.op_type == "Softmax" and last.output[0] == graph.output[0].name:
-        kept.pop()
-        graph.output[0].name = last.input[0]
-    del graph.node[:]
-    graph.node.extend(kept)
-    return model
 
 
 @pytest.fixture(scope="module")
