@@ -7,7 +7,8 @@
  * channel block of the output. */
 #include "common.h"
 
-/* Float index of channel block c4 at (n, h, w) of an NHWC4 tensor. */
+/* Element index (counting data_t values) of channel block c4 at (n, h, w) of an
+ * NHWC4 tensor. */
 inline int nhwc4_index(int n, int h, int w, int c4, int height, int width,
                        int channels) {
   return ((n * height + h) * width + w) * (channel_blocks(channels) << 2) + (c4 << 2);
@@ -26,8 +27,8 @@ inline int nhwc4_index(int n, int h, int w, int c4, int height, int width,
  * whose C is not a multiple of 4 shares a block between two launches); lanes
  * at or past c_end are written as 0, which is the output's padding when the
  * box reaches the last channel and is overwritten by the next launch otherwise.
- * vec != 0 promises sc == 1 and 4-aligned c0 and in_base: one vload4. */
-__kernel void copy_box(__global float *out, __global const float *in,
+ * vec != 0 promises sc == 1 and 4-aligned c0 and in_base: one LOAD4. */
+__kernel void copy_box(__global data_t *out, __global const data_t *in,
                        int out_h, int out_w, int out_c, int n0, int c0, int h0,
                        int w0, int c_end, int box_h, int in_base, int sn,
                        int sc, int sh, int sw, int vec) {
@@ -40,25 +41,25 @@ __kernel void copy_box(__global float *out, __global const float *in,
   const int first = c4 << 2; /* channel of lane x */
   float4 v;
   if (vec) {
-    v = zero_padding_lanes(vload4(0, in + src + (first - c0)), c4, c_end);
+    v = zero_padding_lanes(LOAD4(0, in + src + (first - c0)), c4, c_end);
   } else {
     float lanes[4];
     for (int i = 0; i < 4; ++i) {
       const int c = first + i;
-      lanes[i] = c < c0      ? out[dst + i]
-                 : c < c_end ? in[src + (c - c0) * sc]
+      lanes[i] = c < c0      ? LOAD1(dst + i, out)
+                 : c < c_end ? LOAD1(src + (c - c0) * sc, in)
                              : 0.0f;
     }
     v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
   }
-  vstore4(v, 0, out + dst);
+  STORE4(v, 0, out + dst);
 }
 
 /* reshape_copy: same elements, different shape. Reshape is defined on the
  * row-major NCHW order, which NHWC4 does not keep, so each output lane goes
  * through its flat logical index to the input coordinate.
  * global size (C4, W, N*H) of the output. */
-__kernel void reshape_copy(__global float *out, __global const float *in,
+__kernel void reshape_copy(__global data_t *out, __global const data_t *in,
                            int out_h, int out_w, int out_c, int in_h, int in_w,
                            int in_c) {
   const int c4 = get_global_id(0);
@@ -79,17 +80,17 @@ __kernel void reshape_copy(__global float *out, __global const float *in,
     flat /= in_h;
     const int ci = flat % in_c;
     const int ni = flat / in_c;
-    lanes[i] = in[nhwc4_index(ni, hi, wi, 0, in_h, in_w, in_c) + ci];
+    lanes[i] = LOAD1(nhwc4_index(ni, hi, wi, 0, in_h, in_w, in_c) + ci, in);
   }
   const float4 v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
-  vstore4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
+  STORE4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
 }
 
 /* depth_to_space: out[n, c, h, w] = in[n, ci, h / bs, w / bs] with
  *   DCR (crd == 0): ci = ((h % bs) * bs + w % bs) * out_c + c
  *   CRD (crd != 0): ci = (c * bs + h % bs) * bs + w % bs
  * global size (C4, W, N*H) of the output. */
-__kernel void depth_to_space(__global float *out, __global const float *in,
+__kernel void depth_to_space(__global data_t *out, __global const data_t *in,
                              int out_h, int out_w, int out_c, int block,
                              int crd) {
   const int c4 = get_global_id(0);
@@ -103,10 +104,10 @@ __kernel void depth_to_space(__global float *out, __global const float *in,
   for (int l = 0; l < 4; ++l) {
     const int c = (c4 << 2) + l;
     const int ci = crd ? (c * block + i) * block + j : (i * block + j) * out_c + c;
-    lanes[l] = c < out_c ? in[src + ci] : 0.0f;
+    lanes[l] = c < out_c ? LOAD1(src + ci, in) : 0.0f;
   }
   const float4 v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
-  vstore4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
+  STORE4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
 }
 
 /* space_to_depth: the inverse of depth_to_space in the same mode,
@@ -114,7 +115,7 @@ __kernel void depth_to_space(__global float *out, __global const float *in,
  *   DCR (crd == 0): co = (i * bs + j) * in_c + ci  (the only order before onnx 1.23)
  *   CRD (crd != 0): co = (ci * bs + i) * bs + j
  * global size (C4, W, N*H) of the output. */
-__kernel void space_to_depth(__global float *out, __global const float *in,
+__kernel void space_to_depth(__global data_t *out, __global const data_t *in,
                              int out_h, int out_w, int out_c, int block, int crd) {
   const int c4 = get_global_id(0);
   const int w = get_global_id(1);
@@ -128,8 +129,8 @@ __kernel void space_to_depth(__global float *out, __global const float *in,
     const int ij = crd ? c % area : c / in_c;
     const int ci = crd ? c / area : c - ij * in_c;
     const int hi = h * block + ij / block, wi = w * block + ij % block;
-    lanes[l] = c < out_c ? in[nhwc4_index(n, hi, wi, 0, in_h, in_w, in_c) + ci] : 0.0f;
+    lanes[l] = c < out_c ? LOAD1(nhwc4_index(n, hi, wi, 0, in_h, in_w, in_c) + ci, in) : 0.0f;
   }
   const float4 v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
-  vstore4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
+  STORE4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
 }

@@ -4,6 +4,7 @@ Dropout, DepthToSpace, SpaceToDepth against numpy references written from the ON
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from pathlib import Path
 
@@ -13,8 +14,11 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.planning.kernel_sources import kernels_dir
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.planning.planner import plan_graph
+from mace_cl.testing import half_rounded, plan_kind_under_test, run_node
 
 # Pure data movement: every output element is a copy of one input element, so results
 # must be bit-identical (assert_array_equal, no tolerance).
@@ -357,6 +361,156 @@ def test_space_depth_reject_unknown_mode_and_attributes(op: str) -> None:
 def test_depth_to_space_rejects_indivisible_channels() -> None:
     with pytest.raises(OpError, match=r"node 'node' \(DepthToSpace\).*multiple of blocksize"):
         run_node("DepthToSpace", {"x": _data((1, 6, 2, 2))}, attrs={"blocksize": 2})
+
+
+# ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
+# Tensors and constants are half in device memory; the kernels widen each value to float
+# and store it back rounded to nearest even, which returns a half value unchanged. Moving
+# half-exact inputs must therefore be exact, as in float32.
+
+
+def _half_data(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    # _data's distinct multiples of 0.5, with alternating signs; half holds them exactly
+    # up to 2048 elements (11 significant bits).
+    x = _data(shape, seed)
+    x = x * np.where(np.arange(x.size) % 2, -1.0, 1.0).astype(np.float32).reshape(shape)
+    assert np.array_equal(half_rounded(x), x)
+    return x
+
+
+_X = _half_data((2, 5, 3, 7))
+_C3, _C6 = _half_data((2, 3, 4, 5), seed=1), _half_data((2, 6, 4, 5), seed=2)
+_W = _half_data((2, 2, 4, 5), seed=3)
+_S2D = _half_data((2, 3, 4, 6), seed=4)
+_D2S = _half_data((1, 12, 2, 3), seed=5)
+
+HalfCase = tuple[str, dict, dict, set, list[np.ndarray], set]
+# (op type, inputs, attributes, constant inputs, numpy outputs, kernels of copy.cl launched)
+HALF_CASES: dict[str, HalfCase] = {
+    # Channel concat, the second input from mid-block: copy_box's LOAD4 path for the first
+    # launch, the lane-by-lane path (re-reading the output's lanes below c0) for the second.
+    "concat_channels": (
+        "Concat",
+        {"a": _C3, "b": _C6},
+        {"axis": 1},
+        set(),
+        [np.concatenate([_C3, _C6], axis=1)],
+        {"copy_box"},
+    ),
+    # A constant input: uploaded as half.
+    "concat_constant": (
+        "Concat",
+        {"a": _C3, "w": _W},
+        {"axis": 1},
+        {"w"},
+        [np.concatenate([_C3, _W], axis=1)],
+        {"copy_box"},
+    ),
+    "split_channels": (
+        "Split",
+        {"x": _X},
+        {"axis": 1, "split": [3, 2]},
+        set(),
+        np.split(_X, [3], axis=1),
+        {"copy_box"},
+    ),
+    "slice_negative_steps": (
+        "Slice",
+        {
+            "x": _X,
+            "starts": _ints(-1, 6),
+            "ends": _ints(INT64_MIN, 0),
+            "axes": _ints(1, 3),
+            "steps": _ints(-1, -2),
+        },
+        {},
+        {"starts", "ends", "axes", "steps"},
+        [_X[:, ::-1, :, 6:0:-2]],
+        {"copy_box"},
+    ),
+    "transpose": (
+        "Transpose",
+        {"x": _X},
+        {"perm": [2, 0, 3, 1]},
+        set(),
+        [np.transpose(_X, (2, 0, 3, 1))],
+        {"copy_box"},
+    ),
+    "reshape": (
+        "Reshape",
+        {"x": _X, "shape": _ints(7, 5, 0, 2)},
+        {},
+        {"shape"},
+        [_X.reshape(7, 5, 3, 2)],
+        {"reshape_copy"},
+    ),
+    "reshape_same_stored_view": (
+        "Reshape",
+        {"x": _X.reshape(2, 105), "shape": _ints(2, 105, 1, 1)},
+        {},
+        {"shape"},
+        [_X.reshape(2, 105, 1, 1)],
+        {"copy_box"},
+    ),
+    "flatten": ("Flatten", {"x": _X}, {"axis": 2}, set(), [_X.reshape(10, 21)], {"reshape_copy"}),
+    **{
+        f"space_to_depth_{mode}": (
+            "SpaceToDepth",
+            {"x": _S2D},
+            {"blocksize": 2, "mode": mode},
+            set(),
+            [_space_to_depth(_S2D, 2, mode)],
+            {"space_to_depth"},
+        )
+        for mode in ("DCR", "CRD")
+    },
+    **{
+        f"depth_to_space_{mode}": (
+            "DepthToSpace",
+            {"x": _D2S},
+            {"blocksize": 2, "mode": mode},
+            set(),
+            [_depth_to_space(_D2S, 2, mode)],
+            {"depth_to_space"},
+        )
+        for mode in ("DCR", "CRD")
+    },
+}
+
+
+def _half_plan_kernels(op_type: str, inputs: dict, attrs: dict, constants: set, num_outputs: int) -> set[str]:
+    """The kernels the half-storage plan of the node launches (each from a -DSTORAGE_HALF build)."""
+    graph_inputs = [
+        TensorInfo(name, np.shape(value)) for name, value in inputs.items() if name not in constants
+    ]
+    node = Node(op_type, "node", list(inputs), [f"y{i}" for i in range(num_outputs)], attrs)
+    graph = Graph(graph_inputs, [], [node], {name: inputs[name] for name in constants}, data_type="fp16_fp32")
+    (plan,) = plan_graph(graph, device_kind=plan_kind_under_test() or "cpu").node_plans
+    assert all("-DSTORAGE_HALF" in launch.program.options for launch in plan.launches)
+    return {launch.kernel for launch in plan.launches}
+
+
+@pytest.mark.parametrize("case", HALF_CASES)
+def test_half_storage(case: str) -> None:
+    op_type, inputs, attrs, constants, expected, kernels = HALF_CASES[case]
+    assert _half_plan_kernels(op_type, inputs, attrs, constants, len(expected)) == kernels
+    results = run_node(
+        op_type,
+        inputs,
+        attrs=attrs,
+        constant_inputs=constants,
+        num_outputs=len(expected),
+        data_type="fp16_fp32",
+    )
+    for got, want in zip(results, expected, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_half_cases_launch_every_copy_kernel() -> None:
+    source = (kernels_dir() / "copy.cl").read_text()
+    defined = set(re.findall(r"__kernel\s+void\s+(\w+)", source))
+    assert set().union(*(case[-1] for case in HALF_CASES.values())) == defined
 
 
 if __name__ == "__main__":
