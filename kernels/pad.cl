@@ -6,8 +6,9 @@
  * Negative pads crop first: the padded source is the window of the input that
  * starts at (first_n, first_c, first_h, first_w) and spans (len_n, ...); output
  * coordinate o along an axis reads window coordinate o - begin, folded back into
- * [0, len) by the mode. One work-item writes one float4 of the output:
- * global size (C4, W, N*H). */
+ * [0, len) by the mode. The constant is a float argument, stored like every output
+ * value (rounded to half with -DSTORAGE_HALF). One work-item writes one float4 of the
+ * output: global size (C4, W, N*H). */
 #include "common.h"
 
 #define PAD_CONSTANT 0
@@ -42,7 +43,7 @@ inline int pad_source(int o, int begin, int dim) {
 #endif
 }
 
-__kernel void pad(__global float *out, __global const float *in, int out_h,
+__kernel void pad(__global data_t *out, __global const data_t *in, int out_h,
                   int out_w, int out_c, int in_h, int in_w, int in_c,
                   int begin_n, int first_n, int len_n, int begin_c, int first_c,
                   int len_c, int begin_h, int first_h, int len_h, int begin_w,
@@ -61,8 +62,8 @@ __kernel void pad(__global float *out, __global const float *in, int out_h,
   for (int i = 0; i < 4; ++i) {
     const int c = (c4 << 2) + i;
     const int sc = pad_source(c, begin_c, len_c);
-    lanes[i] = c >= out_c ? 0.0f : inside && sc >= 0 ? in[pixel + sc] : value;
+    lanes[i] = c >= out_c ? 0.0f : inside && sc >= 0 ? LOAD1(pixel + sc, in) : value;
   }
   const float4 v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
-  vstore4(v, (get_global_id(2) * out_w + w) * channel_blocks(out_c) + c4, out);
+  STORE4(v, (get_global_id(2) * out_w + w) * channel_blocks(out_c) + c4, out);
 }

@@ -16,7 +16,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import half_rounded, run_node
 
 # Every output element is an input element or the pad constant: exact comparison.
 
@@ -106,6 +106,32 @@ def test_pad_errors() -> None:
         run_node("Pad", {"x": x}, attrs={"pads": [0, 0, -2, 0, 0, 0, -1, 0]})
     with pytest.raises(OpError, match=r"must be a graph constant"):
         run_node("Pad", {"x": x, "pads": np.zeros(8, np.float32)})
+
+
+# ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
+# Input and output are half in device memory. Every output element is a half-exact input
+# value, widened and stored back unchanged, or the pad constant, a float argument stored
+# with one rounding to nearest even: exact comparison against the half-rounded constant.
+
+HALF_PAD_CASES = [
+    PAD_CASES[0],  # spatial
+    PAD_CASES[1],  # channels, blocks shift by 2
+    PAD_CASES[6],  # negative pads crop C, H and W
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("shape", "pads"), HALF_PAD_CASES, ids=str)
+def test_pad_half_storage(shape: tuple[int, ...], pads: list[int], mode: str) -> None:
+    x = half_rounded(np.random.default_rng(len(shape)).standard_normal(shape))
+    value = 0.1  # not a half: the kernel stores it rounded, like any output
+    inputs = {"x": x, "pads": np.array(pads, np.int64), "value": np.array(value, np.float32)}
+    (result,) = run_node(
+        "Pad", inputs, attrs={"mode": mode}, constant_inputs={"pads", "value"}, data_type="fp16_fp32"
+    )
+    np.testing.assert_array_equal(
+        result, _pad_reference(x, pads, mode, float(half_rounded(np.float32(value))))
+    )
 
 
 if __name__ == "__main__":
