@@ -4,20 +4,23 @@
  *                c + ceil((size - 1) / 2)], clamped to [0, C - 1].
  *
  * lrn: one work-item per (channel block, w, n * h); it writes the 4 channels of its
- * block, reading the window's inputs as floats from the pixel's [C4 * 4] row.
+ * block, reading the window's inputs one at a time from the pixel's [C4 * 4] row.
  * global size (C4, W, N * H). */
 #include "common.h"
 
-inline float lrn_one(__global const float *row, int c, int channels, int lo_off,
+inline float lrn_one(__global const data_t *row, int c, int channels, int lo_off,
                      int hi_off, float alpha_over_size, float beta, float bias) {
   const int lo = max(c - lo_off, 0);
   const int hi = min(c + hi_off, channels - 1);
   float square_sum = 0.0f;
-  for (int i = lo; i <= hi; ++i) square_sum += row[i] * row[i];
-  return row[c] * pow(bias + alpha_over_size * square_sum, -beta);
+  for (int i = lo; i <= hi; ++i) {
+    const float x = LOAD1(i, row);
+    square_sum += x * x;
+  }
+  return LOAD1(c, row) * pow(bias + alpha_over_size * square_sum, -beta);
 }
 
-__kernel void lrn(__global float4 *out, __global const float *in, int width,
+__kernel void lrn(__global data_t *out, __global const data_t *in, int width,
                   int channels, int lo_off, int hi_off, float alpha_over_size,
                   float beta, float bias) {
   const int c4 = get_global_id(0);
@@ -25,7 +28,7 @@ __kernel void lrn(__global float4 *out, __global const float *in, int width,
   const int nh = get_global_id(2);
   const int blocks = get_global_size(0);
   const int pixel = nh * width + w;
-  __global const float *row = in + pixel * blocks * 4;
+  __global const data_t *row = in + pixel * blocks * 4;
   const int c = c4 << 2;
   float4 y = (float4)(0.0f);
   y.x = lrn_one(row, c, channels, lo_off, hi_off, alpha_over_size, beta, bias);
@@ -35,5 +38,5 @@ __kernel void lrn(__global float4 *out, __global const float *in, int width,
     y.z = lrn_one(row, c + 2, channels, lo_off, hi_off, alpha_over_size, beta, bias);
   if (c + 3 < channels)
     y.w = lrn_one(row, c + 3, channels, lo_off, hi_off, alpha_over_size, beta, bias);
-  out[pixel * blocks + c4] = y;
+  STORE4(y, pixel * blocks + c4, out);
 }

@@ -13,7 +13,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # One pow() per output (OpenCL C 1.2 allows 16 ulp for pow) and a float32 square sum of
 # at most `size` terms: ~1e-6 relative; the reference is float64.
@@ -73,3 +73,20 @@ def test_size_is_required() -> None:
 def test_rank_2_is_refused() -> None:
     with pytest.raises(OpError, match="rank 3 or 4"):
         run_node("LRN", {"x": np.zeros((2, 4), np.float32)}, attrs={"size": 3})
+
+
+# ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
+# Input and output are half in device memory, arithmetic float. From half-exact inputs the
+# output's one rounding to half is the only one that matters (roundings=1): the float32 sum
+# and pow() add ~1e-6 relative, 1/500 of half's 2^-11, so the strict bound (scale=0.0)
+# applies; only a result within ~1e-6 of a half rounding tie could cross it.
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "alpha", "beta", "bias"), [CASES[i] for i in (0, 1, 3, 6)], ids=str
+)
+def test_lrn_half_storage(shape: tuple[int, ...], size: int, alpha: float, beta: float, bias: float) -> None:
+    x = half_rounded(np.random.default_rng(size + len(shape)).normal(0.0, 2.0, shape))
+    attrs = {"size": size, "alpha": alpha, "beta": beta, "bias": bias}
+    (result,) = run_node("LRN", {"x": x}, attrs=attrs, data_type="fp16_fp32")
+    assert_close_half(result, lrn_reference(x, size, alpha, beta, bias), roundings=1, scale=0.0)
