@@ -90,3 +90,7 @@ def test_lrn_half_storage(shape: tuple[int, ...], size: int, alpha: float, beta:
     attrs = {"size": size, "alpha": alpha, "beta": beta, "bias": bias}
     (result,) = run_node("LRN", {"x": x}, attrs=attrs, data_type="fp16_fp32")
     assert_close_half(result, lrn_reference(x, size, alpha, beta, bias), roundings=1, scale=0.0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
