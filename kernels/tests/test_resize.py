@@ -22,7 +22,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl.model.graph import Node
 from mace_cl.planning.ops.base import OpError, PlanInput
 from mace_cl.planning.ops.registry import plan_node
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Nearest picks input elements: exact. The plan resolves source coordinates in exact
 # arithmetic into per-row/column index tables, so no device rounding decides a pick
@@ -249,6 +249,39 @@ def test_axes_and_keep_aspect_ratio() -> None:  # opset 18
             x, (1, 2, *out_hw), [Fraction(1), Fraction(1), scale, scale], "linear", "half_pixel", ""
         )
         _compare(result, expected, "linear")
+
+
+# ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
+# Input and output are half in device memory; the rows/cols tables stay float32
+# (OpPlan.table_constants), so indices past 2048, which half cannot hold, still pick the
+# right element. Nearest copies half-exact inputs: exact. Linear rounds once to half, at
+# the output (roundings=1); the default scale (the largest output) covers the float32
+# interpolation, whose absolute error (a few 2^-24 of the inputs' magnitude) would exceed
+# a bound relative to outputs that interpolate to nearly 0.
+
+HALF_CASES = [
+    # (input shape, output sizes, coordinate_transformation_mode)
+    ((2, 5, 4, 6), (2, 5, 7, 9), "half_pixel"),  # up
+    ((2, 5, 7, 9), (2, 5, 3, 4), "align_corners"),  # down
+    ((2, 6, 9), (2, 6, 13), "asymmetric"),  # rank 3
+    ((1, 1, 2, 2500), (1, 1, 3, 3001), "half_pixel"),  # column indices past half's 2048
+]
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+@pytest.mark.parametrize(("shape", "sizes", "coord"), HALF_CASES, ids=str)
+def test_resize_half_storage(shape: tuple[int, ...], sizes: tuple[int, ...], coord: str, mode: str) -> None:
+    x = half_rounded(_input(shape, seed=3))
+    inputs = {"x": x, "roi": None, "scales": None, "sizes": np.array(sizes, np.int64)}
+    attrs = {"mode": mode, "coordinate_transformation_mode": coord}
+    (result,) = run_node("Resize", inputs, attrs=attrs, constant_inputs={"sizes"}, data_type="fp16_fp32")
+    scales = [Fraction(o, i) for o, i in zip(sizes, shape, strict=True)]
+    expected = resize_reference(x, sizes, scales, mode, coord, "round_prefer_floor")
+    assert result.shape == expected.shape
+    if mode == "nearest":
+        np.testing.assert_array_equal(result, expected.astype(np.float32))
+    else:
+        assert_close_half(result, expected, roundings=1)
 
 
 # ---- cross-checks against ONNX's reference implementation and onnxruntime ---------

@@ -23,8 +23,9 @@ Packed layout of the constants ``rows`` (one entry per output row, ``out.h`` of 
 and ``cols`` (per output column, ``out.w``): float32 ``[i0, i1, t, 0]``, meaning the
 output samples ``in[i0] * (1 - t) + in[i1] * t`` along that axis, with ``i0``, ``i1``
 already clamped to ``[0, length)``. Nearest stores ``[i, i, 0, 0]``. Indices are
-integers below 2^24, hence exact in float32 (the only constant type), and the kernel's
-float-to-int conversion of an exact integer is exact.
+integers below 2^24, hence exact in float32 (the tables stay float32 in a half model:
+``OpPlan.table_constants``), and the kernel's float-to-int conversion of an exact integer
+is exact.
 """
 
 from __future__ import annotations
