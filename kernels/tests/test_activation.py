@@ -16,7 +16,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl.planning.kernel_sources import kernels_dir
 from mace_cl.planning.ops.base import OpError
 from mace_cl.planning.ops.fused_activation import ACTIVATIONS, ALIASES, ONNX_ACTIVATIONS
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Piecewise-linear activations are single correctly rounded float ops: compare tightly.
 EXACT = {"rtol": 1e-6, "atol": 1e-6}
@@ -210,6 +210,65 @@ def test_prelu_slope_must_broadcast_to_x() -> None:
     slope = np.ones((2, 5, 3, 7), np.float32)
     with pytest.raises(OpError, match=r"does not broadcast to X"):
         run_node("PRelu", {"x": x, "slope": slope}, constant_inputs={"slope"})
+
+
+# ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
+# Input, slope and output are half in device memory, arithmetic float. On half-exact inputs
+# the output's rounding to half is the one rounding (roundings=1) and the strict bound
+# (scale=0.0) applies: the float32 arithmetic before it is off by 2^-24 relative per
+# piecewise-linear op and by at most ~1e-5 for the exp/tanh chains (see TRANSCENDENTAL),
+# against half's 2^-11; it could cross the bound only for a result within that distance of
+# a half rounding tie.
+
+# Every fused_activation.ACTIVATIONS kind: its ONNX op's inputs besides x (constants),
+# attributes and a float64 reference written from the operator definition.
+HALF_ACTIVATION_CASES: dict[str, tuple[dict, dict, Reference]] = {
+    "none": ({}, {}, lambda x: x),
+    "relu": ({}, {}, lambda x: np.maximum(x, 0.0)),
+    "clip": (
+        {"min": np.float32(-1.5), "max": np.float32(2.25)},
+        {},
+        lambda x: np.clip(x, -1.5, 2.25),
+    ),
+    "leaky_relu": ({}, {"alpha": 0.3}, lambda x: np.where(x >= 0, x, 0.3 * x)),
+    "sigmoid": ({}, {}, _sigmoid),
+    "tanh": ({}, {}, np.tanh),
+    "hard_sigmoid": ({}, {}, lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0)),
+    "hard_swish": ({}, {}, lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)),
+    "swish": ({}, {"alpha": 1.702}, lambda x: x * _sigmoid(1.702 * x)),
+    "elu": ({}, {"alpha": 0.5}, lambda x: np.where(x >= 0, x, 0.5 * (np.exp(x) - 1.0))),
+}
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3, 7), (2, 3, 5)], ids=str)
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_half_storage(name: str, shape: tuple[int, ...]) -> None:
+    assert name in HALF_ACTIVATION_CASES, f"activation {name!r} has no half-storage case"
+    parameters, attrs, reference = HALF_ACTIVATION_CASES[name]
+    x = half_rounded(_input(shape, seed=11))
+    (result,) = run_node(
+        ACTIVATIONS[name].onnx_op,
+        {"x": x, **parameters},
+        attrs=attrs,
+        constant_inputs=set(parameters),
+        data_type="fp16_fp32",
+    )
+    assert result.shape == x.shape
+    assert_close_half(result, reference(x.astype(np.float64)), roundings=1, scale=0.0)
+
+
+@pytest.mark.parametrize(("x_shape", "slope_shape", "constant"), [PRELU_CASES[i] for i in (0, 1, 4)], ids=str)
+def test_prelu_half_storage(x_shape: tuple[int, ...], slope_shape: tuple[int, ...], constant: bool) -> None:
+    x = half_rounded(_input(x_shape, seed=9))
+    slope = half_rounded(np.random.default_rng(2).uniform(-0.5, 1.5, slope_shape))
+    (result,) = run_node(
+        "PRelu",
+        {"x": x, "slope": slope},
+        constant_inputs={"slope"} if constant else (),
+        data_type="fp16_fp32",
+    )
+    expected = np.where(x >= 0, x, x.astype(np.float64) * slope)
+    assert_close_half(result, expected, roundings=1, scale=0.0)
 
 
 if __name__ == "__main__":
