@@ -102,7 +102,9 @@ def _with_storage_options(plan: OpPlan, dtype: np.dtype) -> OpPlan:
     # Ops plan float32 programs; the storage choice is the graph's, so it is added here once.
     if not STORAGE_OPTIONS[dtype]:
         return plan
-    plan.launches = [replace(launch, program=_with_storage(launch.program, dtype)) for launch in plan.launches]
+    plan.launches = [
+        replace(launch, program=_with_storage(launch.program, dtype)) for launch in plan.launches
+    ]
     return plan
 
 
