@@ -13,7 +13,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Each output sums at most R = C_in/group * KH * KW float32 products of values in
 # [-1, 1], in another order than the float64 reference; see test_conv2d.py.
@@ -73,8 +73,16 @@ def random_case(
     return x, w, b
 
 
-def run_deconv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict) -> np.ndarray:
-    (result,) = run_node("ConvTranspose", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"})
+def run_deconv(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict, data_type: str = "fp32"
+) -> np.ndarray:
+    (result,) = run_node(
+        "ConvTranspose",
+        {"x": x, "w": w, "b": b},
+        attrs=attrs,
+        constant_inputs={"w", "b"},
+        data_type=data_type,
+    )
     return result
 
 
@@ -164,6 +172,34 @@ def test_fused_activation() -> None:
     assert_close(
         run_deconv(x, w, b, {"strides": [2, 2], "pads": [1, 1, 1, 1], "activation": "relu"}), expected, w
     )
+
+
+# ---- half storage (data_type fp16_fp32: kernels built with -DSTORAGE_HALF) -------------
+
+
+@pytest.mark.parametrize(
+    "case", ["k3_s2_p1_op1_c5_to_c7_batch2", "k3_s3_dilation2_asymmetric", "group2_c6_to_c10", "depthwise_c4"]
+)
+def test_half_storage(case: str) -> None:
+    # deconv2d under either plan kind, with input, filter and bias stored in half.
+    x_shape, w_shape, strides, pads, dilations, group, output_padding = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=len(case))
+    assert b is not None
+    x, w, b = half_rounded(x), half_rounded(w), half_rounded(b[: w_shape[1] * group])
+    attrs = {
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "group": group,
+        "output_padding": list(output_padding),
+    }
+    expected = conv_transpose_reference(x, w, b, strides, pads, dilations, group, output_padding)
+    result = run_deconv(x, w, b, attrs, data_type="fp16_fp32")
+    assert result.shape == expected.shape
+    # Inputs and weights are exact in half, the sums float: one rounding, the output's
+    # store. Terms of both signs cancel, so the float32 sums' error is relative to the
+    # largest output (the default scale), not to each output.
+    assert_close_half(result, expected, roundings=1)
 
 
 def _rejects(attrs: dict, pattern: str, w_shape: tuple[int, ...] = (4, 2, 3, 3)) -> None:
