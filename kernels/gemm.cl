@@ -4,22 +4,26 @@
  * Build options: -DACTIVATION=ACT_* (optional fused activation, common.h).
  *
  * Operands may be stored with any rank, transposed or broadcast, so they are read
- * through float strides: the planner (ops/gemm.py) gives, per operand, the stride
+ * through element strides: the planner (ops/gemm.py) gives, per operand, the stride
  * of each output coordinate (n, c, h, w) as stored in NHWC4 and the stride of the
  * reduction index k (0 = broadcast). One work-item computes the output float4 of
  * channel block c4 at (n, h, w); global size (C4, W, N * H).
  *
  * This path reads scalars. A [rows, K] activation times constant weights (fully
  * connected layers) does not come here: ops/gemm.py sends it to conv2d's 1x1
- * kernel, which reads float4 blocks. */
+ * kernel, which reads float4 blocks.
+ *
+ * The output and operands are data_t (common.h: half with -DSTORAGE_HALF); the
+ * strides count elements whichever the storage. */
 #include "common.h"
 
-inline float4 gather4(__global const float *src, int4 index) {
-  return (float4)(src[index.x], src[index.y], src[index.z], src[index.w]);
+inline float4 gather4(__global const data_t *src, int4 index) {
+  return (float4)(LOAD1(index.x, src), LOAD1(index.y, src), LOAD1(index.z, src),
+                  LOAD1(index.w, src));
 }
 
-__kernel void matmul(__global float *out, __global const float *a,
-                     __global const float *b, __global const float *c,
+__kernel void matmul(__global data_t *out, __global const data_t *a,
+                     __global const data_t *b, __global const data_t *c,
                      int out_h, int out_w, int out_c, int depth, int a_n,
                      int a_c, int a_h, int a_w, int a_k, int b_n, int b_c,
                      int b_h, int b_w, int b_k, int c_n, int c_c, int c_h,
@@ -47,5 +51,5 @@ __kernel void matmul(__global float *out, __global const float *a,
   const int4 c_index = (int4)(n * c_n + h * c_h + w * c_w) + channel * c_c;
   float4 result = alpha * acc + beta * gather4(c, c_index);
   result = zero_padding_lanes(apply_activation(result, act_alpha, act_beta), c4, out_c);
-  vstore4(result, (nh * out_w + w) * channel_blocks(out_c) + c4, out);
+  STORE4(result, (nh * out_w + w) * channel_blocks(out_c) + c4, out);
 }

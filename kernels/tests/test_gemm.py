@@ -20,7 +20,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.ops.base import OpError
 from mace_cl.planning.planner import plan_graph
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Each output sums K float32 products of values in [-1, 1] in another order than the
 # float64 reference; 1e-6 * K bounds the rounding with margin (see test_conv2d.py) and
@@ -206,6 +206,53 @@ def test_gpu_path_selection(case: str, constants: set, kernel: str) -> None:
     graph = Graph(graph_inputs, [], [node], {name: inputs[name] for name in constants})
     (plan,) = plan_graph(graph, device_kind="gpu").node_plans
     assert [launch.kernel for launch in plan.launches] == [kernel]
+
+
+# ---- half storage (data_type fp16_fp32: kernels built with -DSTORAGE_HALF) -------------
+# Every case takes the general path (matmul in gemm.cl) under both plan kinds. The
+# fully-connected path runs conv2d's kernels (conv2d_o16.cl, conv2d_gpu.cl) instead and
+# is not tested here in half.
+
+
+@pytest.mark.parametrize(
+    ("op_type", "case", "constants"),
+    [
+        ("MatMul", "2d", ()),
+        ("MatMul", "vector_times_matrix", ()),
+        ("MatMul", "matrix_times_vector", ()),
+        ("MatMul", "batch_broadcast_4d", ()),
+        ("MatMul", "batched_times_matrix", ("b",)),
+        ("Gemm", "alpha_beta_row_c", ()),
+        ("Gemm", "scalar_c", ()),
+        ("Gemm", "full_c", ("b", "c")),
+        ("Gemm", "trans_a", ("b", "c")),
+        ("Gemm", "trans_both", ("b",)),
+    ],
+)
+def test_half_storage(op_type: str, case: str, constants: tuple[str, ...]) -> None:
+    if op_type == "MatMul":
+        a_shape, b_shape = MATMUL_CASES[case]
+        inputs = {"a": half_rounded(random(a_shape, 14)), "b": half_rounded(random(b_shape, 15))}
+        attrs: dict = {}
+        expected = matmul_reference(inputs["a"], inputs["b"])
+    else:
+        raw, attrs, _ = _gemm_inputs(case, seed=16)
+        inputs = {name: half_rounded(value) for name, value in raw.items() if value is not None}
+        expected = gemm_reference(
+            inputs["a"],
+            inputs["b"],
+            inputs.get("c"),
+            attrs["alpha"],
+            attrs["beta"],
+            attrs["transA"],
+            attrs["transB"],
+        )
+    (result,) = run_node(op_type, inputs, attrs=attrs, constant_inputs=set(constants), data_type="fp16_fp32")
+    assert result.shape == expected.shape
+    # Operands are exact in half and the products are summed in float: one rounding, the
+    # output's store. Products of both signs (and beta * C) cancel, so the float32 sums'
+    # error is relative to the largest output (the default scale), not to each output.
+    assert_close_half(result, expected, roundings=1)
 
 
 # ---- rejected inputs and attributes ----------------------------------------------------
