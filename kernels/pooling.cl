@@ -17,7 +17,9 @@
  *              (c, s) folds pixels s, s + S, ... of its block, then the S partials
  *              are folded in local memory (S = get_local_size(1), a power of two).
  *              Global size (C4 rounded up to L0, S, N), local size (L0, S, 1),
- *              scratch L0 * S float4. */
+ *              scratch L0 * S float4 (local memory: float whatever the storage).
+ *
+ * in and out are data_t (common.h: half with -DSTORAGE_HALF). */
 #include "common.h"
 
 #if defined(POOL_MAX) == defined(POOL_AVG)
@@ -42,7 +44,7 @@ inline int taps_within(int start, int taps, int dilation, int low, int high) {
   return count;
 }
 
-__kernel void pool2d(__global float *out, __global const float *in, int in_h,
+__kernel void pool2d(__global data_t *out, __global const data_t *in, int in_h,
                      int in_w, int out_h, int out_w, int channels, int kernel_h,
                      int kernel_w, int stride_h, int stride_w, int pad_top,
                      int pad_left, int dilation_h, int dilation_w,
@@ -61,11 +63,11 @@ __kernel void pool2d(__global float *out, __global const float *in, int in_h,
   for (int kh = 0; kh < kernel_h; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih < 0 || ih >= in_h) continue;
-    __global const float *row = in + ((n * in_h + ih) * in_w) * blocks * 4 + c4 * 4;
+    __global const data_t *row = in + ((n * in_h + ih) * in_w) * blocks * 4 + c4 * 4;
     for (int kw = 0; kw < kernel_w; ++kw) {
       const int iw = iw0 + kw * dilation_w;
       if (iw < 0 || iw >= in_w) continue;
-      acc = POOL_ADD(acc, vload4(0, row + iw * blocks * 4));
+      acc = POOL_ADD(acc, LOAD4(0, row + iw * blocks * 4));
     }
   }
 #ifdef POOL_AVG
@@ -78,26 +80,26 @@ __kernel void pool2d(__global float *out, __global const float *in, int in_h,
   acc /= (float)count;
 #endif
   acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
-  vstore4(acc, (nh * out_w + ow) * blocks + c4, out);
+  STORE4(acc, (nh * out_w + ow) * blocks + c4, out);
 }
 
-__kernel void global_pool(__global float *out, __global const float *in,
+__kernel void global_pool(__global data_t *out, __global const data_t *in,
                           int pixels, int channels, float act_alpha,
                           float act_beta) {
   const int c4 = get_global_id(0);
   const int n = get_global_id(1);
   const int blocks = channel_blocks(channels);
-  __global const float *src = in + (n * pixels * blocks + c4) * 4;
+  __global const data_t *src = in + (n * pixels * blocks + c4) * 4;
   float4 acc = POOL_INIT;
-  for (int p = 0; p < pixels; ++p) acc = POOL_ADD(acc, vload4(p * blocks, src));
+  for (int p = 0; p < pixels; ++p) acc = POOL_ADD(acc, LOAD4(p * blocks, src));
 #ifdef POOL_AVG
   acc /= (float)pixels;
 #endif
   acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
-  vstore4(acc, n * blocks + c4, out);
+  STORE4(acc, n * blocks + c4, out);
 }
 
-__kernel void global_pool_wg(__global float *out, __global const float *in,
+__kernel void global_pool_wg(__global data_t *out, __global const data_t *in,
                              int pixels, int channels, float act_alpha,
                              float act_beta, __local float4 *scratch) {
   const int c4 = get_global_id(0);
@@ -109,8 +111,8 @@ __kernel void global_pool_wg(__global float *out, __global const float *in,
   const int blocks = channel_blocks(channels);
   float4 acc = POOL_INIT;
   if (c4 < blocks) {
-    __global const float *src = in + (n * pixels * blocks + c4) * 4;
-    for (int p = s; p < pixels; p += slices) acc = POOL_ADD(acc, vload4(p * blocks, src));
+    __global const data_t *src = in + (n * pixels * blocks + c4) * 4;
+    for (int p = s; p < pixels; p += slices) acc = POOL_ADD(acc, LOAD4(p * blocks, src));
   }
   scratch[s * l0 + lc] = acc;
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -124,6 +126,6 @@ __kernel void global_pool_wg(__global float *out, __global const float *in,
     acc /= (float)pixels;
 #endif
     acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
-    vstore4(acc, n * blocks + c4, out);
+    STORE4(acc, n * blocks + c4, out);
   }
 }

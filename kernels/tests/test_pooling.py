@@ -13,7 +13,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Max pooling picks an input value, so it is exact. Averages sum at most a few dozen
 # float32 values in [-1, 1] in another order than the float64 reference and divide
@@ -191,6 +191,51 @@ def test_fused_activation() -> None:
     x = random_input((1, 6, 5, 5), seed=7)
     (result,) = run_node("AveragePool", {"x": x}, attrs={"kernel_shape": [2, 2], "activation": "relu"})
     check(result, np.maximum(pool_reference(x, "avg", (2, 2)), 0.0))
+
+
+# ---- half storage (data_type fp16_fp32: kernels built with -DSTORAGE_HALF) -------------
+# Max pooling picks an input, which half holds exactly, so its one rounding (the output's
+# store) changes nothing: the strict bound (scale 0). Averages sum inputs of both signs in
+# float, which cancel: their float32 error is relative to the largest output (the default
+# scale); the division's error is far below half's. One rounding: the output's store.
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra_attrs"),
+    [("max", {}), ("avg", {}), ("avg", {"count_include_pad": 1})],
+    ids=["max", "avg", "avg_count_include_pad"],
+)
+@pytest.mark.parametrize("case", ["3x3_s2_p1_c5_batch2", "5x5_s3_p2_ceil_past_end_pad"])
+def test_pool_half_storage(case: str, kind: str, extra_attrs: dict) -> None:
+    # pool2d under either plan kind.
+    x_shape, kernel, strides, pads, dilations, ceil_mode = CASES[case]
+    x = half_rounded(random_input(x_shape, seed=len(case)))
+    attrs = {
+        "kernel_shape": list(kernel),
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "ceil_mode": int(ceil_mode),
+        **extra_attrs,
+    }
+    count_include_pad = bool(extra_attrs.get("count_include_pad", 0))
+    op_type = "MaxPool" if kind == "max" else "AveragePool"
+    (result,) = run_node(op_type, {"x": x}, attrs=attrs, data_type="fp16_fp32")
+    expected = pool_reference(x, kind, kernel, strides, pads, dilations, ceil_mode, count_include_pad)
+    assert result.shape == expected.shape
+    assert_close_half(result, expected, roundings=1, scale=0.0 if kind == "max" else None)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 7), (1, 37, 3, 5)])
+@pytest.mark.parametrize("op_type", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pool_half_storage(op_type: str, shape: tuple[int, ...]) -> None:
+    # global_pool under the cpu plan, global_pool_wg under the gpu plan.
+    x = half_rounded(random_input(shape, seed=math.prod(shape)))
+    (result,) = run_node(op_type, {"x": x}, data_type="fp16_fp32")
+    reduce = np.mean if op_type == "GlobalAveragePool" else np.max
+    expected = reduce(x.astype(np.float64), axis=(2, 3), keepdims=True)
+    assert result.shape == expected.shape
+    assert_close_half(result, expected, roundings=1, scale=0.0 if op_type == "GlobalMaxPool" else None)
 
 
 # ---- rejected attributes -------------------------------------------------------------
