@@ -16,7 +16,13 @@
  * L = get_local_size(0) work-items (a power of two) per output float4; item s folds
  * the reduced elements t = s, s + L, ... (t enumerates (i, j, k, block), block
  * fastest), then the L partials are folded in local memory. Global size
- * (L * C4, W, N*H), local size (L, 1, 1), scratch L float4. */
+ * (L * C4, W, N*H), local size (L, 1, 1), scratch L float4 (local memory: float
+ * whatever the storage).
+ *
+ * in and out are data_t (common.h: half with -DSTORAGE_HALF), indexed here in whole
+ * vectors of 4. out is the node's output or, when the keepdims=1 shape is stored
+ * differently from the output, a scratch buffer that copy.cl reshapes into it: the
+ * result is rounded to data_t once, on this store, as copy.cl copies it unchanged. */
 #include "common.h"
 
 #define REDUCE_SUM 0
@@ -68,7 +74,7 @@ inline float4 mask_padding(float4 v, int c4, int channels) {
   return (float4)(v.x, valid > 1 ? v.y : IDENTITY, valid > 2 ? v.z : IDENTITY, IDENTITY);
 }
 
-__kernel void reduce(__global float4 *out, __global const float4 *in, int in_h,
+__kernel void reduce(__global data_t *out, __global const data_t *in, int in_h,
                      int in_w, int in_c, int out_h, int out_w, int out_c,
                      int reduce_n, int reduce_h, int reduce_w,
                      int reduce_channels, float scale) {
@@ -85,17 +91,17 @@ __kernel void reduce(__global float4 *out, __global const float4 *in, int in_h,
       for (int k = 0; k < reduce_w; ++k) {
         const int pixel = (((n + i) * in_h + h + j) * in_w + w + k) * in_blocks;
         for (int b = first_block; b < end_block; ++b) {
-          const float4 x = in[pixel + b];
+          const float4 x = LOAD4(pixel + b, in);
           acc = FOLD(acc, mask_padding(MAP(x), b, in_c));
         }
       }
   if (reduce_channels) acc = (float4)(FOLD(FOLD(acc.x, acc.y), FOLD(acc.z, acc.w)), 0.0f, 0.0f, 0.0f);
   const float4 result = FINISH(acc) * scale;
-  out[get_global_id(2) * out_w * channel_blocks(out_c) + w * channel_blocks(out_c) + c4] =
-      zero_padding_lanes(result, c4, out_c);
+  const int index = (get_global_id(2) * out_w + w) * channel_blocks(out_c) + c4;
+  STORE4(zero_padding_lanes(result, c4, out_c), index, out);
 }
 
-__kernel void reduce_wg(__global float4 *out, __global const float4 *in, int in_h,
+__kernel void reduce_wg(__global data_t *out, __global const data_t *in, int in_h,
                         int in_w, int in_c, int out_h, int out_w, int out_c,
                         int reduce_n, int reduce_h, int reduce_w,
                         int reduce_channels, float scale,
@@ -118,7 +124,7 @@ __kernel void reduce_wg(__global float4 *out, __global const float4 *in, int in_
     rest /= reduce_w;
     const int j = rest % reduce_h;
     const int i = rest / reduce_h;
-    const float4 x = in[(((n + i) * in_h + h + j) * in_w + w + k) * in_blocks + b];
+    const float4 x = LOAD4((((n + i) * in_h + h + j) * in_w + w + k) * in_blocks + b, in);
     acc = FOLD(acc, mask_padding(MAP(x), b, in_c));
   }
   scratch[lane] = acc;
@@ -131,7 +137,7 @@ __kernel void reduce_wg(__global float4 *out, __global const float4 *in, int in_
     acc = scratch[0];
     if (reduce_channels) acc = (float4)(FOLD(FOLD(acc.x, acc.y), FOLD(acc.z, acc.w)), 0.0f, 0.0f, 0.0f);
     const float4 result = FINISH(acc) * scale;
-    out[get_global_id(2) * out_w * channel_blocks(out_c) + w * channel_blocks(out_c) + c4] =
-        zero_padding_lanes(result, c4, out_c);
+    const int index = (get_global_id(2) * out_w + w) * channel_blocks(out_c) + c4;
+    STORE4(zero_padding_lanes(result, c4, out_c), index, out);
   }
 }

@@ -13,7 +13,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops import reduce as reduce_ops
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Sums of up to a few hundred float32 values accumulated in a different order than
 # numpy's float64 reference: relative error ~ count * 6e-8, well under 1e-5 here.
@@ -137,6 +137,23 @@ def test_gpu_work_group_reduction(
     (result,) = run_node(op_type, {"x": x}, attrs=attrs, plan_kind="gpu")
     expected = REFERENCE[op_type](x.astype(np.float64), None if axes is None else tuple(axes), True)
     _check(op_type, result, expected)
+
+
+@pytest.mark.parametrize("op_type", sorted(REFERENCE))
+@pytest.mark.parametrize(("shape", "axes"), [((2, 9, 7, 7), [2, 3]), ((2, 5, 3, 4), [1])], ids=str)
+def test_half_storage(op_type: str, shape: tuple[int, ...], axes: list[int]) -> None:
+    # Under the cpu plan both cases run reduce; under the gpu plan the 49-pixel fold of
+    # the first runs reduce_wg and the 2-block fold of the second reduce. keepdims=1, so
+    # the result is the output itself (no copy.cl reshape).
+    x = half_rounded(_input(shape, op_type, seed=12))
+    (result,) = run_node(op_type, {"x": x}, attrs={"axes": axes, "keepdims": 1}, data_type="fp16_fp32")
+    expected = REFERENCE[op_type](x.astype(np.float64), tuple(axes), True)
+    assert result.shape == expected.shape
+    # One rounding: the output's store. Max/Min pick an input, exact in half: the strict
+    # bound (scale 0). The others fold in float32; Mean/Sum cancel, so their float32
+    # error is relative to the largest output (the default scale), which is within a
+    # small factor of every output for the sums of |x|, x * x and products near 1.
+    assert_close_half(result, expected, roundings=1, scale=0.0 if op_type in EXACT else None)
 
 
 def test_reduce_errors() -> None:
