@@ -156,6 +156,19 @@ def test_half_storage(op_type: str, shape: tuple[int, ...], axes: list[int]) -> 
     assert_close_half(result, expected, roundings=1, scale=0.0 if op_type in EXACT else None)
 
 
+@pytest.mark.parametrize("op_type", ["ReduceMean", "ReduceMax"])
+def test_half_storage_reshaped_output(op_type: str) -> None:
+    # keepdims=0 stores [2, 8] differently from the keepdims=1 shape [2, 1, 8, 1]: reduce
+    # (cpu plan) or reduce_wg (gpu plan: a 3-block by 12-pixel fold) writes a scratch
+    # buffer in half, which copy.cl's reshape_copy copies unchanged into the output.
+    x = half_rounded(_input((2, 9, 8, 12), op_type, seed=13))
+    (result,) = run_node(op_type, {"x": x}, attrs={"axes": [1, 3], "keepdims": 0}, data_type="fp16_fp32")
+    expected = REFERENCE[op_type](x.astype(np.float64), (1, 3), False)
+    assert result.shape == expected.shape
+    # Still one rounding: the scratch store; the copy is exact. Scales as in test_half_storage.
+    assert_close_half(result, expected, roundings=1, scale=0.0 if op_type in EXACT else None)
+
+
 def test_reduce_errors() -> None:
     x = _input((2, 5, 3), "ReduceMean", seed=8)
     with pytest.raises(OpError, match=r"node 'node' \(ReduceMean\).*axes 3 is out of range"):
