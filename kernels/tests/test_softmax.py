@@ -12,7 +12,7 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.planning.ops.base import OpError
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # exp/log may be off by 3 ulp (OpenCL C 1.2, section 7.4) and the float32 sum over the
 # axis is accumulated in a different order than numpy's: ~1e-6 relative for these sizes.
@@ -73,6 +73,31 @@ def test_default_axis_is_last() -> None:
     x = np.random.default_rng(8).normal(size=(2, 3, 4, 5)).astype(np.float32)
     (result,) = run_node("Softmax", {"x": x})
     np.testing.assert_allclose(result, _softmax(x.astype(np.float64), -1), **SOFTMAX_TOL)
+
+
+# ---- half storage (data_type fp16_fp32: kernels built with -DSTORAGE_HALF) -------------
+# (shape, axis): softmax_channel for the channel axis, softmax_axis for N, H and W; the
+# plans of both kinds pick the same kernels.
+HALF_CASES = [((2, 5, 3, 7), 1), ((2, 6, 9), 1), ((2, 5, 3, 7), 0), ((2, 5, 3, 7), 2), ((2, 6, 9), -1)]
+
+
+@pytest.mark.parametrize(("shape", "axis"), HALF_CASES, ids=str)
+def test_softmax_half_storage(shape: tuple[int, ...], axis: int) -> None:
+    x = half_rounded(np.random.default_rng(9 + axis).normal(0.0, 3.0, shape))
+    (result,) = run_node("Softmax", {"x": x}, attrs={"axis": axis}, data_type="fp16_fp32")
+    # One rounding, the output's store, with the strict bound (scale 0): x - max is exact
+    # in float for half inputs, and exp, the sum of positive terms and the division add
+    # float32 errors only, relative to each output and far below half's.
+    assert_close_half(result, _softmax(x.astype(np.float64), axis), roundings=1, scale=0.0)
+
+
+@pytest.mark.parametrize(("shape", "axis"), HALF_CASES[:3], ids=str)
+def test_log_softmax_half_storage(shape: tuple[int, ...], axis: int) -> None:
+    x = half_rounded(np.random.default_rng(10 + axis).normal(0.0, 3.0, shape))
+    (result,) = run_node("LogSoftmax", {"x": x}, attrs={"axis": axis}, data_type="fp16_fp32")
+    # One rounding, the output's store. x - max - log(sum) cancels where the sum is near 1,
+    # so the float32 error of log(sum) is relative to the largest output (default scale).
+    assert_close_half(result, _log_softmax(x.astype(np.float64), axis), roundings=1)
 
 
 def test_axis_out_of_range() -> None:
