@@ -31,6 +31,16 @@ typedef float data_t;
 #define STORE16(v, i, p) vstore16(v, i, p)
 #endif
 
+/* LOADA4(i, p): LOAD4 where p (a __global pointer) and so every vector i is aligned to
+ * the vector's size, as in packed weights and NHWC4 tensors read in whole blocks. The
+ * float build reads through a float4 pointer, which lets the compiler issue one 16-byte
+ * load where vload4 (4-byte alignment) may get four; the half build uses vloada_half4. */
+#ifdef STORAGE_HALF
+#define LOADA4(i, p) vloada_half4(i, p)
+#else
+#define LOADA4(i, p) (((__global const float4 *)(p))[i])
+#endif
+
 /* ---- fused activation, selected with -DACTIVATION=ACT_<NAME> ----------------
  * alpha/beta are kernel arguments so that e.g. clip bounds do not create new
  * program variants: clip (min, max), leaky_relu (alpha), hard_sigmoid
