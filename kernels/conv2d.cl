@@ -9,15 +9,15 @@
  *
  * Kernels:
  *   conv2d            any group count. Filter layout "blocked" (ops/conv.py):
- *                     float filter[OC4][KH][KW][SPAN*4][4]: for output block ob
+ *                     data_t filter[OC4][KH][KW][SPAN*4][4]: for output block ob
  *                     and tap (kh, kw), 4 output-channel lanes per input channel
  *                     of the SPAN input blocks starting at in_block0(ob).
- *   depthwise_conv2d  group == C_in == C_out. Filter layout float4
- *                     filter[C4][KH][KW]: one float4 of 4 channels per tap.
+ *   depthwise_conv2d  group == C_in == C_out. Filter layout data_t
+ *                     filter[C4][KH][KW][4]: one vector of 4 channels per tap.
  *
  * Both compute 4 horizontally adjacent outputs of one float4 channel block per
  * work-item (filter values are loaded once for the 4): global size
- * (OC4, ceil(OW / 4), N * OH). bias is float4[OC4] with zero padding lanes. */
+ * (OC4, ceil(OW / 4), N * OH). bias is data_t[OC4 * 4] with zero padding lanes. */
 #include "common.h"
 #include "blocked_filter.h"
 
@@ -30,13 +30,13 @@
 #endif
 
 /* Reads one float4 input block, or zeros when column iw lies in the padding. */
-inline float4 load_column(__global const float *row, int iw, int in_w, int in_c4) {
-  return (iw >= 0 && iw < in_w) ? vload4(0, row + iw * in_c4 * 4) : (float4)(0.0f);
+inline float4 load_column(__global const data_t *row, int iw, int in_w, int in_c4) {
+  return (iw >= 0 && iw < in_w) ? LOAD4(0, row + iw * in_c4 * 4) : (float4)(0.0f);
 }
 
 
-__kernel void conv2d(__global float *out, __global const float *in,
-                     __global const float *filter, __global const float *bias,
+__kernel void conv2d(__global data_t *out, __global const data_t *in,
+                     __global const data_t *filter, __global const data_t *bias,
                      int in_h, int in_w, int in_c4, int out_h, int out_w,
                      int out_c, int filter_h, int filter_w, int stride_h,
                      int stride_w, int pad_top, int pad_left, int dilation_h,
@@ -55,23 +55,23 @@ __kernel void conv2d(__global float *out, __global const float *in,
   const int first_group = (ob * 4) / group_out_c;
   const int in_block0 = min((first_group * group_in_c) >> 2, in_c4 - span);
 
-  const float4 b = vload4(ob, bias);
+  const float4 b = LOAD4(ob, bias);
   float4 acc0 = b, acc1 = b, acc2 = b, acc3 = b;
-  __global const float *w = filter + ob * KH * KW * span * 16;
+  __global const data_t *w = filter + ob * KH * KW * span * 16;
 
 #ifdef CONV_1X1
   /* Every tap is inside the input: (out - 1) * stride <= in - 1 without padding. */
-  __global const float *row =
+  __global const data_t *row =
       in + ((n * in_h + oh * stride_h) * in_w) * in_c4 * 4 + in_block0 * 4;
   const int step = stride_w * in_c4 * 4;
-  __global const float *x0 = row + ow0 * step;
+  __global const data_t *x0 = row + ow0 * step;
   const int valid = out_w - ow0;
   for (int ib = 0; ib < span; ++ib) {
-    __global const float *wb = w + ib * 16;
-    acc0 = dot_lanes(acc0, vload4(ib, x0), wb);
-    if (valid > 1) acc1 = dot_lanes(acc1, vload4(ib, x0 + step), wb);
-    if (valid > 2) acc2 = dot_lanes(acc2, vload4(ib, x0 + 2 * step), wb);
-    if (valid > 3) acc3 = dot_lanes(acc3, vload4(ib, x0 + 3 * step), wb);
+    __global const data_t *wb = w + ib * 16;
+    acc0 = dot_lanes(acc0, LOAD4(ib, x0), wb);
+    if (valid > 1) acc1 = dot_lanes(acc1, LOAD4(ib, x0 + step), wb);
+    if (valid > 2) acc2 = dot_lanes(acc2, LOAD4(ib, x0 + 2 * step), wb);
+    if (valid > 3) acc3 = dot_lanes(acc3, LOAD4(ib, x0 + 3 * step), wb);
   }
 #else
   const int ih0 = oh * stride_h - pad_top;
@@ -79,13 +79,13 @@ __kernel void conv2d(__global float *out, __global const float *in,
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih < 0 || ih >= in_h) continue;
-    __global const float *row = in + ((n * in_h + ih) * in_w) * in_c4 * 4 + in_block0 * 4;
+    __global const data_t *row = in + ((n * in_h + ih) * in_w) * in_c4 * 4 + in_block0 * 4;
     for (int kw = 0; kw < KW; ++kw) {
       const int iw = iw0 + kw * dilation_w;
-      __global const float *wt = w + (kh * KW + kw) * span * 16;
+      __global const data_t *wt = w + (kh * KW + kw) * span * 16;
       for (int ib = 0; ib < span; ++ib) {
-        __global const float *wb = wt + ib * 16;
-        __global const float *rb = row + ib * 4;
+        __global const data_t *wb = wt + ib * 16;
+        __global const data_t *rb = row + ib * 4;
         acc0 = dot_lanes(acc0, load_column(rb, iw, in_w, in_c4), wb);
         acc1 = dot_lanes(acc1, load_column(rb, iw + stride_w, in_w, in_c4), wb);
         acc2 = dot_lanes(acc2, load_column(rb, iw + 2 * stride_w, in_w, in_c4), wb);
@@ -102,9 +102,9 @@ __kernel void conv2d(__global float *out, __global const float *in,
   if (ow0 + 3 < out_w) store_block(out, acc3, base + 3 * out_c4, ob, out_c, act_alpha, act_beta);
 }
 
-__kernel void depthwise_conv2d(__global float *out, __global const float *in,
-                               __global const float *filter,
-                               __global const float *bias, int in_h, int in_w,
+__kernel void depthwise_conv2d(__global data_t *out, __global const data_t *in,
+                               __global const data_t *filter,
+                               __global const data_t *bias, int in_h, int in_w,
                                int out_h, int out_w, int channels, int filter_h,
                                int filter_w, int stride_h, int stride_w,
                                int pad_top, int pad_left, int dilation_h,
@@ -116,18 +116,18 @@ __kernel void depthwise_conv2d(__global float *out, __global const float *in,
   const int oh = nh - n * out_h;
   const int c4 = channel_blocks(channels);
 
-  const float4 b = vload4(cb, bias);
+  const float4 b = LOAD4(cb, bias);
   float4 acc0 = b, acc1 = b, acc2 = b, acc3 = b;
-  __global const float *w = filter + cb * KH * KW * 4;
+  __global const data_t *w = filter + cb * KH * KW * 4;
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih < 0 || ih >= in_h) continue;
-    __global const float *row = in + ((n * in_h + ih) * in_w) * c4 * 4 + cb * 4;
+    __global const data_t *row = in + ((n * in_h + ih) * in_w) * c4 * 4 + cb * 4;
     for (int kw = 0; kw < KW; ++kw) {
       const int iw = iw0 + kw * dilation_w;
-      const float4 wt = vload4(kh * KW + kw, w);
+      const float4 wt = LOAD4(kh * KW + kw, w);
       acc0 += load_column(row, iw, in_w, c4) * wt;
       acc1 += load_column(row, iw + stride_w, in_w, c4) * wt;
       acc2 += load_column(row, iw + 2 * stride_w, in_w, c4) * wt;
