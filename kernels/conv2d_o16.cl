@@ -43,11 +43,11 @@
  *                      size (C16, ceil(OW / 8), N * OH).
  *
  * Filter layouts (ops/conv.py packs them; zero for channels past C):
- *   o16 (conv1x1_*, conv2d_o*): float filter[OC16][KH][KW][IC4 * 4][16], the 16
+ *   o16 (conv1x1_*, conv2d_o*): data_t filter[OC16][KH][KW][IC4 * 4][16], the 16
  *       weights of output channels 16*og.. from input channel i at tap (kh, kw);
  *       OC16 is rounded up to even so the *_o32 kernels may read a pair of groups.
- *   depthwise o16: float filter[C16][KH][KW][16].
- * bias: float[OC16 * 16] (OC16 rounded up to even), zero past C. */
+ *   depthwise o16: data_t filter[C16][KH][KW][16].
+ * bias: data_t[OC16 * 16] (OC16 rounded up to even), zero past C. */
 #include "common.h"
 
 #ifdef FILTER_H
@@ -70,72 +70,72 @@
  * the last group of a tensor whose C4 is not a multiple of 4 stores only the blocks
  * that exist, and lanes past the last channel are zeroed (the activation of a zero
  * weight sum need not be zero). */
-inline void store16(__global float *out, float16 v, int og, int channels,
+inline void store16(__global data_t *out, float16 v, int og, int channels,
                     float act_alpha, float act_beta) {
   v = apply_activation16(v, act_alpha, act_beta);
   const int first = og * 16;
   out += first;
   if (first + 16 <= channels) {
-    vstore16(v, 0, out);
+    STORE16(v, 0, out);
     return;
   }
   const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   v = select(v, (float16)(0.0f), (int16)(first) + lane >= (int16)(channels));
   const int blocks = channel_blocks(channels) - og * 4;
-  vstore4(v.lo.lo, 0, out);
-  if (blocks > 1) vstore4(v.lo.hi, 1, out);
-  if (blocks > 2) vstore4(v.hi.lo, 2, out);
-  if (blocks > 3) vstore4(v.hi.hi, 3, out);
+  STORE4(v.lo.lo, 0, out);
+  if (blocks > 1) STORE4(v.lo.hi, 1, out);
+  if (blocks > 2) STORE4(v.hi.lo, 2, out);
+  if (blocks > 3) STORE4(v.hi.hi, 3, out);
 }
 
 /* The 16 channels of group og at one pixel of an NHWC4 tensor with `channels`
  * channels (p points at that pixel's first channel): like store16, a group that runs
  * past the last block reads only the blocks that exist, so that no read leaves the
  * buffer. */
-inline float16 load16(__global const float *p, int og, int channels) {
+inline float16 load16(__global const data_t *p, int og, int channels) {
   const int first = og * 16;
   p += first;
-  if (first + 16 <= channels) return vload16(0, p);
+  if (first + 16 <= channels) return LOAD16(0, p);
   const int blocks = channel_blocks(channels) - og * 4;
   float16 v = (float16)(0.0f);
-  v.lo.lo = vload4(0, p);
-  if (blocks > 1) v.lo.hi = vload4(1, p);
-  if (blocks > 2) v.hi.lo = vload4(2, p);
+  v.lo.lo = LOAD4(0, p);
+  if (blocks > 1) v.lo.hi = LOAD4(1, p);
+  if (blocks > 2) v.hi.lo = LOAD4(2, p);
   return v;
 }
 
 #ifdef RESIDUAL
-#define RESIDUAL_PARAM , __global const float *residual
+#define RESIDUAL_PARAM , __global const data_t *residual
 #else
 #define RESIDUAL_PARAM
 #endif
 
-/* acc += x[c] * w[c] over the 4 lanes c of one input block; w points at 4 float16. */
-inline float16 dot_block16(float16 acc, float4 x, __global const float *w) {
-  acc = fma((float16)(x.x), vload16(0, w), acc);
-  acc = fma((float16)(x.y), vload16(1, w), acc);
-  acc = fma((float16)(x.z), vload16(2, w), acc);
-  return fma((float16)(x.w), vload16(3, w), acc);
+/* acc += x[c] * w[c] over the 4 lanes c of one input block; w points at 4 x 16 weights. */
+inline float16 dot_block16(float16 acc, float4 x, __global const data_t *w) {
+  acc = fma((float16)(x.x), LOAD16(0, w), acc);
+  acc = fma((float16)(x.y), LOAD16(1, w), acc);
+  acc = fma((float16)(x.z), LOAD16(2, w), acc);
+  return fma((float16)(x.w), LOAD16(3, w), acc);
 }
 
-__kernel void conv1x1_o32(__global float *out, __global const float *in,
-                          __global const float *filter, __global const float *bias,
+__kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
+                          __global const data_t *filter, __global const data_t *bias,
                           int pixels, int in_c4, int out_c RESIDUAL_PARAM,
                           float act_alpha, float act_beta) {
   const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
   const int out_stride = channel_blocks(out_c) * 4;
   const bool second = (og + 1) * 16 < out_c;  /* group og+1 may be packing only */
-  __global const float *w0 = filter + og * in_stride * 16;
-  const float16 bias_a = vload16(og, bias), bias_b = vload16(og + 1, bias);
+  __global const data_t *w0 = filter + og * in_stride * 16;
+  const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
   /* Blocks of PW_PIXELS pixels, strided by the global size: the plan launches fewer
    * work-items than blocks when the weights outweigh the pixels, so that a work-item
    * reuses its weight columns from cache for several blocks. */
   for (int p0 = get_global_id(1) * PW_PIXELS; p0 < pixels; p0 += get_global_size(1) * PW_PIXELS) {
-    __global const float *wa = w0;
-    __global const float *wb = w0 + in_stride * 16;
+    __global const data_t *wa = w0;
+    __global const data_t *wb = w0 + in_stride * 16;
     float16 acc_a[PW_PIXELS], acc_b[PW_PIXELS];
-    __global const float *x[PW_PIXELS];
+    __global const data_t *x[PW_PIXELS];
     /* Pixels past the end read the last pixel instead (in bounds) and are not stored. */
     #pragma unroll
     for (int i = 0; i < PW_PIXELS; ++i) {
@@ -144,11 +144,11 @@ __kernel void conv1x1_o32(__global float *out, __global const float *in,
       x[i] = in + min(p0 + i, pixels - 1) * in_stride;
     }
     for (int ib = 0; ib < in_c4; ++ib) {
-      const float16 a0 = vload16(0, wa), a1 = vload16(1, wa), a2 = vload16(2, wa), a3 = vload16(3, wa);
-      const float16 b0 = vload16(0, wb), b1 = vload16(1, wb), b2 = vload16(2, wb), b3 = vload16(3, wb);
+      const float16 a0 = LOAD16(0, wa), a1 = LOAD16(1, wa), a2 = LOAD16(2, wa), a3 = LOAD16(3, wa);
+      const float16 b0 = LOAD16(0, wb), b1 = LOAD16(1, wb), b2 = LOAD16(2, wb), b3 = LOAD16(3, wb);
       #pragma unroll
       for (int i = 0; i < PW_PIXELS; ++i) {
-        const float4 v = vload4(ib, x[i]);
+        const float4 v = LOAD4(ib, x[i]);
         const float16 s0 = (float16)(v.x), s1 = (float16)(v.y), s2 = (float16)(v.z), s3 = (float16)(v.w);
         acc_a[i] = fma(s0, a0, acc_a[i]);
         acc_b[i] = fma(s0, b0, acc_b[i]);
@@ -166,11 +166,11 @@ __kernel void conv1x1_o32(__global float *out, __global const float *in,
     #pragma unroll
     for (int i = 0; i < PW_PIXELS; ++i) {
       if (i < valid) {
-        __global float *o = out + (p0 + i) * out_stride;
+        __global data_t *o = out + (p0 + i) * out_stride;
 #ifdef RESIDUAL
         /* Before store16, which applies the activation: act(conv + residual), the
          * order of a Conv -> Add -> activation chain. */
-        __global const float *r = residual + (p0 + i) * out_stride;
+        __global const data_t *r = residual + (p0 + i) * out_stride;
         acc_a[i] += load16(r, og, out_c);
         if (second) acc_b[i] += load16(r, og + 1, out_c);
 #endif
@@ -181,17 +181,17 @@ __kernel void conv1x1_o32(__global float *out, __global const float *in,
   }
 }
 
-__kernel void conv1x1_o16_single(__global float *out, __global const float *in,
-                                 __global const float *filter,
-                                 __global const float *bias, int pixels, int in_c4,
+__kernel void conv1x1_o16_single(__global data_t *out, __global const data_t *in,
+                                 __global const data_t *filter,
+                                 __global const data_t *bias, int pixels, int in_c4,
                                  int out_c, float act_alpha, float act_beta) {
   const int og = get_global_id(0);
   const int p = get_global_id(1);
-  __global const float *w = filter + og * in_c4 * 64;
-  __global const float *x = in + p * in_c4 * 4;
-  float16 acc = vload16(og, bias);
+  __global const data_t *w = filter + og * in_c4 * 64;
+  __global const data_t *x = in + p * in_c4 * 4;
+  float16 acc = LOAD16(og, bias);
   for (int ib = 0; ib < in_c4; ++ib) {
-    acc = dot_block16(acc, vload4(ib, x), w);
+    acc = dot_block16(acc, LOAD4(ib, x), w);
     w += 64;
   }
   store16(out + p * channel_blocks(out_c) * 4, acc, og, out_c, act_alpha, act_beta);
@@ -201,7 +201,7 @@ __kernel void conv1x1_o16_single(__global float *out, __global const float *in,
  * constant after inlining) adds the column bounds checks that only work-items at the
  * left and right edges need; interior ones run the check-free copy. */
 static inline __attribute__((always_inline)) void conv_row(
-    float16 *acc, __global const float *row, __global const float *w, int iw0,
+    float16 *acc, __global const data_t *row, __global const data_t *w, int iw0,
     int in_w, int in_c4, int filter_w, int stride_w, int dilation_w, const bool checked) {
   const int in_stride = in_c4 * 4;
   UNROLL_TAPS
@@ -212,7 +212,7 @@ static inline __attribute__((always_inline)) void conv_row(
       for (int i = 0; i < ROW_PIXELS; ++i) {
         const int col = iw + i * stride_w;
         float4 v = (float4)(0.0f);
-        if (!checked || (col >= 0 && col < in_w)) v = vload4(0, row + col * in_stride + ib * 4);
+        if (!checked || (col >= 0 && col < in_w)) v = LOAD4(0, row + col * in_stride + ib * 4);
         acc[i] = dot_block16(acc[i], v, w);
       }
       w += 64;
@@ -225,8 +225,8 @@ inline bool interior(int iw0, int in_w, int filter_w, int stride_w, int dilation
   return iw0 >= 0 && iw0 + (outputs - 1) * stride_w + (KW - 1) * dilation_w < in_w;
 }
 
-__kernel void conv2d_o16(__global float *out, __global const float *in,
-                         __global const float *filter, __global const float *bias,
+__kernel void conv2d_o16(__global data_t *out, __global const data_t *in,
+                         __global const data_t *filter, __global const data_t *bias,
                          int in_h, int in_w, int in_c4, int out_h, int out_w,
                          int out_c, int filter_h, int filter_w, int stride_h,
                          int stride_w, int pad_top, int pad_left, int dilation_h,
@@ -238,20 +238,20 @@ __kernel void conv2d_o16(__global float *out, __global const float *in,
   const int oh = nh - n * out_h;
   const int in_stride = in_c4 * 4;
 
-  const float16 b = vload16(og, bias);
+  const float16 b = LOAD16(og, bias);
   float16 acc[ROW_PIXELS];
   #pragma unroll
   for (int i = 0; i < ROW_PIXELS; ++i) acc[i] = b;
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, ROW_PIXELS);
-  const int tap_row = KW * in_stride * 16;  /* filter floats per kh */
-  __global const float *w = filter + og * KH * tap_row;
+  const int tap_row = KW * in_stride * 16;  /* filter values per kh */
+  __global const data_t *w = filter + og * KH * tap_row;
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih >= 0 && ih < in_h) {
-      __global const float *row = in + (n * in_h + ih) * in_w * in_stride;
+      __global const data_t *row = in + (n * in_h + ih) * in_w * in_stride;
       if (inside)
         conv_row(acc, row, w + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, false);
       else
@@ -268,21 +268,21 @@ __kernel void conv2d_o16(__global float *out, __global const float *in,
 
 /* conv_row for conv2d_o32: two channel groups share every input load. */
 static inline __attribute__((always_inline)) void conv_row32(
-    float16 *acc_a, float16 *acc_b, __global const float *row, __global const float *wa,
-    __global const float *wb, int iw0, int in_w, int in_c4, int filter_w, int stride_w,
+    float16 *acc_a, float16 *acc_b, __global const data_t *row, __global const data_t *wa,
+    __global const data_t *wb, int iw0, int in_w, int in_c4, int filter_w, int stride_w,
     int dilation_w, const bool checked) {
   const int in_stride = in_c4 * 4;
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
     const int iw = iw0 + kw * dilation_w;
     for (int ib = 0; ib < in_c4; ++ib) {
-      const float16 a0 = vload16(0, wa), a1 = vload16(1, wa), a2 = vload16(2, wa), a3 = vload16(3, wa);
-      const float16 b0 = vload16(0, wb), b1 = vload16(1, wb), b2 = vload16(2, wb), b3 = vload16(3, wb);
+      const float16 a0 = LOAD16(0, wa), a1 = LOAD16(1, wa), a2 = LOAD16(2, wa), a3 = LOAD16(3, wa);
+      const float16 b0 = LOAD16(0, wb), b1 = LOAD16(1, wb), b2 = LOAD16(2, wb), b3 = LOAD16(3, wb);
       #pragma unroll
       for (int i = 0; i < PAIR_PIXELS; ++i) {
         const int col = iw + i * stride_w;
         float4 v = (float4)(0.0f);
-        if (!checked || (col >= 0 && col < in_w)) v = vload4(0, row + col * in_stride + ib * 4);
+        if (!checked || (col >= 0 && col < in_w)) v = LOAD4(0, row + col * in_stride + ib * 4);
         const float16 s0 = (float16)(v.x), s1 = (float16)(v.y), s2 = (float16)(v.z), s3 = (float16)(v.w);
         acc_a[i] = fma(s0, a0, acc_a[i]);
         acc_b[i] = fma(s0, b0, acc_b[i]);
@@ -299,8 +299,8 @@ static inline __attribute__((always_inline)) void conv_row32(
   }
 }
 
-__kernel void conv2d_o32(__global float *out, __global const float *in,
-                         __global const float *filter, __global const float *bias,
+__kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
+                         __global const data_t *filter, __global const data_t *bias,
                          int in_h, int in_w, int in_c4, int out_h, int out_w,
                          int out_c, int filter_h, int filter_w, int stride_h,
                          int stride_w, int pad_top, int pad_left, int dilation_h,
@@ -311,7 +311,7 @@ __kernel void conv2d_o32(__global float *out, __global const float *in,
   const int n = nh / out_h;
   const int oh = nh - n * out_h;
   const int in_stride = in_c4 * 4;
-  const float16 bias_a = vload16(og, bias), bias_b = vload16(og + 1, bias);
+  const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
   float16 acc_a[PAIR_PIXELS], acc_b[PAIR_PIXELS];
   #pragma unroll
   for (int i = 0; i < PAIR_PIXELS; ++i) {
@@ -322,13 +322,13 @@ __kernel void conv2d_o32(__global float *out, __global const float *in,
   const int iw0 = ow0 * stride_w - pad_left;
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, PAIR_PIXELS);
   const int tap_row = KW * in_stride * 16;
-  __global const float *wa = filter + og * KH * tap_row;
-  __global const float *wb = wa + KH * tap_row;
+  __global const data_t *wa = filter + og * KH * tap_row;
+  __global const data_t *wb = wa + KH * tap_row;
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih >= 0 && ih < in_h) {
-      __global const float *row = in + (n * in_h + ih) * in_w * in_stride;
+      __global const data_t *row = in + (n * in_h + ih) * in_w * in_stride;
       if (inside)
         conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, false);
       else
@@ -340,7 +340,7 @@ __kernel void conv2d_o32(__global float *out, __global const float *in,
   #pragma unroll
   for (int i = 0; i < PAIR_PIXELS; ++i) {
     if (ow0 + i < out_w) {
-      __global float *o = out + (nh * out_w + ow0 + i) * out_stride;
+      __global data_t *o = out + (nh * out_w + ow0 + i) * out_stride;
       store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
       if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
     }
@@ -349,24 +349,24 @@ __kernel void conv2d_o32(__global float *out, __global const float *in,
 
 /* The taps of one filter row for DW_PIXELS outputs of depthwise_o16 (see conv_row). */
 static inline __attribute__((always_inline)) void depthwise_row(
-    float16 *acc, __global const float *row, __global const float *w, int iw0,
+    float16 *acc, __global const data_t *row, __global const data_t *w, int iw0,
     int in_w, int pixel_stride, int filter_w, int stride_w, int dilation_w,
     const bool checked) {
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
-    const float16 wt = vload16(kw, w);
+    const float16 wt = LOAD16(kw, w);
     const int iw = iw0 + kw * dilation_w;
     #pragma unroll
     for (int i = 0; i < DW_PIXELS; ++i) {
       const int col = iw + i * stride_w;
       if (!checked || (col >= 0 && col < in_w))
-        acc[i] = fma(vload16(0, row + col * pixel_stride), wt, acc[i]);
+        acc[i] = fma(LOAD16(0, row + col * pixel_stride), wt, acc[i]);
     }
   }
 }
 
-__kernel void depthwise_o16(__global float *out, __global const float *in,
-                            __global const float *filter, __global const float *bias,
+__kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
+                            __global const data_t *filter, __global const data_t *bias,
                             int in_h, int in_w, int out_h, int out_w, int channels,
                             int filter_h, int filter_w, int stride_h, int stride_w,
                             int pad_top, int pad_left, int dilation_h,
@@ -378,19 +378,19 @@ __kernel void depthwise_o16(__global float *out, __global const float *in,
   const int oh = nh - n * out_h;
   const int stride = channel_blocks(channels) * 4;
 
-  const float16 b = vload16(og, bias);
+  const float16 b = LOAD16(og, bias);
   float16 acc[DW_PIXELS];
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, DW_PIXELS);
-  __global const float *w = filter + og * KH * KW * 16;
+  __global const data_t *w = filter + og * KH * KW * 16;
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih >= 0 && ih < in_h) {
-      __global const float *row = in + (n * in_h + ih) * in_w * stride + og * 16;
+      __global const data_t *row = in + (n * in_h + ih) * in_w * stride + og * 16;
       /* Interior rows with the common strides get constant strides, so that the loads
        * that several taps share (neighbouring outputs overlap) are issued once. */
       if (inside && stride_w == 1 && dilation_w == 1)
