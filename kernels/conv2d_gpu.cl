@@ -11,15 +11,15 @@
  * conv2d_gpu  group-1 convolution. One work-item computes OUT_PIXELS outputs of one
  *             float4 output channel block: global size (OC4, ceil(OW / OUT_PIXELS),
  *             N * OH), either of the first two may be rounded up (work-items past the
- *             end return). Filter layout "gpu" (ops/conv.py pack_gpu_filter): float4
- *             filter[KH][KW][C_in4 * 4][OC4], the four output lanes of block ob for one
- *             input channel at one tap, so work-items ob, ob + 1, ... of a warp read
- *             consecutive float4s. bias float4[OC4] with zero padding lanes.
+ *             end return). Filter layout "gpu" (ops/conv.py pack_gpu_filter): data_t
+ *             filter[KH][KW][C_in4 * 4][OC4][4], the four output lanes of block ob for
+ *             one input channel at one tap, so work-items ob, ob + 1, ... of a warp read
+ *             consecutive vectors of 4. bias data_t[OC4 * 4] with zero padding lanes.
  * fc_gpu      out[row] = bias + W x[row] for few rows (fully-connected layers, 1x1
  *             convolutions of a handful of pixels). One work-group per (output block,
  *             row): its get_local_size(0) work-items (a power of two) split the input
- *             channels, then fold their partial sums in local memory. Filter float4
- *             [OC4][C_in4 * 4] (ops/conv.py pack_blocked_filter with span C_in4).
+ *             channels, then fold their partial sums in local memory. Filter data_t
+ *             [OC4][C_in4 * 4][4] (ops/conv.py pack_blocked_filter with span C_in4).
  *             Global size (OC4 * L, rows), local size (L, 1), scratch L float4. */
 #include "common.h"
 
@@ -28,9 +28,9 @@
 #endif
 
 #ifdef FILTER_H
-__kernel void conv2d_gpu(__global float *out, __global const float *in,
-                         __global const float4 *filter,
-                         __global const float4 *bias, int in_h, int in_w,
+__kernel void conv2d_gpu(__global data_t *out, __global const data_t *in,
+                         __global const data_t *filter,
+                         __global const data_t *bias, int in_h, int in_w,
                          int in_c4, int out_h, int out_w, int out_c,
                          int filter_h, int filter_w, int stride_h, int stride_w,
                          int pad_top, int pad_left, int dilation_h,
@@ -44,20 +44,20 @@ __kernel void conv2d_gpu(__global float *out, __global const float *in,
   const int oh = nh - n * out_h;
 
   float4 acc[OUT_PIXELS];
-  const float4 b = bias[ob];
+  const float4 b = LOADA4(ob, bias);
 #pragma unroll
   for (int p = 0; p < OUT_PIXELS; ++p) acc[p] = b;
 
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
-  const int tap_stride = in_c4 * 4 * out_c4; /* float4s per tap */
+  const int tap_stride = in_c4 * 4 * out_c4; /* vectors of 4 per tap */
   for (int kh = 0; kh < FILTER_H; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih < 0 || ih >= in_h) continue;
-    __global const float *row = in + (n * in_h + ih) * in_w * in_c4 * 4;
+    __global const data_t *row = in + (n * in_h + ih) * in_w * in_c4 * 4;
     for (int kw = 0; kw < FILTER_W; ++kw) {
       const int iw = iw0 + kw * dilation_w;
-      __global const float *x[OUT_PIXELS];
+      __global const data_t *x[OUT_PIXELS];
       bool inside[OUT_PIXELS];
 #pragma unroll
       for (int p = 0; p < OUT_PIXELS; ++p) {
@@ -65,16 +65,16 @@ __kernel void conv2d_gpu(__global float *out, __global const float *in,
         inside[p] = col >= 0 && col < in_w;
         x[p] = row + (inside[p] ? col : 0) * in_c4 * 4;
       }
-      __global const float4 *w = filter + (kh * FILTER_W + kw) * tap_stride + ob;
+      __global const data_t *w = filter + ((kh * FILTER_W + kw) * tap_stride + ob) * 4;
       for (int ib = 0; ib < in_c4; ++ib) {
-        const float4 w0 = w[0];
-        const float4 w1 = w[out_c4];
-        const float4 w2 = w[2 * out_c4];
-        const float4 w3 = w[3 * out_c4];
-        w += 4 * out_c4;
+        const float4 w0 = LOADA4(0, w);
+        const float4 w1 = LOADA4(out_c4, w);
+        const float4 w2 = LOADA4(2 * out_c4, w);
+        const float4 w3 = LOADA4(3 * out_c4, w);
+        w += 16 * out_c4;
 #pragma unroll
         for (int p = 0; p < OUT_PIXELS; ++p) {
-          const float4 v = inside[p] ? vload4(ib, x[p]) : (float4)(0.0f);
+          const float4 v = inside[p] ? LOAD4(ib, x[p]) : (float4)(0.0f);
           acc[p] += v.x * w0 + v.y * w1 + v.z * w2 + v.w * w3;
         }
       }
@@ -86,14 +86,14 @@ __kernel void conv2d_gpu(__global float *out, __global const float *in,
   for (int p = 0; p < OUT_PIXELS; ++p) {
     if (ow0 + p < out_w) {
       const float4 v = zero_padding_lanes(apply_activation(acc[p], act_alpha, act_beta), ob, out_c);
-      vstore4(v, base + p * out_c4, out);
+      STORE4(v, base + p * out_c4, out);
     }
   }
 }
 #endif
 
-__kernel void fc_gpu(__global float *out, __global const float4 *in,
-                     __global const float4 *filter, __global const float4 *bias,
+__kernel void fc_gpu(__global data_t *out, __global const data_t *in,
+                     __global const data_t *filter, __global const data_t *bias,
                      int in_c4, int out_c, float act_alpha, float act_beta,
                      __local float4 *scratch) {
   const int lane = get_local_id(0);
@@ -101,12 +101,13 @@ __kernel void fc_gpu(__global float *out, __global const float4 *in,
   const int ob = get_group_id(0);
   const int row = get_global_id(1);
   const int out_c4 = channel_blocks(out_c);
-  __global const float4 *x = in + row * in_c4;
-  __global const float4 *w = filter + ob * in_c4 * 4;
+  __global const data_t *x = in + row * in_c4 * 4;
+  __global const data_t *w = filter + ob * in_c4 * 16;
   float4 acc = (float4)(0.0f);
   for (int ib = lane; ib < in_c4; ib += lanes) {
-    const float4 v = x[ib];
-    acc += v.x * w[4 * ib] + v.y * w[4 * ib + 1] + v.z * w[4 * ib + 2] + v.w * w[4 * ib + 3];
+    const float4 v = LOADA4(ib, x);
+    acc += v.x * LOADA4(4 * ib, w) + v.y * LOADA4(4 * ib + 1, w) + v.z * LOADA4(4 * ib + 2, w) +
+           v.w * LOADA4(4 * ib + 3, w);
   }
   scratch[lane] = acc;
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -115,9 +116,9 @@ __kernel void fc_gpu(__global float *out, __global const float4 *in,
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (lane == 0) {
-    const float4 v = scratch[0] + bias[ob];
-    vstore4(zero_padding_lanes(apply_activation(v, act_alpha, act_beta), ob, out_c),
-            row * out_c4 + ob, out);
+    const float4 v = scratch[0] + LOADA4(ob, bias);
+    STORE4(zero_padding_lanes(apply_activation(v, act_alpha, act_beta), ob, out_c),
+           row * out_c4 + ob, out);
   }
 }
 
@@ -134,7 +135,7 @@ __kernel void fc_gpu(__global float *out, __global const float4 *in,
  *   with ITEM_M | TILE_M and ITEM_N | TILE_N. Local size (TILE_N / ITEM_N,
  *   TILE_M / ITEM_M), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1]). Filter layout "gpu" as for conv2d_gpu (rows of
- *   OC4 float4s, one per input channel and tap: a K x OC matrix), bias float4[OC4].
+ *   OC4 vectors of 4, one per input channel and tap: a K x OC matrix), bias as there.
  *
  *   Work-item (tx, ty) owns pixels m0 + ty + r * LY and blocks ob0 + tx + s * LX:
  *   interleaved rather than contiguous so that neighbouring work-items read
@@ -153,9 +154,9 @@ __kernel void fc_gpu(__global float *out, __global const float4 *in,
 #define OUTSIDE_ROW (-0x40000000)
 
 __kernel __attribute__((reqd_work_group_size(TILE_LX, TILE_LY, 1)))
-void conv2d_gpu_tiled(__global float *out, __global const float *in,
-                      __global const float4 *filter,
-                      __global const float4 *bias, int pixels, int in_h,
+void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
+                      __global const data_t *filter,
+                      __global const data_t *bias, int pixels, int in_h,
                       int in_w, int in_c4, int out_h, int out_w, int out_c,
                       int filter_h, int filter_w, int stride_h, int stride_w,
                       int pad_top, int pad_left, int dilation_h,
@@ -216,16 +217,16 @@ void conv2d_gpu_tiled(__global float *out, __global const float *in,
         const int iw = x_col0[j] + kw * dilation_w;
         const int c = c0 + x_cb[j];
         const bool ok = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w && c < in_c4;
-        xr[j] = ok ? vload4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (float4)(0.0f);
+        xr[j] = ok ? LOAD4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (float4)(0.0f);
       }
-      __global const float4 *w_tap = filter + (tap * k_rows + c0 * 4) * out_c4 + ob0;
+      __global const data_t *w_tap = filter + ((tap * k_rows + c0 * 4) * out_c4 + ob0) * 4;
 #pragma unroll
       for (int j = 0; j < W_LOADS; ++j) {
         const int e = lid + j * TILE_ITEMS;
         const int k = e / TILE_N;
         const int o = e % TILE_N;
         const bool ok = e < W_TILE && c0 * 4 + k < k_rows && ob0 + o < out_c4;
-        wr[j] = ok ? w_tap[k * out_c4 + o] : (float4)(0.0f);
+        wr[j] = ok ? LOADA4(k * out_c4 + o, w_tap) : (float4)(0.0f);
       }
     }
     if (s > 0) {
@@ -266,13 +267,13 @@ void conv2d_gpu_tiled(__global float *out, __global const float *in,
   for (int q = 0; q < ITEM_N; ++q) {
     const int ob = ob0 + tx + q * TILE_LX;
     if (ob >= out_c4) continue;
-    const float4 b = bias[ob];
+    const float4 b = LOADA4(ob, bias);
 #pragma unroll
     for (int r = 0; r < ITEM_M; ++r) {
       const int m = m0 + ty + r * TILE_LY;
       if (m < pixels) {
         const float4 v = apply_activation(acc[r * ITEM_N + q] + b, act_alpha, act_beta);
-        vstore4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
+        STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
       }
     }
   }

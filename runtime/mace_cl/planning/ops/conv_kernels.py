@@ -6,6 +6,10 @@ Conv (ops/conv.py) packs its filters with these and launches these kernels; Conv
 of Gemm/MatMul (ops/gemm.py) runs the 1x1 convolutions (``pointwise_o16_launch``, and
 ``gpu_pointwise_launch`` on GPUs). The layouts are described in docs/memory_layout.md
 (Weights). Which kernel a Conv gets is decided in ops/conv.py.
+
+The ``pack_*`` functions return float32 arrays; the runtime stores them, like every tensor,
+in the model's precision (half for data_type fp16_fp32), and the kernels read them as
+``data_t`` (kernels/common.h).
 """
 
 from __future__ import annotations
@@ -369,7 +373,7 @@ def gpu_pointwise_launch(
                 IntArg(channel_blocks(c_in)),
                 IntArg(c_out),
                 *activation.kernel_args(),
-                LocalMemArg(FC_LANES * 16),
+                LocalMemArg(FC_LANES * 16),  # a float4 per lane: __local memory stays float
             ),
             local_size=(FC_LANES, 1),
         )
