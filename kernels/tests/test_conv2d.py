@@ -1,8 +1,10 @@
-"""kernels/conv2d.cl (ops/conv.py) against a direct numpy convolution from the ONNX spec."""
+"""kernels/conv2d.cl, conv2d_o16.cl and conv2d_gpu.cl (ops/conv.py) against a direct numpy
+convolution from the ONNX spec, with float32 and half storage."""
 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +16,12 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.planning.kernel_sources import program_source
 from mace_cl.planning.ops import conv as conv_ops
 from mace_cl.planning.ops import conv_kernels
-from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.base import KernelLaunch, OpError
 from mace_cl.planning.planner import plan_graph
-from mace_cl.testing import run_node
+from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # The kernel sums R = C_in/group * KH * KW float32 products (inputs and weights in
 # [-1, 1]) in another order than the float64 reference. Rounding error grows with R
@@ -583,6 +586,140 @@ def test_plans_use_their_kinds_kernels_only(kind: str) -> None:
         programs |= {spec.name for spec in plan_graph(graph, device_kind=kind).programs()}
     assert ("conv2d_gpu" in programs) == (kind == "gpu")
     assert ("conv2d_o16" in programs) == (kind == "cpu")
+
+
+# ---- half storage (data_type fp16_fp32: the -DSTORAGE_HALF builds) ---------------------
+
+# Beyond CASES: a fully-connected layer of 301 input channels, 76 input blocks, more than
+# fc_gpu's 64 lanes, so some lanes fold two blocks.
+HALF_SHAPES = {
+    **CASES,
+    "fc_c301_to_c70_2_pixels": ((2, 301, 1, 1), (70, 301, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+}
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "": lambda y: y,
+    "relu": lambda y: np.maximum(y, 0.0),
+    "relu6": lambda y: np.clip(y, 0.0, 6.0),
+    "sigmoid": lambda y: 1.0 / (1.0 + np.exp(-y)),
+}
+
+# (case, fused activation, variant); variant "runtime_bias" feeds the bias at run time,
+# "no_bias" omits it, "residual" adds input 3. The comments name the kernels of the cpu /
+# gpu plans; test_half_cases_launch_every_kernel checks that together they are all of them.
+HALF_CASES = [
+    # conv1x1_o32 (-DRESIDUAL; partial 16-channel group, partial pixel block) / conv2d_gpu
+    # over the pixels as one row, then the eltwise Add
+    ("1x1_c20_to_c33_9_pixels", "relu", "residual"),
+    # conv1x1_o32 looping over pixel blocks / conv2d_gpu
+    ("1x1_c8_to_c300_7x7", "sigmoid", ""),
+    # fully-connected: conv1x1_o16_single / fc_gpu
+    ("1x1_c7_to_c18_3_pixels", "relu", ""),
+    ("fc_c301_to_c70_2_pixels", "", ""),
+    # conv2d_o16 (3x3 unrolled) / conv2d_gpu (C4 = 1, below GPU_TILED_MIN_C4)
+    ("3x3_stride3_dilation2", "", ""),
+    # conv2d_o16 then the eltwise Add (no fused residual) / conv2d_gpu then the Add
+    ("3x3_pad1_c5_to_c7_batch2", "relu", "residual"),
+    # conv2d_o16 (generic taps, C_in 1) / conv2d_gpu (5x5)
+    ("5x5_c1_input", "", "no_bias"),
+    # conv2d_o32 (3x3) / conv2d_gpu
+    ("3x3_stride2_c3_to_c32_stem", "relu6", ""),
+    # conv2d_o32 / conv2d_gpu_tiled: partial K step, output and pixel tiles
+    ("3x3_c20_to_c36_odd_sizes", "", ""),
+    ("5x5_c33_to_c17_stride_1x2", "sigmoid", ""),
+    # run-time bias: conv2d (3x3) / conv2d_gpu_tiled reading the bias tensor
+    ("3x3_stride2_c40_to_c70_batch2", "", "runtime_bias"),
+    # run-time bias: conv2d -DCONV_1X1 / conv2d_gpu reading the bias tensor
+    ("1x1_c6_to_c10_batch2", "", "runtime_bias"),
+    ("1x1_stride2", "", "runtime_bias"),
+    # depthwise_o16 (3x3 unrolled, interior stride-2 copy; generic taps) / depthwise_conv2d
+    ("depthwise_3x3_c48_stride2_wide_batch2", "relu", ""),
+    ("depthwise_5x5_c64_dilation2", "", ""),
+    # C4 not a multiple of 4: depthwise_conv2d under both kinds
+    ("depthwise_3x3_stride2_tf_pads", "", ""),
+    ("depthwise_7x7_stride3", "", "no_bias"),
+    # grouped: conv2d under both kinds (-DCONV_1X1, 3x3, generic 5x5, channel multiplier)
+    ("group4_aligned", "", ""),
+    ("group2_inputs_straddle_blocks", "relu", ""),
+    ("group3_5x5", "", ""),
+    ("depthwise_multiplier3_c5", "", ""),
+]
+
+
+def half_case(
+    case: str, activation: str, variant: str
+) -> tuple[dict[str, np.ndarray | None], set[str], dict, np.ndarray, np.ndarray]:
+    """(inputs, constant inputs, attributes, convolution plus bias, expected output) of a
+    HALF_CASES entry. Inputs, weights, bias and residual are half_rounded: the kernels read
+    exactly the values the float64 reference computes with."""
+    x_shape, w_shape, strides, pads, dilations, group = HALF_SHAPES[case]
+    x, w, b = (None if a is None else half_rounded(a) for a in random_case(x_shape, w_shape, seed=len(case)))
+    if variant == "no_bias":
+        b = None
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    if activation:
+        attrs["activation"] = activation
+    plain = conv_reference(x, w, b, strides, pads, dilations, group)
+    inputs: dict[str, np.ndarray | None] = {"x": x, "w": w, "b": b}
+    before_activation = plain
+    if variant == "residual":
+        r = half_rounded(np.random.default_rng(len(case) + 1).uniform(-1, 1, plain.shape))
+        inputs["r"] = r
+        before_activation = plain + r
+    constants = {"w"} if variant == "runtime_bias" else {"w", "b"}
+    return inputs, constants, attrs, plain, ACTIVATIONS[activation](before_activation)
+
+
+def half_plan(case: str, activation: str, variant: str, kind: str) -> list[KernelLaunch]:
+    """The launches of a HALF_CASES entry's fp16_fp32 plan for device kind ``kind``."""
+    inputs, constants, attrs, _, _ = half_case(case, activation, variant)
+    infos = [
+        TensorInfo(name, v.shape) for name, v in inputs.items() if v is not None and name not in constants
+    ]
+    node_inputs = ["" if v is None else name for name, v in inputs.items()]
+    weights = {name: v for name, v in inputs.items() if v is not None and name in constants}
+    graph = Graph(
+        infos, [], [Node("Conv", "node", node_inputs, ["y"], attrs)], weights, data_type="fp16_fp32"
+    )
+    (plan,) = plan_graph(graph, device_kind=kind).node_plans
+    return plan.launches
+
+
+@pytest.mark.parametrize(("case", "activation", "variant"), HALF_CASES)
+def test_half_storage(case: str, activation: str, variant: str, plan_kind: str) -> None:
+    inputs, constants, attrs, plain, expected = half_case(case, activation, variant)
+    (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs=constants, data_type="fp16_fp32")
+    launches = half_plan(case, activation, variant, plan_kind)
+    assert all("-DSTORAGE_HALF" in launch.program.options for launch in launches)
+    # One rounding per launch, each storing its result in half once. A convolution alone
+    # rounds only its output: it accumulates in float registers (fc_gpu folds its partial
+    # sums in __local float4s, not in global memory), and float32's error from summing in
+    # another order (~2^-24 relative to the partial sums) lies far below the default
+    # scale's term, 2^-11 * max |expected|, which also covers outputs that cancel to near
+    # zero. An unfused residual adds a launch, the eltwise Add, and so a rounding of the
+    # convolution's output stored in between: scale takes that tensor's magnitude too.
+    assert len(launches) == (2 if variant == "residual" and launches[-1].kernel == "eltwise" else 1)
+    scale = float(max(np.abs(plain).max(), np.abs(expected).max())) if len(launches) > 1 else None
+    assert result.shape == expected.shape
+    assert_close_half(result, expected, roundings=len(launches), scale=scale)
+
+
+def test_half_cases_launch_every_kernel() -> None:
+    """HALF_CASES, under the cpu and gpu plans together, run every __kernel of the three
+    convolution programs, conv1x1_o32 with and without -DRESIDUAL."""
+    declared = {
+        name
+        for program in ("conv2d", "conv2d_o16", "conv2d_gpu")
+        for name in re.findall(r"__kernel\b[^;{]*?\bvoid\s+(\w+)\s*\(", program_source(program))
+    }
+    launched = set()
+    for kind in ("cpu", "gpu"):
+        for case in HALF_CASES:
+            for launch in half_plan(*case, kind):
+                residual = "-DRESIDUAL" in launch.program.options
+                launched.add(launch.kernel + (" -DRESIDUAL" if residual else ""))
+    assert len(declared) == 10
+    assert declared | {"conv1x1_o32 -DRESIDUAL"} <= launched
 
 
 # ---- rejected attributes -------------------------------------------------------------
