@@ -35,7 +35,7 @@ def mace_model_test(
       inputs: an .npz of inputs (default: standard normal from `seed`).
       seed: seed of the generated inputs.
       rtol: relative tolerance. Default by the model's `data_type`: 1e-3 for `fp32` (the kernels
-        sum in another order than the oracle), 1e-2 for `fp16_fp32` (weights rounded to half).
+        sum in another order than the oracle), 1e-2 for `fp16_fp32` (weights and activations rounded to half).
       atol: absolute tolerance. Default by the model's `data_type`: 1e-4 for `fp32`, 1e-3 for
         `fp16_fp32`.
       device: OpenCL device selector for the runtime.

@@ -23,6 +23,7 @@ from mace_cl.model.container import (
     unpack_container,
     write_atomically,
 )
+from mace_cl.model.data_type import DATA_TYPES, DEFAULT_DATA_TYPE
 from mace_cl.model.graph import Graph, Node, TensorInfo
 
 MODEL_MAGIC = b"MACEMODL"
@@ -41,8 +42,15 @@ class ModelFile:
 
 
 def encode_model(graph: Graph, metadata: Mapping[str, str] | None = None) -> bytes:
-    """The model file's bytes; a pure function of the graph, its weights and the metadata."""
+    """The model file's bytes; a pure function of the graph, its weights and the metadata.
+
+    The graph's ``data_type`` is stored as the metadata entry ``data_type``."""
     graph.validate()
+    if metadata is not None and metadata.get("data_type", graph.data_type) != graph.data_type:
+        raise FormatError(
+            f"metadata says data_type {metadata['data_type']!r} but the graph is {graph.data_type!r}"
+        )
+    metadata = {**(metadata or {}), "data_type": graph.data_type}
     names = sorted(graph.constants)
     arrays = []
     for name in names:
@@ -74,7 +82,7 @@ def encode_model(graph: Graph, metadata: Mapping[str, str] | None = None) -> byt
             {"name": name, "dtype": a.dtype.name, "shape": list(a.shape), "offset": off, "nbytes": a.nbytes}
             for name, a, off in zip(names, arrays, offsets, strict=True)
         ],
-        "metadata": dict(sorted((metadata or {}).items())),
+        "metadata": dict(sorted(metadata.items())),
     }
     data, _ = pack_container(MODEL_MAGIC, MODEL_FORMAT_VERSION, header, [a.tobytes() for a in arrays])
     return data
@@ -124,11 +132,17 @@ def decode_model(data: bytes, where: str = "model") -> ModelFile:
         metadata = json_field(header, "metadata", dict, where)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise FormatError(f"{where}: metadata must map strings to strings")
+        data_type = metadata.get("data_type", DEFAULT_DATA_TYPE)
+        if data_type not in DATA_TYPES:
+            raise FormatError(
+                f"{where}: data_type {data_type!r} is not one of {', '.join(DATA_TYPES)}; "
+                "a newer rules_mace may have written this file"
+            )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{where}: malformed model header ({exc})") from None
-    graph = Graph(inputs=inputs, outputs=outputs, nodes=nodes, constants=constants)
+    graph = Graph(inputs=inputs, outputs=outputs, nodes=nodes, constants=constants, data_type=data_type)
     try:
         graph.validate()
     except ValueError as exc:

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data-type",
-        choices=DATA_TYPES,
+        choices=list(DATA_TYPES),
         default=DEFAULT_DATA_TYPE,
         help="fp32 (default), or fp16_fp32: store float weights in half precision (about half the "
         "file; refuses weights beyond 65504); the runtime computes in float32 either way",
@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         name = args.name or args.model.stem
         # write_model writes a temporary file and renames it: no half-written output.
-        digest = write_model(
-            graph, args.output, {"name": name, "source": args.model.name, "data_type": args.data_type}
-        )
+        digest = write_model(graph, args.output, {"name": name, "source": args.model.name})
     except (ConversionError, FormatError) as exc:
         print(f"mace_convert: error: {exc}", file=sys.stderr)
         return 2

@@ -2,21 +2,21 @@
 
 ``fp32`` stores every constant as the passes left it. ``fp16_fp32`` stores the float weights
 (constants that kernels read as float data, see ``_WEIGHT_INPUTS``) as float16, halving the
-file, unless half cannot hold a tensor to its precision (``_half_keeps``: tiny values such as
-epsilons stay float32); the runtime widens them to float32 when it plans the graph
-(``mace_cl.planning.planner``), so kernels and activations stay float32 for now.
+file, and marks the graph so that the runtime keeps weights and activations in half on the
+device (``mace_cl.model.data_type``). A weight half cannot hold at all (beyond 65504, or a
+nonzero tensor that would become all zeros) is refused by name.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from mace_cl.model.data_type import DATA_TYPES, DEFAULT_DATA_TYPE
 from mace_cl.model.graph import Node
 
 from mace_cl_converter.errors import ConversionError
 from mace_cl_converter.model import Model
 
-DATA_TYPES = ("fp32", "fp16_fp32")
-DEFAULT_DATA_TYPE = "fp32"
+__all__ = ["DATA_TYPES", "DEFAULT_DATA_TYPE", "apply_data_type"]
 HALF_MAX = float(np.finfo(np.float16).max)  # 65504
 
 # Op type -> the inputs whose constant value the op packs into a device buffer of floats
@@ -47,29 +47,18 @@ def _is_weight(node: Node, index: int) -> bool:
     return indices is None or index in indices
 
 
-# Half's rounding error relative to a normal value: 11 significant bits.
-HALF_RELATIVE_ERROR = 2.0**-11
-
-
-def _half_keeps(value: np.ndarray, half: np.ndarray) -> bool:
-    """Whether ``half`` holds ``value`` to half's precision relative to its largest magnitude.
-
-    Values far below the tensor's largest matter little in half (a conv weight of 1e-7 beside
-    weights of 0.5), but a tensor whose own scale is below half's normal range (an epsilon of
-    1e-12, which becomes 0, then a division by zero) would change what the model computes.
-    """
-    scale = float(np.max(np.abs(value))) if value.size else 0.0
-    error = float(np.max(np.abs(half.astype(np.float32) - value))) if value.size else 0.0
-    return error <= HALF_RELATIVE_ERROR * scale
+# Half's smallest positive value (a subnormal, 2^-24); anything below half of it rounds to 0.
+HALF_SMALLEST = float(np.finfo(np.float16).smallest_subnormal)
 
 
 def apply_data_type(model: Model, data_type: str) -> None:
     """Stores the graph's float weights in the precision ``data_type`` names."""
     if data_type not in DATA_TYPES:
         raise ConversionError(f"data type {data_type!r} is not one of {', '.join(DATA_TYPES)}")
+    graph = model.graph
+    graph.data_type = data_type
     if data_type == "fp32":
         return
-    graph = model.graph
     readers: dict[str, list[tuple[Node, int]]] = {}
     for node in graph.nodes:
         for index, name in enumerate(node.inputs):
@@ -90,7 +79,15 @@ def apply_data_type(model: Model, data_type: str) -> None:
                     f"{largest:g}, beyond half precision's range (magnitude at most {HALF_MAX:g}); "
                     "convert this model with data_type fp32"
                 )
-        half = value.astype(np.float16)
-        if not _half_keeps(value, half):
-            continue  # e.g. an epsilon of 1e-12 that half would make 0: kept in float32
-        graph.constants[name] = half
+            # A tensor half turns into zeros (an epsilon of 1e-12) would make the model divide
+            # by zero or lose a term: refused, for the same reason as above. The device keeps
+            # every weight and activation in half, so keeping it float32 in the file would not help.
+            if largest != 0.0 and not np.any(value.astype(np.float16)):
+                node = uses[0][0]
+                raise ConversionError(
+                    f"{model.where}: weight {name!r} (read by node {node.name!r}, {node.op_type}) has "
+                    f"largest magnitude {abs(largest):g}, which half precision stores as 0 (its smallest "
+                    f"value is {HALF_SMALLEST:.3g}); convert this model with data_type fp32, or raise that "
+                    "constant (an epsilon, say) to at least that value in the ONNX model"
+                )
+        graph.constants[name] = value.astype(np.float16)

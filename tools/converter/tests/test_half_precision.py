@@ -28,6 +28,7 @@ for _path in (_REPO / "runtime", _HERE.parent):
 
 from mace_cl import MaceRuntime, model_info  # noqa: E402
 from mace_cl.model.model_file import read_model  # noqa: E402
+from mace_cl.testing import device_under_test  # noqa: E402
 from mace_cl_converter import ConversionError, convert_model  # noqa: E402
 
 BATCH = 4
@@ -236,15 +237,15 @@ def test_half_exported_model_converts_and_runs() -> None:
         _check_close(out, expected, 2 * RTOL)
 
 
-def test_a_tiny_constant_stays_float32_and_its_result_is_finite() -> None:
-    """An epsilon half would round to 0 (x / (x*x + 1e-12) divides by zero at x = 0) stays float32."""
+def _epsilon_model(eps: float) -> onnx.ModelProto:
+    """y = Conv(x / (x*x + eps)): at x = 0 a zero epsilon divides zero by zero."""
     nodes = [
         helper.make_node("Mul", ["x", "x"], ["sq"]),
         helper.make_node("Add", ["sq", "eps"], ["den"]),
         helper.make_node("Div", ["x", "den"], ["q"]),
         helper.make_node("Conv", ["q", "w"], ["y"]),
     ]
-    inits = {"eps": np.array([1e-12], np.float32), "w": np.full((4, 3, 1, 1), 0.1, np.float32)}
+    inits = {"eps": np.array([eps], np.float32), "w": np.full((4, 3, 1, 1), 0.1, np.float32)}
     graph = helper.make_graph(
         nodes,
         "eps",
@@ -252,13 +253,29 @@ def test_a_tiny_constant_stays_float32_and_its_result_is_finite() -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
         [numpy_helper.from_array(v, k) for k, v in inits.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    converted = convert_model(model, data_type="fp16_fp32")
-    assert converted.constants["w"].dtype == np.float16
-    eps = [name for name, value in converted.constants.items() if value.size == 1]
-    assert eps and all(converted.constants[name].dtype == np.float32 for name in eps), converted.constants
-    x = np.zeros((1, 3, 4, 4), np.float32)
-    y = MaceRuntime(converted, device="cpu").run_dict({"x": x})["y"]
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_a_weight_half_turns_to_zero_is_refused_by_name() -> None:
+    """An epsilon of 1e-12 becomes 0 in half: the device would compute 0 / 0. Refused, naming it."""
+    with pytest.raises(ConversionError) as info:
+        convert_model(_epsilon_model(1e-12), data_type="fp16_fp32")
+    message = str(info.value)
+    assert "weight 'eps'" in message and "1e-12" in message and "data_type fp32" in message
+    # fp32 keeps it; the result at x = 0 is 0.
+    y = MaceRuntime(convert_model(_epsilon_model(1e-12)), device=device_under_test()).run_dict(
+        {"x": np.zeros((1, 3, 4, 4), np.float32)}
+    )
+    assert np.all(y["y"] == 0.0)
+
+
+def test_a_small_weight_half_holds_as_a_subnormal_runs_finite() -> None:
+    """1e-6 is below half's normal range but not zero there (a subnormal): accepted, and finite."""
+    converted = convert_model(_epsilon_model(1e-6), data_type="fp16_fp32")
+    assert all(value.dtype == np.float16 for value in converted.constants.values())
+    y = MaceRuntime(converted, device=device_under_test()).run_dict(
+        {"x": np.zeros((1, 3, 4, 4), np.float32)}
+    )["y"]
     assert np.all(np.isfinite(y)) and np.all(y == 0.0)
 
 
