@@ -27,7 +27,12 @@ for _path in (_REPO / "runtime", _REPO / "tools" / "converter", Path(__file__).r
 
 from exclusions import exclusion_reason  # noqa: E402
 from mace_cl import MaceRuntime  # noqa: E402
-from mace_cl.testing import device_under_test, plan_kind_under_test  # noqa: E402
+from mace_cl.testing import (  # noqa: E402
+    assert_close_half,
+    device_under_test,
+    half_rounded,
+    plan_kind_under_test,
+)
 from mace_cl_converter import convert_model  # noqa: E402
 from mace_cl_converter.supported_ops import runtime_ops  # noqa: E402
 
@@ -146,3 +151,44 @@ def run_case(case: NodeCase) -> None:
             atol=max(case.atol, ATOL_FLOOR),
             err_msg=f"{case.name} output {info.name}",
         )
+
+
+# Half-storage runs: the most values any in-scope single-node case stores in half on the way
+# from its inputs to an output (its output, plus intermediate tensors of ops the converter
+# lowers into several nodes or that launch several kernels).
+HALF_ROUNDINGS = 3
+
+
+def half_exact(
+    model: onnx.ModelProto, feeds: dict[str, np.ndarray]
+) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The model and feeds with every float32 value rounded to what half holds exactly."""
+    rounded = onnx.ModelProto()
+    rounded.CopyFrom(model)
+    for index, init in enumerate(rounded.graph.initializer):
+        value = numpy_helper.to_array(init)
+        if value.dtype == np.float32:
+            rounded.graph.initializer[index].CopyFrom(numpy_helper.from_array(half_rounded(value), init.name))
+    return rounded, {name: half_rounded(value) for name, value in feeds.items()}
+
+
+def run_case_half(case: NodeCase) -> None:
+    """The case in data_type fp16_fp32, against ONNX's reference evaluator on half-exact inputs.
+
+    ONNX's stored outputs come from float32 inputs; half storage rounds inputs and weights
+    first, so the oracle is recomputed (onnx.reference, numpy) from the rounded values. What
+    remains is the device's own rounding of outputs and intermediates (HALF_ROUNDINGS)."""
+    from onnx.reference import ReferenceEvaluator
+
+    model, feeds = half_exact(*prepare(case))
+    shapes = {name: tuple(value.shape) for name, value in feeds.items()}
+    graph = convert_model(model, shapes, where=case.name, data_type="fp16_fp32")
+    runtime = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test())
+    results = runtime.run_dict(feeds)
+    expected = ReferenceEvaluator(model).run(None, feeds)
+    for info, reference in zip(model.graph.output, expected, strict=True):
+        actual = results[info.name]
+        assert actual.shape == reference.shape, (
+            f"{info.name}: shape {actual.shape}, expected {reference.shape}"
+        )
+        assert_close_half(actual, reference, roundings=HALF_ROUNDINGS)
