@@ -49,10 +49,21 @@ def test_model_round_trip_keeps_graph_weights_and_metadata() -> None:
     assert model.graph.nodes[0].attrs == {"pads": [1, 1, 1, 1], "activation": "relu"}
     assert model.graph.nodes[1].attrs["alpha"] == 0.5
     assert model.graph.inputs == graph.inputs and model.graph.outputs == graph.outputs
-    assert model.metadata == {"producer": "test"}
+    # The graph's data type travels as a metadata entry.
+    assert model.metadata == {"producer": "test", "data_type": "fp32"}
+    assert model.graph.data_type == graph.data_type == "fp32"
     for name, value in graph.constants.items():
         assert model.graph.constants[name].dtype == value.dtype
         np.testing.assert_array_equal(model.graph.constants[name], value)
+
+
+def test_model_round_trip_keeps_the_data_type() -> None:
+    graph = _graph()
+    graph.data_type = "fp16_fp32"
+    assert decode_model(encode_model(graph)).graph.data_type == "fp16_fp32"
+    # Metadata that says otherwise is a caller's mistake, not something to store.
+    with pytest.raises(FormatError, match="data_type 'fp32' but the graph is 'fp16_fp32'"):
+        encode_model(graph, {"data_type": "fp32"})
 
 
 def test_model_bytes_do_not_depend_on_insertion_order() -> None:

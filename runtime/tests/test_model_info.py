@@ -44,7 +44,10 @@ def test_json_lists_tensors_ops_and_the_planners_programs(
     assert info["inputs"] == [{"name": "image", "shape": [1, 3, 8, 8], "dtype": "float32"}]
     assert info["outputs"] == [{"name": "features", "shape": [1, 4, 8, 8], "dtype": "float32"}]
     assert info["ops"] == {"Conv": 1, "Relu": 1}
-    assert info["metadata"] == {"name": "net"} and info["constant_bytes"] == 4 * 3 * 3 * 3 * 4
+    assert (
+        info["metadata"] == {"name": "net", "data_type": "fp32"}
+        and info["constant_bytes"] == 4 * 3 * 3 * 3 * 4
+    )
     # Exactly what the precompiler compiles for this kind.
     expected = [
         {"program": s.name, "options": list(s.options), "key": s.key}
