@@ -365,8 +365,9 @@ class MaceRuntime:
 
     def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:
         geo = Nhwc4Shape.of(info.shape)
-        nbytes = geo.n * geo.c * geo.h * geo.w * self._storage.itemsize
-        staging = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, nbytes)
+        # Staging holds the user's float32 array; the layout kernels round to and widen from
+        # the model's storage on the device (kernels/layout.cl), where it costs nothing.
+        staging = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, geo.n * geo.c * geo.h * geo.w * 4)
         layout_program = self.plan.layout_program
         kernel = cl.Kernel(self._programs[layout_program], kernel_name)
         device_buffer = self._buffer_of(info.name)
@@ -466,13 +467,10 @@ class MaceRuntime:
         results: dict[str, np.ndarray] = {}
         for boundary in self._outputs:
             events.append((boundary.convert, self._enqueue(boundary.convert)))
-            result = np.empty(boundary.info.shape, dtype=self._storage)
+            result = np.empty(boundary.info.shape, dtype=np.float32)
             cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
             results[boundary.info.name] = result
         self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
-        if self._storage != np.float32:
-            # Outputs are float32 at the API whatever the model stores.
-            results = {name: result.astype(np.float32) for name, result in results.items()}
         if self._disk_cache is not None:
             self._disk_cache.flush()  # after a run, so binaries carry per-launch code (PoCL)
         if self.profile:
@@ -526,8 +524,7 @@ class MaceRuntime:
                 raise InputError(
                     f"input {info.name!r} has shape {list(array.shape)}; the model expects {list(info.shape)} (NCHW)"
                 )
-            # Rounded to the model's storage precision here, as the device would store it.
-            arrays.append(np.ascontiguousarray(array, dtype=self._storage))
+            arrays.append(np.ascontiguousarray(array))
         return arrays
 
 
