@@ -34,12 +34,29 @@ typedef float data_t;
 /* LOADA4(i, p): LOAD4 where p (a __global pointer) and so every vector i is aligned to
  * the vector's size, as in packed weights and NHWC4 tensors read in whole blocks. The
  * float build reads through a float4 pointer, which lets the compiler issue one 16-byte
- * load where vload4 (4-byte alignment) may get four; the half build uses vloada_half4. */
+ * load where vload4 (4-byte alignment) may get four. The half build reads the four halves
+ * as one 8-byte word and widens them from a register: NVIDIA's compiler turns
+ * vloada_half4 on global memory into four 2-byte loads, which made convolutions slower in
+ * half than in float; vload_half4 on the private copy becomes four conversions alone
+ * (docs/runtime.md, "Half precision").
+ *
+ * RAW_LOADA4 / UNPACK4 split LOADA4 in two, for kernels that prefetch into registers
+ * (conv2d_gpu_tiled): the load is issued early and the conversion, which must wait for
+ * it, happens only where the value is used. raw4_t is what RAW_LOADA4 returns; a zero
+ * raw4_t unpacks to 0.0f in both builds. */
 #ifdef STORAGE_HALF
-#define LOADA4(i, p) vloada_half4(i, p)
+typedef uint2 raw4_t;
+#define RAW_LOADA4(i, p) (((__global const uint2 *)(p))[i])
+/* vload_half reads half values through a pointer of any address space; no half type in
+ * registers is needed, so this stays core OpenCL without cl_khr_fp16. */
+inline float4 unpack_half4(uint2 raw) { return vload_half4(0, (const __private half *)&raw); }
+#define UNPACK4(raw) unpack_half4(raw)
 #else
-#define LOADA4(i, p) (((__global const float4 *)(p))[i])
+typedef float4 raw4_t;
+#define RAW_LOADA4(i, p) (((__global const float4 *)(p))[i])
+#define UNPACK4(raw) (raw)
 #endif
+#define LOADA4(i, p) UNPACK4(RAW_LOADA4(i, p))
 
 /* ---- fused activation, selected with -DACTIVATION=ACT_<NAME> ----------------
  * alpha/beta are kernel arguments so that e.g. clip bounds do not create new

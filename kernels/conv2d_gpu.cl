@@ -74,7 +74,7 @@ __kernel void conv2d_gpu(__global data_t *out, __global const data_t *in,
         w += 16 * out_c4;
 #pragma unroll
         for (int p = 0; p < OUT_PIXELS; ++p) {
-          const float4 v = inside[p] ? LOAD4(ib, x[p]) : (float4)(0.0f);
+          const float4 v = inside[p] ? LOADA4(ib, x[p]) : (float4)(0.0f);
           acc[p] += v.x * w0 + v.y * w1 + v.z * w2 + v.w * w3;
         }
       }
@@ -200,7 +200,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   const int chunks = (in_c4 + CHUNK - 1) / CHUNK;
   const int steps = filter_h * filter_w * chunks;
   const int k_rows = in_c4 * 4; /* weight rows per tap */
-  float4 xr[X_LOADS], wr[W_LOADS];
+  raw4_t xr[X_LOADS], wr[W_LOADS]; /* the next step's values, as loaded (common.h) */
 
   /* Iteration s loads step s into registers, computes step s - 1 from __local
    * memory, then stores the registers there. The barriers depend only on s, so every
@@ -217,7 +217,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         const int iw = x_col0[j] + kw * dilation_w;
         const int c = c0 + x_cb[j];
         const bool ok = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w && c < in_c4;
-        xr[j] = ok ? LOAD4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (float4)(0.0f);
+        xr[j] = ok ? RAW_LOADA4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (raw4_t)(0);
       }
       __global const data_t *w_tap = filter + ((tap * k_rows + c0 * 4) * out_c4 + ob0) * 4;
 #pragma unroll
@@ -226,7 +226,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         const int k = e / TILE_N;
         const int o = e % TILE_N;
         const bool ok = e < W_TILE && c0 * 4 + k < k_rows && ob0 + o < out_c4;
-        wr[j] = ok ? LOADA4(k * out_c4 + o, w_tap) : (float4)(0.0f);
+        wr[j] = ok ? RAW_LOADA4(k * out_c4 + o, w_tap) : (raw4_t)(0);
       }
     }
     if (s > 0) {
@@ -252,12 +252,12 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
 #pragma unroll
       for (int j = 0; j < X_LOADS; ++j) {
         const int e = lid + j * TILE_ITEMS;
-        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = xr[j];
+        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = UNPACK4(xr[j]);
       }
 #pragma unroll
       for (int j = 0; j < W_LOADS; ++j) {
         const int e = lid + j * TILE_ITEMS;
-        if (e < W_TILE) ws[e / TILE_N][e % TILE_N] = wr[j];
+        if (e < W_TILE) ws[e / TILE_N][e % TILE_N] = UNPACK4(wr[j]);
       }
       barrier(CLK_LOCAL_MEM_FENCE); /* step s is in __local memory */
     }

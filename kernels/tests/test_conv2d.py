@@ -770,5 +770,21 @@ def test_3d_conv_rejected() -> None:
     _rejects({}, r"must be \[N, C, L\] or \[N, C, H, W\]", x_shape=(4, 6), w_shape=(4, 4, 3))
 
 
+def test_half_storage_reads_and_writes_every_finite_half_exactly() -> None:
+    """A 1x1 identity convolution over all 63,488 finite halves (subnormals and -0 included).
+
+    The half build's aligned loads move four halves as one word and widen them from a register
+    (common.h LOADA4), and the stores round to nearest even: the identity must give every value back exactly (compared as
+    values: the bias addition turns -0 into +0, as float arithmetic does)."""
+    bits = np.arange(2**16, dtype=np.uint16)
+    values = bits.view(np.float16)
+    finite = values[np.isfinite(values)].astype(np.float32)
+    assert finite.size == 4 * 124 * 128
+    x = finite.reshape(1, 4, 124, 128)
+    w = np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1)
+    (result,) = run_node("Conv", {"x": x, "w": w}, constant_inputs={"w"}, data_type="fp16_fp32")
+    np.testing.assert_array_equal(result, x)
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
