@@ -116,6 +116,36 @@ def test_intermediate_output_survives_later_nodes() -> None:
     np.testing.assert_allclose(result["d"], 2.0 / (1.0 + np.exp(-np.tanh(a))), **TOL)
 
 
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+def test_flatten_to_the_same_stored_view_is_the_input_buffer(data_type: str) -> None:
+    """GlobalAveragePool -> Flatten -> Gemm: [1, 6, 1, 1] and [1, 6] are stored alike, so the
+    Flatten launches nothing and its output (also a graph output here) is the pool's buffer."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 6)).astype(np.float32)
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, 6, 5, 5))],
+        outputs=[TensorInfo("flat", (1, 6)), TensorInfo("y", (1, 4))],
+        nodes=[
+            Node("GlobalAveragePool", "pool", ["x"], ["pooled"]),
+            Node("Flatten", "flatten", ["pooled"], ["flat"]),
+            Node("Relu", "relu", ["x"], ["later"]),  # written while flat must stay intact
+            Node("Gemm", "fc", ["flat", "w"], ["y"], {"transB": 1}),
+        ],
+        constants={"w": w},
+        data_type=data_type,
+    )
+    runtime = MaceRuntime(graph, device=device_under_test())
+    flatten = runtime.plan.node_plans[1]
+    assert flatten.launches == [] and flatten.aliases == {0: 0}
+    assert runtime.memory_plan.assignment["flat"] == runtime.memory_plan.assignment["pooled"]
+    x = rng.standard_normal((1, 6, 5, 5)).astype(np.float32)
+    results = runtime.run_dict({"x": x})
+    pooled = x.astype(np.float64).mean(axis=(2, 3))
+    tolerance = 1e-5 if data_type == "fp32" else 2e-3
+    np.testing.assert_allclose(results["flat"], pooled, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(results["y"], pooled @ w.T, rtol=tolerance, atol=4 * tolerance)
+
+
 def test_rank2_graph() -> None:
     graph = Graph(
         [TensorInfo("logits", (3, 7))],

@@ -99,6 +99,37 @@ def test_graph_outputs_are_never_reused() -> None:
     assert plan.assignment["early"] not in others
 
 
+def test_an_alias_shares_its_source_buffer_and_keeps_it_alive() -> None:
+    # flat is a's buffer (a Reshape with the same stored view); a is last read at step 1, but
+    # flat is read at step 3, so nothing written at steps 2 and 3 may take that buffer.
+    steps = [
+        Step(("x",), ("a",)),
+        Step(("a",), ("flat",)),
+        Step(("x",), ("b",)),
+        Step(("b", "flat"), ("y",)),
+    ]
+    sizes = dict.fromkeys(["x", "a", "flat", "b", "y"], 32)
+    plan = plan_memory(steps, sizes, ["x"], ["y"], aliases={"flat": "a"})
+    assert plan.assignment["flat"] == plan.assignment["a"]
+    assert plan.assignment["a"] not in {plan.assignment["b"], plan.assignment["y"], plan.assignment["x"]}
+
+
+def test_an_alias_that_is_a_graph_output_keeps_its_source_forever() -> None:
+    steps = [Step(("x",), ("a",)), Step(("a",), ("view",)), Step(("x",), ("t",)), Step(("t",), ("y",))]
+    sizes = dict.fromkeys(["x", "a", "view", "t", "y"], 8)
+    plan = plan_memory(steps, sizes, ["x"], ["view", "y"], aliases={"view": "a"})
+    assert plan.assignment["view"] == plan.assignment["a"]
+    assert plan.assignment["a"] not in {plan.assignment[n] for n in ("x", "t", "y")}
+
+
+def test_alias_chains_resolve_to_the_first_buffer() -> None:
+    steps = [Step(("x",), ("a",)), Step(("a",), ("v1",)), Step(("v1",), ("v2",)), Step(("x", "v2"), ("y",))]
+    sizes = dict.fromkeys(["x", "a", "v1", "v2", "y"], 8)
+    plan = plan_memory(steps, sizes, ["x"], ["y"], aliases={"v1": "a", "v2": "v1"})
+    assert plan.assignment["v2"] == plan.assignment["v1"] == plan.assignment["a"]
+    assert plan.assignment["y"] != plan.assignment["a"]  # v2 is read while y is written
+
+
 def test_smallest_fitting_buffer_is_chosen_and_buffers_grow() -> None:
     steps = [
         Step(("x",), ("big",)),

@@ -260,7 +260,10 @@ class MaceRuntime:
         element_bytes = self._storage.itemsize
         sizes = {name: nhwc4_nbytes(shape, element_bytes) for name, shape in self.plan.shapes.items()}
         steps = []
+        aliases = {}
         for node, node_plan in zip(self.graph.nodes, self.plan.node_plans, strict=True):
+            for output, source in node_plan.aliases.items():
+                aliases[node.outputs[output]] = node.inputs[source]
             scratch = []
             for key, nbytes in node_plan.scratch_bytes.items():
                 scratch.append(_scratch_name(node.name, key))
@@ -277,6 +280,7 @@ class MaceRuntime:
             sizes,
             [i.name for i in self.graph.inputs],
             [o.name for o in self.graph.outputs],
+            aliases,
         )
 
     def _get_programs(self, cache_dir: str | Path | None) -> dict[ProgramSpec, cl.Program]:

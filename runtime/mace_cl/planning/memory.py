@@ -4,7 +4,8 @@ Walks the topologically ordered steps (one per node) and gives every tensor a bu
 index. A buffer returns to the free pool after the last step that reads its tensor;
 graph outputs are never freed. Buffers are sized in bytes and shared by tensors of
 different shapes: a request takes the smallest free buffer that fits, else grows the
-largest free one, else opens a new one.
+largest free one, else opens a new one. An alias (a tensor that is another tensor's
+buffer, unchanged) takes no buffer of its own: its reads keep the other tensor's alive.
 """
 
 from __future__ import annotations
@@ -35,19 +36,33 @@ def plan_memory(
     sizes: Mapping[str, int],
     graph_inputs: Sequence[str],
     graph_outputs: Sequence[str],
+    aliases: Mapping[str, str] | None = None,
 ) -> MemoryPlan:
-    """Assign buffers to every name in ``sizes``; names not in it (constants) are ignored."""
-    keep = set(graph_outputs)
+    """Assign buffers to every name in ``sizes``; names not in it (constants) are ignored.
+
+    ``aliases`` maps a tensor to the earlier tensor whose buffer it is (chains allowed); such a
+    tensor gets that tensor's buffer, and neither is released before the last read of both."""
+    aliases = dict(aliases or {})
+
+    def root(name: str) -> str:
+        while name in aliases:
+            name = aliases[name]
+        return name
+
+    keep = {root(name) for name in graph_outputs}
     last_read: dict[str, int] = {}
     for index, step in enumerate(steps):
         for name in step.reads:
-            last_read[name] = index
+            last_read[root(name)] = index
 
     buffer_sizes: list[int] = []
     free: list[int] = []
     assignment: dict[str, int] = {}
 
     def allocate(name: str) -> None:
+        if name in aliases:
+            assignment[name] = assignment[root(name)]
+            return
         need = sizes[name]
         fitting = [b for b in free if buffer_sizes[b] >= need]
         if fitting:
@@ -63,6 +78,7 @@ def plan_memory(
         assignment[name] = chosen
 
     def release(name: str) -> None:
+        name = root(name)
         if name in assignment and name not in keep and assignment[name] not in free:
             free.append(assignment[name])
 
@@ -80,9 +96,9 @@ def plan_memory(
         for name in step.scratch:
             release(name)
         for name in dict.fromkeys(step.reads):
-            if name in sizes and last_read[name] == index:
+            if name in sizes and last_read[root(name)] == index:
                 release(name)
         for name in step.writes:
-            if name in sizes and name not in last_read:
+            if name in sizes and root(name) not in last_read:
                 release(name)  # produced but never read
     return MemoryPlan(buffer_sizes=buffer_sizes, assignment=assignment)

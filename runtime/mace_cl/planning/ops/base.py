@@ -151,6 +151,10 @@ class OpPlan:
     # them as float whatever the model's data type, so they are uploaded as float32. Every
     # other constant is stored in the model's precision (mace_cl.model.data_type).
     table_constants: frozenset[str] = frozenset()
+    # Output index -> input index whose device buffer that output is, unchanged and without a
+    # launch (a Reshape between shapes with the same stored NHWC4 view). The memory plan keeps
+    # the shared buffer alive while either name is read.
+    aliases: dict[int, int] = field(default_factory=dict)
 
     def programs(self) -> set[ProgramSpec]:
         return {launch.program for launch in self.launches}

@@ -1,10 +1,11 @@
 """Reshape, Flatten, Squeeze, Unsqueeze, Dropout -> kernels/copy.cl.
 
 All of them keep the elements and their row-major (NCHW) order and only change the
-logical shape. They are copies, not buffer aliases: when the old and new shapes have
-the same stored NHWC4 view (e.g. ``[N, C]`` <-> ``[N, C, 1, 1]``) the copy is a plain
-float4 copy; otherwise ``reshape_copy`` sends every element through its flat logical
-index, because NHWC4 memory order differs from NCHW order (docs/memory_layout.md).
+logical shape. When the old and new shapes have the same stored NHWC4 view (e.g.
+``[N, C]`` <-> ``[N, C, 1, 1]``, the Flatten in front of a classifier) the output is the
+input's buffer (``OpPlan.aliases``): no launch, no copy. Otherwise ``reshape_copy`` sends
+every element through its flat logical index, because NHWC4 memory order differs from
+NCHW order (docs/memory_layout.md).
 Dropout at inference is the identity; its optional mask output is not supported.
 (Identity itself is the activation "none" in ops/activation.py.)
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 
 from mace_cl.model.graph import Node
-from mace_cl.planning.layout import MAX_RANK
+from mace_cl.planning.layout import MAX_RANK, as_nchw4
 from mace_cl.planning.ops.base import OpError, OpPlan, OutputArg, PlanInput, Shape, attr_int
 from mace_cl.planning.ops.copy_kernels import reshape_launch
 from mace_cl.planning.ops.op_inputs import constant_input, data_arg, input_shape, int_list, normalize_axes
@@ -32,6 +33,8 @@ def _copy_plan(node: Node, item: PlanInput, out_shape: Shape) -> OpPlan:
         raise OpError(
             node, f"cannot reshape {list(in_shape)} ({math.prod(in_shape)} elements) to {list(out_shape)}"
         )
+    if as_nchw4(out_shape) == as_nchw4(tuple(in_shape)) and not item.is_constant:
+        return OpPlan(output_shapes=[out_shape], aliases={0: 0})
     plan = OpPlan(output_shapes=[out_shape])
     plan.launches.append(reshape_launch(OutputArg(0), out_shape, data_arg(plan, "input", item), in_shape))
     return plan
