@@ -17,7 +17,7 @@ inline float lrn_one(__global const data_t *row, int c, int channels, int lo_off
     const float x = LOAD1(i, row);
     square_sum += x * x;
   }
-  return LOAD1(c, row) * pow(bias + alpha_over_size * square_sum, -beta);
+  return LOAD1(c, row) * exp2(-beta * log2(bias + alpha_over_size * square_sum));
 }
 
 __kernel void lrn(__global data_t *out, __global const data_t *in, int width,
