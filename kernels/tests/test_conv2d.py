@@ -123,6 +123,7 @@ CASES = {
     "group2_outputs_straddle_blocks": ((1, 8, 6, 5), (6, 4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2),
     "group2_inputs_straddle_blocks": ((2, 6, 5, 5), (10, 3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2),
     "group4_aligned": ((1, 16, 5, 6), (16, 4, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    "group8_1x1": ((1, 32, 5, 6), (40, 4, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 8),
     "group3_5x5": ((1, 9, 7, 7), (6, 3, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 3),
     "depthwise_3x3_c5_batch2": ((2, 5, 7, 9), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 5),
     "depthwise_3x3_stride2_tf_pads": ((1, 8, 9, 8), (8, 1, 3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 8),
@@ -396,7 +397,9 @@ def test_residual_shape_must_match_output() -> None:
         ("depthwise_3x3_stride2_tf_pads", "depthwise_conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
         ("depthwise_7x7_stride3", "depthwise_conv2d", ()),
         ("depthwise_multiplier2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
-        ("group4_aligned", "conv2d", ("-DCONV_1X1",)),
+        # Up to 4 groups a 1x1 runs dense (zero weights between groups); beyond, grouped.
+        ("group4_aligned", "conv1x1_o32", ()),
+        ("group8_1x1", "conv2d", ("-DCONV_1X1",)),
         ("1x1_c6_to_c10_batch2#runtime_bias", "conv2d", ("-DCONV_1X1",)),
     ],
 )
@@ -638,8 +641,10 @@ HALF_CASES = [
     # C4 not a multiple of 4: depthwise_conv2d under both kinds
     ("depthwise_3x3_stride2_tf_pads", "", ""),
     ("depthwise_7x7_stride3", "", "no_bias"),
-    # grouped: conv2d under both kinds (-DCONV_1X1, 3x3, generic 5x5, channel multiplier)
+    # grouped: conv2d under both kinds (-DCONV_1X1, 3x3, generic 5x5, channel multiplier);
+    # a 1x1 with at most 4 groups runs dense instead (conv1x1_o32 / conv2d_gpu)
     ("group4_aligned", "", ""),
+    ("group8_1x1", "", ""),
     ("group2_inputs_straddle_blocks", "relu", ""),
     ("group3_5x5", "", ""),
     ("depthwise_multiplier3_c5", "", ""),

@@ -113,6 +113,21 @@ def filter_size_options(window: Window) -> tuple[str, ...]:
 # ---- Conv ---------------------------------------------------------------------------
 
 
+# Grouped 1x1 convolutions with at most this many groups become dense ones (see plan_conv).
+DENSE_GROUPS_MAX = 4
+
+
+def dense_grouped_weights(weights: np.ndarray, group: int) -> np.ndarray:
+    """[C_out, C_in / group, 1, 1] grouped weights as [C_out, C_in, 1, 1], zero between groups."""
+    c_out, per_group = weights.shape[:2]
+    dense = np.zeros((c_out, per_group * group, *weights.shape[2:]), dtype=weights.dtype)
+    outputs_per_group = c_out // group
+    for g in range(group):
+        rows = slice(g * outputs_per_group, (g + 1) * outputs_per_group)
+        dense[rows, g * per_group : (g + 1) * per_group] = weights[rows]
+    return dense
+
+
 @register_op("Conv", needs_context=True)
 def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     expect_input_count(node, inputs, 2, 4)
@@ -179,6 +194,12 @@ def plan_convolution(
     window, (out_h, out_w) = resolve_window(node, window, auto_pad, (in_h, in_w))
     out_shape: Shape = output_shape(x.shape, c_out, (out_h, out_w))
     weights = weights.reshape(c_out, c_in // group, *window.kernel)
+    if 1 < group <= DENSE_GROUPS_MAX and group != c_in and window.kernel == (1, 1):
+        # A grouped 1x1 convolution with few groups runs as a dense one whose weights between
+        # groups are zero: group times the multiply-adds, but on the group-1 kernels, which
+        # are far faster than conv2d's generic grouped path (ShuffleNet v1's group-3 1x1s
+        # on PoCL: docs/performance.md). Zeros add exactly nothing, so outputs are unchanged.
+        weights, group = dense_grouped_weights(weights, group), 1
 
     plan = OpPlan(output_shapes=[out_shape])
     bias_item = inputs[2] if len(inputs) > 2 else None
