@@ -146,6 +146,26 @@ def test_flatten_to_the_same_stored_view_is_the_input_buffer(data_type: str) -> 
     np.testing.assert_allclose(results["y"], pooled @ w.T, rtol=tolerance, atol=4 * tolerance)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(1e5, "holds 100000, beyond half precision's range"), (1e-12, "which half precision stores as 0")],
+)
+def test_a_constant_half_cannot_hold_is_refused_by_name(value: float, message: str) -> None:
+    """A hand-built (or older) fp16_fp32 graph whose constant half would make infinite or zero:
+    refused with the node and constant named, not silently computed with inf or 0."""
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, 3, 2, 2))],
+        outputs=[TensorInfo("y", (1, 3, 2, 2))],
+        nodes=[Node("Add", "add_eps", ["x", "eps"], ["y"])],
+        constants={"eps": np.full((1,), value, np.float32)},
+        data_type="fp16_fp32",
+    )
+    with pytest.raises(GraphError, match=rf"node 'add_eps' \(Add\): constant .*{message}.*data_type fp32"):
+        MaceRuntime(graph, device=device_under_test())
+    graph.data_type = "fp32"
+    MaceRuntime(graph, device=device_under_test())  # float storage holds it
+
+
 def test_rank2_graph() -> None:
     graph = Graph(
         [TensorInfo("logits", (3, 7))],

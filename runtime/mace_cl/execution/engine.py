@@ -25,7 +25,7 @@ from mace_cl.execution.node_arg import NodeArg
 from mace_cl.execution.program_store import DiskProgramCache, load_compiled_program_set, shipped_programs
 from mace_cl.execution.programs import ProgramBuildListener, ProgramProvider, ProgramRecord, program_cache_for
 from mace_cl.model.container import FormatError
-from mace_cl.model.graph import Graph, GraphError, TensorInfo
+from mace_cl.model.graph import Graph, GraphError, Node, TensorInfo
 from mace_cl.model.manifest import read_manifest
 from mace_cl.model.model_file import ModelFile, read_model
 from mace_cl.model.program_file import CompiledProgramSet
@@ -172,7 +172,7 @@ class MaceRuntime:
             self.plan_kind = plan_kind or device_kind(self.device)
             self.plan: GraphPlan = plan_graph(graph, device_kind=self.plan_kind)
             # float32, or float16 for a model of data_type fp16_fp32: device tensors and weights.
-            self._storage = self.plan.storage_dtype
+            self._storage_dtype = self.plan.storage_dtype
             self.memory_plan: MemoryPlan = self._plan_memory()
             self._check_allocations()
         with self._phase("programs"):
@@ -257,7 +257,7 @@ class MaceRuntime:
         self.init_timings[name] = time.perf_counter() - start
 
     def _plan_memory(self) -> MemoryPlan:
-        element_bytes = self._storage.itemsize
+        element_bytes = self._storage_dtype.itemsize
         sizes = {name: nhwc4_nbytes(shape, element_bytes) for name, shape in self.plan.shapes.items()}
         steps = []
         aliases = {}
@@ -310,7 +310,9 @@ class MaceRuntime:
         buffers = {}
         for index, node_plan in enumerate(self.plan.node_plans):
             for key, value in node_plan.constants.items():
-                dtype = np.float32 if key in node_plan.table_constants else self._storage
+                dtype = np.float32 if key in node_plan.table_constants else self._storage_dtype
+                if dtype == np.float16:
+                    _check_half_holds(self.graph.nodes[index], key, np.asarray(value))
                 data = np.ascontiguousarray(value, dtype=dtype)
                 if data.size == 0:
                     data = np.zeros(1, dtype)  # OpenCL buffers cannot be empty
@@ -392,7 +394,7 @@ class MaceRuntime:
     def fill_activation_buffers(self, value: float) -> None:
         """Fill every activation buffer with ``value`` (e.g. NaN), so a test can tell
         whether kernels write all of their outputs, padding lanes included."""
-        pattern = self._storage.type(value)
+        pattern = self._storage_dtype.type(value)
         for buffer in self._buffers:
             cl.enqueue_fill_buffer(self.queue, buffer, pattern, 0, buffer.size)
         self.queue.finish()
@@ -404,7 +406,7 @@ class MaceRuntime:
         such as graph inputs and outputs."""
         if name not in self.plan.shapes:
             raise KeyError(f"{name!r} is not a tensor computed by this model")
-        result = np.empty(nhwc4_nbytes(self.plan.shapes[name], 1), dtype=self._storage)
+        result = np.empty(Nhwc4Shape.of(self.plan.shapes[name]).num_float4 * 4, dtype=self._storage_dtype)
         cl.enqueue_copy(self.queue, result, self._buffer_of(name))
         return result.astype(np.float32)
 
@@ -550,6 +552,31 @@ def _run_profile(
         for launch, event in events
     )
     return RunProfile(launches, enqueue_seconds, wall_seconds)
+
+
+# Half precision's largest finite value; values of at most half its smallest (2^-25) round to 0.
+_HALF_MAX = float(np.finfo(np.float16).max)
+
+
+def _check_half_holds(node: Node, key: str, value: np.ndarray) -> None:
+    """GraphError unless half storage keeps ``value`` finite and, when nonzero, not all zero.
+
+    The converter refuses such weights by name; a model file written before the device stored
+    half, a hand-built graph or a constant outside the converter's weight table reaches here."""
+    if not value.size:
+        return
+    largest = float(np.max(np.abs(value)))
+    what = f"node {node.name!r} ({node.op_type}): constant {key!r}"
+    if largest > _HALF_MAX:
+        raise GraphError(
+            f"{what} holds {largest:g}, beyond half precision's range ({_HALF_MAX:g}) that a model of "
+            "data_type fp16_fp32 stores on the device; convert the model with data_type fp32"
+        )
+    if largest > 0.0 and not np.any(value.astype(np.float16)):
+        raise GraphError(
+            f"{what} holds values of at most {largest:g}, which half precision stores as 0 in a model of "
+            "data_type fp16_fp32; convert the model with data_type fp32 (or raise that constant)"
+        )
 
 
 def _scratch_name(node_name: str, key: str) -> str:
