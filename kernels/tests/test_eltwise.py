@@ -156,10 +156,6 @@ def test_binary_op_needs_two_inputs() -> None:
         run_node("Sub", {"a": np.zeros((2, 3), np.float32)})
 
 
-if __name__ == "__main__":
-    raise SystemExit(pytest.main([__file__, "-q"]))
-
-
 @pytest.mark.parametrize("op_type", sorted(REFERENCE))
 @pytest.mark.parametrize("case", ["same_c5", "channel_bias_1c11", "scalar", "chw_against_nchw", "rank2"])
 def test_half_storage(op_type: str, case: str) -> None:
@@ -176,3 +172,7 @@ def test_half_storage_constant_operand() -> None:
     a, b = (half_rounded(x) for x in _operands((2, 5, 3, 7), (5, 1, 1), seed=5))
     (result,) = run_node("Mul", {"a": a, "b": b}, constant_inputs={"b"}, data_type="fp16_fp32")
     assert_close_half(result, a.astype(np.float64) * b, scale=0.0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

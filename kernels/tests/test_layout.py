@@ -90,8 +90,11 @@ def test_nhwc_kernels(
     context, program, dtype = layout_program
     queue = cl.CommandQueue(context)
     n, c, h, w = shape
-    # User arrays are float32 in both builds; the packed tensor is in the storage dtype.
-    nhwc = half_rounded(np.random.default_rng(2).standard_normal((n, h, w, c)))
+    # User arrays are float32 in both builds; the packed tensor is in the storage dtype. Values
+    # half holds exactly for the half build, full float32 ones for the float build.
+    nhwc = np.random.default_rng(2).standard_normal((n, h, w, c)).astype(np.float32)
+    if dtype == np.float16:
+        nhwc = half_rounded(nhwc)
     c4 = -(-c // 4)
     mf = cl.mem_flags
     src = cl.Buffer(context, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=nhwc)
