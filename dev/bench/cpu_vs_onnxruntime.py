@@ -8,7 +8,7 @@ ONNX's light/ zoo graphs with seeded random weights (squeezenet, shufflenet, inc
 resnet50; tests/onnx_test_data.py), and a detector-style net (MobileNetV2 backbone at 320x320,
 a top-down path with nearest x2 upsampling and concatenation, class and box heads). Both
 engines run in this one process, in alternating rounds, so that a shared machine's load hits
-both; each model's outputs are checked against onnxruntime before timing. The last line is the
+both; each model's worst output error against onnxruntime is printed beside its timings. The last line is the
 geometric mean of ours / onnxruntime over the models, the figure issue 15's CPU goal is about.
 
     python3 dev/bench/cpu_vs_onnxruntime.py [--runs 100] [--rounds 5] [--threads 2] [--models a,b]

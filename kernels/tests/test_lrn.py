@@ -15,8 +15,9 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl.planning.ops.base import OpError
 from mace_cl.testing import assert_close_half, half_rounded, run_node
 
-# One pow() per output (OpenCL C 1.2 allows 16 ulp for pow) and a float32 square sum of
-# at most `size` terms: ~1e-6 relative; the reference is float64.
+# One power per output as exp2(-beta * log2(base)) (3 ulp each in OpenCL C 1.2; the log's error
+# is scaled by beta * log(base), small for bases near 1) and a float32 square sum of at most
+# `size` terms: ~1e-6 relative; the reference is float64.
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
 
@@ -78,7 +79,7 @@ def test_rank_2_is_refused() -> None:
 # ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
 # Input and output are half in device memory, arithmetic float. From half-exact inputs the
 # output's one rounding to half is the only one that matters (roundings=1): the float32 sum
-# and pow() add ~1e-6 relative, 1/500 of half's 2^-11, so the strict bound (scale=0.0)
+# and the power add ~1e-6 relative, 1/500 of half's 2^-11, so the strict bound (scale=0.0)
 # applies; only a result within ~1e-6 of a half rounding tie could cross it.
 
 

@@ -5,8 +5,8 @@ zoo graphs with seeded random weights.
 Tolerances are relative to the output's largest magnitude (e2e_util.relative_error). Half keeps
 11 significant bits, so every stored value is off by up to 2^-11 (4.9e-4) of itself; a net rounds
 its input, its weights and every intermediate tensor, and those errors add up layer by layer,
-relative to the magnitudes inside the net rather than to the logits. Each bound is about twice the
-worst measured on PoCL (figures in docs/runtime.md, "Half precision"); a wrong index or op gives
+relative to the magnitudes inside the net rather than to the logits. Each bound is at least twice
+the worst measured on PoCL (figures in docs/runtime.md, "Half precision"); a wrong index or op gives
 errors of order 1e-1 and more:
 - the example model (PP-LCNet, 32 convs, SE blocks, HardSwish): logits of magnitude 0.1 to 1 come
   out of activations up to ~10; worst measured 3.2e-2 over the 100 inputs, median 8.6e-3;

@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-type",
         choices=list(DATA_TYPES),
         default=DEFAULT_DATA_TYPE,
-        help="fp32 (default), or fp16_fp32: store float weights in half precision (about half the "
-        "file; refuses weights beyond 65504); the runtime computes in float32 either way",
+        help="fp32 (default), or fp16_fp32: weights in half precision (about half the file) and, on the "
+        "device, half storage for every tensor with float32 arithmetic; refuses a weight beyond 65504 "
+        "or one half turns to all zeros",
     )
     parser.add_argument("--list-ops", action="store_true", help="print the supported ONNX ops and exit")
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""The model's ``data_type`` (MACE's deployment name): the precision its weights are stored in.
+"""The model's ``data_type`` (MACE's deployment name): the precision its weights and, on the
+device, its activations are stored in.
 
 ``fp32`` stores every constant as the passes left it. ``fp16_fp32`` stores the float weights
 (constants that kernels read as float data, see ``_WEIGHT_INPUTS``) as float16, halving the

@@ -198,7 +198,8 @@ def plan_convolution(
         # A grouped 1x1 convolution with few groups runs as a dense one whose weights between
         # groups are zero: group times the multiply-adds, but on the group-1 kernels, which
         # are far faster than conv2d's generic grouped path (ShuffleNet v1's group-3 1x1s
-        # on PoCL: docs/performance.md). Zeros add exactly nothing, so outputs are unchanged.
+        # on PoCL: docs/performance.md). For finite inputs the zeros add exactly nothing (an
+        # infinite input, say a half model's overflow, would spread NaN to the other groups).
         weights, group = dense_grouped_weights(weights, group), 1
 
     plan = OpPlan(output_shapes=[out_shape])
