@@ -106,18 +106,24 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_conv_transpose_shapes(case: str) -> None:
-    x_shape, w_shape, strides, pads, dilations, group, output_padding = CASES[case]
-    x, w, b = random_case(x_shape, w_shape, seed=len(case))
-    b = b[: w_shape[1] * group]
-    attrs = {
+def _case_attrs(case: str) -> dict:
+    """The ConvTranspose attributes of ``CASES[case]``."""
+    _, _, strides, pads, dilations, group, output_padding = CASES[case]
+    return {
         "strides": list(strides),
         "pads": list(pads),
         "dilations": list(dilations),
         "group": group,
         "output_padding": list(output_padding),
     }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_conv_transpose_shapes(case: str) -> None:
+    x_shape, w_shape, strides, pads, dilations, group, output_padding = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=len(case))
+    b = b[: w_shape[1] * group]
+    attrs = _case_attrs(case)
     expected = conv_transpose_reference(x, w, b, strides, pads, dilations, group, output_padding)
     assert_close(run_deconv(x, w, b, attrs), expected, w)
 
@@ -186,13 +192,7 @@ def test_half_storage(case: str) -> None:
     x, w, b = random_case(x_shape, w_shape, seed=len(case))
     assert b is not None
     x, w, b = half_rounded(x), half_rounded(w), half_rounded(b[: w_shape[1] * group])
-    attrs = {
-        "strides": list(strides),
-        "pads": list(pads),
-        "dilations": list(dilations),
-        "group": group,
-        "output_padding": list(output_padding),
-    }
+    attrs = _case_attrs(case)
     expected = conv_transpose_reference(x, w, b, strides, pads, dilations, group, output_padding)
     result = run_deconv(x, w, b, attrs, data_type="fp16_fp32")
     assert result.shape == expected.shape
