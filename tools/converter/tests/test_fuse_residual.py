@@ -31,11 +31,12 @@ def test_residual_add_fuses_into_projection_conv() -> None:
     np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
 
 
-def test_activation_after_residual_add_fuses_too() -> None:
-    # ResNet: relu(conv(x) + x): the Add fuses first, then the Relu.
+@pytest.mark.parametrize("op", ["Add", "Sum"])
+def test_activation_after_residual_add_fuses_too(op: str) -> None:
+    # ResNet: relu(conv(x) + x): the Add (a Sum in older exports) fuses first, then the Relu.
     nodes = [
         helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
-        helper.make_node("Add", ["c", "x"], ["a"]),
+        helper.make_node(op, ["c", "x"], ["a"]),
         helper.make_node("Relu", ["a"], ["y"]),
     ]
     model = make(nodes, {"x": [2, 5, 6, 6]}, ["y"], {"W": f32(5, 5, 3, 3), "B": f32(5)})
@@ -101,6 +102,16 @@ def test_residual_add_not_fused_when_inexact(variant: str) -> None:
     assert all(len(n.inputs) <= 3 for n in graph.nodes if n.op_type == "Conv")
     for got, want in zip(ours, ort(model, feeds), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_sum_of_three_is_not_fused() -> None:
+    # Input 3 holds one residual: a Sum of the Conv and two others stays a Sum.
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Sum", ["c", "x", "x"], ["y"])]
+    model = make(nodes, {"x": [1, 4, 3, 3]}, ["y"], {"W": f32(4, 4, 1, 1)})
+    x = f32(1, 4, 3, 3)
+    graph, (ours,) = run(model, {"x": x})
+    assert [n.op_type for n in graph.nodes] == ["Conv", "Sum"]
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-5, atol=1e-5)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Residual fusion: ``Add(Conv(...), other)`` -> one Conv with ``other`` as input 3.
+"""Residual fusion: ``Add(Conv(...), other)`` -> one Conv with ``other`` as input 3
+(also a two-input ``Sum``, as older exporters wrote ResNet's shortcuts).
 
 The runtime's Conv adds a fourth input before its fused activation
 (``act(conv + bias + residual)``, runtime/mace_cl/planning/ops/conv.py); CPU plans add it in the
-pointwise kernel's store and so save the Add's launch and its pass over the tensor
-(MobileNetV2 has 10 such Adds). Exact only when nothing else sees the convolution's
+pointwise kernel's store, GPU plans in the tiled convolution's, and so save the Add's
+launch and its pass over the tensor (MobileNetV2 has 10 such Adds, ResNet50 16). Exact only when nothing else sees the convolution's
 own output, so the Conv must:
 
 - feed only this Add (once) and not be a graph output, with one output;
@@ -45,7 +46,7 @@ def run(model: Model) -> bool:
     consumers = model.consumers()
     outputs = model.output_names()
     for add in list(model.graph.nodes):
-        if add.op_type != "Add" or len(add.inputs) != 2 or "activation" in add.attrs or len(add.outputs) != 1:
+        if add.op_type not in ("Add", "Sum") or len(add.inputs) != 2 or "activation" in add.attrs or len(add.outputs) != 1:
             continue
         index = next((i for i in (0, 1) if _fusable(model, add, i, producers, consumers, outputs)), None)
         if index is None:
