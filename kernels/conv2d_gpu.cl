@@ -132,7 +132,11 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   Build options (all required): -DTILE_M=<pixels per work-group>
  *     -DTILE_N=<float4 output blocks per work-group> -DITEM_M=<pixels per work-item>
  *     -DITEM_N=<output blocks per work-item> -DCHUNK=<input channel blocks per K step>
- *   with ITEM_M | TILE_M and ITEM_N | TILE_N. Local size (TILE_N / ITEM_N,
+ *   with ITEM_M | TILE_M and ITEM_N | TILE_N; -DPOINTWISE for a 1x1, stride 1, unpadded
+ *   convolution (a plain GEMM: pixel m's inputs are row m of the input, no tap
+ *   coordinates or bounds per load); -DRESIDUAL: one more argument after out_c,
+ *   `residual`, a tensor shaped like the output added before the activation (a residual
+ *   Add fused by the converter). Local size (TILE_N / ITEM_N,
  *   TILE_M / ITEM_M), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1]). Filter layout "gpu" as for conv2d_gpu (rows of
  *   OC4 vectors of 4, one per input channel and tap: a K x OC matrix), bias as there.
@@ -153,11 +157,17 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 /* Added to the row of a pixel past the end: every tap's row is then negative. */
 #define OUTSIDE_ROW (-0x40000000)
 
+#ifdef RESIDUAL
+#define RESIDUAL_PARAM , __global const data_t *residual
+#else
+#define RESIDUAL_PARAM
+#endif
+
 __kernel __attribute__((reqd_work_group_size(TILE_LX, TILE_LY, 1)))
 void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
                       __global const data_t *filter,
                       __global const data_t *bias, int pixels, int in_h,
-                      int in_w, int in_c4, int out_h, int out_w, int out_c,
+                      int in_w, int in_c4, int out_h, int out_w, int out_c RESIDUAL_PARAM,
                       int filter_h, int filter_w, int stride_h, int stride_w,
                       int pad_top, int pad_left, int dilation_h,
                       int dilation_w, float act_alpha, float act_beta) {
@@ -182,15 +192,19 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   for (int j = 0; j < X_LOADS; ++j) {
     const int e = lid + j * TILE_ITEMS;
     const int m = m0 + e / CHUNK;
+    x_cb[j] = e % CHUNK;
+#ifdef POINTWISE
+    x_n[j] = e < X_TILE && m < pixels ? m : -1; /* the input row, or -1: no load */
+#else
     const int n = m / out_hw;
     const int rest = m - n * out_hw;
     const int oh = rest / out_w;
     x_n[j] = n;
-    x_cb[j] = e % CHUNK;
     /* x_row0 + kh * dilation_h is the input row of tap row kh; a pixel past the end
      * (or a float4 past the tile) gets a row that fails every bounds check. */
     x_row0[j] = e < X_TILE && m < pixels ? oh * stride_h - pad_top : OUTSIDE_ROW;
     x_col0[j] = (rest - oh * out_w) * stride_w - pad_left;
+#endif
   }
 
   float4 acc[ITEM_M * ITEM_N];
@@ -198,7 +212,11 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   for (int i = 0; i < ITEM_M * ITEM_N; ++i) acc[i] = (float4)(0.0f);
 
   const int chunks = (in_c4 + CHUNK - 1) / CHUNK;
+#ifdef POINTWISE
+  const int steps = chunks;
+#else
   const int steps = filter_h * filter_w * chunks;
+#endif
   const int k_rows = in_c4 * 4; /* weight rows per tap */
   raw4_t xr[X_LOADS], wr[W_LOADS]; /* the next step's values, as loaded (common.h) */
 
@@ -211,6 +229,13 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
       const int c0 = (s - tap * chunks) * CHUNK;
       const int kh = tap / filter_w;
       const int kw = tap - kh * filter_w;
+#ifdef POINTWISE
+#pragma unroll
+      for (int j = 0; j < X_LOADS; ++j) {
+        const int c = c0 + x_cb[j];
+        xr[j] = x_n[j] >= 0 && c < in_c4 ? RAW_LOADA4(x_n[j] * in_c4 + c, in) : (raw4_t)(0);
+      }
+#else
 #pragma unroll
       for (int j = 0; j < X_LOADS; ++j) {
         const int ih = x_row0[j] + kh * dilation_h;
@@ -219,6 +244,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         const bool ok = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w && c < in_c4;
         xr[j] = ok ? RAW_LOADA4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (raw4_t)(0);
       }
+#endif
       __global const data_t *w_tap = filter + ((tap * k_rows + c0 * 4) * out_c4 + ob0) * 4;
 #pragma unroll
       for (int j = 0; j < W_LOADS; ++j) {
@@ -272,7 +298,12 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
     for (int r = 0; r < ITEM_M; ++r) {
       const int m = m0 + ty + r * TILE_LY;
       if (m < pixels) {
-        const float4 v = apply_activation(acc[r * ITEM_N + q] + b, act_alpha, act_beta);
+#ifdef RESIDUAL
+        const float4 sum = acc[r * ITEM_N + q] + b + LOADA4(m * out_c4 + ob, residual);
+#else
+        const float4 sum = acc[r * ITEM_N + q] + b;
+#endif
+        const float4 v = apply_activation(sum, act_alpha, act_beta);
         STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
       }
     }

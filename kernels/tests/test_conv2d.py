@@ -289,7 +289,9 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
 # Residual (input 3, fused by the converter's fuse_residual pass): out = act(conv + r).
 # Each case once per plan kind; on CPU plans the 1x1 cases with at least 7 pixels take
 # conv1x1_o32 -DRESIDUAL (partial channel groups: 10, 33 and 300 channels; a partial
-# pixel block: 9 pixels), the others and all GPU plans the conv + eltwise Add fallback.
+# pixel block: 9 pixels), on GPU plans the cases with at least GPU_TILED_MIN_C4 input
+# blocks take conv2d_gpu_tiled -DRESIDUAL (1x1 with -DPOINTWISE, 3x3, strided with a
+# partial output tile); the others the conv + eltwise Add fallback.
 RESIDUAL_CASES = [
     ("1x1_c6_to_c10_batch2", {}),
     ("1x1_c20_to_c33_9_pixels", {"activation": "relu"}),
@@ -297,6 +299,8 @@ RESIDUAL_CASES = [
     ("1x1_c24_to_c64_7x7", {"activation": "relu6"}),
     ("1x1_c7_to_c18_3_pixels", {"activation": "relu"}),
     ("3x3_pad1_c5_to_c7_batch2", {"activation": "relu"}),
+    ("3x3_c20_to_c36_odd_sizes", {"activation": "relu"}),
+    ("3x3_stride2_c40_to_c70_batch2", {}),
     ("depthwise_3x3_c30_batch2", {}),
 ]
 
@@ -333,10 +337,16 @@ def test_residual_input(case: str, act: dict) -> None:
             "cpu",
             [("conv2d_o16", ("-DFILTER_H=3", "-DFILTER_W=3")), ("eltwise", "relu")],
         ),
-        ("1x1_c6_to_c10_batch2", "gpu", [(None, ()), ("eltwise", "relu")]),
+        ("1x1_c6_to_c10_batch2", "gpu", [("conv2d_gpu", ()), ("eltwise", "relu")]),
+        (
+            "1x1_c24_to_c64_7x7",
+            "gpu",
+            [("conv2d_gpu_tiled", ("-DACTIVATION=ACT_RELU", "-DPOINTWISE", "-DRESIDUAL"))],
+        ),
+        ("3x3_c20_to_c36_odd_sizes", "gpu", [("conv2d_gpu_tiled", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL"))]),
     ],
 )
-def test_residual_fuses_into_pointwise_cpu_kernel_only(case: str, kind: str, launches: list) -> None:
+def test_residual_fuses_where_a_kernel_adds_it(case: str, kind: str, launches: list) -> None:
     x_shape, w_shape, *_ = CASES[case]
     out_shape = (
         x_shape[0],
@@ -365,7 +375,7 @@ def test_residual_fuses_into_pointwise_cpu_kernel_only(case: str, kind: str, lau
             )
             assert not any(o.startswith("-DACTIVATION") for o in got[0][1])
         else:
-            assert want_kernel in (None, kernel) and (not want or options == want)
+            assert kernel == want_kernel and set(want) <= set(options)
 
 
 def test_residual_shape_must_match_output() -> None:
@@ -470,8 +480,14 @@ def test_gpu_conv_every_pixels_per_item(case: str, pixels: int, monkeypatch: pyt
 TILED_CASES = sorted(
     name
     for name, case in CASES.items()
-    if case[5] == 1 and not (case[1][2:] == (1, 1) and case[2] == (1, 1) and not any(case[3]))
-)  # every group-1 case that isn't a stride-1 unpadded 1x1 (those take the pointwise path)
+    if case[5] == 1
+    and not (
+        case[1][2:] == (1, 1)
+        and case[2] == (1, 1)
+        and not any(case[3])
+        and np.prod(case[0][:1] + case[0][2:]) <= conv_kernels.FC_MAX_ROWS
+    )
+)  # every group-1 case but the 1x1s over a handful of pixels (those run as fc_gpu)
 
 
 @pytest.mark.parametrize("chunk", [4, 8])
@@ -549,7 +565,8 @@ def test_gpu_tiled_config_choice(
     [
         ("3x3_pad1_c5_to_c7_batch2", "conv2d_gpu"),  # C4 = 2: below GPU_TILED_MIN_C4
         ("3x3_c20_to_c36_odd_sizes", "conv2d_gpu_tiled"),
-        ("1x1_c24_to_c64_7x7", "conv2d_gpu"),  # 1x1: conv2d_gpu over the pixels as one row
+        ("1x1_c24_to_c64_7x7", "conv2d_gpu_tiled"),  # 1x1: a GEMM over the pixels (-DPOINTWISE)
+        ("1x1_c6_to_c10_batch2", "conv2d_gpu"),  # C4 = 2: conv2d_gpu over the pixels as one row
         ("7x7_stride2_stem", "conv2d_gpu"),
         ("1x1_c7_to_c18_3_pixels", "fc_gpu"),  # a handful of pixels: work-group reduction
         ("depthwise_3x3_c32_stride1_wide", "depthwise_conv2d"),
@@ -611,11 +628,13 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 # "no_bias" omits it, "residual" adds input 3. The comments name the kernels of the cpu /
 # gpu plans; test_half_cases_launch_every_kernel checks that together they are all of them.
 HALF_CASES = [
-    # conv1x1_o32 (-DRESIDUAL; partial 16-channel group, partial pixel block) / conv2d_gpu
-    # over the pixels as one row, then the eltwise Add
+    # conv1x1_o32 (-DRESIDUAL; partial 16-channel group, partial pixel block) /
+    # conv2d_gpu_tiled -DPOINTWISE -DRESIDUAL
     ("1x1_c20_to_c33_9_pixels", "relu", "residual"),
-    # conv1x1_o32 looping over pixel blocks / conv2d_gpu
+    # conv1x1_o32 looping over pixel blocks / conv2d_gpu over the pixels as one row (C4 = 2)
     ("1x1_c8_to_c300_7x7", "sigmoid", ""),
+    # conv2d_o16 then the eltwise Add / conv2d_gpu_tiled -DRESIDUAL (strided, partial tiles)
+    ("3x3_stride2_c40_to_c70_batch2", "relu", "residual"),
     # fully-connected: conv1x1_o16_single / fc_gpu
     ("1x1_c7_to_c18_3_pixels", "relu", ""),
     ("fc_c301_to_c70_2_pixels", "", ""),

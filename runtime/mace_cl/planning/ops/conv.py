@@ -31,8 +31,8 @@ does at most 4x the useful multiply-adds.
 Residual: an optional fourth input (the converter's ``fuse_residual`` pass puts it
 there for ``Add(Conv(...), other)``) is a run-time tensor shaped like the output,
 added before the fused activation: ``out = act(conv(x) + bias + residual)``.
-``conv1x1_o32`` adds it before its store (``-DRESIDUAL``), which saves the Add's
-launch and its pass over the tensor; every other variant (and every GPU plan) runs
+``conv1x1_o32`` and ``conv2d_gpu_tiled`` add it before their store (``-DRESIDUAL``),
+which saves the Add's launch and its pass over the tensor; every other variant runs
 the convolution without the activation and then the ``eltwise`` Add that the graph had
 before fusion, with the activation.
 
@@ -65,6 +65,7 @@ from mace_cl.planning.ops.base import (
 )
 from mace_cl.planning.ops.broadcast import BroadcastOperand, broadcast_operand
 from mace_cl.planning.ops.conv_kernels import (
+    FC_MAX_ROWS,
     GPU_GROUP_ITEMS,
     GPU_TARGET_ITEMS,
     O16,
@@ -155,6 +156,23 @@ def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES
     return plan
 
 
+def _is_pointwise(window: Window) -> bool:
+    """A 1x1, stride-1, unpadded window: the convolution is a GEMM over the pixels."""
+    return (
+        window.kernel == (1, 1)
+        and window.stride == (1, 1)
+        and window.pad_begin == (0, 0)
+        and window.pad_end == (0, 0)
+    )
+
+
+def fusable_residual(residual: PlanInput | None, out_shape: Shape) -> str | None:
+    """The name of ``residual`` if a kernel can add it: a run-time tensor of the output's shape."""
+    if residual is None or residual.value is not None or residual.shape != out_shape:
+        return None
+    return residual.name
+
+
 def uses_residual(plan: OpPlan) -> bool:
     return any(RESIDUAL_OPTION in launch.program.options for launch in plan.launches)
 
@@ -211,16 +229,31 @@ def plan_convolution(
 
     if context.gpu and group == 1:
         bias = bias_arg(plan, node, bias_item, c_out)
-        if window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
+        pixels = n * in_h * in_w
+        if _is_pointwise(window) and (pixels <= FC_MAX_ROWS or in_c4 < GPU_TILED_MIN_C4):
             plan.launches.append(
-                gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, n * in_h * in_w, activation)
+                gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, pixels, activation)
             )
         else:
             plan.constants["filter"] = pack_gpu_filter(weights)
-            launch = conv2d_gpu_tiled_launch if in_c4 >= GPU_TILED_MIN_C4 else conv2d_gpu_launch
-            plan.launches.append(
-                launch(TensorArg(x.name), bias, window, (in_h, in_w), c_in, out_shape, activation)
-            )
+            x_arg, in_hw = TensorArg(x.name), (in_h, in_w)
+            if in_c4 >= GPU_TILED_MIN_C4:
+                plan.launches.append(
+                    conv2d_gpu_tiled_launch(
+                        x_arg,
+                        bias,
+                        window,
+                        in_hw,
+                        c_in,
+                        out_shape,
+                        activation,
+                        fusable_residual(residual, out_shape),
+                    )
+                )
+            else:
+                plan.launches.append(
+                    conv2d_gpu_launch(x_arg, bias, window, in_hw, c_in, out_shape, activation)
+                )
         return plan
 
     bias16 = o16_bias(bias_item, c_out)
@@ -230,13 +263,16 @@ def plan_convolution(
         if depthwise:
             plan.constants["filter"] = pack_depthwise_o16_filter(weights)
             plan.launches.append(depthwise_o16_launch(x.name, window, in_h, in_w, out_shape, activation))
-        elif window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
+        elif _is_pointwise(window):
             plan.constants["filter"] = pack_o16_filter(weights)
-            fusable = residual is not None and residual.value is None and residual.shape == out_shape
-            fused_residual = residual.name if fusable and residual is not None else None
             plan.launches.append(
                 pointwise_o16_launch(
-                    TensorArg(x.name), n * in_h * in_w, c_in, c_out, activation, fused_residual
+                    TensorArg(x.name),
+                    n * in_h * in_w,
+                    c_in,
+                    c_out,
+                    activation,
+                    fusable_residual(residual, out_shape),
                 )
             )
         else:
@@ -275,7 +311,7 @@ def plan_convolution(
 
     packed, span = pack_blocked_filter(weights, group)
     plan.constants["filter"] = packed
-    if window.kernel == (1, 1) and unpadded and window.stride == (1, 1):
+    if _is_pointwise(window):
         plan.launches.append(
             pointwise_launch(TensorArg(x.name), bias, n * in_h * in_w, c_in, c_out, group, span, activation)
         )
@@ -443,9 +479,11 @@ def conv2d_gpu_tiled_launch(
     c_in: int,
     out_shape: Shape,
     activation: Activation,
+    residual: str | None = None,
 ) -> KernelLaunch:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
-    packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS."""
+    packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS; ``residual`` (a tensor
+    shaped like the output) is added before the activation."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -470,6 +508,8 @@ def conv2d_gpu_tiled_launch(
         f"-DITEM_M={item_m}",
         f"-DITEM_N={item_n}",
         f"-DCHUNK={chunk}",
+        *(("-DPOINTWISE",) if _is_pointwise(window) else ()),
+        *((RESIDUAL_OPTION,) if residual is not None else ()),
     )
     return KernelLaunch(
         ProgramSpec("conv2d_gpu", options + activation.build_options()),
@@ -487,6 +527,7 @@ def conv2d_gpu_tiled_launch(
             IntArg(out.h),
             IntArg(out.w),
             IntArg(out.c),
+            *((TensorArg(residual),) if residual is not None else ()),
             *window_args(window),
             *activation.kernel_args(),
         ),

@@ -44,7 +44,7 @@ O16_POINTWISE_SMALL_PIXELS = 64  # see pointwise_items
 O16_POINTWISE_MIN_ITEMS = 16
 O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16) and PAIR_PIXELS (conv2d_o32)
 O16_DW_PIXELS = 8  # DW_PIXELS (depthwise_o16)
-RESIDUAL_OPTION = "-DRESIDUAL"  # conv1x1_o32 adds a residual input before its store
+RESIDUAL_OPTION = "-DRESIDUAL"  # conv1x1_o32, conv2d_gpu_tiled: add a residual input before the store
 # Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
 # reads groups in pairs.
 O16_PACK = 2 * O16
