@@ -23,6 +23,12 @@
  *             Global size (OC4 * L, rows), local size (L, 1), scratch L float4. */
 #include "common.h"
 
+#ifdef RESIDUAL
+#define RESIDUAL_PARAM , __global const data_t *residual
+#else
+#define RESIDUAL_PARAM
+#endif
+
 #ifndef OUT_PIXELS
 #define OUT_PIXELS 4
 #endif
@@ -137,8 +143,14 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   coordinates or bounds per load); -DRESIDUAL: one more argument after out_c,
  *   `residual`, a tensor shaped like the output added before the activation (a residual
  *   Add fused by the converter). Local size (TILE_N / ITEM_N,
- *   TILE_M / ITEM_M), required; global size (ceil(OC4 / TILE_N) * local[0],
- *   ceil(pixels / TILE_M) * local[1]). Filter layout "gpu" as for conv2d_gpu (rows of
+ *   TILE_M / ITEM_M[, 1]), required; global size (ceil(OC4 / TILE_N) * local[0],
+ *   ceil(pixels / TILE_M) * local[1][, slices]) (the third dimension with -DSPLIT_K).
+ *   -DSPLIT_K: the K steps are cut into slices of `slice_steps` (one more argument, last),
+ *   one per index of the third global dimension; each work-group sums its slice only
+ *   and writes the raw float4 sums to `out`, then a float4 scratch buffer
+ *   [slices][pixels][OC4]; conv2d_gpu_split_sum adds the slices, bias, residual and
+ *   activation. For the late layers of a batch-1 CNN (49 pixels, K of thousands), whose
+ *   few output tiles would otherwise leave most of the GPU idle. Filter layout "gpu" as for conv2d_gpu (rows of
  *   OC4 vectors of 4, one per input channel and tap: a K x OC matrix), bias as there.
  *
  *   Work-item (tx, ty) owns pixels m0 + ty + r * LY and blocks ob0 + tx + s * LX:
@@ -157,20 +169,22 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 /* Added to the row of a pixel past the end: every tap's row is then negative. */
 #define OUTSIDE_ROW (-0x40000000)
 
-#ifdef RESIDUAL
-#define RESIDUAL_PARAM , __global const data_t *residual
+#ifdef SPLIT_K
+#define TILED_OUT_PARAM __global float4 *out
+#define SLICE_PARAM , int slice_steps
 #else
-#define RESIDUAL_PARAM
+#define TILED_OUT_PARAM __global data_t *out
+#define SLICE_PARAM
 #endif
 
 __kernel __attribute__((reqd_work_group_size(TILE_LX, TILE_LY, 1)))
-void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
+void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
                       __global const data_t *filter,
                       __global const data_t *bias, int pixels, int in_h,
                       int in_w, int in_c4, int out_h, int out_w, int out_c RESIDUAL_PARAM,
                       int filter_h, int filter_w, int stride_h, int stride_w,
                       int pad_top, int pad_left, int dilation_h,
-                      int dilation_w, float act_alpha, float act_beta) {
+                      int dilation_w, float act_alpha, float act_beta SLICE_PARAM) {
   /* +1: the loads below store along a column (stride TILE_M float4s); the padding
    * spreads one column's float4s over different banks. */
   __local float4 xs[CHUNK][TILE_M + 1];
@@ -217,14 +231,21 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
 #else
   const int steps = filter_h * filter_w * chunks;
 #endif
+#ifdef SPLIT_K
+  const int first = get_group_id(2) * slice_steps;
+  const int last = min(first + slice_steps, steps);
+#else
+  const int first = 0;
+  const int last = steps;
+#endif
   const int k_rows = in_c4 * 4; /* weight rows per tap */
   raw4_t xr[X_LOADS], wr[W_LOADS]; /* the next step's values, as loaded (common.h) */
 
   /* Iteration s loads step s into registers, computes step s - 1 from __local
    * memory, then stores the registers there. The barriers depend only on s, so every
    * work-item of the group reaches them. */
-  for (int s = 0; s <= steps; ++s) {
-    if (s < steps) {
+  for (int s = first; s <= last; ++s) {
+    if (s < last) {
       const int tap = s / chunks;
       const int c0 = (s - tap * chunks) * CHUNK;
       const int kh = tap / filter_w;
@@ -255,7 +276,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         wr[j] = ok ? RAW_LOADA4(k * out_c4 + o, w_tap) : (raw4_t)(0);
       }
     }
-    if (s > 0) {
+    if (s > first) {
 #pragma unroll
       for (int c = 0; c < CHUNK; ++c) {
         float4 xv[ITEM_M];
@@ -273,7 +294,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         }
       }
     }
-    if (s < steps) {
+    if (s < last) {
       barrier(CLK_LOCAL_MEM_FENCE); /* everyone is done reading step s - 1 */
 #pragma unroll
       for (int j = 0; j < X_LOADS; ++j) {
@@ -293,6 +314,13 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   for (int q = 0; q < ITEM_N; ++q) {
     const int ob = ob0 + tx + q * TILE_LX;
     if (ob >= out_c4) continue;
+#ifdef SPLIT_K
+#pragma unroll
+    for (int r = 0; r < ITEM_M; ++r) {
+      const int m = m0 + ty + r * TILE_LY;
+      if (m < pixels) out[(get_group_id(2) * pixels + m) * out_c4 + ob] = acc[r * ITEM_N + q];
+    }
+#else
     const float4 b = LOADA4(ob, bias);
 #pragma unroll
     for (int r = 0; r < ITEM_M; ++r) {
@@ -307,6 +335,27 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
       }
     }
+#endif
   }
 }
 #endif
+
+/* conv2d_gpu_split_sum  the output of a split-K conv2d_gpu_tiled: out[m][ob] =
+ *             act(bias[ob] + sum over slices of partial[slice][m][ob] (+ residual)).
+ *             Global size (OC4, pixels), either rounded up (work-items past the end
+ *             return). */
+__kernel void conv2d_gpu_split_sum(__global data_t *out, __global const float4 *partial,
+                                   __global const data_t *bias, int slices, int pixels,
+                                   int out_c RESIDUAL_PARAM, float act_alpha, float act_beta) {
+  const int ob = get_global_id(0);
+  const int m = get_global_id(1);
+  const int out_c4 = channel_blocks(out_c);
+  if (ob >= out_c4 || m >= pixels) return;
+  float4 sum = LOADA4(ob, bias);
+  for (int slice = 0; slice < slices; ++slice) sum += partial[(slice * pixels + m) * out_c4 + ob];
+#ifdef RESIDUAL
+  sum += LOADA4(m * out_c4 + ob, residual);
+#endif
+  const float4 v = apply_activation(sum, act_alpha, act_beta);
+  STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
+}

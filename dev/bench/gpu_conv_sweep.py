@@ -8,9 +8,12 @@ that variant applied, run with OpenCL profiling, and every node's device time re
 (a Conv's time includes the eltwise Add it launches when its residual is not fused).
 Variants:
 
-  main        1x1 convolutions on conv2d_gpu (one row of pixels), residual Adds unfused
+  main        1x1 convolutions on conv2d_gpu (one row of pixels), residual Adds unfused,
+              no split-K (the GPU plans before these three changes)
   default     the planner as it is
   M,N,IM,IN   every tiled convolution with this (TILE_M, TILE_N, ITEM_M, ITEM_N)
+  split=T     split-K below T work-items (GPU_SPLIT_TARGET_ITEMS; 0: never)
+  steps=S     split-K slices of at least S K steps (GPU_SPLIT_MIN_STEPS)
 
 Per model it prints each variant's end-to-end median (a runtime without profiling, host
 in, host out) and device time per run, then the per-layer oracle -- every Conv at its
@@ -18,7 +21,7 @@ fastest fixed configuration -- and the slowest layers with their time under each
 variant. ``--json FILE`` writes all per-node medians.
 
     python3 dev/bench/gpu_conv_sweep.py [--models resnet50,mobilenet_v2] [--runs 30]
-        [--configs 64,16,4,2:32,32,4,4] [--data-type fp16_fp32] [--json out.json]
+        [--variants 64,16,4,2/32,32,4,4/split=0] [--data-type fp16_fp32] [--json out.json]
 """
 
 from __future__ import annotations
@@ -65,11 +68,23 @@ DEFAULT_CONFIGS: tuple[Config, ...] = (
 @contextmanager
 def variant(name: str) -> Iterator[None]:
     """Patch the GPU conv planner for one variant; restore it afterwards."""
-    saved = {key: getattr(conv_ops, key) for key in ("FC_MAX_ROWS", "fusable_residual", "GPU_TILED_CONFIGS")}
+    keys = (
+        "FC_MAX_ROWS",
+        "fusable_residual",
+        "GPU_TILED_CONFIGS",
+        "GPU_SPLIT_TARGET_ITEMS",
+        "GPU_SPLIT_MIN_STEPS",
+    )
+    saved = {key: getattr(conv_ops, key) for key in keys}
     try:
         if name == "main":
             conv_ops.FC_MAX_ROWS = 1 << 30  # every 1x1 back on gpu_pointwise_launch
             conv_ops.fusable_residual = lambda *_: None  # type: ignore[assignment]
+            conv_ops.GPU_SPLIT_TARGET_ITEMS = 0
+        elif name.startswith("split="):
+            conv_ops.GPU_SPLIT_TARGET_ITEMS = int(name.removeprefix("split="))
+        elif name.startswith("steps="):
+            conv_ops.GPU_SPLIT_MIN_STEPS = int(name.removeprefix("steps="))
         elif name != "default":
             conv_ops.GPU_TILED_CONFIGS = (tuple(int(v) for v in name.split(",")),)
         yield
@@ -144,15 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--data-type", default="fp32")
     parser.add_argument(
-        "--configs",
-        default=":".join(",".join(map(str, c)) for c in DEFAULT_CONFIGS),
-        help="colon-separated TILE_M,TILE_N,ITEM_M,ITEM_N",
+        "--variants",
+        default="/".join(",".join(map(str, c)) for c in DEFAULT_CONFIGS),
+        help="beyond main and default, /-separated: TILE_M,TILE_N,ITEM_M,ITEM_N, split=T or steps=S",
     )
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    configs = [c for c in args.configs.split(":") if c]
-    variants = ["main", "default", *configs]
+    extra = [c for c in args.variants.split("/") if c]
+    configs = [c for c in extra if not c.startswith(("split=", "steps="))]
+    variants = ["main", "default", *extra]
     report: dict[str, dict] = {}
     for name in [m for m in args.models.split(",") if m]:
         graph, feed = export(name, args.data_type)
@@ -170,14 +186,16 @@ def main(argv: list[str] | None = None) -> int:
                     continue
             wall, device, _, launches = results[var]
             print(f"{var} | {wall * 1e3:.3f} | {device * 1e3:.3f} | {launches}")
-        fixed = [v for v in configs if v in results]
+        fixed = [v for v in configs if v in results] or [v for v in variants[1:] if v in results]
         convs = [n for n in labels if all(n in results[v][2] for v in fixed)]
         if fixed and "default" in results:
             per_node_default = results["default"][2]
             best = {n: min(fixed, key=lambda v, n=n: results[v][2][n]) for n in convs}
             oracle = sum(per_node_default.values()) - sum(per_node_default[n] for n in convs)
             oracle += sum(results[best[n]][2][n] for n in convs)
-            print(f"per-layer oracle (each Conv at its fastest fixed config): device {oracle * 1e3:.3f} ms")
+            print(
+                f"per-layer oracle (each Conv at its fastest variant of {len(fixed)}): device {oracle * 1e3:.3f} ms"
+            )
             slow = sorted(convs, key=lambda n: -per_node_default[n])[: args.top]
             header: Callable[[str], str] = lambda v: v.replace(",", "/")  # noqa: E731
             print("layer | " + " | ".join(header(v) for v in variants if v in results) + " | best")

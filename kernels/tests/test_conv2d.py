@@ -343,7 +343,15 @@ def test_residual_input(case: str, act: dict) -> None:
             "gpu",
             [("conv2d_gpu_tiled", ("-DACTIVATION=ACT_RELU", "-DPOINTWISE", "-DRESIDUAL"))],
         ),
-        ("3x3_c20_to_c36_odd_sizes", "gpu", [("conv2d_gpu_tiled", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL"))]),
+        # 8 work-groups, 18 K steps: split-K; the sum kernel adds residual and activation
+        (
+            "3x3_c20_to_c36_odd_sizes",
+            "gpu",
+            [
+                ("conv2d_gpu_tiled", ("-DSPLIT_K",)),
+                ("conv2d_gpu_split_sum", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL")),
+            ],
+        ),
     ],
 )
 def test_residual_fuses_where_a_kernel_adds_it(case: str, kind: str, launches: list) -> None:
@@ -499,6 +507,7 @@ def test_gpu_tiled_conv_every_config(
     monkeypatch.setattr(conv_ops, "GPU_TILED_CONFIGS", (config,))
     monkeypatch.setattr(conv_ops, "GPU_TILED_CHUNK", chunk)
     monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)  # the small-channel cases too
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 0)  # one launch (split-K: below)
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     x, w, b = random_case(x_shape, w_shape, seed=11)
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
@@ -510,6 +519,59 @@ def test_gpu_tiled_conv_every_config(
         "Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu"
     )
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
+
+
+# (activation, variant): split-K moves bias, residual and activation into the sum kernel.
+SPLIT_VARIANTS = [("", ""), ("sigmoid", "runtime_bias"), ("relu", "residual")]
+
+
+@pytest.mark.parametrize("min_steps", [1, 3])
+@pytest.mark.parametrize(("activation", "variant"), SPLIT_VARIANTS)
+@pytest.mark.parametrize("case", TILED_CASES)
+def test_gpu_split_k(
+    case: str, activation: str, variant: str, min_steps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As many slices as the K steps allow (min_steps 1: one step each; 3: a short last slice).
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 1 << 30)
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_MIN_STEPS", min_steps)
+    monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=13)
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    if activation:
+        attrs["activation"] = activation
+    plain = conv_reference(x, w, b, strides, pads, dilations, group)
+    inputs = {"x": x, "w": w, "b": b}
+    if variant == "residual":
+        inputs["r"] = np.random.default_rng(14).uniform(-1, 1, plain.shape).astype(np.float32)
+    constants = {"w", "b"} if variant != "runtime_bias" else {"w"}
+    infos = [TensorInfo(name, v.shape) for name, v in inputs.items() if name not in constants]
+    graph = Graph(
+        infos,
+        [],
+        [Node("Conv", "node", list(inputs), ["y"], attrs)],
+        {name: v for name, v in inputs.items() if name in constants},
+    )
+    (launches,) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    in_c4 = math.ceil(x_shape[1] / 4)
+    chunk = conv_ops.GPU_TILED_CHUNK if in_c4 >= conv_ops.GPU_TILED_CHUNK else 4
+    taps = 1 if "-DPOINTWISE" in launches[0].program.options else w.shape[2] * w.shape[3]
+    steps = taps * math.ceil(in_c4 / chunk)
+    slice_steps = math.ceil(steps / max(1, steps // min_steps))
+    slices = math.ceil(steps / slice_steps)
+    if slices == 1:  # too few K steps to split: the plain kernel
+        assert [launch.kernel for launch in launches] == ["conv2d_gpu_tiled"]
+        assert "-DSPLIT_K" not in launches[0].program.options
+    else:
+        tiled, finish = launches
+        assert tiled.kernel == "conv2d_gpu_tiled" and "-DSPLIT_K" in tiled.program.options
+        assert tiled.global_size[2] == slices and (slices - 1) * slice_steps < steps
+        assert not any(o.startswith(("-DACTIVATION", "-DRESIDUAL")) for o in tiled.program.options)
+        assert finish.kernel == "conv2d_gpu_split_sum"
+        assert ("-DRESIDUAL" in finish.program.options) == (variant == "residual")
+    (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs=constants, plan_kind="gpu")
+    expected = ACTIVATIONS[activation](plain + inputs.get("r", 0.0))
+    assert_conv_close(result, expected, w)
 
 
 @pytest.mark.parametrize("constant_bias", [True, False])
@@ -535,15 +597,20 @@ def test_gpu_tiled_conv_fused_activation_and_runtime_bias(constant_bias: bool) -
 
 
 @pytest.mark.parametrize(
-    ("x_shape", "w_shape", "stride", "config"),
+    ("x_shape", "w_shape", "stride", "config", "slices"),
     [
-        ((1, 64, 56, 56), (64, 64, 3, 3), 1, (16, 8, 2, 1)),  # ResNet18 layer1: 3136 pixels
-        ((1, 256, 14, 14), (512, 256, 3, 3), 2, (16, 8, 2, 1)),  # layer4's first: 49 pixels
-        ((8, 64, 56, 56), (64, 64, 3, 3), 1, (64, 16, 4, 2)),  # batch 8: enough work-items
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, (16, 8, 2, 1), 1),  # ResNet18 layer1: 3136 pixels
+        # layer4's first: 49 pixels, 64 work-groups of 64; K = 9 taps x 8 chunks, in 8 slices
+        ((1, 256, 14, 14), (512, 256, 3, 3), 2, (16, 8, 2, 1), 8),
+        ((8, 64, 56, 56), (64, 64, 3, 3), 1, (64, 16, 4, 2), 1),  # batch 8: enough work-items
     ],
 )
 def test_gpu_tiled_config_choice(
-    x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: int, config: tuple[int, int, int, int]
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: int,
+    config: tuple[int, int, int, int],
+    slices: int,
 ) -> None:
     attrs = {"strides": [stride, stride], "pads": [1, 1, 1, 1]}
     graph = Graph(
@@ -552,12 +619,14 @@ def test_gpu_tiled_config_choice(
         [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
         {"w": np.zeros(w_shape, np.float32)},
     )
-    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    (launches,) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    launch = launches[0]
     tile_m, tile_n, item_m, item_n = config
     assert launch.kernel == "conv2d_gpu_tiled"
     assert f"-DTILE_M={tile_m}" in launch.program.options and f"-DITEM_N={item_n}" in launch.program.options
-    assert launch.local_size == (tile_n // item_n, tile_m // item_m)
+    assert launch.local_size == (tile_n // item_n, tile_m // item_m) + ((1,) if slices > 1 else ())
     assert all(g % size == 0 for g, size in zip(launch.global_size, launch.local_size, strict=True))
+    assert (len(launches), launch.global_size[2:]) == ((2, (slices,)) if slices > 1 else (1, ()))
 
 
 @pytest.mark.parametrize(
@@ -582,7 +651,8 @@ def test_gpu_path_selection(case: str, kernel: str) -> None:
         [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
         {"w": np.zeros(w_shape, np.float32)},
     )
-    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    (launches,) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    launch = launches[0]  # a split-K tiled convolution is followed by its sum
     assert launch.kernel == kernel
     assert "o16" not in launch.program.name
     if kernel.startswith("conv2d_gpu"):  # padded global sizes are multiples of the local size
@@ -722,15 +792,17 @@ def test_half_storage(case: str, activation: str, variant: str, plan_kind: str) 
     # scale's term, 2^-11 * max |expected|, which also covers outputs that cancel to near
     # zero. An unfused residual adds a launch, the eltwise Add, and so a rounding of the
     # convolution's output stored in between: scale takes that tensor's magnitude too.
-    assert len(launches) == (2 if variant == "residual" and launches[-1].kernel == "eltwise" else 1)
-    scale = float(max(np.abs(plain).max(), np.abs(expected).max())) if len(launches) > 1 else None
+    # A split-K convolution keeps its partial sums in float32: only its sum kernel rounds.
+    storing = [launch for launch in launches if "-DSPLIT_K" not in launch.program.options]
+    assert len(storing) == (2 if variant == "residual" and launches[-1].kernel == "eltwise" else 1)
+    scale = float(max(np.abs(plain).max(), np.abs(expected).max())) if len(storing) > 1 else None
     assert result.shape == expected.shape
-    assert_close_half(result, expected, roundings=len(launches), scale=scale)
+    assert_close_half(result, expected, roundings=len(storing), scale=scale)
 
 
 def test_half_cases_launch_every_kernel() -> None:
     """HALF_CASES, under the cpu and gpu plans together, run every __kernel of the three
-    convolution programs, conv1x1_o32 with and without -DRESIDUAL."""
+    convolution programs, conv1x1_o32 and conv2d_gpu_tiled with and without -DRESIDUAL."""
     declared = {
         name
         for program in ("conv2d", "conv2d_o16", "conv2d_gpu")
@@ -742,8 +814,8 @@ def test_half_cases_launch_every_kernel() -> None:
             for launch in half_plan(*case, kind):
                 residual = "-DRESIDUAL" in launch.program.options
                 launched.add(launch.kernel + (" -DRESIDUAL" if residual else ""))
-    assert len(declared) == 10
-    assert declared | {"conv1x1_o32 -DRESIDUAL"} <= launched
+    assert len(declared) == 11
+    assert declared | {"conv1x1_o32 -DRESIDUAL", "conv2d_gpu_tiled -DRESIDUAL"} <= launched
 
 
 # ---- rejected attributes -------------------------------------------------------------

@@ -58,6 +58,7 @@ from mace_cl.planning.ops.base import (
     OutputArg,
     PlanContext,
     PlanInput,
+    ScratchArg,
     Shape,
     TensorArg,
     attr_int,
@@ -78,6 +79,7 @@ from mace_cl.planning.ops.conv_kernels import (
     constant_weights,
     conv2d_gpu_launch,
     cpu_local_sizes,
+    gpu_local_size,
     gpu_pointwise_launch,
     o16_bias,
     o16_groups,
@@ -238,16 +240,10 @@ def plan_convolution(
             plan.constants["filter"] = pack_gpu_filter(weights)
             x_arg, in_hw = TensorArg(x.name), (in_h, in_w)
             if in_c4 >= GPU_TILED_MIN_C4:
-                plan.launches.append(
-                    conv2d_gpu_tiled_launch(
-                        x_arg,
-                        bias,
-                        window,
-                        in_hw,
-                        c_in,
-                        out_shape,
-                        activation,
-                        fusable_residual(residual, out_shape),
+                residual_name = fusable_residual(residual, out_shape)
+                plan.launches.extend(
+                    conv2d_gpu_tiled_launches(
+                        plan, x_arg, bias, window, in_hw, c_in, out_shape, activation, residual_name
                     )
                 )
             else:
@@ -469,9 +465,18 @@ GPU_TILED_CONFIGS = ((64, 16, 4, 2), (32, 16, 2, 2), (16, 8, 2, 1))
 # GPU_TILED_CHUNK blocks (4 for fewer than 8), so an RGB stem would load mostly zeros.
 GPU_TILED_MIN_C4 = 4
 GPU_TILED_CHUNK = 8
+# Split-K: a tiled convolution with at most half this many work-items cuts its K steps
+# into slices run side by side (then conv2d_gpu_split_sum adds them up), as many as bring
+# it up to this count, each slice at least GPU_SPLIT_MIN_STEPS steps long. On an H100
+# (dev/bench/gpu_conv_sweep.py) ResNet50's 3x3 layers at 7x7 went 0.112 -> 0.031 ms; a
+# layer just under the target gained less than the extra launch costs. 0: never split.
+GPU_SPLIT_TARGET_ITEMS = 32768
+GPU_SPLIT_MIN_STEPS = 4
+SPLIT_SCRATCH = "split_k"  # OpPlan.scratch_bytes key of the partial sums
 
 
-def conv2d_gpu_tiled_launch(
+def conv2d_gpu_tiled_launches(
+    plan: OpPlan,
     x: KernelArg,
     bias: KernelArg,
     window: Window,
@@ -480,10 +485,12 @@ def conv2d_gpu_tiled_launch(
     out_shape: Shape,
     activation: Activation,
     residual: str | None = None,
-) -> KernelLaunch:
+) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS; ``residual`` (a tensor
-    shaped like the output) is added before the activation."""
+    shaped like the output) is added before the activation. One launch, or, split over K
+    (GPU_SPLIT_TARGET_ITEMS), the slices' launch into a scratch buffer of ``plan`` and the
+    conv2d_gpu_split_sum launch that finishes the output."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -496,12 +503,16 @@ def conv2d_gpu_tiled_launch(
         along_n, along_m = groups(config)
         return along_n * along_m * (config[0] // config[2]) * (config[1] // config[3])
 
-    tile_m, tile_n, item_m, item_n = next(
-        (c for c in GPU_TILED_CONFIGS if items(c) >= GPU_TARGET_ITEMS), GPU_TILED_CONFIGS[-1]
-    )
+    config = next((c for c in GPU_TILED_CONFIGS if items(c) >= GPU_TARGET_ITEMS), GPU_TILED_CONFIGS[-1])
+    tile_m, tile_n, item_m, item_n = config
     chunk = GPU_TILED_CHUNK if in_c4 >= GPU_TILED_CHUNK else 4
+    steps = (1 if _is_pointwise(window) else window.kernel[0] * window.kernel[1]) * -(-in_c4 // chunk)
+    slices = max(1, min(GPU_SPLIT_TARGET_ITEMS // items(config), steps // GPU_SPLIT_MIN_STEPS))
+    slice_steps = -(-steps // slices)
+    slices = -(-steps // slice_steps)  # no empty slice
+    split = slices > 1
     local = (tile_n // item_n, tile_m // item_m)
-    along_n, along_m = groups((tile_m, tile_n, item_m, item_n))
+    along_n, along_m = groups(config)
     options = (
         f"-DTILE_M={tile_m}",
         f"-DTILE_N={tile_n}",
@@ -509,14 +520,16 @@ def conv2d_gpu_tiled_launch(
         f"-DITEM_N={item_n}",
         f"-DCHUNK={chunk}",
         *(("-DPOINTWISE",) if _is_pointwise(window) else ()),
-        *((RESIDUAL_OPTION,) if residual is not None else ()),
+        *(("-DSPLIT_K",) if split else ()),
+        *((RESIDUAL_OPTION,) if residual is not None and not split else ()),
     )
-    return KernelLaunch(
-        ProgramSpec("conv2d_gpu", options + activation.build_options()),
+    residual_args = (TensorArg(residual),) if residual is not None else ()
+    tiled = KernelLaunch(
+        ProgramSpec("conv2d_gpu", options + (() if split else activation.build_options())),
         "conv2d_gpu_tiled",
-        (along_n * local[0], along_m * local[1]),
+        (along_n * local[0], along_m * local[1], *((slices,) if split else ())),
         (
-            OutputArg(0),
+            ScratchArg(SPLIT_SCRATCH) if split else OutputArg(0),
             x,
             ConstantArg("filter"),
             bias,
@@ -527,10 +540,34 @@ def conv2d_gpu_tiled_launch(
             IntArg(out.h),
             IntArg(out.w),
             IntArg(out.c),
-            *((TensorArg(residual),) if residual is not None else ()),
+            *(() if split else residual_args),
             *window_args(window),
-            *activation.kernel_args(),
+            *(Activation() if split else activation).kernel_args(),
+            *((IntArg(slice_steps),) if split else ()),
         ),
         # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
-        local_size=local,
+        local_size=(*local, *((1,) if split else ())),
     )
+    if not split:
+        return [tiled]
+    plan.scratch_bytes[SPLIT_SCRATCH] = slices * pixels * out.c4 * 16  # float4 partial sums
+    sum_global, sum_local = gpu_local_size((out.c4, pixels))
+    finish = KernelLaunch(
+        ProgramSpec(
+            "conv2d_gpu", ((RESIDUAL_OPTION,) if residual is not None else ()) + activation.build_options()
+        ),
+        "conv2d_gpu_split_sum",
+        sum_global,
+        (
+            OutputArg(0),
+            ScratchArg(SPLIT_SCRATCH),
+            bias,
+            IntArg(slices),
+            IntArg(pixels),
+            IntArg(out.c),
+            *residual_args,
+            *activation.kernel_args(),
+        ),
+        tuned_local_sizes=(("gpu", sum_local),),
+    )
+    return [tiled, finish]
