@@ -3,7 +3,7 @@
  * width: thousands of thin work-items, adjacent work-items reading adjacent weights.
  *
  * Build options:
- *   -DFILTER_H=<kh> -DFILTER_W=<kw>  filter size (conv2d_gpu; required there)
+ *   -DFILTER_H=<kh> -DFILTER_W=<kw>  filter size (conv2d_gpu, depthwise_gpu; required there)
  *   -DOUT_PIXELS=<p>                 horizontally adjacent outputs per work-item of
  *                                    conv2d_gpu (1, 2 or 4; default 4)
  *   -DACTIVATION=ACT_*               fused activation (common.h)
@@ -15,6 +15,12 @@
  *             filter[KH][KW][C_in4 * 4][OC4][4], the four output lanes of block ob for
  *             one input channel at one tap, so work-items ob, ob + 1, ... of a warp read
  *             consecutive vectors of 4. bias data_t[OC4 * 4] with zero padding lanes.
+ * depthwise_gpu  depthwise convolution (group = C_in = C_out), one output float4 per
+ *             work-item: global size (C4, OW, N * OH), the first two rounded up (work-items
+ *             past the end return). Filter as conv2d.cl's depthwise_conv2d (ops/conv.py
+ *             pack_depthwise_filter): data_t filter[C4][KH * KW][4]; bias data_t[C4 * 4].
+ *             depthwise_conv2d's four outputs per work-item reuse loaded columns, but at
+ *             batch 1 they leave a GPU with too few work-items to hide memory latency.
  * fc_gpu      out[row] = bias + W x[row] for few rows (fully-connected layers, 1x1
  *             convolutions of a handful of pixels). One work-group per (output block,
  *             row): its get_local_size(0) work-items (a power of two) split the input
@@ -95,6 +101,38 @@ __kernel void conv2d_gpu(__global data_t *out, __global const data_t *in,
       STORE4(v, base + p * out_c4, out);
     }
   }
+}
+
+__kernel void depthwise_gpu(__global data_t *out, __global const data_t *in,
+                            __global const data_t *filter, __global const data_t *bias,
+                            int in_h, int in_w, int out_h, int out_w, int channels,
+                            int filter_h, int filter_w, int stride_h, int stride_w,
+                            int pad_top, int pad_left, int dilation_h, int dilation_w,
+                            float act_alpha, float act_beta) {
+  const int cb = get_global_id(0);
+  const int ow = get_global_id(1);
+  const int nh = get_global_id(2);
+  const int c4 = channel_blocks(channels);
+  if (cb >= c4 || ow >= out_w) return;
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  float4 acc = LOADA4(cb, bias);
+  __global const data_t *w = filter + cb * FILTER_H * FILTER_W * 4;
+  const int ih0 = oh * stride_h - pad_top;
+  const int iw0 = ow * stride_w - pad_left;
+#pragma unroll
+  for (int kh = 0; kh < FILTER_H; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih < 0 || ih >= in_h) continue;
+    __global const data_t *row = in + (n * in_h + ih) * in_w * c4 * 4;
+#pragma unroll
+    for (int kw = 0; kw < FILTER_W; ++kw) {
+      const int iw = iw0 + kw * dilation_w;
+      if (iw >= 0 && iw < in_w) acc += LOADA4(iw * c4 + cb, row) * LOADA4(kh * FILTER_W + kw, w);
+    }
+  }
+  const float4 v = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), cb, channels);
+  STORE4(v, (nh * out_w + ow) * c4 + cb, out);
 }
 #endif
 

@@ -638,7 +638,7 @@ def test_gpu_tiled_config_choice(
         ("1x1_c6_to_c10_batch2", "conv2d_gpu"),  # C4 = 2: conv2d_gpu over the pixels as one row
         ("7x7_stride2_stem", "conv2d_gpu"),
         ("1x1_c7_to_c18_3_pixels", "fc_gpu"),  # a handful of pixels: work-group reduction
-        ("depthwise_3x3_c32_stride1_wide", "depthwise_conv2d"),
+        ("depthwise_3x3_c32_stride1_wide", "depthwise_gpu"),
         ("group3_5x5", "conv2d"),
     ],
 )
@@ -655,7 +655,7 @@ def test_gpu_path_selection(case: str, kernel: str) -> None:
     launch = launches[0]  # a split-K tiled convolution is followed by its sum
     assert launch.kernel == kernel
     assert "o16" not in launch.program.name
-    if kernel.startswith("conv2d_gpu"):  # padded global sizes are multiples of the local size
+    if kernel.startswith("conv2d_gpu") or kernel == "depthwise_gpu":  # padded to the local size
         local = launch.local_size_for("gpu")
         assert local is not None and all(
             g % size == 0 for g, size in zip(launch.global_size, local, strict=True)
@@ -724,10 +724,10 @@ HALF_CASES = [
     # run-time bias: conv2d -DCONV_1X1 / conv2d_gpu reading the bias tensor
     ("1x1_c6_to_c10_batch2", "", "runtime_bias"),
     ("1x1_stride2", "", "runtime_bias"),
-    # depthwise_o16 (3x3 unrolled, interior stride-2 copy; generic taps) / depthwise_conv2d
+    # depthwise_o16 (3x3 unrolled, interior stride-2 copy; generic taps) / depthwise_gpu
     ("depthwise_3x3_c48_stride2_wide_batch2", "relu", ""),
     ("depthwise_5x5_c64_dilation2", "", ""),
-    # C4 not a multiple of 4: depthwise_conv2d under both kinds
+    # C4 not a multiple of 4: depthwise_conv2d / depthwise_gpu
     ("depthwise_3x3_stride2_tf_pads", "", ""),
     ("depthwise_7x7_stride3", "", "no_bias"),
     # grouped: conv2d under both kinds (-DCONV_1X1, 3x3, generic 5x5, channel multiplier);
@@ -814,7 +814,7 @@ def test_half_cases_launch_every_kernel() -> None:
             for launch in half_plan(*case, kind):
                 residual = "-DRESIDUAL" in launch.program.options
                 launched.add(launch.kernel + (" -DRESIDUAL" if residual else ""))
-    assert len(declared) == 11
+    assert len(declared) == 12
     assert declared | {"conv1x1_o32 -DRESIDUAL", "conv2d_gpu_tiled -DRESIDUAL"} <= launched
 
 

@@ -278,6 +278,11 @@ def plan_convolution(
 
     bias = bias_arg(plan, node, bias_item, c_out)
 
+    if context.gpu and group == c_in == c_out and group > 1:
+        plan.constants["filter"] = pack_depthwise_filter(weights)
+        plan.launches.append(depthwise_gpu_launch(x.name, bias, window, (in_h, in_w), out_shape, activation))
+        return plan
+
     if group == c_in == c_out and group > 1:
         plan.constants["filter"] = pack_depthwise_filter(weights)
         program = ProgramSpec("conv2d", filter_size_options(window) + activation.build_options())
@@ -437,6 +442,35 @@ def depthwise_o16_launch(
 
 
 # ---- GPU plans (PlanContext.gpu): kernels/conv2d_gpu.cl ----------------------------
+
+
+def depthwise_gpu_launch(
+    x: str, bias: KernelArg, window: Window, in_hw: tuple[int, int], out_shape: Shape, activation: Activation
+) -> KernelLaunch:
+    """depthwise_gpu over ``x`` with ``plan.constants["filter"]`` packed by
+    ``pack_depthwise_filter``: one output float4 per work-item."""
+    out = Nhwc4Shape.of(out_shape)
+    global_size, local = gpu_local_size((out.c4, out.w, out.n * out.h))
+    options = (f"-DFILTER_H={window.kernel[0]}", f"-DFILTER_W={window.kernel[1]}")
+    return KernelLaunch(
+        ProgramSpec("conv2d_gpu", options + activation.build_options()),
+        "depthwise_gpu",
+        global_size,
+        (
+            OutputArg(0),
+            TensorArg(x),
+            ConstantArg("filter"),
+            bias,
+            IntArg(in_hw[0]),
+            IntArg(in_hw[1]),
+            IntArg(out.h),
+            IntArg(out.w),
+            IntArg(out.c),
+            *window_args(window),
+            *activation.kernel_args(),
+        ),
+        tuned_local_sizes=(("gpu", local),),
+    )
 
 
 def gpu_divisor_local_sizes(global_size: tuple[int, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
