@@ -46,7 +46,12 @@ def run(model: Model) -> bool:
     consumers = model.consumers()
     outputs = model.output_names()
     for add in list(model.graph.nodes):
-        if add.op_type not in ("Add", "Sum") or len(add.inputs) != 2 or "activation" in add.attrs or len(add.outputs) != 1:
+        if (
+            add.op_type not in ("Add", "Sum")
+            or len(add.inputs) != 2
+            or "activation" in add.attrs
+            or len(add.outputs) != 1
+        ):
             continue
         index = next((i for i in (0, 1) if _fusable(model, add, i, producers, consumers, outputs)), None)
         if index is None:
