@@ -14,6 +14,7 @@ which captures CUDA graphs: the strongest configuration a latency-minded user wo
 the last line's geometric mean is taken against it.
 
     python3 dev/bench/gpu_vs_torch.py [--runs 200] [--rounds 10] [--no-compile] [--models a,b]
+        [--compile-modes reduce-overhead]
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true", help="skip both torch.compile engines")
     parser.add_argument(
+        "--compile-modes",
+        default="default,reduce-overhead",
+        help="torch.compile modes to time (default: default,reduce-overhead; compiling takes a while)",
+    )
+    parser.add_argument(
         "--models",
         default=",".join(MODELS),
         help=f"comma-separated, from: {', '.join(MODELS)} (default: all)",
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         if not args.no_compile:
             for engine, mode in (("torch.compile", "default"), (REDUCE_OVERHEAD, "reduce-overhead")):
+                if mode not in args.compile_modes.split(","):
+                    continue
                 try:
                     compiled = torch.compile(gpu_module, mode=mode)
                     for _ in range(3):  # compiles; reduce-overhead records its CUDA graph
