@@ -662,6 +662,34 @@ def test_gpu_path_selection(case: str, kernel: str) -> None:
         )
 
 
+def test_gpu_local_sizes_fit_nvidia_limits() -> None:
+    # NVIDIA's OpenCL allows 1024 x 1024 x 64 work-items per dimension, 1024 in all.
+    for name, (x_shape, w_shape, strides, pads, dilations, group) in CASES.items():
+        for batch in (1, 70):  # a batch of 70: a third global dimension above 64
+            attrs = {
+                "strides": list(strides),
+                "pads": list(pads),
+                "dilations": list(dilations),
+                "group": group,
+            }
+            graph = Graph(
+                [TensorInfo("x", (batch, *x_shape[1:]))],
+                [],
+                [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
+                {"w": np.zeros(w_shape, np.float32)},
+            )
+            for launch in plan_graph(graph, device_kind="gpu").node_plans[0].launches:
+                local = launch.local_size_for("gpu")
+                if local is None:
+                    continue
+                assert math.prod(local) <= 1024, (name, batch, launch.kernel, local)
+                limits = conv_kernels.GPU_MAX_LOCAL
+                assert all(size <= limit for size, limit in zip(local, limits, strict=False)), (
+                    name,
+                    launch.kernel,
+                )
+
+
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_plans_use_their_kinds_kernels_only(kind: str) -> None:
     programs = set()

@@ -15,6 +15,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 from mace_cl import Graph, MaceRuntime, TensorInfo
 from mace_cl.execution.device import select_device, shared_context
 from mace_cl.execution.programs import program_cache_for
+from mace_cl.planning.ops.conv_kernels import GPU_MAX_LOCAL
 from mace_cl.planning.planner import LAYOUT_PROGRAM, STORAGE_OPTIONS
 from mace_cl.planning.program_spec import ProgramSpec
 from mace_cl.testing import device_under_test, half_rounded
@@ -58,6 +59,21 @@ def test_nchw_roundtrip_through_runtime(shape: tuple[int, ...]) -> None:
     np.testing.assert_array_equal(runtime.read_nhwc4("x"), _expected_nhwc4(x))
     np.testing.assert_array_equal(result, x)
     assert result.dtype == np.float32
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 224, 224), (2, 70, 1, 1), (1, 1000), (4, 6)], ids=str)
+def test_gpu_plan_layout_local_sizes_fit_nvidia_limits(shape: tuple[int, ...]) -> None:
+    # GPU plans give the layout kernels exact-divisor local sizes; NVIDIA's OpenCL refuses
+    # more than 64 work-items along the third dimension (a classifier's 1000 outputs).
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    info = TensorInfo("x", shape)
+    runtime = MaceRuntime(Graph(inputs=[info], outputs=[info], nodes=[]), plan_kind="gpu")
+    for boundary in (*runtime._inputs, *runtime._outputs):
+        launch = boundary.convert
+        local = launch.local_size or (1, 1, 1)  # None: fewer than 32 work-items, the driver picks
+        assert all(size <= limit for size, limit in zip(local, GPU_MAX_LOCAL, strict=True))
+        assert all(g % size == 0 for g, size in zip(launch.global_size, local, strict=True))
+    np.testing.assert_array_equal(runtime.run_dict({"x": x})["x"], x)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)

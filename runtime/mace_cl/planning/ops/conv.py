@@ -68,6 +68,7 @@ from mace_cl.planning.ops.broadcast import BroadcastOperand, broadcast_operand
 from mace_cl.planning.ops.conv_kernels import (
     FC_MAX_ROWS,
     GPU_GROUP_ITEMS,
+    GPU_MAX_LOCAL,
     GPU_TARGET_ITEMS,
     O16,
     O16_DW_PIXELS,
@@ -479,8 +480,8 @@ def gpu_divisor_local_sizes(global_size: tuple[int, ...]) -> tuple[tuple[str, tu
     Nothing (the driver picks) when that makes groups of fewer than 32."""
     budget = GPU_GROUP_ITEMS * 2
     local = []
-    for size in global_size:
-        choice = max(d for d in range(1, min(size, budget) + 1) if size % d == 0)
+    for size, limit in zip(global_size, GPU_MAX_LOCAL, strict=False):
+        choice = max(d for d in range(1, min(size, budget, limit) + 1) if size % d == 0)
         local.append(choice)
         budget //= choice
     if np.prod(local) < 32:

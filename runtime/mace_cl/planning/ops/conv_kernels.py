@@ -259,6 +259,10 @@ def pointwise_o16_launch(
 GPU_TARGET_ITEMS = 16384
 GPU_PIXEL_CHOICES = (4, 2, 1)  # OUT_PIXELS of conv2d_gpu, most work per item first
 GPU_GROUP_ITEMS = 128  # work-items per work-group the GPU launches aim for
+# The largest local size per dimension GPU plans use: NVIDIA's OpenCL allows only 64
+# along the third (its max_work_item_sizes are 1024, 1024, 64; a larger one fails the
+# launch with INVALID_KERNEL_ARGS).
+GPU_MAX_LOCAL = (1024, 1024, 64)
 FC_LANES = 64  # work-items splitting the input channels of one fc_gpu output block
 # 1x1 convolutions over at most this many pixels run as fc_gpu (one work-group per
 # output block and pixel), where conv2d_gpu would have only OC4 * pixels work-items.
@@ -285,7 +289,7 @@ def gpu_local_size(global_size: tuple[int, ...]) -> tuple[tuple[int, ...], tuple
                 break
             candidate //= 2
         if index >= 2:  # not padded: the largest divisor that fits
-            choice = max(d for d in range(1, min(size, budget) + 1) if size % d == 0)
+            choice = max(d for d in range(1, min(size, budget, GPU_MAX_LOCAL[index]) + 1) if size % d == 0)
         budget //= choice
         local.append(choice)
     padded_global = tuple(-(-size // lsize) * lsize for size, lsize in zip(global_size, local, strict=True))
