@@ -18,6 +18,14 @@
  *              are folded in local memory (S = get_local_size(1), a power of two).
  *              Global size (C4 rounded up to L0, S, N), local size (L0, S, 1),
  *              scratch L0 * S float4 (local memory: float whatever the storage).
+ *              -DPOOL_PARTIAL: the pixels are cut into `parts` (one more argument,
+ *              last) ranges, one per index of the third dimension (global size
+ *              (.., S, N * parts)), and each work-group writes its range's raw
+ *              max / sum to `out`, then a float4 buffer [N][parts][C4], for
+ *              global_pool_finish. For large inputs, where C4 / L0 work-groups alone
+ *              would leave a GPU nearly idle (96 channels at 112x112: two).
+ * global_pool_finish: folds those parts, divides (average), activates and stores;
+ *              global size (C4, N), either rounded up (work-items past the end return).
  *
  * in and out are data_t (common.h: half with -DSTORAGE_HALF). */
 #include "common.h"
@@ -99,20 +107,37 @@ __kernel void global_pool(__global data_t *out, __global const data_t *in,
   STORE4(acc, n * blocks + c4, out);
 }
 
-__kernel void global_pool_wg(__global data_t *out, __global const data_t *in,
+#ifdef POOL_PARTIAL
+#define GLOBAL_POOL_OUT __global float4 *out
+#define PARTS_PARAM , int parts
+#else
+#define GLOBAL_POOL_OUT __global data_t *out
+#define PARTS_PARAM
+#endif
+
+__kernel void global_pool_wg(GLOBAL_POOL_OUT, __global const data_t *in,
                              int pixels, int channels, float act_alpha,
-                             float act_beta, __local float4 *scratch) {
+                             float act_beta, __local float4 *scratch PARTS_PARAM) {
   const int c4 = get_global_id(0);
   const int lc = get_local_id(0);
   const int l0 = get_local_size(0);
   const int s = get_local_id(1);
   const int slices = get_local_size(1);
-  const int n = get_global_id(2);
   const int blocks = channel_blocks(channels);
+#ifdef POOL_PARTIAL
+  const int n = get_global_id(2) / parts;
+  const int per_part = (pixels + parts - 1) / parts;
+  const int begin = (get_global_id(2) - n * parts) * per_part;
+  const int end = min(begin + per_part, pixels);
+#else
+  const int n = get_global_id(2);
+  const int begin = 0;
+  const int end = pixels;
+#endif
   float4 acc = POOL_INIT;
   if (c4 < blocks) {
     __global const data_t *src = in + (n * pixels * blocks + c4) * 4;
-    for (int p = s; p < pixels; p += slices) acc = POOL_ADD(acc, LOAD4(p * blocks, src));
+    for (int p = begin + s; p < end; p += slices) acc = POOL_ADD(acc, LOAD4(p * blocks, src));
   }
   scratch[s * l0 + lc] = acc;
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -121,11 +146,31 @@ __kernel void global_pool_wg(__global data_t *out, __global const data_t *in,
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (s == 0 && c4 < blocks) {
+#ifdef POOL_PARTIAL
+    out[get_global_id(2) * blocks + c4] = scratch[lc];
+#else
     acc = scratch[lc];
 #ifdef POOL_AVG
     acc /= (float)pixels;
 #endif
     acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
     STORE4(acc, n * blocks + c4, out);
+#endif
   }
+}
+
+__kernel void global_pool_finish(__global data_t *out, __global const float4 *partial,
+                                 int pixels, int channels, int parts, float act_alpha,
+                                 float act_beta) {
+  const int c4 = get_global_id(0);
+  const int n = get_global_id(1);
+  const int blocks = channel_blocks(channels);
+  if (c4 >= blocks) return;
+  float4 acc = POOL_INIT;
+  for (int part = 0; part < parts; ++part) acc = POOL_ADD(acc, partial[(n * parts + part) * blocks + c4]);
+#ifdef POOL_AVG
+  acc /= (float)pixels;
+#endif
+  acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
+  STORE4(acc, n * blocks + c4, out);
 }

@@ -12,7 +12,10 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace_cl.model.graph import Graph, Node, TensorInfo
+from mace_cl.planning.ops import pooling as pooling_ops
 from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import assert_close_half, half_rounded, run_node
 
 # Max pooling picks an input value, so it is exact. Averages sum at most a few dozen
@@ -236,6 +239,56 @@ def test_global_pool_half_storage(op_type: str, shape: tuple[int, ...]) -> None:
     expected = reduce(x.astype(np.float64), axis=(2, 3), keepdims=True)
     assert result.shape == expected.shape
     assert_close_half(result, expected, roundings=1, scale=0.0 if op_type == "GlobalMaxPool" else None)
+
+
+# ---- two-stage global pooling (GPU plans over many pixels) ------------------------------
+
+
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 7), (1, 37, 3, 5), (3, 9, 10), (1, 1030, 2, 2)])
+@pytest.mark.parametrize(("op_type", "activation"), [("GlobalAveragePool", "relu"), ("GlobalMaxPool", "")])
+def test_global_pool_in_parts(
+    op_type: str, activation: str, shape: tuple[int, ...], data_type: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parts of two or three pixels; some come out empty (49 pixels: 24 parts of 3, the last
+    # seven hold none). Under the cpu plan: global_pool.
+    monkeypatch.setattr(pooling_ops, "GLOBAL_POOL_TARGET_GROUPS", 1 << 20)
+    monkeypatch.setattr(pooling_ops, "GLOBAL_POOL_MIN_PART_PIXELS", 2)
+    x = random_input(shape, seed=math.prod(shape))
+    if data_type == "fp16_fp32":
+        x = half_rounded(x)
+    attrs = {"activation": activation} if activation else {}
+    (result,) = run_node(op_type, {"x": x}, attrs=attrs, data_type=data_type)
+    graph = Graph([TensorInfo("x", shape)], [], [Node(op_type, "node", ["x"], ["y"], attrs)], {})
+    gpu_launches = plan_graph(graph, device_kind="gpu").node_plans[0].launches
+    assert [launch.kernel for launch in gpu_launches] == ["global_pool_wg", "global_pool_finish"]
+    axes = tuple(range(2, len(shape)))
+    reduce = np.mean if op_type == "GlobalAveragePool" else np.max
+    expected = reduce(x.astype(np.float64), axis=axes, keepdims=True)
+    if activation:
+        expected = np.maximum(expected, 0.0)
+    if data_type == "fp32":
+        check(result, expected)
+    else:
+        assert_close_half(result, expected, roundings=1, scale=0.0 if op_type == "GlobalMaxPool" else None)
+
+
+@pytest.mark.parametrize(
+    ("shape", "parts"),
+    [
+        ((1, 96, 112, 112), 132),  # 2 work-groups of 16 blocks: 132 parts of 96 pixels
+        ((1, 1152, 14, 14), 3),  # 18 work-groups; 196 pixels allow 3 parts of 64+
+        ((1, 1152, 7, 7), 1),  # 49 pixels: one launch
+    ],
+)
+def test_global_pool_parts_choice(shape: tuple[int, ...], parts: int) -> None:
+    graph = Graph([TensorInfo("x", shape)], [], [Node("GlobalAveragePool", "node", ["x"], ["y"], {})], {})
+    launches = plan_graph(graph, device_kind="gpu").node_plans[0].launches
+    if parts == 1:
+        assert [(launch.kernel, launch.global_size[2]) for launch in launches] == [("global_pool_wg", 1)]
+    else:
+        assert [launch.kernel for launch in launches] == ["global_pool_wg", "global_pool_finish"]
+        assert "-DPOOL_PARTIAL" in launches[0].program.options and launches[0].global_size[2] == parts
 
 
 # ---- rejected attributes -------------------------------------------------------------

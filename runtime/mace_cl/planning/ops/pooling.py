@@ -19,11 +19,13 @@ from mace_cl.planning.ops.base import (
     OutputArg,
     PlanContext,
     PlanInput,
+    ScratchArg,
     TensorArg,
     attr_int,
     expect_input_count,
 )
-from mace_cl.planning.ops.fused_activation import fused_activation
+from mace_cl.planning.ops.conv_kernels import gpu_local_size
+from mace_cl.planning.ops.fused_activation import Activation, fused_activation
 from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.ops.spatial import (
@@ -47,6 +49,71 @@ _REDUCTION = {
 # global_pool_wg (GPU plans): work-items per channel block, channel blocks per group.
 GLOBAL_POOL_SLICES = 16
 GLOBAL_POOL_BLOCKS = 16
+# Two-stage global pooling (global_pool_wg -DPOOL_PARTIAL, then global_pool_finish): the
+# pixels are cut into parts until there are GLOBAL_POOL_TARGET_GROUPS work-groups (two
+# per SM of an H100), each part at least GLOBAL_POOL_MIN_PART_PIXELS pixels long (four
+# per work-item).
+GLOBAL_POOL_TARGET_GROUPS = 264
+GLOBAL_POOL_MIN_PART_PIXELS = 64
+PARTIAL_SCRATCH = "partial"  # OpPlan.scratch_bytes key of the parts' results
+
+
+def _global_pool_gpu(node: Node, x: str, out_shape: tuple[int, ...], pixels: int) -> OpPlan:
+    """global_pool_wg (work-group reduction: GLOBAL_POOL_SLICES work-items share each
+    channel block's pixels, GLOBAL_POOL_BLOCKS adjacent blocks per work-group, coalesced
+    reads); over many pixels in parts, then global_pool_finish."""
+    activation = fused_activation(node)
+    reduction = _REDUCTION[node.op_type]
+    batch, channels = out_shape[:2]
+    plan = OpPlan(output_shapes=[out_shape])
+    blocks = channel_blocks(channels)
+    lanes = min(GLOBAL_POOL_BLOCKS, 1 << (blocks - 1).bit_length())
+    groups = -(-blocks // lanes) * batch
+    parts = max(1, min(GLOBAL_POOL_TARGET_GROUPS // groups, pixels // GLOBAL_POOL_MIN_PART_PIXELS))
+    pool_args = (TensorArg(x), IntArg(pixels), IntArg(channels))
+    wg_size = (-(-blocks // lanes) * lanes, GLOBAL_POOL_SLICES, batch * parts)
+    scratch = LocalMemArg(lanes * GLOBAL_POOL_SLICES * 16)
+    local = (lanes, GLOBAL_POOL_SLICES, 1)
+    if parts == 1:
+        program = ProgramSpec("pooling", (reduction, *activation.build_options()))
+        plan.launches.append(
+            KernelLaunch(
+                program,
+                "global_pool_wg",
+                wg_size,
+                (OutputArg(0), *pool_args, *activation.kernel_args(), scratch),
+                local_size=local,
+            )
+        )
+        return plan
+    plan.scratch_bytes[PARTIAL_SCRATCH] = batch * parts * blocks * 16  # float4 per part and block
+    plan.launches.append(
+        KernelLaunch(
+            ProgramSpec("pooling", (reduction, "-DPOOL_PARTIAL")),
+            "global_pool_wg",
+            wg_size,
+            (ScratchArg(PARTIAL_SCRATCH), *pool_args, *Activation().kernel_args(), scratch, IntArg(parts)),
+            local_size=local,
+        )
+    )
+    finish_size, finish_local = gpu_local_size((blocks, batch))
+    plan.launches.append(
+        KernelLaunch(
+            ProgramSpec("pooling", (reduction, *activation.build_options())),
+            "global_pool_finish",
+            finish_size,
+            (
+                OutputArg(0),
+                ScratchArg(PARTIAL_SCRATCH),
+                IntArg(pixels),
+                IntArg(channels),
+                IntArg(parts),
+                *activation.kernel_args(),
+            ),
+            tuned_local_sizes=(("gpu", finish_local),),
+        )
+    )
+    return plan
 
 
 def _flag(node: Node, key: str) -> bool:
@@ -112,30 +179,13 @@ def plan_global_pool(node: Node, inputs: list[PlanInput], context: PlanContext =
     channels = x.shape[1]
     activation = fused_activation(node)
     program = ProgramSpec("pooling", (_REDUCTION[node.op_type], *activation.build_options()))
+    out_shape = output_shape(x.shape, channels, (1, 1))
     if context.gpu:
-        # Work-group reduction: GLOBAL_POOL_SLICES work-items share each channel block's
-        # pixels, GLOBAL_POOL_BLOCKS adjacent blocks per work-group (coalesced reads).
-        blocks = channel_blocks(channels)
-        lanes = min(GLOBAL_POOL_BLOCKS, 1 << (blocks - 1).bit_length())
-        launch = KernelLaunch(
-            program,
-            "global_pool_wg",
-            (-(-blocks // lanes) * lanes, GLOBAL_POOL_SLICES, x.shape[0]),
-            (
-                OutputArg(0),
-                TensorArg(x.name),
-                IntArg(in_h * in_w),
-                IntArg(channels),
-                *activation.kernel_args(),
-                LocalMemArg(lanes * GLOBAL_POOL_SLICES * 16),
-            ),
-            local_size=(lanes, GLOBAL_POOL_SLICES, 1),
-        )
-        return OpPlan(output_shapes=[output_shape(x.shape, channels, (1, 1))], launches=[launch])
+        return _global_pool_gpu(node, x.name, out_shape, in_h * in_w)
     launch = KernelLaunch(
         program,
         "global_pool",
         (channel_blocks(channels), x.shape[0]),
         (OutputArg(0), TensorArg(x.name), IntArg(in_h * in_w), IntArg(channels), *activation.kernel_args()),
     )
-    return OpPlan(output_shapes=[output_shape(x.shape, channels, (1, 1))], launches=[launch])
+    return OpPlan(output_shapes=[out_shape], launches=[launch])
