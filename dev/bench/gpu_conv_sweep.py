@@ -14,6 +14,7 @@ Variants:
   M,N,IM,IN   every tiled convolution with this (TILE_M, TILE_N, ITEM_M, ITEM_N)
   split=T     split-K below T work-items (GPU_SPLIT_TARGET_ITEMS; 0: never)
   steps=S     split-K slices of at least S K steps (GPU_SPLIT_MIN_STEPS)
+  chunk=C     input channel blocks per K step (GPU_TILED_CHUNK)
 
 Per model it prints each variant's end-to-end median (a runtime without profiling, host
 in, host out) and device time per run, then the per-layer oracle -- every Conv at its
@@ -74,6 +75,7 @@ def variant(name: str) -> Iterator[None]:
         "GPU_TILED_CONFIGS",
         "GPU_SPLIT_TARGET_ITEMS",
         "GPU_SPLIT_MIN_STEPS",
+        "GPU_TILED_CHUNK",
     )
     saved = {key: getattr(conv_ops, key) for key in keys}
     try:
@@ -85,6 +87,8 @@ def variant(name: str) -> Iterator[None]:
             conv_ops.GPU_SPLIT_TARGET_ITEMS = int(name.removeprefix("split="))
         elif name.startswith("steps="):
             conv_ops.GPU_SPLIT_MIN_STEPS = int(name.removeprefix("steps="))
+        elif name.startswith("chunk="):
+            conv_ops.GPU_TILED_CHUNK = int(name.removeprefix("chunk="))
         elif name != "default":
             conv_ops.GPU_TILED_CONFIGS = (tuple(int(v) for v in name.split(",")),)
         yield
@@ -107,10 +111,11 @@ def export(name: str, data_type: str) -> tuple[Graph, dict[str, np.ndarray]]:
 
 def measure(
     graph: Graph, feed: dict[str, np.ndarray], runs: int
-) -> tuple[float, float, dict[str, float], int]:
-    """(end-to-end median s, device median s, per-node device median s, launches)."""
+) -> tuple[float, float, dict[str, float], int, np.ndarray]:
+    """(end-to-end median s, device median s, per-node device median s, launches, outputs)."""
     plain = MaceRuntime(graph, device="gpu")
     profiled = MaceRuntime(graph, device="gpu", profile=True)
+    outputs = np.concatenate([v.reshape(-1) for v in plain.run_dict(feed).values()])
     for _ in range(5):
         plain.run_dict(feed)
         profiled.run_dict(feed)
@@ -132,7 +137,7 @@ def measure(
             per_node[node].append(seconds)
     launches = len(profiled.last_profile().launches)
     medians = {node: statistics.median(v) for node, v in per_node.items()}
-    return statistics.median(walls), statistics.median(devices), medians, launches
+    return statistics.median(walls), statistics.median(devices), medians, launches, outputs
 
 
 def describe_convs(graph: Graph) -> dict[str, str]:
@@ -161,22 +166,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants",
         default="/".join(",".join(map(str, c)) for c in DEFAULT_CONFIGS),
-        help="beyond main and default, /-separated: TILE_M,TILE_N,ITEM_M,ITEM_N, split=T or steps=S",
+        help="beyond main and default, /-separated: TILE_M,TILE_N,ITEM_M,ITEM_N, split=T, steps=S or chunk=C",
     )
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     extra = [c for c in args.variants.split("/") if c]
-    configs = [c for c in extra if not c.startswith(("split=", "steps="))]
+    configs = [c for c in extra if not c.startswith(("split=", "steps=", "chunk="))]
     variants = ["main", "default", *extra]
     report: dict[str, dict] = {}
     for name in [m for m in args.models.split(",") if m]:
         graph, feed = export(name, args.data_type)
         labels = describe_convs(graph)
-        results: dict[str, tuple[float, float, dict[str, float], int]] = {}
+        results: dict[str, tuple[float, float, dict[str, float], int, np.ndarray]] = {}
         print(f"\n## {name} ({args.data_type})")
-        print("variant | end to end ms | device ms | launches")
-        print("--- | ---: | ---: | ---:")
+        print("variant | end to end ms | device ms | launches | max rel diff vs first")
+        print("--- | ---: | ---: | ---: | ---:")
         for var in variants:
             with variant(var):
                 try:
@@ -184,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as exc:  # a configuration the device refuses: report, go on
                     print(f"{var} | failed: {type(exc).__name__}: {str(exc)[:100]}")
                     continue
-            wall, device, _, launches = results[var]
-            print(f"{var} | {wall * 1e3:.3f} | {device * 1e3:.3f} | {launches}")
+            wall, device, _, launches, outputs = results[var]
+            reference = next(iter(results.values()))[4]  # the first variant's outputs
+            error = float(np.abs(outputs - reference).max() / (np.abs(reference).max() + 1e-30))
+            print(f"{var} | {wall * 1e3:.3f} | {device * 1e3:.3f} | {launches} | {error:.1e}")
         fixed = [v for v in configs if v in results] or [v for v in variants[1:] if v in results]
         convs = [n for n in labels if all(n in results[v][2] for v in fixed)]
         if fixed and "default" in results:
