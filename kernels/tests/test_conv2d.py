@@ -499,12 +499,13 @@ TILED_CASES = sorted(
 
 
 @pytest.mark.parametrize("chunk", [4, 8])
-@pytest.mark.parametrize("config", conv_ops.GPU_TILED_CONFIGS)
+@pytest.mark.parametrize("config", sorted({*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFIGS}))
 @pytest.mark.parametrize("case", TILED_CASES)
 def test_gpu_tiled_conv_every_config(
     case: str, config: tuple[int, int, int, int], chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(conv_ops, "GPU_TILED_CONFIGS", (config,))
+    monkeypatch.setattr(conv_ops, "GPU_TILED_KXK_CONFIGS", (config,))
     monkeypatch.setattr(conv_ops, "GPU_TILED_CHUNK", chunk)
     monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)  # the small-channel cases too
     monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 0)  # one launch (split-K: below)
@@ -599,9 +600,10 @@ def test_gpu_tiled_conv_fused_activation_and_runtime_bias(constant_bias: bool) -
 @pytest.mark.parametrize(
     ("x_shape", "w_shape", "stride", "config", "slices"),
     [
-        ((1, 64, 56, 56), (64, 64, 3, 3), 1, (16, 8, 2, 1), 1),  # ResNet18 layer1: 3136 pixels
-        # layer4's first: 49 pixels, 64 work-groups of 64; K = 9 taps x 8 chunks, in 8 slices
-        ((1, 256, 14, 14), (512, 256, 3, 3), 2, (16, 8, 2, 1), 8),
+        # ResNet18 layer1: 3136 pixels, 196 work-groups of 64; K = 9 taps x 2 chunks, 2 slices
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, (32, 8, 4, 1), 2),
+        # layer4's first: 49 pixels, 32 work-groups; 9 taps x 8 chunks in 15 slices of 5
+        ((1, 256, 14, 14), (512, 256, 3, 3), 2, (32, 8, 4, 1), 15),
         ((8, 64, 56, 56), (64, 64, 3, 3), 1, (64, 16, 4, 2), 1),  # batch 8: enough work-items
     ],
 )

@@ -494,8 +494,12 @@ def gpu_divisor_local_sizes(global_size: tuple[int, ...]) -> tuple[tuple[str, tu
 # work-group / work-item. More outputs per work-item reuse each __local read more often
 # but leave fewer work-items; a plan takes the first one with GPU_TARGET_ITEMS
 # work-items, else the last (batch-1 CNNs: the 7x7 and 14x14 layers have only a few
-# hundred pixels, and then parallelism matters more than reuse).
+# hundred pixels, and then parallelism matters more than reuse). 1x1 and KxK
+# convolutions end differently: on an H100 (dev/bench/gpu_conv_sweep.py) ResNet's 3x3
+# layers ran 15 % to 25 % faster with four pixels per work-item (32, 8, 4, 1) than with
+# two (16, 8, 2, 1), while 1x1 layers were even or slower with it.
 GPU_TILED_CONFIGS = ((64, 16, 4, 2), (32, 16, 2, 2), (16, 8, 2, 1))
+GPU_TILED_KXK_CONFIGS = ((64, 16, 4, 2), (32, 16, 2, 2), (32, 8, 4, 1))
 # Input channel blocks below which the convolution stays on conv2d_gpu: a K step loads
 # GPU_TILED_CHUNK blocks (4 for fewer than 8), so an RGB stem would load mostly zeros.
 GPU_TILED_MIN_C4 = 4
@@ -522,7 +526,8 @@ def conv2d_gpu_tiled_launches(
     residual: str | None = None,
 ) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
-    packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS; ``residual`` (a tensor
+    packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
+    GPU_TILED_KXK_CONFIGS; ``residual`` (a tensor
     shaped like the output) is added before the activation. One launch, or, split over K
     (GPU_SPLIT_TARGET_ITEMS), the slices' launch into a scratch buffer of ``plan`` and the
     conv2d_gpu_split_sum launch that finishes the output."""
@@ -538,7 +543,8 @@ def conv2d_gpu_tiled_launches(
         along_n, along_m = groups(config)
         return along_n * along_m * (config[0] // config[2]) * (config[1] // config[3])
 
-    config = next((c for c in GPU_TILED_CONFIGS if items(c) >= GPU_TARGET_ITEMS), GPU_TILED_CONFIGS[-1])
+    configs = GPU_TILED_CONFIGS if _is_pointwise(window) else GPU_TILED_KXK_CONFIGS
+    config = next((c for c in configs if items(c) >= GPU_TARGET_ITEMS), configs[-1])
     tile_m, tile_n, item_m, item_n = config
     chunk = GPU_TILED_CHUNK if in_c4 >= GPU_TILED_CHUNK else 4
     steps = (1 if _is_pointwise(window) else window.kernel[0] * window.kernel[1]) * -(-in_c4 // chunk)
