@@ -35,6 +35,12 @@
 #define RESIDUAL_PARAM
 #endif
 
+#ifdef INPUT_SCALE
+#define INPUT_SCALE_PARAM , __global const data_t *input_scale
+#else
+#define INPUT_SCALE_PARAM
+#endif
+
 #ifndef OUT_PIXELS
 #define OUT_PIXELS 4
 #endif
@@ -180,7 +186,10 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   convolution (a plain GEMM: pixel m's inputs are row m of the input, no tap
  *   coordinates or bounds per load); -DRESIDUAL: one more argument after out_c,
  *   `residual`, a tensor shaped like the output added before the activation (a residual
- *   Add fused by the converter). Local size (TILE_N / ITEM_N,
+ *   Add fused by the converter); -DINPUT_SCALE: one more argument after that,
+ *   `input_scale`, an [N][C_in4] tensor (NHWC4 of [N, C_in, 1, 1]) that multiplies each
+ *   input channel as it is loaded (a squeeze-excite gate folded in by the converter).
+ *   Local size (TILE_N / ITEM_N,
  *   TILE_M / ITEM_M[, 1]), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1][, slices]) (the third dimension with -DSPLIT_K).
  *   -DSPLIT_K: the K steps are cut into slices of `slice_steps` (one more argument, last),
@@ -219,7 +228,8 @@ __kernel __attribute__((reqd_work_group_size(TILE_LX, TILE_LY, 1)))
 void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
                       __global const data_t *filter,
                       __global const data_t *bias, int pixels, int in_h,
-                      int in_w, int in_c4, int out_h, int out_w, int out_c RESIDUAL_PARAM,
+                      int in_w, int in_c4, int out_h, int out_w,
+                      int out_c RESIDUAL_PARAM INPUT_SCALE_PARAM,
                       int filter_h, int filter_w, int stride_h, int stride_w,
                       int pad_top, int pad_left, int dilation_h,
                       int dilation_w, float act_alpha, float act_beta SLICE_PARAM) {
@@ -240,11 +250,17 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
    * e % CHUNK of pixel e / CHUNK, so consecutive work-items read consecutive float4s
    * of a pixel. The pixel's coordinates don't change between K steps: compute once. */
   int x_n[X_LOADS], x_row0[X_LOADS], x_col0[X_LOADS], x_cb[X_LOADS];
+#ifdef INPUT_SCALE
+  int x_image[X_LOADS]; /* the batch index of the pixel, for input_scale */
+#endif
 #pragma unroll
   for (int j = 0; j < X_LOADS; ++j) {
     const int e = lid + j * TILE_ITEMS;
     const int m = m0 + e / CHUNK;
     x_cb[j] = e % CHUNK;
+#ifdef INPUT_SCALE
+    x_image[j] = m / out_hw;
+#endif
 #ifdef POINTWISE
     x_n[j] = e < X_TILE && m < pixels ? m : -1; /* the input row, or -1: no load */
 #else
@@ -278,6 +294,9 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
 #endif
   const int k_rows = in_c4 * 4; /* weight rows per tap */
   raw4_t xr[X_LOADS], wr[W_LOADS]; /* the next step's values, as loaded (common.h) */
+#ifdef INPUT_SCALE
+  float4 xscale[X_LOADS]; /* their input channels' scales; 0 where nothing was loaded */
+#endif
 
   /* Iteration s loads step s into registers, computes step s - 1 from __local
    * memory, then stores the registers there. The barriers depend only on s, so every
@@ -292,7 +311,11 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
 #pragma unroll
       for (int j = 0; j < X_LOADS; ++j) {
         const int c = c0 + x_cb[j];
-        xr[j] = x_n[j] >= 0 && c < in_c4 ? RAW_LOADA4(x_n[j] * in_c4 + c, in) : (raw4_t)(0);
+        const bool ok = x_n[j] >= 0 && c < in_c4;
+        xr[j] = ok ? RAW_LOADA4(x_n[j] * in_c4 + c, in) : (raw4_t)(0);
+#ifdef INPUT_SCALE
+        xscale[j] = ok ? LOADA4(x_image[j] * in_c4 + c, input_scale) : (float4)(0.0f);
+#endif
       }
 #else
 #pragma unroll
@@ -302,6 +325,9 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
         const int c = c0 + x_cb[j];
         const bool ok = ih >= 0 && ih < in_h && iw >= 0 && iw < in_w && c < in_c4;
         xr[j] = ok ? RAW_LOADA4(((x_n[j] * in_h + ih) * in_w + iw) * in_c4 + c, in) : (raw4_t)(0);
+#ifdef INPUT_SCALE
+        xscale[j] = ok ? LOADA4(x_n[j] * in_c4 + c, input_scale) : (float4)(0.0f);
+#endif
       }
 #endif
       __global const data_t *w_tap = filter + ((tap * k_rows + c0 * 4) * out_c4 + ob0) * 4;
@@ -337,7 +363,11 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
 #pragma unroll
       for (int j = 0; j < X_LOADS; ++j) {
         const int e = lid + j * TILE_ITEMS;
+#ifdef INPUT_SCALE
+        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = UNPACK4(xr[j]) * xscale[j];
+#else
         if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = UNPACK4(xr[j]);
+#endif
       }
 #pragma unroll
       for (int j = 0; j < W_LOADS; ++j) {

@@ -398,6 +398,74 @@ def test_residual_shape_must_match_output() -> None:
         plan_graph(graph, device_kind="cpu")
 
 
+# Input scale (input 4, folded in by the converter's channel_scale pass): conv(x * s) for
+# s of shape [N, C_in, 1, 1]. GPU plans with enough input blocks take it in
+# conv2d_gpu_tiled -DINPUT_SCALE (1x1, 3x3, strided, split-K); every other kernel gets the
+# product from an eltwise Mul into a scratch buffer.
+INPUT_SCALE_CASES = [
+    ("1x1_c24_to_c64_7x7", "", ""),
+    ("1x1_c20_to_c33_9_pixels", "relu", "residual"),
+    ("3x3_c20_to_c36_odd_sizes", "sigmoid", ""),
+    ("3x3_stride2_c40_to_c70_batch2", "", "residual"),
+    ("3x3_pad1_c5_to_c7_batch2", "relu", ""),  # C4 = 2: conv2d_gpu after the Mul
+    ("depthwise_3x3_c30_batch2", "", ""),
+]
+
+
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+@pytest.mark.parametrize(("case", "activation", "variant"), INPUT_SCALE_CASES)
+def test_input_scale(case: str, activation: str, variant: str, data_type: str, plan_kind: str) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=41)
+    scale = np.random.default_rng(42).uniform(-2, 2, (x_shape[0], x_shape[1], 1, 1)).astype(np.float32)
+    half = data_type == "fp16_fp32"
+    if half:
+        x, w, b, scale = (half_rounded(a) for a in (x, w, b, scale))
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    if activation:
+        attrs["activation"] = activation
+    plain = conv_reference(x * scale, w, b, strides, pads, dilations, group)
+    inputs = {"x": x, "w": w, "b": b, "r": None, "s": scale}
+    if variant == "residual":
+        inputs["r"] = np.random.default_rng(43).uniform(-1, 1, plain.shape).astype(np.float32)
+        if half:
+            inputs["r"] = half_rounded(inputs["r"])
+    expected = ACTIVATIONS[activation](plain + (inputs["r"] if inputs["r"] is not None else 0.0))
+    (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs={"w", "b"}, data_type=data_type)
+
+    infos = [TensorInfo(n, v.shape) for n, v in inputs.items() if v is not None and n not in ("w", "b")]
+    node = Node("Conv", "node", [n if v is not None else "" for n, v in inputs.items()], ["y"], attrs)
+    graph = Graph(infos, [], [node], {"w": w, "b": b})
+    launches = plan_graph(graph, device_kind=plan_kind).node_plans[0].launches
+    in_kernel = any("-DINPUT_SCALE" in launch.program.options for launch in launches)
+    multiplied = "-DELTWISE_OP=OP_MUL" in launches[0].program.options
+    assert in_kernel != multiplied
+    assert in_kernel == (plan_kind == "gpu" and group == 1 and math.ceil(x_shape[1] / 4) >= 4)
+    if half:
+        # The Mul stores x * s in half (one more rounding, 2^-11 of each product, which the
+        # convolution carries at most as conv(|x * s|, |w|)), as does an unfused residual Add.
+        roundings = 1 + multiplied + (launches[-1].kernel == "eltwise" and variant == "residual")
+        carried = conv_reference(np.abs(x * scale), np.abs(w), None, strides, pads, dilations, group)
+        bound = float(max(np.abs(plain).max(), np.abs(expected).max(), carried.max()))
+        assert_close_half(result, expected, roundings=roundings, scale=bound)
+    else:
+        assert_conv_close(result, expected, w)
+
+
+def test_input_scale_must_be_per_channel() -> None:
+    node = Node("Conv", "node", ["x", "w", "", "", "s"], ["y"], {})
+    graph = Graph(
+        [TensorInfo("x", (2, 4, 3, 3)), TensorInfo("s", (2, 4, 3, 1))],
+        [],
+        [node],
+        {"w": np.zeros((5, 4, 1, 1), np.float32)},
+    )
+    with pytest.raises(
+        OpError, match=r"input scale \(input 4\) must be a run-time tensor of shape \[2, 4, 1, 1\]"
+    ):
+        plan_graph(graph, device_kind="gpu")
+
+
 @pytest.mark.parametrize(
     ("case", "kernel", "options"),
     [

@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from mace_cl.model.graph import Node
-from mace_cl.planning.layout import Nhwc4Shape, channel_blocks
+from mace_cl.planning.layout import Nhwc4Shape, broadcast_float_strides, channel_blocks, nhwc4_nbytes
 from mace_cl.planning.ops.base import (
     SHAPES_CONTEXT,
     ConstantArg,
@@ -134,29 +134,59 @@ def dense_grouped_weights(weights: np.ndarray, group: int) -> np.ndarray:
 
 @register_op("Conv", needs_context=True)
 def plan_conv(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
-    expect_input_count(node, inputs, 2, 4)
+    expect_input_count(node, inputs, 2, 5)
     residual = inputs[3] if len(inputs) > 3 and inputs[3].present else None
+    input_scale = inputs[4] if len(inputs) > 4 and inputs[4].present else None
     activation = fused_activation(node)
-    if residual is None:
-        return plan_convolution(node, inputs[:3], context, activation, None)
-    plan = plan_convolution(node, inputs[:3], context, activation, residual)
-    out_shape = plan.output_shapes[0]
-    if residual.shape != out_shape:
+    x = runtime_input(node, inputs[0])
+    if input_scale is not None:
+        _check_input_scale(node, x.shape, input_scale)
+    plan = plan_convolution(node, inputs[:3], context, activation, residual, input_scale)
+    # No kernel variant took the input scale: multiply into a scratch buffer first, and
+    # convolve that.
+    x_arg = None
+    if input_scale is not None and not uses_input_scale(plan):
+        x_arg = ScratchArg(SCALED_INPUT)
+        plan = plan_convolution(node, inputs[:3], context, activation, residual, None, x_arg)
+        input_scale = None
+    if residual is not None:
+        out_shape = plan.output_shapes[0]
+        if residual.shape != out_shape:
+            raise OpError(
+                node,
+                f"the residual (input 3) must have the output's shape {list(out_shape)}, "
+                f"got {list(residual.shape or ())}",
+            )
+        if not uses_residual(plan):
+            # No kernel variant took the residual: convolve without the activation, then
+            # Add (planned again because the activation is built into the convolution's program).
+            plan = plan_convolution(node, inputs[:3], context, Activation(), None, input_scale, x_arg)
+            geo = Nhwc4Shape.of(out_shape)
+            own_output = BroadcastOperand(OutputArg(0), geo.float_strides())
+            operand = broadcast_operand(plan, "residual", residual, out_shape)
+            plan.launches.append(eltwise_launch("OP_ADD", own_output, operand, geo, activation))
+    if x_arg is not None:
+        assert x.shape is not None and inputs[4].shape is not None
+        geo = Nhwc4Shape.of(x.shape)
+        source = BroadcastOperand(TensorArg(x.name), geo.float_strides())
+        scale = BroadcastOperand(TensorArg(inputs[4].name), broadcast_float_strides(inputs[4].shape, x.shape))
+        plan.launches.insert(0, eltwise_launch("OP_MUL", source, scale, geo, Activation(), dest=x_arg))
+        plan.scratch_bytes[SCALED_INPUT] = nhwc4_nbytes(x.shape)
+    return plan
+
+
+def _check_input_scale(node: Node, x_shape: Shape | None, input_scale: PlanInput) -> None:
+    """Input 4 scales each input channel (a squeeze-excite gate the converter folded in):
+    a run-time tensor [N, C_in, 1, 1]."""
+    assert x_shape is not None
+    want = (x_shape[0], x_shape[1], 1, 1)
+    if input_scale.value is not None or input_scale.shape != want:
         raise OpError(
             node,
-            f"the residual (input 3) must have the output's shape {list(out_shape)}, "
-            f"got {list(residual.shape or ())}",
+            f"the input scale (input 4) must be a run-time tensor of shape {list(want)}, "
+            f"got {'a constant of shape ' if input_scale.value is not None else ''}"
+            f"{list(input_scale.shape or ())}",
         )
-    if uses_residual(plan):
-        return plan
-    # No kernel variant took the residual: convolve without the activation, then Add
-    # (planned again because the activation is built into the convolution's program).
-    plan = plan_convolution(node, inputs[:3], context, Activation(), None)
-    geo = Nhwc4Shape.of(out_shape)
-    own_output = BroadcastOperand(OutputArg(0), geo.float_strides())
-    operand = broadcast_operand(plan, "residual", residual, out_shape)
-    plan.launches.append(eltwise_launch("OP_ADD", own_output, operand, geo, activation))
-    return plan
 
 
 def _is_pointwise(window: Window) -> bool:
@@ -180,16 +210,25 @@ def uses_residual(plan: OpPlan) -> bool:
     return any(RESIDUAL_OPTION in launch.program.options for launch in plan.launches)
 
 
+def uses_input_scale(plan: OpPlan) -> bool:
+    return any(INPUT_SCALE_OPTION in launch.program.options for launch in plan.launches)
+
+
 def plan_convolution(
     node: Node,
     inputs: list[PlanInput],
     context: PlanContext,
     activation: Activation,
     residual: PlanInput | None,
+    input_scale: PlanInput | None = None,
+    x_arg: KernelArg | None = None,
 ) -> OpPlan:
-    """plan_conv without the fallback Add: ``residual`` reaches only the kernels that can
-    add it (a run-time tensor of the output's shape), the others ignore it."""
+    """plan_conv without the fallback Add and Mul: ``residual`` and ``input_scale`` reach
+    only the kernels that can apply them, the others ignore them. ``x_arg``: where the
+    input is read from (default: the input tensor itself)."""
     x = runtime_input(node, inputs[0])
+    if x_arg is None:
+        x_arg = TensorArg(x.name)
     rank = spatial_rank(node, x.shape)
     assert x.shape is not None
     weights = constant_weights(node, inputs[1], rank)
@@ -234,17 +273,25 @@ def plan_convolution(
         bias = bias_arg(plan, node, bias_item, c_out)
         pixels = n * in_h * in_w
         if _is_pointwise(window) and (pixels <= FC_MAX_ROWS or in_c4 < GPU_TILED_MIN_C4):
-            plan.launches.append(
-                gpu_pointwise_launch(plan, TensorArg(x.name), bias, weights, pixels, activation)
-            )
+            plan.launches.append(gpu_pointwise_launch(plan, x_arg, bias, weights, pixels, activation))
         else:
             plan.constants["filter"] = pack_gpu_filter(weights)
-            x_arg, in_hw = TensorArg(x.name), (in_h, in_w)
+            in_hw = (in_h, in_w)
             if in_c4 >= GPU_TILED_MIN_C4:
                 residual_name = fusable_residual(residual, out_shape)
+                scale_name = input_scale.name if input_scale is not None else None
                 plan.launches.extend(
                     conv2d_gpu_tiled_launches(
-                        plan, x_arg, bias, window, in_hw, c_in, out_shape, activation, residual_name
+                        plan,
+                        x_arg,
+                        bias,
+                        window,
+                        in_hw,
+                        c_in,
+                        out_shape,
+                        activation,
+                        residual_name,
+                        scale_name,
                     )
                 )
             else:
@@ -259,12 +306,12 @@ def plan_convolution(
         plan.constants["bias"] = bias16
         if depthwise:
             plan.constants["filter"] = pack_depthwise_o16_filter(weights)
-            plan.launches.append(depthwise_o16_launch(x.name, window, in_h, in_w, out_shape, activation))
+            plan.launches.append(depthwise_o16_launch(x_arg, window, in_h, in_w, out_shape, activation))
         elif _is_pointwise(window):
             plan.constants["filter"] = pack_o16_filter(weights)
             plan.launches.append(
                 pointwise_o16_launch(
-                    TensorArg(x.name),
+                    x_arg,
                     n * in_h * in_w,
                     c_in,
                     c_out,
@@ -274,14 +321,14 @@ def plan_convolution(
             )
         else:
             plan.constants["filter"] = pack_o16_filter(weights)
-            plan.launches.append(conv2d_o16_launch(x.name, window, in_h, in_w, c_in, out_shape, activation))
+            plan.launches.append(conv2d_o16_launch(x_arg, window, in_h, in_w, c_in, out_shape, activation))
         return plan
 
     bias = bias_arg(plan, node, bias_item, c_out)
 
     if context.gpu and group == c_in == c_out and group > 1:
         plan.constants["filter"] = pack_depthwise_filter(weights)
-        plan.launches.append(depthwise_gpu_launch(x.name, bias, window, (in_h, in_w), out_shape, activation))
+        plan.launches.append(depthwise_gpu_launch(x_arg, bias, window, (in_h, in_w), out_shape, activation))
         return plan
 
     if group == c_in == c_out and group > 1:
@@ -295,7 +342,7 @@ def plan_convolution(
                 depthwise_size,
                 (
                     OutputArg(0),
-                    TensorArg(x.name),
+                    x_arg,
                     ConstantArg("filter"),
                     bias,
                     IntArg(in_h),
@@ -315,7 +362,7 @@ def plan_convolution(
     plan.constants["filter"] = packed
     if _is_pointwise(window):
         plan.launches.append(
-            pointwise_launch(TensorArg(x.name), bias, n * in_h * in_w, c_in, c_out, group, span, activation)
+            pointwise_launch(x_arg, bias, n * in_h * in_w, c_in, c_out, group, span, activation)
         )
         return plan
     is_1x1 = window.kernel == (1, 1) and unpadded
@@ -327,7 +374,7 @@ def plan_convolution(
             (out.c4, -(-out_w // OUTPUTS_PER_ITEM), n * out_h),
             (
                 OutputArg(0),
-                TensorArg(x.name),
+                x_arg,
                 ConstantArg("filter"),
                 bias,
                 IntArg(in_h),
@@ -386,7 +433,7 @@ def pointwise_launch(
 
 
 def conv2d_o16_launch(
-    x: str, window: Window, in_h: int, in_w: int, c_in: int, out_shape: Shape, activation: Activation
+    x: KernelArg, window: Window, in_h: int, in_w: int, c_in: int, out_shape: Shape, activation: Activation
 ) -> KernelLaunch:
     """``conv2d_o32`` (pairs of 16-channel groups share each input load: 22 % faster on
     MobileNetV2's stem than ``conv2d_o16``), or ``conv2d_o16`` for at most 16 output
@@ -401,7 +448,7 @@ def conv2d_o16_launch(
         else (o16_groups(out.c), -(-out.w // O16_ROW_PIXELS), out.n * out.h),
         (
             OutputArg(0),
-            TensorArg(x),
+            x,
             ConstantArg("filter"),
             ConstantArg("bias"),
             IntArg(in_h),
@@ -418,7 +465,7 @@ def conv2d_o16_launch(
 
 
 def depthwise_o16_launch(
-    x: str, window: Window, in_h: int, in_w: int, out_shape: Shape, activation: Activation
+    x: KernelArg, window: Window, in_h: int, in_w: int, out_shape: Shape, activation: Activation
 ) -> KernelLaunch:
     out = Nhwc4Shape.of(out_shape)
     return KernelLaunch(
@@ -427,7 +474,7 @@ def depthwise_o16_launch(
         (o16_groups(out.c), -(-out.w // O16_DW_PIXELS), out.n * out.h),
         (
             OutputArg(0),
-            TensorArg(x),
+            x,
             ConstantArg("filter"),
             ConstantArg("bias"),
             IntArg(in_h),
@@ -446,7 +493,12 @@ def depthwise_o16_launch(
 
 
 def depthwise_gpu_launch(
-    x: str, bias: KernelArg, window: Window, in_hw: tuple[int, int], out_shape: Shape, activation: Activation
+    x: KernelArg,
+    bias: KernelArg,
+    window: Window,
+    in_hw: tuple[int, int],
+    out_shape: Shape,
+    activation: Activation,
 ) -> KernelLaunch:
     """depthwise_gpu over ``x`` with ``plan.constants["filter"]`` packed by
     ``pack_depthwise_filter``: one output float4 per work-item."""
@@ -459,7 +511,7 @@ def depthwise_gpu_launch(
         global_size,
         (
             OutputArg(0),
-            TensorArg(x),
+            x,
             ConstantArg("filter"),
             bias,
             IntArg(in_hw[0]),
@@ -512,6 +564,8 @@ GPU_TILED_CHUNK = 8
 GPU_SPLIT_TARGET_ITEMS = 32768
 GPU_SPLIT_MIN_STEPS = 4
 SPLIT_SCRATCH = "split_k"  # OpPlan.scratch_bytes key of the partial sums
+INPUT_SCALE_OPTION = "-DINPUT_SCALE"  # conv2d_gpu_tiled multiplies its input by input 4
+SCALED_INPUT = "scaled_input"  # scratch: the input times input 4, for the other kernels
 
 
 def conv2d_gpu_tiled_launches(
@@ -524,11 +578,13 @@ def conv2d_gpu_tiled_launches(
     out_shape: Shape,
     activation: Activation,
     residual: str | None = None,
+    input_scale: str | None = None,
 ) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
     GPU_TILED_KXK_CONFIGS; ``residual`` (a tensor
-    shaped like the output) is added before the activation. One launch, or, split over K
+    shaped like the output) is added before the activation, ``input_scale`` (an [N, C_in,
+    1, 1] tensor) multiplies the input's channels. One launch, or, split over K
     (GPU_SPLIT_TARGET_ITEMS), the slices' launch into a scratch buffer of ``plan`` and the
     conv2d_gpu_split_sum launch that finishes the output."""
     in_h, in_w = in_hw
@@ -563,6 +619,7 @@ def conv2d_gpu_tiled_launches(
         *(("-DPOINTWISE",) if _is_pointwise(window) else ()),
         *(("-DSPLIT_K",) if split else ()),
         *((RESIDUAL_OPTION,) if residual is not None and not split else ()),
+        *((INPUT_SCALE_OPTION,) if input_scale is not None else ()),
     )
     residual_args = (TensorArg(residual),) if residual is not None else ()
     tiled = KernelLaunch(
@@ -582,6 +639,7 @@ def conv2d_gpu_tiled_launches(
             IntArg(out.w),
             IntArg(out.c),
             *(() if split else residual_args),
+            *((TensorArg(input_scale),) if input_scale is not None else ()),
             *window_args(window),
             *(Activation() if split else activation).kernel_args(),
             *((IntArg(slice_steps),) if split else ()),

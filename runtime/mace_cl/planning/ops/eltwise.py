@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import Nhwc4Shape
-from mace_cl.planning.ops.base import IntArg, KernelLaunch, OpError, OpPlan, OutputArg, PlanInput
+from mace_cl.planning.ops.base import IntArg, KernelArg, KernelLaunch, OpError, OpPlan, OutputArg, PlanInput
 from mace_cl.planning.ops.broadcast import BroadcastOperand, broadcast_operand, broadcast_shapes
 from mace_cl.planning.ops.fused_activation import Activation, fused_activation
 from mace_cl.planning.ops.registry import register_op
@@ -62,8 +62,10 @@ def eltwise_launch(
     b: BroadcastOperand,
     geo: Nhwc4Shape,
     activation: Activation,
+    dest: KernelArg | None = None,
 ) -> KernelLaunch:
-    """One eltwise.cl launch writing this node's output 0 (also used by other ops)."""
+    """One eltwise.cl launch writing ``dest``, by default this node's output 0 (also used
+    by other ops)."""
     options = (
         f"-DELTWISE_OP={op}",
         f"-DA_MODE={a.load_mode}",
@@ -74,7 +76,7 @@ def eltwise_launch(
         kernel="eltwise",
         global_size=(geo.c4, geo.w, geo.n * geo.h),
         args=(
-            OutputArg(0),
+            OutputArg(0) if dest is None else dest,
             a.arg,
             b.arg,
             IntArg(geo.h),
