@@ -19,6 +19,7 @@ from mace_cl_converter.input_shapes import Shape
 from mace_cl_converter.loading import load_onnx
 from mace_cl_converter.model import DEFAULT_MAX_CONSTANT_BYTES, Model
 from mace_cl_converter.passes import (
+    channel_scale,
     channel_shuffle,
     constant_folding,
     dead_nodes,
@@ -39,6 +40,8 @@ Pass = Callable[[Model], bool]
 # a chain: nothing folds past it), dead nodes last. Residual Adds fuse after the affine
 # folding (a Mul folded into a Conv must not scale its residual) and before activation
 # fusion (the Conv must not have an activation yet; one after the Add fuses next).
+# Squeeze-excite scales fold into the Conv after that (fuse_residual wants at most three
+# Conv inputs; the scale is input 4).
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -47,6 +50,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("fold_affine", fold_affine.run),
     ("swish", swish.run),
     ("fuse_residual", fuse_residual.run),
+    ("channel_scale", channel_scale.run),
     ("fuse_activation", fuse_activation.run),
     ("dead_nodes", dead_nodes.run),
 ]
