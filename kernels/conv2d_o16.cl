@@ -38,9 +38,10 @@
  *   conv2d_o16         the same for at most 16 output channels (no idle second
  *                      group): 16 channels times 4 outputs per work-item. Global size
  *                      (OC16, ceil(OW / 4), N * OH).
- *   depthwise_o16      group == C_in == C_out with C4 a multiple of 4: 16 channels
- *                      times 8 horizontally adjacent outputs per work-item. Global
- *                      size (C16, ceil(OW / 8), N * OH).
+ *   depthwise_o16      group == C_in == C_out: 16 channels times 8 horizontally
+ *                      adjacent outputs per work-item (a last group of fewer than 4
+ *                      blocks reads only those). Global size (C16, ceil(OW / 8),
+ *                      N * OH).
  *
  * Filter layouts (ops/conv.py packs them; zero for channels past C):
  *   o16 (conv1x1_*, conv2d_o*): data_t filter[OC16][KH][KW][IC4 * 4][16], the 16
@@ -347,11 +348,14 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
   }
 }
 
-/* The taps of one filter row for DW_PIXELS outputs of depthwise_o16 (see conv_row). */
+/* The taps of one filter row for DW_PIXELS outputs of depthwise_o16 (see conv_row).
+ * `partial` (a constant after inlining) is for the last group of a tensor whose C4 is
+ * not a multiple of 4: it reads only the group's `blocks` blocks, so that no read
+ * leaves the buffer. */
 static inline __attribute__((always_inline)) void depthwise_row(
     float16 *acc, __global const data_t *row, __global const data_t *w, int iw0,
     int in_w, int pixel_stride, int filter_w, int stride_w, int dilation_w,
-    const bool checked) {
+    const bool checked, const bool partial, int blocks) {
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
     const float16 wt = LOAD16(kw, w);
@@ -359,8 +363,19 @@ static inline __attribute__((always_inline)) void depthwise_row(
     #pragma unroll
     for (int i = 0; i < DW_PIXELS; ++i) {
       const int col = iw + i * stride_w;
-      if (!checked || (col >= 0 && col < in_w))
-        acc[i] = fma(LOAD16(0, row + col * pixel_stride), wt, acc[i]);
+      if (!checked || (col >= 0 && col < in_w)) {
+        __global const data_t *p = row + col * pixel_stride;
+        float16 v;
+        if (partial) {
+          v = (float16)(0.0f);
+          v.lo.lo = LOAD4(0, p);
+          if (blocks > 1) v.lo.hi = LOAD4(1, p);
+          if (blocks > 2) v.hi.lo = LOAD4(2, p);
+        } else {
+          v = LOAD16(0, p);
+        }
+        acc[i] = fma(v, wt, acc[i]);
+      }
     }
   }
 }
@@ -385,6 +400,8 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, DW_PIXELS);
+  const int blocks = channel_blocks(channels) - og * 4;
+  const bool partial = blocks < 4;
   __global const data_t *w = filter + og * KH * KW * 16;
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
@@ -393,14 +410,16 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
       __global const data_t *row = in + (n * in_h + ih) * in_w * stride + og * 16;
       /* Interior rows with the common strides get constant strides, so that the loads
        * that several taps share (neighbouring outputs overlap) are issued once. */
-      if (inside && stride_w == 1 && dilation_w == 1)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 1, 1, false);
+      if (partial)
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true, true, blocks);
+      else if (inside && stride_w == 1 && dilation_w == 1)
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 1, 1, false, false, 4);
       else if (inside && stride_w == 2 && dilation_w == 1)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 2, 1, false);
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 2, 1, false, false, 4);
       else if (inside)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, false);
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, false, false, 4);
       else
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true);
+        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true, false, 4);
     }
   }
   #pragma unroll

@@ -156,6 +156,9 @@ CASES = {
         48,
     ),
     "depthwise_3x3_c16_dilation2_wide": ((1, 16, 7, 40), (16, 1, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 16),
+    # C4 not a multiple of 4: depthwise_o16's last group reads 2 (c136) or 3 (c44) blocks
+    "depthwise_3x3_c136_stride2": ((1, 136, 9, 20), (136, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 136),
+    "depthwise_3x3_c44_wide": ((1, 44, 5, 37), (44, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 44),
     "3x3_c5_to_c20_wide": ((1, 5, 4, 23), (20, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     # conv2d_o32 with a pair whose second 16-channel group is padding only
     "5x5_stride2_c3_to_c40": ((1, 3, 13, 17), (40, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1),
@@ -479,9 +482,11 @@ def test_input_scale_must_be_per_channel() -> None:
         ("5x5_c1_input", "conv2d_o16", ()),
         ("depthwise_3x3_c16_stride2", "depthwise_o16", ("-DFILTER_H=3", "-DFILTER_W=3")),
         ("depthwise_5x5_c64_dilation2", "depthwise_o16", ()),
-        # C4 not a multiple of 4: the float4 depthwise kernel
-        ("depthwise_3x3_stride2_tf_pads", "depthwise_conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
-        ("depthwise_7x7_stride3", "depthwise_conv2d", ()),
+        # C4 not a multiple of 4: the last group of 16 reads only its blocks
+        ("depthwise_3x3_stride2_tf_pads", "depthwise_o16", ("-DFILTER_H=3", "-DFILTER_W=3")),
+        ("depthwise_7x7_stride3", "depthwise_o16", ()),
+        # a run-time bias: the float4 depthwise kernel
+        ("depthwise_7x7_stride3#runtime_bias", "depthwise_conv2d", ()),
         ("depthwise_multiplier2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
         # Up to 4 groups a 1x1 runs dense (zero weights between groups); beyond, grouped.
         ("group4_aligned", "conv1x1_o32", ()),
@@ -825,9 +830,12 @@ HALF_CASES = [
     # depthwise_o16 (3x3 unrolled, interior stride-2 copy; generic taps) / depthwise_gpu
     ("depthwise_3x3_c48_stride2_wide_batch2", "relu", ""),
     ("depthwise_5x5_c64_dilation2", "", ""),
-    # C4 not a multiple of 4: depthwise_conv2d / depthwise_gpu
+    # C4 not a multiple of 4: depthwise_o16 reading a partial last group / depthwise_gpu
     ("depthwise_3x3_stride2_tf_pads", "", ""),
     ("depthwise_7x7_stride3", "", "no_bias"),
+    ("depthwise_3x3_c44_wide", "relu", ""),
+    # a run-time bias: depthwise_conv2d / depthwise_gpu
+    ("depthwise_7x7_stride3", "", "runtime_bias"),
     # grouped: conv2d under both kinds (-DCONV_1X1, 3x3, generic 5x5, channel multiplier);
     # a 1x1 with at most 4 groups runs dense instead (conv1x1_o32 / conv2d_gpu)
     ("group4_aligned", "", ""),

@@ -9,13 +9,13 @@ Variants, chosen at planning time:
   a float4 work-item wastes most of the SIMD width:
   ``conv1x1_o32`` for group-1 1x1 convolutions with stride 1 and no padding (pixels
   flattened), ``conv2d_o32`` (``conv2d_o16`` up to 16 output channels) for any other
-  group-1 convolution, ``depthwise_o16`` for depthwise ones whose C4 is a multiple of 4.
+  group-1 convolution, ``depthwise_o16`` for depthwise ones.
   Filters packed by ``pack_o16_filter`` and ``pack_depthwise_o16_filter``. On CPU
   devices they run one work-item per work-group (``cpu_local_sizes``). The work split
   (work-items per pixel block, channel pairs) is tuned for CPUs; see
   docs/performance.md.
-- ``depthwise_conv2d`` (conv2d.cl) for other depthwise convolutions
-  (``group == C_in == C_out`` > 1): one float4 of 4 channels per tap. Filter packed as
+- ``depthwise_conv2d`` (conv2d.cl) for depthwise convolutions (``group == C_in ==
+  C_out`` > 1) with a run-time bias: one float4 of 4 channels per tap. Filter packed as
   ``float4 [C4][KH][KW]`` (lane = channel within the block, zero for channels >= C).
 - ``conv2d`` (conv2d.cl) otherwise (grouped convolutions, run-time bias), with
   ``-DCONV_1X1`` for unpadded 1x1 filters and ``-DFILTER_H=3 -DFILTER_W=3`` for 3x3
@@ -302,7 +302,7 @@ def plan_convolution(
 
     bias16 = o16_bias(bias_item, c_out)
     depthwise = group == c_in == c_out and group > 1
-    if not context.gpu and bias16 is not None and (group == 1 or (depthwise and out.c4 % 4 == 0)):
+    if not context.gpu and bias16 is not None and (group == 1 or depthwise):
         plan.constants["bias"] = bias16
         if depthwise:
             plan.constants["filter"] = pack_depthwise_o16_filter(weights)
