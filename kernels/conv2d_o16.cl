@@ -17,6 +17,12 @@
  *                                    `residual` (after out_c), a tensor shaped like
  *                                    the output that is added before the activation
  *                                    (a residual Add fused by the converter)
+ *   -DGROUPED                        conv1x1_o32 only: a grouped convolution packed
+ *                                    dense (zero weights between groups); takes two
+ *                                    more arguments, `group_in_c` and `group_out_c`
+ *                                    (after out_c, before `residual`), and each
+ *                                    work-item reads only the input blocks of the
+ *                                    groups its 32 output channels belong to
  *
  * Kernels (output channel group og = channels 16*og .. 16*og+15):
  *   conv1x1_o32        1x1, stride 1, no padding, group 1: NHWC4 pixels are
@@ -111,6 +117,12 @@ inline float16 load16(__global const data_t *p, int og, int channels) {
 #define RESIDUAL_PARAM
 #endif
 
+#ifdef GROUPED
+#define GROUPED_PARAM , int group_in_c, int group_out_c
+#else
+#define GROUPED_PARAM
+#endif
+
 /* acc += x[c] * w[c] over the 4 lanes c of one input block; w points at 4 x 16 weights. */
 inline float16 dot_block16(float16 acc, float4 x, __global const data_t *w) {
   acc = fma((float16)(x.x), LOAD16(0, w), acc);
@@ -121,13 +133,22 @@ inline float16 dot_block16(float16 acc, float4 x, __global const data_t *w) {
 
 __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
                           __global const data_t *filter, __global const data_t *bias,
-                          int pixels, int in_c4, int out_c RESIDUAL_PARAM,
+                          int pixels, int in_c4, int out_c GROUPED_PARAM RESIDUAL_PARAM,
                           float act_alpha, float act_beta) {
   const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
   const int out_stride = channel_blocks(out_c) * 4;
   const bool second = (og + 1) * 16 < out_c;  /* group og+1 may be packing only */
-  __global const data_t *w0 = filter + og * in_stride * 16;
+#ifdef GROUPED
+  /* The input blocks holding the channels of the groups of this work-item's first and
+   * last output channel; every weight outside them is zero. */
+  const int last_c = min(og * 16 + (second ? 31 : 15), out_c - 1);
+  const int first_block = (og * 16 / group_out_c) * group_in_c / 4;
+  const int end_block = channel_blocks((last_c / group_out_c + 1) * group_in_c);
+#else
+  const int first_block = 0, end_block = in_c4;
+#endif
+  __global const data_t *w0 = filter + og * in_stride * 16 + first_block * 64;
   const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
   /* Blocks of PW_PIXELS pixels, strided by the global size: the plan launches fewer
    * work-items than blocks when the weights outweigh the pixels, so that a work-item
@@ -144,7 +165,7 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
       acc_b[i] = bias_b;
       x[i] = in + min(p0 + i, pixels - 1) * in_stride;
     }
-    for (int ib = 0; ib < in_c4; ++ib) {
+    for (int ib = first_block; ib < end_block; ++ib) {
       const float16 a0 = LOAD16(0, wa), a1 = LOAD16(1, wa), a2 = LOAD16(2, wa), a3 = LOAD16(3, wa);
       const float16 b0 = LOAD16(0, wb), b1 = LOAD16(1, wb), b2 = LOAD16(2, wb), b3 = LOAD16(3, wb);
       #pragma unroll

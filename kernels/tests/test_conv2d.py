@@ -125,6 +125,12 @@ CASES = {
     "group4_aligned": ((1, 16, 5, 6), (16, 4, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "group8_1x1": ((1, 32, 5, 6), (40, 4, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 8),
     "group3_5x5": ((1, 9, 7, 7), (6, 3, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 3),
+    # Grouped 1x1s on conv1x1_o32 -DGROUPED (ShuffleNet v1's shapes): groups of 34
+    # channels straddle float4 blocks on the input side and 16-channel groups (and pairs
+    # of them) on the output side; group 3 with 16 outputs per group splits pairs.
+    "group4_1x1_c136_to_c544": ((1, 136, 3, 5), (544, 34, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    "group4_1x1_c136_to_c136": ((1, 136, 4, 4), (136, 34, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    "group3_1x1_c24_to_c48_batch2": ((2, 24, 3, 4), (48, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
     "depthwise_3x3_c5_batch2": ((2, 5, 7, 9), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 5),
     "depthwise_3x3_stride2_tf_pads": ((1, 8, 9, 8), (8, 1, 3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 8),
     "depthwise_5x5_dilation2": ((1, 3, 11, 10), (3, 1, 5, 5), (1, 1), (4, 4, 4, 4), (2, 2), 3),
@@ -488,8 +494,10 @@ def test_input_scale_must_be_per_channel() -> None:
         # a run-time bias: the float4 depthwise kernel
         ("depthwise_7x7_stride3#runtime_bias", "depthwise_conv2d", ()),
         ("depthwise_multiplier2", "conv2d", ("-DFILTER_H=3", "-DFILTER_W=3")),
-        # Up to 4 groups a 1x1 runs dense (zero weights between groups); beyond, grouped.
-        ("group4_aligned", "conv1x1_o32", ()),
+        # Up to 4 groups a 1x1 runs dense (zero weights between groups), reading only
+        # each work-item's groups' inputs; beyond, grouped.
+        ("group4_aligned", "conv1x1_o32", ("-DGROUPED",)),
+        ("group4_1x1_c136_to_c544#relu", "conv1x1_o32", ("-DACTIVATION=ACT_RELU", "-DGROUPED")),
         ("group8_1x1", "conv2d", ("-DCONV_1X1",)),
         ("1x1_c6_to_c10_batch2#runtime_bias", "conv2d", ("-DCONV_1X1",)),
     ],
@@ -498,6 +506,8 @@ def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -
     name, _, variant = case.partition("#")
     x_shape, w_shape, strides, pads, dilations, group = CASES[name]
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    if variant == "relu":
+        attrs["activation"] = "relu"
     inputs = [TensorInfo("x", x_shape)] + (
         [TensorInfo("b", (w_shape[0],))] if variant == "runtime_bias" else []
     )
@@ -837,8 +847,9 @@ HALF_CASES = [
     # a run-time bias: depthwise_conv2d / depthwise_gpu
     ("depthwise_7x7_stride3", "", "runtime_bias"),
     # grouped: conv2d under both kinds (-DCONV_1X1, 3x3, generic 5x5, channel multiplier);
-    # a 1x1 with at most 4 groups runs dense instead (conv1x1_o32 / conv2d_gpu)
+    # a 1x1 with at most 4 groups runs dense instead (conv1x1_o32 -DGROUPED / conv2d_gpu)
     ("group4_aligned", "", ""),
+    ("group4_1x1_c136_to_c136", "relu", ""),
     ("group8_1x1", "", ""),
     ("group2_inputs_straddle_blocks", "relu", ""),
     ("group3_5x5", "", ""),

@@ -254,13 +254,15 @@ def plan_convolution(
     window, (out_h, out_w) = resolve_window(node, window, auto_pad, (in_h, in_w))
     out_shape: Shape = output_shape(x.shape, c_out, (out_h, out_w))
     weights = weights.reshape(c_out, c_in // group, *window.kernel)
+    dense_groups = 1
     if 1 < group <= DENSE_GROUPS_MAX and group != c_in and window.kernel == (1, 1):
         # A grouped 1x1 convolution with few groups runs as a dense one whose weights between
-        # groups are zero: group times the multiply-adds, but on the group-1 kernels, which
-        # are far faster than conv2d's generic grouped path (ShuffleNet v1's group-3 1x1s
-        # on PoCL: docs/performance.md). For finite inputs the zeros add exactly nothing (an
-        # infinite input, say a half model's overflow, would spread NaN to the other groups).
-        weights, group = dense_grouped_weights(weights, group), 1
+        # groups are zero, on the group-1 kernels, which are far faster than conv2d's generic
+        # grouped path (ShuffleNet v1's group-4 1x1s on PoCL: docs/performance.md);
+        # conv1x1_o32 skips the zero blocks outside each work-item's groups. For finite
+        # inputs the zeros add exactly nothing (an infinite input, say a half model's
+        # overflow, would spread NaN to the other groups).
+        weights, dense_groups, group = dense_grouped_weights(weights, group), group, 1
 
     plan = OpPlan(output_shapes=[out_shape])
     bias_item = inputs[2] if len(inputs) > 2 else None
@@ -317,6 +319,7 @@ def plan_convolution(
                     c_out,
                     activation,
                     fusable_residual(residual, out_shape),
+                    dense_groups,
                 )
             )
         else:

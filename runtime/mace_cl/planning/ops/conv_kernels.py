@@ -45,6 +45,7 @@ O16_POINTWISE_MIN_ITEMS = 16
 O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16) and PAIR_PIXELS (conv2d_o32)
 O16_DW_PIXELS = 8  # DW_PIXELS (depthwise_o16)
 RESIDUAL_OPTION = "-DRESIDUAL"  # conv1x1_o32, conv2d_gpu_tiled: add a residual input before the store
+GROUPED_OPTION = "-DGROUPED"  # conv1x1_o32 reads only its groups' input blocks
 # Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
 # reads groups in pairs.
 O16_PACK = 2 * O16
@@ -219,7 +220,13 @@ def pointwise_items(pixels: int, c_out: int) -> int:
 
 
 def pointwise_o16_launch(
-    x: KernelArg, pixels: int, c_in: int, c_out: int, activation: Activation, residual: str | None = None
+    x: KernelArg,
+    pixels: int,
+    c_in: int,
+    c_out: int,
+    activation: Activation,
+    residual: str | None = None,
+    group: int = 1,
 ) -> KernelLaunch:
     """``conv1x1_o32`` over ``pixels`` NHWC4 pixels of ``c_in`` channels (the filter and
     bias are ``plan.constants["filter"]`` / ``["bias"]``, packed by ``pack_o16_filter``
@@ -227,12 +234,17 @@ def pointwise_o16_launch(
     N pixels of K channels in NHWC4. Fewer pixels than one work-item's block use the
     one-pixel kernel, so that no work-item computes mostly clamped duplicates.
     ``residual`` (a tensor shaped like the output, added before the activation) is
-    taken by ``conv1x1_o32`` only; ``uses_residual`` tells whether it was."""
+    taken by ``conv1x1_o32`` only; ``uses_residual`` tells whether it was. ``group`` > 1:
+    the filter is a grouped convolution's, packed dense with zeros between groups
+    (``dense_grouped_weights``); ``conv1x1_o32`` then skips the input blocks outside each
+    work-item's groups (the one-pixel kernel reads them all)."""
     single = pixels < O16_POINTWISE_PIXELS
     fused_residual = None if single else residual
     fused = fused_residual is not None
+    grouped = group > 1 and not single
+    options = (GROUPED_OPTION,) * grouped + (RESIDUAL_OPTION,) * fused + activation.build_options()
     return KernelLaunch(
-        ProgramSpec("conv2d_o16", (RESIDUAL_OPTION,) * fused + activation.build_options()),
+        ProgramSpec("conv2d_o16", options),
         "conv1x1_o16_single" if single else "conv1x1_o32",
         (o16_groups(c_out), pixels) if single else (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
         (
@@ -243,6 +255,7 @@ def pointwise_o16_launch(
             IntArg(pixels),
             IntArg(channel_blocks(c_in)),
             IntArg(c_out),
+            *((IntArg(c_in // group), IntArg(c_out // group)) if grouped else ()),
             *((TensorArg(fused_residual),) if fused_residual is not None else ()),
             *activation.kernel_args(),
         ),
