@@ -1,5 +1,6 @@
 /* Data movement between NHWC4 tensors: Concat, Split, Slice, Transpose, the
- * reshape family, Identity, DepthToSpace / SpaceToDepth (ops/copy_kernels.py).
+ * reshape family, Identity, DepthToSpace / SpaceToDepth (ops/copy_kernels.py), and
+ * channel permutations (a 1x1 Conv whose weights permute channels, ops/conv.py).
  *
  * No build options: sizes, offsets and strides are kernel arguments, so every
  * op above shares one program. Coordinates are those of the stored 4-D NCHW view
@@ -133,4 +134,18 @@ __kernel void space_to_depth(__global data_t *out, __global const data_t *in,
   }
   const float4 v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
   STORE4(v, 0, out + nhwc4_index(n, h, w, c4, out_h, out_w, out_c));
+}
+
+/* permute_channels: out[p, c] = in[p, source[c]] at every pixel p of two NHWC4 tensors
+ * with `channels` channels. `source` has an entry per lane of the channel blocks (a
+ * float holding an integer, as lookup tables are); padding lanes name themselves, and
+ * the input's padding lanes are zero. Global size (C4, pixels). */
+__kernel void permute_channels(__global data_t *out, __global const data_t *in,
+                               __global const float4 *source, int channels) {
+  const int c4 = get_global_id(0);
+  const int base = get_global_id(1) * (channel_blocks(channels) << 2);
+  const int4 c = convert_int4(source[c4]);
+  const float4 v = (float4)(LOAD1(base + c.x, in), LOAD1(base + c.y, in),
+                            LOAD1(base + c.z, in), LOAD1(base + c.w, in));
+  STORE4(v, 0, out + base + (c4 << 2));
 }

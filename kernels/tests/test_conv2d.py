@@ -131,6 +131,8 @@ CASES = {
     "group4_1x1_c136_to_c544": ((1, 136, 3, 5), (544, 34, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "group4_1x1_c136_to_c136": ((1, 136, 4, 4), (136, 34, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "group3_1x1_c24_to_c48_batch2": ((2, 24, 3, 4), (48, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
+    # a 0/1 permutation matrix gets a gather (test_channel_permutation); random weights here
+    "shuffle_c40_groups4": ((1, 40, 3, 5), (40, 40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "depthwise_3x3_c5_batch2": ((2, 5, 7, 9), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 5),
     "depthwise_3x3_stride2_tf_pads": ((1, 8, 9, 8), (8, 1, 3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 8),
     "depthwise_5x5_dilation2": ((1, 3, 11, 10), (3, 1, 5, 5), (1, 1), (4, 4, 4, 4), (2, 2), 3),
@@ -499,6 +501,10 @@ def test_input_scale_must_be_per_channel() -> None:
         ("group4_aligned", "conv1x1_o32", ("-DGROUPED",)),
         ("group4_1x1_c136_to_c544#relu", "conv1x1_o32", ("-DACTIVATION=ACT_RELU", "-DGROUPED")),
         ("group8_1x1", "conv2d", ("-DCONV_1X1",)),
+        # a channel permutation (the converter's channel shuffle): a gather
+        ("shuffle_c40_groups4", "permute_channels", ()),
+        ("shuffle_c40_groups4#relu", "conv1x1_o32", ("-DACTIVATION=ACT_RELU",)),
+        ("shuffle_c40_groups4#runtime_bias", "conv2d", ("-DCONV_1X1",)),
         ("1x1_c6_to_c10_batch2#runtime_bias", "conv2d", ("-DCONV_1X1",)),
     ],
 )
@@ -508,6 +514,7 @@ def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
     if variant == "relu":
         attrs["activation"] = "relu"
+    weights = shuffle_weights(w_shape[0], 4) if name.startswith("shuffle") else np.zeros(w_shape, np.float32)
     inputs = [TensorInfo("x", x_shape)] + (
         [TensorInfo("b", (w_shape[0],))] if variant == "runtime_bias" else []
     )
@@ -518,9 +525,77 @@ def test_fast_path_selection(case: str, kernel: str, options: tuple[str, ...]) -
         ["y"],
         attrs,
     )
-    graph = Graph(inputs, [], [node], {"w": np.zeros(w_shape, np.float32)})
+    graph = Graph(inputs, [], [node], {"w": weights})
     (plan,) = plan_graph(graph, device_kind="cpu").node_plans
     assert [(launch.kernel, launch.program.options) for launch in plan.launches] == [(kernel, options)]
+
+
+def shuffle_weights(channels: int, groups: int) -> np.ndarray:
+    """The 1x1 Conv the converter makes of a channel shuffle (Reshape [N, g, C/g, H, W],
+    Transpose (0, 2, 1, 3, 4), Reshape back): output a*g + b is input b*(C/g) + a."""
+    source = np.arange(channels).reshape(groups, channels // groups).T.reshape(-1)
+    weights = np.zeros((channels, channels, 1, 1), np.float32)
+    weights[np.arange(channels), source, 0, 0] = 1.0
+    return weights
+
+
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+@pytest.mark.parametrize(
+    ("channels", "groups", "x_shape"),
+    [(40, 4, (1, 40, 3, 5)), (30, 3, (2, 30, 4, 3)), (6, 2, (1, 6, 1, 1))],
+)
+def test_channel_permutation(
+    channels: int, groups: int, x_shape: tuple[int, ...], data_type: str, plan_kind: str
+) -> None:
+    """A shuffle's permutation matrix runs as permute_channels (no bias or a zero one), a
+    gather: exact in either storage (inputs are half values for fp16_fp32)."""
+    w = shuffle_weights(channels, groups)
+    x = half_rounded(np.random.default_rng(channels).uniform(-1, 1, x_shape).astype(np.float32))
+    expected = x[:, np.argmax(w[:, :, 0, 0], axis=1)]
+    for bias in (None, np.zeros(channels, np.float32)):
+        graph = Graph(
+            [TensorInfo("x", x_shape)],
+            [],
+            [Node("Conv", "node", ["x", "w", "" if bias is None else "b"], ["y"], {})],
+            {"w": w, **({} if bias is None else {"b": bias})},
+            data_type=data_type,
+        )
+        (plan,) = plan_graph(graph, device_kind=plan_kind).node_plans
+        assert [launch.kernel for launch in plan.launches] == ["permute_channels"]
+        (result,) = run_node(
+            "Conv", {"x": x, "w": w, "b": bias}, constant_inputs={"w", "b"}, data_type=data_type
+        )
+        np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("variant", ["scaled", "bias", "relu", "duplicate"])
+def test_near_permutations_convolve(variant: str) -> None:
+    """Matrices and attributes that only look like a shuffle stay convolutions."""
+    w = shuffle_weights(8, 2)
+    x = np.random.default_rng(5).uniform(-1, 1, (1, 8, 3, 4)).astype(np.float32)
+    b = np.zeros(8, np.float32)
+    attrs: dict = {}
+    if variant == "scaled":
+        w[0, 0, 0, 0] = 2.0
+    elif variant == "bias":
+        b[3] = 0.5
+    elif variant == "relu":
+        attrs["activation"] = "relu"
+    else:
+        w[1] = w[0]  # two outputs from one input: not a permutation
+    graph = Graph(
+        [TensorInfo("x", x.shape)],
+        [],
+        [Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)],
+        {"w": w, "b": b},
+    )
+    (plan,) = plan_graph(graph, device_kind="cpu").node_plans
+    assert "permute_channels" not in [launch.kernel for launch in plan.launches]
+    (result,) = run_node("Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"})
+    expected = conv_reference(x, w, b)
+    if variant == "relu":
+        expected = np.maximum(expected, 0.0)
+    assert_conv_close(result, expected, w)
 
 
 def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
@@ -983,20 +1058,23 @@ def test_3d_conv_rejected() -> None:
     _rejects({}, r"must be \[N, C, L\] or \[N, C, H, W\]", x_shape=(4, 6), w_shape=(4, 4, 3))
 
 
-def test_half_storage_reads_and_writes_every_finite_half_exactly() -> None:
+@pytest.mark.parametrize("outputs", [4, 5])
+def test_half_storage_reads_and_writes_every_finite_half_exactly(outputs: int) -> None:
     """A 1x1 identity convolution over all 63,488 finite halves (subnormals and -0 included).
 
     The half build's aligned loads move four halves as one word and widen them from a register
     (common.h LOADA4), and the stores round to nearest even: the identity must give every value back exactly (compared as
-    values: the bias addition turns -0 into +0, as float arithmetic does)."""
+    values: the bias addition turns -0 into +0, as float arithmetic does). With 4 outputs the
+    identity is a channel permutation (permute_channels, a gather); a fifth, zero output
+    channel keeps it a convolution."""
     bits = np.arange(2**16, dtype=np.uint16)
     values = bits.view(np.float16)
     finite = values[np.isfinite(values)].astype(np.float32)
     assert finite.size == 4 * 124 * 128
     x = finite.reshape(1, 4, 124, 128)
-    w = np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1)
+    w = np.eye(outputs, 4, dtype=np.float32).reshape(outputs, 4, 1, 1)
     (result,) = run_node("Conv", {"x": x, "w": w}, constant_inputs={"w"}, data_type="fp16_fp32")
-    np.testing.assert_array_equal(result, x)
+    np.testing.assert_array_equal(result[:, :4], x)
 
 
 if __name__ == "__main__":

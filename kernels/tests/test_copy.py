@@ -383,6 +383,10 @@ _C3, _C6 = _half_data((2, 3, 4, 5), seed=1), _half_data((2, 6, 4, 5), seed=2)
 _W = _half_data((2, 2, 4, 5), seed=3)
 _S2D = _half_data((2, 3, 4, 6), seed=4)
 _D2S = _half_data((1, 12, 2, 3), seed=5)
+# A channel shuffle of 6 channels in 2 groups as the converter writes it, a 1x1 Conv with a
+# permutation matrix (output a*2 + b is input b*3 + a), which runs as permute_channels.
+_SHUFFLE_SOURCE = np.arange(6).reshape(2, 3).T.reshape(-1)
+_SHUFFLE_WEIGHTS = np.eye(6, dtype=np.float32)[_SHUFFLE_SOURCE].reshape(6, 6, 1, 1)
 
 HalfCase = tuple[str, dict, dict, set, list[np.ndarray], set]
 # (op type, inputs, attributes, constant inputs, numpy outputs, kernels of copy.cl launched)
@@ -475,6 +479,14 @@ HALF_CASES: dict[str, HalfCase] = {
         )
         for mode in ("DCR", "CRD")
     },
+    "channel_shuffle_conv": (
+        "Conv",
+        {"x": _D2S[:, :6], "w": _SHUFFLE_WEIGHTS},
+        {},
+        {"w"},
+        [_D2S[:, _SHUFFLE_SOURCE]],
+        {"permute_channels"},
+    ),
 }
 
 

@@ -92,6 +92,7 @@ from mace_cl.planning.ops.conv_kernels import (
     pointwise_o16_launch,
     window_args,
 )
+from mace_cl.planning.ops.copy_kernels import COPY_PROGRAM
 from mace_cl.planning.ops.eltwise import eltwise_launch
 from mace_cl.planning.ops.fused_activation import Activation, fused_activation
 from mace_cl.planning.ops.op_inputs import runtime_input
@@ -264,8 +265,12 @@ def plan_convolution(
         # overflow, would spread NaN to the other groups).
         weights, dense_groups, group = dense_grouped_weights(weights, group), group, 1
 
-    plan = OpPlan(output_shapes=[out_shape])
     bias_item = inputs[2] if len(inputs) > 2 else None
+    source = channel_permutation(weights, group, window, bias_item)
+    if source is not None and activation.kind == "none" and residual is None:
+        return permute_channels_plan(x.name, out_shape, source)
+
+    plan = OpPlan(output_shapes=[out_shape])
     n = x.shape[0]
     out = Nhwc4Shape.of(out_shape)
     in_c4 = channel_blocks(c_in)
@@ -392,6 +397,47 @@ def plan_convolution(
                 IntArg(span),
                 *activation.kernel_args(),
             ),
+        )
+    )
+    return plan
+
+
+def channel_permutation(
+    weights: np.ndarray, group: int, window: Window, bias: PlanInput | None
+) -> np.ndarray | None:
+    """For a 1x1 convolution that only moves channels (each output is one input times
+    1.0, no bias; the converter makes ShuffleNet's channel shuffle one), the input channel
+    of each output channel; None otherwise."""
+    c_out, c_in = weights.shape[:2]
+    unit = window.stride == (1, 1) and window.pad_begin == (0, 0) and window.pad_end == (0, 0)
+    if group != 1 or c_out != c_in or window.kernel != (1, 1) or not unit:
+        return None
+    if bias is not None and bias.present and (bias.value is None or np.any(bias.value)):
+        return None
+    matrix = weights.reshape(c_out, c_in)
+    source = np.argmax(matrix, axis=1)
+    expected = np.zeros_like(matrix)
+    expected[np.arange(c_out), source] = 1.0
+    if not np.array_equal(matrix, expected) or len(np.unique(source)) != c_out:
+        return None
+    return source
+
+
+def permute_channels_plan(x: str, out_shape: Shape, source: np.ndarray) -> OpPlan:
+    """A gather (copy.cl's ``permute_channels``) instead of a convolution with a 0/1 matrix:
+    a pass over the tensor rather than C multiply-adds per value (ShuffleNet v1's 16
+    shuffles on PoCL: docs/performance.md)."""
+    out = Nhwc4Shape.of(out_shape)
+    table = np.arange(out.c4 * 4, dtype=np.float32)  # padding lanes read themselves (zero)
+    table[: len(source)] = source
+    plan = OpPlan(output_shapes=[out_shape], table_constants=frozenset({"source"}))
+    plan.constants["source"] = table
+    plan.launches.append(
+        KernelLaunch(
+            COPY_PROGRAM,
+            "permute_channels",
+            (out.c4, out.n * out.h * out.w),
+            (OutputArg(0), TensorArg(x), ConstantArg("source"), IntArg(out.c)),
         )
     )
     return plan
