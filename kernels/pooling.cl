@@ -10,6 +10,11 @@
  *              the taps inside the input, or with count_include_pad by the taps
  *              inside the padded input [-pad, size + pad_end) (so ceil_mode
  *              windows that run past the end padding do not count those taps).
+ * pool2d_o16:  the same for CPU devices, 16 channels (one float16) times
+ *              POOL_PIXELS horizontally adjacent outputs per work-item, as the
+ *              conv2d_o16.cl kernels do (a float4 work-item uses a quarter of a
+ *              512-bit vector unit); launched with one work-item per work-group.
+ *              Global size (ceil(C4 / 4), ceil(OW / POOL_PIXELS), N * OH).
  * global_pool: one work-item per (channel block, batch) reduces all H * W
  *              pixels; global size (C4, N).
  * global_pool_wg: the same with work-group reductions, for GPUs: a work-group of
@@ -36,11 +41,15 @@
 
 #ifdef POOL_MAX
 #define POOL_INIT ((float4)(-INFINITY))
+#define POOL_INIT16 ((float16)(-INFINITY))
 #define POOL_ADD(acc, v) fmax(acc, v)
 #else
 #define POOL_INIT ((float4)(0.0f))
+#define POOL_INIT16 ((float16)(0.0f))
 #define POOL_ADD(acc, v) ((acc) + (v))
 #endif
+
+#define POOL_PIXELS 4 /* outputs along W per work-item of pool2d_o16 */
 
 /* Taps k in [0, taps) whose position start + k * dilation lies in [low, high). */
 inline int taps_within(int start, int taps, int dilation, int low, int high) {
@@ -89,6 +98,87 @@ __kernel void pool2d(__global data_t *out, __global const data_t *in, int in_h,
 #endif
   acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
   STORE4(acc, (nh * out_w + ow) * blocks + c4, out);
+}
+
+/* The `blocks` (1 to 4) channel blocks at p as one float16; lanes past them are 0. */
+inline float16 load_blocks16(__global const data_t *p, int blocks) {
+  if (blocks >= 4) return LOAD16(0, p);
+  float16 v = (float16)(0.0f);
+  v.lo.lo = LOAD4(0, p);
+  if (blocks > 1) v.lo.hi = LOAD4(1, p);
+  if (blocks > 2) v.hi.lo = LOAD4(2, p);
+  return v;
+}
+
+__kernel void pool2d_o16(__global data_t *out, __global const data_t *in, int in_h,
+                         int in_w, int out_h, int out_w, int channels, int kernel_h,
+                         int kernel_w, int stride_h, int stride_w, int pad_top,
+                         int pad_left, int dilation_h, int dilation_w,
+                         int pad_bottom, int pad_right, int count_include_pad,
+                         float act_alpha, float act_beta) {
+  const int og = get_global_id(0);
+  const int ow0 = get_global_id(1) * POOL_PIXELS;
+  const int nh = get_global_id(2);
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const int pixel_stride = channel_blocks(channels) * 4;
+  const int blocks = min(4, channel_blocks(channels) - og * 4);
+  const int ih0 = oh * stride_h - pad_top;
+  const int iw0 = ow0 * stride_w - pad_left;
+
+  float16 acc[POOL_PIXELS];
+  #pragma unroll
+  for (int i = 0; i < POOL_PIXELS; ++i) acc[i] = POOL_INIT16;
+  /* Work-items whose taps all lie inside the row (most of them) skip the column checks. */
+  const bool inside = blocks == 4 && iw0 >= 0 &&
+                      iw0 + (POOL_PIXELS - 1) * stride_w + (kernel_w - 1) * dilation_w < in_w;
+  for (int kh = 0; kh < kernel_h; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih < 0 || ih >= in_h) continue;
+    __global const data_t *row = in + (n * in_h + ih) * in_w * pixel_stride + og * 16;
+    if (inside) {
+      for (int kw = 0; kw < kernel_w; ++kw) {
+        __global const data_t *p = row + (iw0 + kw * dilation_w) * pixel_stride;
+        #pragma unroll
+        for (int i = 0; i < POOL_PIXELS; ++i)
+          acc[i] = POOL_ADD(acc[i], LOAD16(0, p + i * stride_w * pixel_stride));
+      }
+      continue;
+    }
+    for (int kw = 0; kw < kernel_w; ++kw) {
+      #pragma unroll
+      for (int i = 0; i < POOL_PIXELS; ++i) {
+        const int iw = iw0 + i * stride_w + kw * dilation_w;
+        if (iw >= 0 && iw < in_w) acc[i] = POOL_ADD(acc[i], load_blocks16(row + iw * pixel_stride, blocks));
+      }
+    }
+  }
+  const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int16 past_end = (int16)(og * 16) + lane >= (int16)(channels);
+  #pragma unroll
+  for (int i = 0; i < POOL_PIXELS; ++i) {
+    if (ow0 + i >= out_w) break;
+    float16 v = acc[i];
+#ifdef POOL_AVG
+    const int iw = iw0 + i * stride_w;
+    const int count =
+        count_include_pad
+            ? taps_within(ih0, kernel_h, dilation_h, -pad_top, in_h + pad_bottom) *
+                  taps_within(iw, kernel_w, dilation_w, -pad_left, in_w + pad_right)
+            : taps_within(ih0, kernel_h, dilation_h, 0, in_h) *
+                  taps_within(iw, kernel_w, dilation_w, 0, in_w);
+    v /= (float)count;
+#endif
+    v = select(apply_activation16(v, act_alpha, act_beta), (float16)(0.0f), past_end);
+    __global data_t *o = out + (nh * out_w + ow0 + i) * pixel_stride + og * 16;
+    if (blocks >= 4) {
+      STORE16(v, 0, o);
+    } else {
+      STORE4(v.lo.lo, 0, o);
+      if (blocks > 1) STORE4(v.lo.hi, 1, o);
+      if (blocks > 2) STORE4(v.hi.lo, 2, o);
+    }
+  }
 }
 
 __kernel void global_pool(__global data_t *out, __global const data_t *in,

@@ -100,6 +100,13 @@ CASES = {
     "3x3_dilation2": ((1, 5, 9, 8), (3, 3), (1, 1), (2, 1, 0, 2), (2, 2), False),
     "3x3_p1_on_1x1_input": ((2, 3, 1, 1), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False),
     "7x7_s1_c9": ((1, 9, 7, 8), (7, 7), (1, 1), (3, 3, 3, 3), (1, 1), False),
+    # pool2d_o16 (cpu plans): full groups of 16 channels, a last group of 2 blocks (c40)
+    # or 3 (c44), widths that end in a partial block of its 4 outputs per work-item, and
+    # wide enough rows that work-items in the middle take the unchecked path
+    "3x3_s2_c40_wide_ceil": ((1, 40, 9, 23), (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), True),
+    "3x3_s2_p1_c64_batch2": ((2, 64, 8, 10), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), False),
+    "2x2_s2_c44": ((1, 44, 6, 14), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),
+    "3x3_s1_p1_c32_wide": ((1, 32, 5, 19), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False),
 }
 
 
@@ -190,6 +197,14 @@ def test_global_pool(op_type: str, shape: tuple[int, ...]) -> None:
     check(result, expected)
 
 
+@pytest.mark.parametrize(("kind", "kernel"), [("cpu", "pool2d_o16"), ("gpu", "pool2d")])
+def test_pool_kernel_per_device_kind(kind: str, kernel: str) -> None:
+    node = Node("MaxPool", "node", ["x"], ["y"], {"kernel_shape": [3, 3], "strides": [2, 2]})
+    graph = Graph([TensorInfo("x", (1, 40, 9, 23))], [], [node], {})
+    (plan,) = plan_graph(graph, device_kind=kind).node_plans
+    assert [launch.kernel for launch in plan.launches] == [kernel]
+
+
 def test_fused_activation() -> None:
     x = random_input((1, 6, 5, 5), seed=7)
     (result,) = run_node("AveragePool", {"x": x}, attrs={"kernel_shape": [2, 2], "activation": "relu"})
@@ -208,9 +223,11 @@ def test_fused_activation() -> None:
     [("max", {}), ("avg", {}), ("avg", {"count_include_pad": 1})],
     ids=["max", "avg", "avg_count_include_pad"],
 )
-@pytest.mark.parametrize("case", ["3x3_s2_p1_c5_batch2", "5x5_s3_p2_ceil_past_end_pad"])
+@pytest.mark.parametrize(
+    "case", ["3x3_s2_p1_c5_batch2", "5x5_s3_p2_ceil_past_end_pad", "3x3_s2_c40_wide_ceil"]
+)
 def test_pool_half_storage(case: str, kind: str, extra_attrs: dict) -> None:
-    # pool2d under either plan kind.
+    # pool2d_o16 under the cpu plans, pool2d under the gpu plans.
     x_shape, kernel, strides, pads, dilations, ceil_mode = CASES[case]
     x = half_rounded(random_input(x_shape, seed=len(case)))
     attrs = {

@@ -1,5 +1,8 @@
 """MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool (1-D and 2-D) -> kernels/pooling.cl.
 
+CPU plans run pool2d_o16 (16 channels times 4 outputs per work-item, local size 1, as
+the conv2d_o16.cl kernels), GPU plans pool2d (a float4 per work-item).
+
 Supported: kernel_shape, strides, pads, dilations, ceil_mode, auto_pad and, for
 AveragePool, count_include_pad. Not supported: MaxPool's optional second output
 (Indices) and LpPool.
@@ -24,7 +27,7 @@ from mace_cl.planning.ops.base import (
     attr_int,
     expect_input_count,
 )
-from mace_cl.planning.ops.conv_kernels import gpu_local_size
+from mace_cl.planning.ops.conv_kernels import cpu_local_sizes, gpu_local_size
 from mace_cl.planning.ops.fused_activation import Activation, fused_activation
 from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
@@ -130,8 +133,12 @@ def _pool_outputs(node: Node, out_shape: tuple[int, ...]) -> list[tuple[int, ...
     return [out_shape] * len(node.outputs)
 
 
-@register_op("MaxPool", "AveragePool")
-def plan_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
+# pool2d_o16: outputs along W per work-item (POOL_PIXELS in pooling.cl).
+POOL_O16_PIXELS = 4
+
+
+@register_op("MaxPool", "AveragePool", needs_context=True)
+def plan_pool(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
     expect_input_count(node, inputs, 1)
     x = runtime_input(node, inputs[0])
     rank = spatial_rank(node, x.shape)
@@ -147,10 +154,14 @@ def plan_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
     channels = x.shape[1]
     out_shape = output_shape(x.shape, channels, (out_h, out_w))
     activation = fused_activation(node)
+    # CPU devices: 16 channels and several outputs per work-item (pool2d_o16).
+    wide = not context.gpu
     launch = KernelLaunch(
         ProgramSpec("pooling", (_REDUCTION[node.op_type], *activation.build_options())),
-        "pool2d",
-        (channel_blocks(channels), out_w, x.shape[0] * out_h),
+        "pool2d_o16" if wide else "pool2d",
+        (-(-channel_blocks(channels) // 4), -(-out_w // POOL_O16_PIXELS), x.shape[0] * out_h)
+        if wide
+        else (channel_blocks(channels), out_w, x.shape[0] * out_h),
         (
             OutputArg(0),
             TensorArg(x.name),
@@ -165,6 +176,7 @@ def plan_pool(node: Node, inputs: list[PlanInput]) -> OpPlan:
             IntArg(int(include_pad)),
             *activation.kernel_args(),
         ),
+        tuned_local_sizes=cpu_local_sizes(3) if wide else (),
     )
     return OpPlan(output_shapes=_pool_outputs(node, out_shape), launches=[launch])
 
