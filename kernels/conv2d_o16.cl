@@ -39,8 +39,11 @@
  *                      weights once). Global size (OC16, pixels).
  *   conv2d_o32         any KH x KW, stride, padding, dilation, group 1, more than 16
  *                      output channels: 32 channels (groups 2*g, 2*g+1, sharing each
- *                      input load) times 4 horizontally adjacent outputs per
- *                      work-item. Global size (ceil(OC16 / 2), ceil(OW / 4), N * OH).
+ *                      input load) times 7 horizontally adjacent outputs per
+ *                      work-item (as conv1x1_o32: 7 divides the row widths of 224x224
+ *                      CNNs), for output rows strided by the global size. Global size
+ *                      (ceil(OC16 / 2), ceil(OW / 7), at most N * OH); takes one
+ *                      more argument, `out_rows` = N * OH (after dilation_w).
  *   conv2d_o16         the same for at most 16 output channels (no idle second
  *                      group): 16 channels times 4 outputs per work-item. Global size
  *                      (OC16, ceil(OW / 4), N * OH).
@@ -69,7 +72,7 @@
 
 #define PW_PIXELS 7   /* pixels per work-item of conv1x1_o32 */
 #define ROW_PIXELS 4  /* outputs along W per work-item of conv2d_o16 */
-#define PAIR_PIXELS 4 /* outputs along W per work-item of conv2d_o32 */
+#define PAIR_PIXELS 7 /* outputs along W per work-item of conv2d_o32 */
 #define DW_PIXELS 8   /* outputs along W per work-item of depthwise_o16 */
 
 /* Activation, zero padding lanes and store of the 16 channels of group og at one pixel
@@ -326,14 +329,22 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
                          int in_h, int in_w, int in_c4, int out_h, int out_w,
                          int out_c, int filter_h, int filter_w, int stride_h,
                          int stride_w, int pad_top, int pad_left, int dilation_h,
-                         int dilation_w, float act_alpha, float act_beta) {
+                         int dilation_w, int out_rows, float act_alpha, float act_beta) {
   const int og = get_global_id(0) * 2;
   const int ow0 = get_global_id(1) * PAIR_PIXELS;
-  const int nh = get_global_id(2);
-  const int n = nh / out_h;
-  const int oh = nh - n * out_h;
   const int in_stride = in_c4 * 4;
   const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
+  const int tap_row = KW * in_stride * 16;
+  __global const data_t *wa = filter + og * KH * tap_row;
+  __global const data_t *wb = wa + KH * tap_row;
+  const int out_stride = channel_blocks(out_c) * 4;
+  const bool second = (og + 1) * 16 < out_c;
+  /* Output rows strided by the global size: for small outputs the plan launches fewer
+   * work-items than rows, so that a work-item keeps its pair's weights in cache for
+   * several rows instead of each row streaming them again. */
+  for (int nh = get_global_id(2); nh < out_rows; nh += get_global_size(2)) {
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
   float16 acc_a[PAIR_PIXELS], acc_b[PAIR_PIXELS];
   #pragma unroll
   for (int i = 0; i < PAIR_PIXELS; ++i) {
@@ -343,9 +354,6 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, PAIR_PIXELS);
-  const int tap_row = KW * in_stride * 16;
-  __global const data_t *wa = filter + og * KH * tap_row;
-  __global const data_t *wb = wa + KH * tap_row;
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
@@ -357,8 +365,6 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
         conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, true);
     }
   }
-  const int out_stride = channel_blocks(out_c) * 4;
-  const bool second = (og + 1) * 16 < out_c;
   #pragma unroll
   for (int i = 0; i < PAIR_PIXELS; ++i) {
     if (ow0 + i < out_w) {
@@ -366,6 +372,7 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
       store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
       if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
     }
+  }
   }
 }
 

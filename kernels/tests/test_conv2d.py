@@ -168,6 +168,10 @@ CASES = {
     "depthwise_3x3_c136_stride2": ((1, 136, 9, 20), (136, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 136),
     "depthwise_3x3_c44_wide": ((1, 44, 5, 37), (44, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 44),
     "3x3_c5_to_c20_wide": ((1, 5, 4, 23), (20, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # conv2d_o32 looping over output rows: 280 rows of one work-item each (one pair, one
+    # block of 7 columns) exceed its 256 work-items, so some take a second row (of the
+    # other batch)
+    "3x3_c8_to_c20_tall_batch2": ((2, 8, 140, 5), (20, 8, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
     # conv2d_o32 with a pair whose second 16-channel group is padding only
     "5x5_stride2_c3_to_c40": ((1, 3, 13, 17), (40, 3, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1),
     # Aimed at conv2d_gpu_tiled's edges: input channel blocks that end in a partial K
@@ -598,6 +602,16 @@ def test_near_permutations_convolve(variant: str) -> None:
     assert_conv_close(result, expected, w)
 
 
+def test_conv2d_o32_loops_over_rows() -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES["3x3_c8_to_c20_tall_batch2"]
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    node = Node("Conv", "node", ["x", "w"], ["y"], attrs)
+    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="cpu").node_plans]
+    # 1 pair of 16-channel groups, 1 block of 7 columns, 256 of the 280 rows
+    assert (launch.kernel, launch.global_size) == ("conv2d_o32", (1, 1, 256))
+
+
 def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
     x_shape, w_shape, *_ = CASES["1x1_c8_to_c300_7x7"]
     node = Node("Conv", "node", ["x", "w"], ["y"], {})
@@ -904,6 +918,8 @@ HALF_CASES = [
     ("5x5_c1_input", "", "no_bias"),
     # conv2d_o32 (3x3) / conv2d_gpu
     ("3x3_stride2_c3_to_c32_stem", "relu6", ""),
+    # conv2d_o32 looping over rows / conv2d_gpu_tiled
+    ("3x3_c8_to_c20_tall_batch2", "relu", ""),
     # conv2d_o32 / conv2d_gpu_tiled: partial K step, output and pixel tiles
     ("3x3_c20_to_c36_odd_sizes", "", ""),
     ("5x5_c33_to_c17_stride_1x2", "sigmoid", ""),
