@@ -8,18 +8,17 @@
  * global size (C4, W, N * H). */
 #include "common.h"
 
-inline float lrn_one(__global const data_t *row, int c, int channels, int lo_off,
-                     int hi_off, float alpha_over_size, float beta, float bias) {
+/* The window's sum of squares for channel c (zero for channels past the last). */
+inline float square_sum(__global const data_t *row, int c, int channels, int lo_off,
+                        int hi_off) {
   const int lo = max(c - lo_off, 0);
   const int hi = min(c + hi_off, channels - 1);
-  float square_sum = 0.0f;
+  float sum = 0.0f;
   for (int i = lo; i <= hi; ++i) {
     const float x = LOAD1(i, row);
-    square_sum += x * x;
+    sum += x * x;
   }
-  /* base^-beta as exp2(-beta * log2(base)): PoCL's pow() cost most of an LRN's time; the two agree
-   * for base > 0 (bias > 0, as ONNX's default 1). */
-  return LOAD1(c, row) * exp2(-beta * log2(bias + alpha_over_size * square_sum));
+  return sum;
 }
 
 __kernel void lrn(__global data_t *out, __global const data_t *in, int width,
@@ -32,13 +31,14 @@ __kernel void lrn(__global data_t *out, __global const data_t *in, int width,
   const int pixel = nh * width + w;
   __global const data_t *row = in + pixel * blocks * 4;
   const int c = c4 << 2;
-  float4 y = (float4)(0.0f);
-  y.x = lrn_one(row, c, channels, lo_off, hi_off, alpha_over_size, beta, bias);
-  if (c + 1 < channels)
-    y.y = lrn_one(row, c + 1, channels, lo_off, hi_off, alpha_over_size, beta, bias);
-  if (c + 2 < channels)
-    y.z = lrn_one(row, c + 2, channels, lo_off, hi_off, alpha_over_size, beta, bias);
-  if (c + 3 < channels)
-    y.w = lrn_one(row, c + 3, channels, lo_off, hi_off, alpha_over_size, beta, bias);
+  const float4 sums = (float4)(square_sum(row, c, channels, lo_off, hi_off),
+                               square_sum(row, c + 1, channels, lo_off, hi_off),
+                               square_sum(row, c + 2, channels, lo_off, hi_off),
+                               square_sum(row, c + 3, channels, lo_off, hi_off));
+  /* base^-beta as exp2(-beta * log2(base)), on the whole float4 at once: PoCL's pow() cost
+   * most of an LRN's time, and a scalar exp2 and log2 per channel still did (the vector
+   * forms are one call each); the two agree for base > 0 (bias > 0, as ONNX's default 1). */
+  const float4 scale = exp2(-beta * log2(bias + alpha_over_size * sums));
+  const float4 y = zero_padding_lanes(LOAD4(c4, row) * scale, c4, channels);
   STORE4(y, pixel * blocks + c4, out);
 }
