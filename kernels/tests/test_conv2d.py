@@ -147,7 +147,7 @@ CASES = {
     "1x1_c16_to_c48_batch2": ((2, 16, 6, 5), (48, 16, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_c24_to_c64_7x7": ((1, 24, 7, 7), (64, 24, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     # few pixels, many channels: each conv1x1_o32 work-item loops over several blocks
-    "1x1_c8_to_c300_7x7": ((1, 8, 7, 7), (300, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_c8_to_c300_13x13": ((1, 8, 13, 13), (300, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "3x3_stride2_c3_to_c32_stem": ((1, 3, 17, 15), (32, 3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     "depthwise_3x3_c16_stride2": ((1, 16, 9, 10), (16, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 16),
     "depthwise_3x3_c30_batch2": ((2, 30, 7, 6), (30, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 30),
@@ -310,7 +310,7 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
 RESIDUAL_CASES = [
     ("1x1_c6_to_c10_batch2", {}),
     ("1x1_c20_to_c33_9_pixels", {"activation": "relu"}),
-    ("1x1_c8_to_c300_7x7", {}),
+    ("1x1_c8_to_c300_13x13", {}),
     ("1x1_c24_to_c64_7x7", {"activation": "relu6"}),
     ("1x1_c7_to_c18_3_pixels", {"activation": "relu"}),
     ("3x3_pad1_c5_to_c7_batch2", {"activation": "relu"}),
@@ -613,12 +613,12 @@ def test_conv2d_o32_loops_over_rows() -> None:
 
 
 def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
-    x_shape, w_shape, *_ = CASES["1x1_c8_to_c300_7x7"]
+    x_shape, w_shape, *_ = CASES["1x1_c8_to_c300_13x13"]
     node = Node("Conv", "node", ["x", "w"], ["y"], {})
     graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": np.zeros(w_shape, np.float32)})
     ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="cpu").node_plans]
-    # 10 pairs of 16-channel groups; 7 blocks of 7 pixels shared by 2 work-items each
-    assert (launch.kernel, launch.global_size) == ("conv1x1_o32", (10, 2))
+    # 10 pairs of 16-channel groups; 25 blocks of 7 pixels shared by 7 work-items each
+    assert (launch.kernel, launch.global_size) == ("conv1x1_o32", (10, 7))
 
 
 def test_o16_kernels_run_one_work_item_per_group_on_cpus() -> None:
@@ -904,7 +904,7 @@ HALF_CASES = [
     # conv2d_gpu_tiled -DPOINTWISE -DRESIDUAL
     ("1x1_c20_to_c33_9_pixels", "relu", "residual"),
     # conv1x1_o32 looping over pixel blocks / conv2d_gpu over the pixels as one row (C4 = 2)
-    ("1x1_c8_to_c300_7x7", "sigmoid", ""),
+    ("1x1_c8_to_c300_13x13", "sigmoid", ""),
     # conv2d_o16 then the eltwise Add / conv2d_gpu_tiled -DRESIDUAL (strided, partial tiles)
     ("3x3_stride2_c40_to_c70_batch2", "relu", "residual"),
     # fully-connected: conv1x1_o16_single / fc_gpu
