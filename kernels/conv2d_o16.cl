@@ -42,8 +42,11 @@
  *                      input load) times 7 horizontally adjacent outputs per
  *                      work-item (as conv1x1_o32: 7 divides the row widths of 224x224
  *                      CNNs), for output rows strided by the global size. Global size
- *                      (ceil(OC16 / 2), ceil(OW / 7), at most N * OH); takes one
- *                      more argument, `out_rows` = N * OH (after dilation_w).
+ *                      (ceil(OC16 / 2), ceil(OW / 7), at most N * OH); takes two
+ *                      more arguments after dilation_w: `out_rows` = N * OH, and
+ *                      `centre_pairs`, the number of leading pairs whose weights
+ *                      are zero outside the centre tap (odd filters), which run that
+ *                      tap alone.
  *   conv2d_o16         the same for at most 16 output channels (no idle second
  *                      group): 16 channels times 4 outputs per work-item. Global size
  *                      (OC16, ceil(OW / 4), N * OH).
@@ -291,14 +294,15 @@ __kernel void conv2d_o16(__global data_t *out, __global const data_t *in,
   }
 }
 
-/* conv_row for conv2d_o32: two channel groups share every input load. */
+/* conv_row for conv2d_o32: two channel groups share every input load. `taps` (a
+ * constant after inlining) is KW, or 1 for the centre tap alone. */
 static inline __attribute__((always_inline)) void conv_row32(
     float16 *acc_a, float16 *acc_b, __global const data_t *row, __global const data_t *wa,
     __global const data_t *wb, int iw0, int in_w, int in_c4, int filter_w, int stride_w,
-    int dilation_w, const bool checked) {
+    int dilation_w, const bool checked, const int taps) {
   const int in_stride = in_c4 * 4;
   UNROLL_TAPS
-  for (int kw = 0; kw < KW; ++kw) {
+  for (int kw = 0; kw < taps; ++kw) {
     const int iw = iw0 + kw * dilation_w;
     for (int ib = 0; ib < in_c4; ++ib) {
       const float16 a0 = LOAD16(0, wa), a1 = LOAD16(1, wa), a2 = LOAD16(2, wa), a3 = LOAD16(3, wa);
@@ -329,8 +333,10 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
                          int in_h, int in_w, int in_c4, int out_h, int out_w,
                          int out_c, int filter_h, int filter_w, int stride_h,
                          int stride_w, int pad_top, int pad_left, int dilation_h,
-                         int dilation_w, int out_rows, float act_alpha, float act_beta) {
+                         int dilation_w, int out_rows, int centre_pairs, float act_alpha,
+                         float act_beta) {
   const int og = get_global_id(0) * 2;
+  const bool centre_only = get_global_id(0) < centre_pairs;
   const int ow0 = get_global_id(1) * PAIR_PIXELS;
   const int in_stride = in_c4 * 4;
   const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
@@ -354,15 +360,30 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
   const int ih0 = oh * stride_h - pad_top;
   const int iw0 = ow0 * stride_w - pad_left;
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, PAIR_PIXELS);
+  if (!centre_only) {
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
     if (ih >= 0 && ih < in_h) {
       __global const data_t *row = in + (n * in_h + ih) * in_w * in_stride;
       if (inside)
-        conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, false);
+        conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, false, KW);
       else
-        conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, true);
+        conv_row32(acc_a, acc_b, row, wa + kh * tap_row, wb + kh * tap_row, iw0, in_w, in_c4, filter_w, stride_w, dilation_w, true, KW);
+    }
+  }
+  } else {
+    /* A pair whose weights are zero outside the centre tap (a 1x1 merged with a wider
+     * convolution by the converter): that tap alone. */
+    const int ih = ih0 + (KH / 2) * dilation_h;
+    if (ih >= 0 && ih < in_h) {
+      __global const data_t *row = in + (n * in_h + ih) * in_w * in_stride;
+      const int iw = iw0 + (KW / 2) * dilation_w;
+      const int tap = (KH / 2) * tap_row + (KW / 2) * in_stride * 16;
+      if (iw >= 0 && iw + (PAIR_PIXELS - 1) * stride_w < in_w)
+        conv_row32(acc_a, acc_b, row, wa + tap, wb + tap, iw, in_w, in_c4, filter_w, stride_w, dilation_w, false, 1);
+      else
+        conv_row32(acc_a, acc_b, row, wa + tap, wb + tap, iw, in_w, in_c4, filter_w, stride_w, dilation_w, true, 1);
     }
   }
   #pragma unroll

@@ -612,6 +612,57 @@ def test_conv2d_o32_loops_over_rows() -> None:
     assert (launch.kernel, launch.global_size) == ("conv2d_o32", (1, 1, 256))
 
 
+def centre_merged_weights(seed: int) -> np.ndarray:
+    """A 3x3 filter of 80 outputs whose first 40 are a 1x1 at the centre tap, as the
+    converter's merge_concat_convs writes a 1x1 and a 3x3 expand."""
+    w = np.random.default_rng(seed).uniform(-1, 1, (80, 6, 3, 3)).astype(np.float32)
+    centre = w[:40, :, 1, 1].copy()
+    w[:40] = 0.0
+    w[:40, :, 1, 1] = centre
+    return w
+
+
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+def test_conv2d_o32_runs_centre_only_pairs_as_1x1(data_type: str, plan_kind: str) -> None:
+    """Pairs of 16-channel groups whose weights are zero outside the centre tap (here the
+    first: channels 0-31) run that tap alone; the pair holding channels 32-63 mixes and
+    runs all taps. Rows wide enough for interior work-items; pads for edge ones."""
+    w = half_rounded(centre_merged_weights(seed=7))
+    x, _, b = random_case((2, 6, 5, 17), w.shape, seed=8)
+    x, b = half_rounded(x), half_rounded(b)
+    attrs = {"pads": [1, 1, 1, 1]}
+    graph = Graph(
+        [TensorInfo("x", x.shape)],
+        [],
+        [Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)],
+        {"w": w, "b": b},
+        data_type=data_type,
+    )
+    (plan,) = plan_graph(graph, device_kind=plan_kind).node_plans
+    if plan_kind == "cpu":
+        (launch,) = plan.launches
+        assert launch.kernel == "conv2d_o32"
+        assert conv_ops.centre_only_pairs(w) == 1
+    (result,) = run_node(
+        "Conv", {"x": x, "w": w, "b": b}, attrs=attrs, constant_inputs={"w", "b"}, data_type=data_type
+    )
+    expected = conv_reference(x, w, b, pads=(1, 1, 1, 1))
+    if data_type == "fp32":
+        assert_conv_close(result, expected, w)
+    else:
+        assert_close_half(result, expected, roundings=1)
+
+
+@pytest.mark.parametrize(("channels", "pairs"), [(40, 1), (32, 1), (31, 0), (80, 3), (0, 0)], ids=str)
+def test_centre_only_pairs(channels: int, pairs: int) -> None:
+    w = np.ones((80, 4, 3, 3), np.float32)
+    w[:channels] = 0.0
+    w[:channels, :, 1, 1] = 1.0
+    assert conv_ops.centre_only_pairs(w) == pairs
+    assert conv_ops.centre_only_pairs(np.ones((80, 4, 1, 1), np.float32)) == 0
+    assert conv_ops.centre_only_pairs(np.ones((80, 4, 2, 2), np.float32)) == 0
+
+
 def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:
     x_shape, w_shape, *_ = CASES["1x1_c8_to_c300_13x13"]
     node = Node("Conv", "node", ["x", "w"], ["y"], {})

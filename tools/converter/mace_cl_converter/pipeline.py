@@ -27,6 +27,7 @@ from mace_cl_converter.passes import (
     fuse_activation,
     fuse_residual,
     identity,
+    merge_concat_convs,
     shape_inference,
     swish,
     transposes,
@@ -41,7 +42,8 @@ Pass = Callable[[Model], bool]
 # folding (a Mul folded into a Conv must not scale its residual) and before activation
 # fusion (the Conv must not have an activation yet; one after the Add fuses next).
 # Squeeze-excite scales fold into the Conv after that (fuse_residual wants at most three
-# Conv inputs; the scale is input 4).
+# Conv inputs; the scale is input 4). Concatenated sibling Convs merge after activation
+# fusion (their activations must agree).
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -52,6 +54,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("fuse_residual", fuse_residual.run),
     ("channel_scale", channel_scale.run),
     ("fuse_activation", fuse_activation.run),
+    ("merge_concat_convs", merge_concat_convs.run),
     ("dead_nodes", dead_nodes.run),
 ]
 

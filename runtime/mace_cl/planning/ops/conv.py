@@ -270,7 +270,7 @@ def plan_convolution(
     bias_item = inputs[2] if len(inputs) > 2 else None
     source = channel_permutation(weights, group, window, bias_item)
     if source is not None and activation.kind == "none" and residual is None:
-        return permute_channels_plan(x.name, out_shape, source)
+        return permute_channels_plan(x_arg, out_shape, source)
 
     plan = OpPlan(output_shapes=[out_shape])
     n = x.shape[0]
@@ -331,7 +331,11 @@ def plan_convolution(
             )
         else:
             plan.constants["filter"] = pack_o16_filter(weights)
-            plan.launches.append(conv2d_o16_launch(x_arg, window, in_h, in_w, c_in, out_shape, activation))
+            plan.launches.append(
+                conv2d_o16_launch(
+                    x_arg, window, in_h, in_w, c_in, out_shape, activation, centre_only_pairs(weights)
+                )
+            )
         return plan
 
     bias = bias_arg(plan, node, bias_item, c_out)
@@ -425,7 +429,7 @@ def channel_permutation(
     return source
 
 
-def permute_channels_plan(x: str, out_shape: Shape, source: np.ndarray) -> OpPlan:
+def permute_channels_plan(x: KernelArg, out_shape: Shape, source: np.ndarray) -> OpPlan:
     """A gather (copy.cl's ``permute_channels``) instead of a convolution with a 0/1 matrix:
     a pass over the tensor rather than C multiply-adds per value (ShuffleNet v1's 16
     shuffles on PoCL: docs/performance.md)."""
@@ -439,7 +443,7 @@ def permute_channels_plan(x: str, out_shape: Shape, source: np.ndarray) -> OpPla
             COPY_PROGRAM,
             "permute_channels",
             (out.c4, out.n * out.h * out.w),
-            (OutputArg(0), TensorArg(x), ConstantArg("source"), IntArg(out.c)),
+            (OutputArg(0), x, ConstantArg("source"), IntArg(out.c)),
         )
     )
     return plan
@@ -483,8 +487,29 @@ def pointwise_launch(
     )
 
 
+def centre_only_pairs(weights: np.ndarray) -> int:
+    """Leading pairs of 16-channel groups (conv2d_o32's work split) whose weights are zero
+    outside the centre tap of an odd filter: the 1x1 part of a convolution the converter
+    merged with a wider one (passes/merge_concat_convs.py), which conv2d_o32 runs as 1x1."""
+    c_out, _, kh, kw = weights.shape
+    if kh % 2 == 0 or kw % 2 == 0 or kh * kw == 1:
+        return 0
+    outside = weights.copy()
+    outside[:, :, kh // 2, kw // 2] = 0.0
+    wide = np.flatnonzero(np.any(outside.reshape(c_out, -1), axis=1))
+    first_wide = int(wide[0]) if len(wide) else c_out
+    return first_wide // O16_PACK if len(wide) else -(-c_out // O16_PACK)
+
+
 def conv2d_o16_launch(
-    x: KernelArg, window: Window, in_h: int, in_w: int, c_in: int, out_shape: Shape, activation: Activation
+    x: KernelArg,
+    window: Window,
+    in_h: int,
+    in_w: int,
+    c_in: int,
+    out_shape: Shape,
+    activation: Activation,
+    centre_pairs: int = 0,
 ) -> KernelLaunch:
     """``conv2d_o32`` (pairs of 16-channel groups share each input load: 22 % faster on
     MobileNetV2's stem than ``conv2d_o16``), or ``conv2d_o16`` for at most 16 output
@@ -511,7 +536,7 @@ def conv2d_o16_launch(
             IntArg(out.w),
             IntArg(out.c),
             *window_args(window),
-            *((IntArg(rows),) if pairs else ()),
+            *((IntArg(rows), IntArg(centre_pairs)) if pairs else ()),
             *activation.kernel_args(),
         ),
         tuned_local_sizes=cpu_local_sizes(3),
