@@ -250,12 +250,12 @@ __kernel void global_pool_wg(GLOBAL_POOL_OUT, __global const data_t *in,
 }
 
 __kernel void global_pool_finish(__global data_t *out, __global const float4 *partial,
-                                 int pixels, int channels, int parts, float act_alpha,
-                                 float act_beta) {
+                                 int pixels, int channels, int parts, int batch,
+                                 float act_alpha, float act_beta) {
   const int c4 = get_global_id(0);
   const int n = get_global_id(1);
   const int blocks = channel_blocks(channels);
-  if (c4 >= blocks) return;
+  if (c4 >= blocks || n >= batch) return;
   float4 acc = POOL_INIT;
   for (int part = 0; part < parts; ++part) acc = POOL_ADD(acc, partial[(n * parts + part) * blocks + c4]);
 #ifdef POOL_AVG

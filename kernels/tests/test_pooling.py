@@ -14,7 +14,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.ops import pooling as pooling_ops
-from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.base import IntArg, OpError
 from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import assert_close_half, half_rounded, run_node
 
@@ -262,7 +262,8 @@ def test_global_pool_half_storage(op_type: str, shape: tuple[int, ...]) -> None:
 
 
 @pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
-@pytest.mark.parametrize("shape", [(2, 5, 7, 7), (1, 37, 3, 5), (3, 9, 10), (1, 1030, 2, 2)])
+# (9, 5, 4, 4): the finish launch's batch dimension is padded (9 -> 10) for its local size.
+@pytest.mark.parametrize("shape", [(2, 5, 7, 7), (1, 37, 3, 5), (3, 9, 10), (1, 1030, 2, 2), (9, 5, 4, 4)])
 @pytest.mark.parametrize(("op_type", "activation"), [("GlobalAveragePool", "relu"), ("GlobalMaxPool", "")])
 def test_global_pool_in_parts(
     op_type: str, activation: str, shape: tuple[int, ...], data_type: str, monkeypatch: pytest.MonkeyPatch
@@ -296,6 +297,9 @@ def test_global_pool_in_parts(
         ((1, 96, 112, 112), 132),  # 2 work-groups of 16 blocks: 132 parts of 96 pixels
         ((1, 1152, 14, 14), 3),  # 18 work-groups; 196 pixels allow 3 parts of 64+
         ((1, 1152, 7, 7), 1),  # 49 pixels: one launch
+        # 9 work-groups (one per image); 256 pixels allow 4 parts. The finish launch's batch
+        # dimension is padded (9 -> 10) for its local size: the kernel is told where to stop.
+        ((9, 32, 16, 16), 4),
     ],
 )
 def test_global_pool_parts_choice(shape: tuple[int, ...], parts: int) -> None:
@@ -305,7 +309,12 @@ def test_global_pool_parts_choice(shape: tuple[int, ...], parts: int) -> None:
         assert [(launch.kernel, launch.global_size[2]) for launch in launches] == [("global_pool_wg", 1)]
     else:
         assert [launch.kernel for launch in launches] == ["global_pool_wg", "global_pool_finish"]
-        assert "-DPOOL_PARTIAL" in launches[0].program.options and launches[0].global_size[2] == parts
+        assert (
+            "-DPOOL_PARTIAL" in launches[0].program.options and launches[0].global_size[2] == shape[0] * parts
+        )
+        finish = launches[1]
+        padded = finish.global_size[1] > shape[0]
+        assert finish.args[5] == IntArg(shape[0]) and (padded or shape[0] != 9)  # batch, after parts
 
 
 # ---- rejected attributes -------------------------------------------------------------

@@ -111,6 +111,7 @@ def _global_pool_gpu(node: Node, x: str, out_shape: tuple[int, ...], pixels: int
                 IntArg(pixels),
                 IntArg(channels),
                 IntArg(parts),
+                IntArg(batch),
                 *activation.kernel_args(),
             ),
             tuned_local_sizes=(("gpu", finish_local),),
