@@ -467,6 +467,22 @@ def test_input_scale(case: str, activation: str, variant: str, data_type: str, p
         assert_conv_close(result, expected, w)
 
 
+def test_input_scale_reaches_a_channel_permutation() -> None:
+    # A 1x1 whose weights only permute channels runs as a gather, which takes no input
+    # scale; a constant residual is never fused, so the plan falls back to convolution +
+    # Add: the scale must still be applied (multiplied into scratch first, or in-kernel).
+    rng = np.random.default_rng(51)
+    x = rng.uniform(-1, 1, (1, 16, 4, 4)).astype(np.float32)
+    order = rng.permutation(16)
+    w = np.zeros((16, 16, 1, 1), np.float32)
+    w[np.arange(16), order, 0, 0] = 1.0
+    r = rng.uniform(-1, 1, (1, 16, 4, 4)).astype(np.float32)
+    scale = rng.uniform(0.5, 2, (1, 16, 1, 1)).astype(np.float32)
+    inputs = {"x": x, "w": w, "b": None, "r": r, "s": scale}
+    (result,) = run_node("Conv", inputs, constant_inputs={"w", "r"})
+    np.testing.assert_allclose(result, (x * scale)[:, order] + r, rtol=1e-6, atol=1e-6)
+
+
 def test_input_scale_must_be_per_channel() -> None:
     node = Node("Conv", "node", ["x", "w", "", "", "s"], ["y"], {})
     graph = Graph(

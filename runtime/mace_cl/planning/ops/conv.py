@@ -269,7 +269,7 @@ def plan_convolution(
 
     bias_item = inputs[2] if len(inputs) > 2 else None
     source = channel_permutation(weights, group, window, bias_item)
-    if source is not None and activation.kind == "none" and residual is None:
+    if source is not None and activation.kind == "none" and residual is None and input_scale is None:
         return permute_channels_plan(x_arg, out_shape, source)
 
     plan = OpPlan(output_shapes=[out_shape])
