@@ -74,5 +74,33 @@ def test_not_merged_when_inexact(variant: str) -> None:
     np.testing.assert_allclose(ours, ort(model, feeds)[0], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "bounds", [((0.0, 6.0), (0.0, 6.0)), ((0.0, 0.1), (-0.1, 0.2))], ids=["relu6", "unequal"]
+)
+def test_clip_bounds_are_kept_or_block_the_merge(bounds: tuple) -> None:
+    # A fused clip keeps its bounds in activation_min / activation_max: equal bounds merge
+    # (and stay on the merged Conv), unequal ones keep the Convs apart.
+    (lo1, hi1), (lo3, hi3) = bounds
+    nodes, inits = fire(relu=False)
+    nodes[-1:] = [
+        helper.make_node("Clip", ["e1", "lo1", "hi1"], ["r1"]),
+        helper.make_node("Clip", ["e3", "lo3", "hi3"], ["r3"]),
+        helper.make_node("Concat", ["r1", "r3"], ["y"], axis=1),
+    ]
+    for name, value in (("lo1", lo1), ("hi1", hi1), ("lo3", lo3), ("hi3", hi3)):
+        inits[name] = np.array(value, np.float32)
+    model = make(nodes, {"x": [1, 6, 7, 9]}, ["y"], inits)
+    x = 4 * f32(1, 6, 7, 9)
+    graph, (ours,) = run(model, {"x": x})
+    convs = [n for n in graph.nodes if n.op_type == "Conv"]
+    assert len(convs) == (1 if bounds[0] == bounds[1] else 2)
+    kept = {("clip", float(np.float32(lo)), float(np.float32(hi))) for lo, hi in bounds}  # stored as float32
+    assert all(
+        (c.attrs.get("activation"), c.attrs.get("activation_min"), c.attrs.get("activation_max")) in kept
+        for c in convs
+    )
+    np.testing.assert_allclose(ours, ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

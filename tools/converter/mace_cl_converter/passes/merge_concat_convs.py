@@ -19,11 +19,25 @@ from __future__ import annotations
 
 import numpy as np
 from mace_cl.model.graph import Node
+from mace_cl.planning.ops.fused_activation import ACTIVATIONS
 
 from mace_cl_converter.attributes import as_int, as_ints
 from mace_cl_converter.model import Model
 
-_ACTIVATION_KEYS = ("activation", "activation_alpha", "activation_beta")
+# Every node attribute that describes a fused activation (clip's bounds included), from
+# the runtime's table: Convs merge only when all of them agree, and the merged Conv keeps them.
+_ACTIVATION_KEYS = (
+    "activation",
+    *sorted(
+        {
+            parameter.fused
+            for kind in ACTIVATIONS.values()
+            for parameter in (kind.alpha, kind.beta)
+            if parameter is not None
+        }
+        | {"activation_alpha", "activation_beta"}
+    ),
+)
 
 
 def _kernel_size(model: Model, conv: Node, source: str, consumers: dict, outputs: set[str]) -> int | None:
