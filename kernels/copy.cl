@@ -149,3 +149,46 @@ __kernel void permute_channels(__global data_t *out, __global const data_t *in,
                             LOAD1(base + c.z, in), LOAD1(base + c.w, in));
   STORE4(v, 0, out + base + (c4 << 2));
 }
+
+/* gather_channels: out[p, c] = input k[c] at (p, channel[c]) for every pixel p of up to
+ * eight NHWC4 inputs with the same pixels (a channel Concat, Slices and a shuffle
+ * composed into one pass by the converter's channel_gather pass). `source` has an entry
+ * per output lane, a float holding k * 65536 + channel, or -1 for a padding lane (written
+ * as 0); blocks<k> is input k's channel block count, its pixel stride in float4s. Slots
+ * past the inputs repeat input 0 and are never read. Global size (C4, pixels). */
+#define GATHER_CASE(k)                                               \
+  case k:                                                           \
+    lanes[l] = LOAD1(pixel * (blocks##k << 2) + channel, in##k);    \
+    break
+__kernel void gather_channels(__global data_t *out, __global const float4 *source, int out_blocks,
+                              __global const data_t *in0, int blocks0,
+                              __global const data_t *in1, int blocks1,
+                              __global const data_t *in2, int blocks2,
+                              __global const data_t *in3, int blocks3,
+                              __global const data_t *in4, int blocks4,
+                              __global const data_t *in5, int blocks5,
+                              __global const data_t *in6, int blocks6,
+                              __global const data_t *in7, int blocks7) {
+  const int c4 = get_global_id(0);
+  const int pixel = get_global_id(1);
+  const int4 code = convert_int4(source[c4]);
+  const int codes[4] = {code.x, code.y, code.z, code.w};
+  float lanes[4];
+  for (int l = 0; l < 4; ++l) {
+    const int channel = codes[l] & 0xffff;
+    lanes[l] = 0.0f;
+    switch (codes[l] >> 16) {  /* -1 (padding) matches no case */
+      GATHER_CASE(0);
+      GATHER_CASE(1);
+      GATHER_CASE(2);
+      GATHER_CASE(3);
+      GATHER_CASE(4);
+      GATHER_CASE(5);
+      GATHER_CASE(6);
+      GATHER_CASE(7);
+    }
+  }
+  const float4 v = (float4)(lanes[0], lanes[1], lanes[2], lanes[3]);
+  STORE4(v, 0, out + pixel * (out_blocks << 2) + (c4 << 2));
+}
+#undef GATHER_CASE

@@ -1,5 +1,5 @@
 """kernels/copy.cl: Concat, Split, Slice, Transpose, Reshape, Flatten, Squeeze, Unsqueeze,
-Dropout, DepthToSpace, SpaceToDepth against numpy references written from the ONNX spec."""
+Dropout, DepthToSpace, SpaceToDepth and the internal ChannelGather against numpy references written from the ONNX spec."""
 
 from __future__ import annotations
 
@@ -363,6 +363,51 @@ def test_depth_to_space_rejects_indivisible_channels() -> None:
         run_node("DepthToSpace", {"x": _data((1, 6, 2, 2))}, attrs={"blocksize": 2})
 
 
+# ---- ChannelGather (internal: the converter's channel_gather pass) ------------------
+
+
+def _gather_reference(arrays: list[np.ndarray], channels: list[int]) -> np.ndarray:
+    return np.concatenate(arrays, axis=1)[:, channels]
+
+
+GATHER_CASES = [
+    # (input channel counts, output channels as indices into the inputs' channels in order)
+    ([6], [3, 0, 4, 1, 5, 2]),  # one input: a shuffle
+    ([3, 5], [4, 0, 7, 1, 6, 2, 5]),  # two inputs mid-block, 7 outputs (a padding lane)
+    ([1, 2, 3, 4, 5, 6, 7, 8], list(range(35, -1, -1))),  # every input slot, reversed
+    ([4, 4], [0, 0, 5, 5]),  # a channel read twice
+]
+
+
+@pytest.mark.parametrize(("counts", "channels"), GATHER_CASES, ids=str)
+def test_channel_gather(counts: list[int], channels: list[int]) -> None:
+    arrays = [_data((2, c, 3, 5), seed=i) for i, c in enumerate(counts)]
+    inputs = {f"x{i}": a for i, a in enumerate(arrays)}
+    (result,) = run_node("ChannelGather", inputs, attrs={"channels": channels})
+    np.testing.assert_array_equal(result, _gather_reference(arrays, channels))
+
+
+def test_channel_gather_constant_input() -> None:
+    x, w = _data((1, 3, 2, 2)), _data((1, 2, 2, 2), seed=5)
+    (result,) = run_node(
+        "ChannelGather", {"x": x, "w": w}, attrs={"channels": [4, 0, 3]}, constant_inputs={"w"}
+    )
+    np.testing.assert_array_equal(result, _gather_reference([x, w], [4, 0, 3]))
+
+
+@pytest.mark.parametrize(
+    ("inputs", "channels", "message"),
+    [
+        ({"a": _data((1, 2, 3, 3)), "b": _data((1, 2, 3, 4))}, [0], "same batch and pixels"),
+        ({"a": _data((1, 2, 3, 3))}, [2], "channel 2 is outside the inputs' 2 channels"),
+        ({f"x{i}": _data((1, 1, 2, 2)) for i in range(9)}, [0], "takes 1 to 8 inputs"),
+    ],
+)
+def test_channel_gather_rejects(inputs: dict, channels: list[int], message: str) -> None:
+    with pytest.raises(OpError, match=re.escape(message)):
+        run_node("ChannelGather", inputs, attrs={"channels": channels})
+
+
 # ---- half storage (data_type fp16_fp32: -DSTORAGE_HALF) -----------------------------
 # Tensors and constants are half in device memory; the kernels widen each value to float
 # and store it back rounded to nearest even, which returns a half value unchanged. Moving
@@ -479,6 +524,14 @@ HALF_CASES: dict[str, HalfCase] = {
         )
         for mode in ("DCR", "CRD")
     },
+    "channel_gather": (
+        "ChannelGather",
+        {"a": _C3, "b": _C6},
+        {"channels": [8, 0, 3, 1, 7, 2, 4]},
+        set(),
+        [np.concatenate([_C3, _C6], axis=1)[:, [8, 0, 3, 1, 7, 2, 4]]],
+        {"gather_channels"},
+    ),
     "channel_shuffle_conv": (
         "Conv",
         {"x": _D2S[:, :6], "w": _SHUFFLE_WEIGHTS},

@@ -44,13 +44,20 @@ def test_every_module_of_the_folder_is_listed_once() -> None:
 def test_op_modules_register_and_helpers_do_not() -> None:
     registering = {
         registry.planner_for(op_type).__module__.rpartition(".")[2]
-        for op_type in registry.supported_op_types()
+        for op_type in [*registry.supported_op_types(), *registry.internal_op_types()]
     }
     assert registering == set(ops.OP_MODULES)
     assert not registering & set(ops.HELPER_MODULES)
 
 
-@pytest.mark.parametrize("op_type", registry.supported_op_types())
+def test_internal_ops_are_not_listed_as_onnx_ops() -> None:
+    internal = registry.internal_op_types()
+    assert "ChannelGather" in internal
+    assert not set(internal) & set(registry.supported_op_types())
+    assert all(registry.planner_for(op_type) is not None for op_type in internal)
+
+
+@pytest.mark.parametrize("op_type", [*registry.supported_op_types(), *registry.internal_op_types()])
 def test_needs_context_matches_the_plan_function(op_type: str) -> None:
     plan = registry.planner_for(op_type)
     assert plan is not None

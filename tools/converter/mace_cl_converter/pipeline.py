@@ -19,6 +19,7 @@ from mace_cl_converter.input_shapes import Shape
 from mace_cl_converter.loading import load_onnx
 from mace_cl_converter.model import DEFAULT_MAX_CONSTANT_BYTES, Model
 from mace_cl_converter.passes import (
+    channel_gather,
     channel_scale,
     channel_shuffle,
     constant_folding,
@@ -43,7 +44,8 @@ Pass = Callable[[Model], bool]
 # fusion (the Conv must not have an activation yet; one after the Add fuses next).
 # Squeeze-excite scales fold into the Conv after that (fuse_residual wants at most three
 # Conv inputs; the scale is input 4). Concatenated sibling Convs merge after activation
-# fusion (their activations must agree).
+# fusion (their activations must agree). Channel moves compose last: a permutation Conv
+# qualifies only without a fused activation, and merged Convs leave fewer Concats.
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -55,6 +57,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("channel_scale", channel_scale.run),
     ("fuse_activation", fuse_activation.run),
     ("merge_concat_convs", merge_concat_convs.run),
+    ("channel_gather", channel_gather.run),
     ("dead_nodes", dead_nodes.run),
 ]
 

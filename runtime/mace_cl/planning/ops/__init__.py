@@ -9,6 +9,7 @@ on a listed op module that registers nothing and on a helper that registers an o
 
 OP_MODULES = (
     "activation",
+    "channel_gather",
     "concat_split",
     "conv",
     "deconv",

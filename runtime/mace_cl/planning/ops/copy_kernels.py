@@ -11,11 +11,16 @@ in which axis 1 is the float4-packed channel axis:
   because NHWC4 does not keep the NCHW element order that Reshape is defined on. When
   both shapes have the same stored view (e.g. ``[N, C]`` and ``[N, C, 1, 1]``) the
   plain copy is used instead.
+* ``gather_channels`` builds each output channel from a channel of one of up to
+  ``GATHER_MAX_INPUTS`` inputs with the same pixels (a lookup table per output lane).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from mace_cl.planning.layout import Nhwc4Shape, as_nchw4
 from mace_cl.planning.ops.base import IntArg, KernelArg, KernelLaunch, Shape
@@ -24,6 +29,11 @@ from mace_cl.planning.program_spec import ProgramSpec
 COPY_PROGRAM = ProgramSpec("copy")
 
 Quad = tuple[int, int, int, int]  # one value per stored axis (n, c, h, w)
+
+# gather_channels' input slots (copy.cl declares in0..in7) and its lane code: input index
+# times GATHER_INPUT_STRIDE plus channel, kept below 2**24 so a float table holds it exactly.
+GATHER_MAX_INPUTS = 8
+GATHER_INPUT_STRIDE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,35 @@ def reshape_launch(dest: KernelArg, out_shape: Shape, source: KernelArg, in_shap
         kernel="reshape_copy",
         global_size=(out.c4, out.w, out.n * out.h),
         args=(dest, source, *_ints(out.h, out.w, out.c, src.h, src.w, src.c)),
+    )
+
+
+def gather_channels_table(picks: Sequence[tuple[int, int]], out_channels: int) -> np.ndarray:
+    """The lookup table of ``gather_channels``: one float per output lane, ``(input, channel)``
+    of ``picks`` coded as ``input * GATHER_INPUT_STRIDE + channel``; padding lanes -1."""
+    table = np.full(Nhwc4Shape.of((1, out_channels, 1, 1)).c4 * 4, -1.0, np.float32)
+    for lane, (index, channel) in enumerate(picks):
+        if not 0 <= index < GATHER_MAX_INPUTS or not 0 <= channel < GATHER_INPUT_STRIDE:
+            raise ValueError(f"gather_channels cannot read channel {channel} of input {index}")
+        table[lane] = index * GATHER_INPUT_STRIDE + channel
+    return table
+
+
+def gather_channels_launch(
+    dest: KernelArg, out_shape: Shape, table: KernelArg, sources: Sequence[tuple[KernelArg, Shape]]
+) -> KernelLaunch:
+    """Fill ``dest`` (logical ``out_shape``) lane by lane from ``sources`` (argument and logical
+    shape each, all with the output's pixels) as ``table`` (``gather_channels_table``) says."""
+    if not 1 <= len(sources) <= GATHER_MAX_INPUTS:
+        raise ValueError(f"gather_channels takes 1 to {GATHER_MAX_INPUTS} inputs, not {len(sources)}")
+    out = Nhwc4Shape.of(out_shape)
+    slots = [*sources, *[sources[0]] * (GATHER_MAX_INPUTS - len(sources))]
+    inputs = [arg for source, shape in slots for arg in (source, IntArg(Nhwc4Shape.of(shape).c4))]
+    return KernelLaunch(
+        program=COPY_PROGRAM,
+        kernel="gather_channels",
+        global_size=(out.c4, out.n * out.h * out.w),
+        args=(dest, table, IntArg(out.c4), *inputs),
     )
 
 

@@ -1,7 +1,9 @@
 """Op registry: op type -> plan function.
 
 Op modules register their plan functions with ``@register_op("Type", ...)``, declaring
-``needs_context=True`` when the function takes the ``PlanContext`` as a third argument.
+``needs_context=True`` when the function takes the ``PlanContext`` as a third argument,
+and ``internal=True`` for ops that only the converter's passes write (they are not ONNX
+ops: a model file may hold them, an ONNX file may not).
 The registry imports the modules that ``mace_cl.planning.ops.OP_MODULES`` lists, on the
 first lookup; a new op module is added to that list.
 """
@@ -33,20 +35,23 @@ from mace_cl.planning.ops.op_inputs import with_moved_attributes
 class _Registration:
     plan: PlanFn
     needs_context: bool  # called as plan(node, inputs, context), else plan(node, inputs)
+    internal: bool  # written by converter passes only, never accepted from ONNX
 
 
 _REGISTERED: dict[str, _Registration] = {}
 _loaded = False
 
 
-def register_op(*op_types: str, needs_context: bool = False) -> Callable[[PlanFn], PlanFn]:
+def register_op(
+    *op_types: str, needs_context: bool = False, internal: bool = False
+) -> Callable[[PlanFn], PlanFn]:
     """Register the decorated plan function for ``op_types``.
 
     It is called as ``plan(node, inputs)``, or with ``needs_context=True`` (its choice of
     kernels depends on the target) as ``plan(node, inputs, context)``."""
 
     def decorate(plan: PlanFn) -> PlanFn:
-        registration = _Registration(plan, needs_context)
+        registration = _Registration(plan, needs_context, internal)
         for op_type in op_types:
             if op_type in _REGISTERED and _REGISTERED[op_type] != registration:
                 raise RuntimeError(f"op type {op_type!r} is registered twice")
@@ -72,8 +77,15 @@ def needs_context(op_type: str) -> bool:
 
 
 def supported_op_types() -> list[str]:
+    """The ONNX op types this runtime plans (internal ops left out)."""
     _load_builtin_ops()
-    return sorted(_REGISTERED)
+    return sorted(op for op, registration in _REGISTERED.items() if not registration.internal)
+
+
+def internal_op_types() -> list[str]:
+    """Op types that converter passes write and an ONNX model may not use."""
+    _load_builtin_ops()
+    return sorted(op for op, registration in _REGISTERED.items() if registration.internal)
 
 
 def planner_for(op_type: str) -> PlanFn | None:
