@@ -61,48 +61,44 @@ typedef float4 raw4_t;
 /* ---- fused activation, selected with -DACTIVATION=ACT_<NAME> ----------------
  * alpha/beta are kernel arguments so that e.g. clip bounds do not create new
  * program variants: clip (min, max), leaky_relu (alpha), hard_sigmoid
- * (alpha, beta), swish (alpha: x * sigmoid(alpha * x)), elu (alpha). */
+ * (alpha, beta), swish (alpha: x * sigmoid(alpha * x)), elu (alpha).
+ * ACT_EXPR_<value of ACT_NAME>(x, alpha, beta) is each one as an expression, so that it
+ * serves every vector width (x must be a variable: it may be evaluated more than once). */
 #define ACT_NONE 0
+#define ACT_EXPR_0(x, alpha, beta) (x)
 #define ACT_RELU 1
+#define ACT_EXPR_1(x, alpha, beta) fmax(x, 0.0f)
 #define ACT_CLIP 2
+/* max then min, so min > max yields max like numpy.clip */
+#define ACT_EXPR_2(x, alpha, beta) fmin(fmax(x, alpha), beta)
 #define ACT_LEAKY_RELU 3
+#define ACT_EXPR_3(x, alpha, beta) select((x) * (alpha), x, (x) >= 0.0f)
 #define ACT_SIGMOID 4
+#define ACT_EXPR_4(x, alpha, beta) (1.0f / (1.0f + exp(-(x))))
 #define ACT_TANH 5
+#define ACT_EXPR_5(x, alpha, beta) tanh(x)
 #define ACT_HARD_SIGMOID 6
+#define ACT_EXPR_6(x, alpha, beta) fmin(fmax((alpha) * (x) + (beta), 0.0f), 1.0f)
 #define ACT_HARD_SWISH 7
+#define ACT_EXPR_7(x, alpha, beta) ((x) * fmin(fmax((x) * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f))
 #define ACT_SWISH 8
+#define ACT_EXPR_8(x, alpha, beta) ((x) * (1.0f / (1.0f + exp(-((alpha) * (x))))))
 #define ACT_ELU 9
+#define ACT_EXPR_9(x, alpha, beta) select((alpha) * expm1(x), x, (x) >= 0.0f)
+
+/* ACTIVATE_AS(kind, ...) applies the activation whose ACT_* value `kind` names, so a
+ * kernel can apply a second one besides ACTIVATION (squeeze_excite's hidden layer). */
+#define ACT_EXPR_PASTE(kind) ACT_EXPR_##kind
+#define ACT_EXPR_OF(kind) ACT_EXPR_PASTE(kind) /* expands kind (a macro) to its number first */
+#define ACTIVATE_AS(kind, x, alpha, beta) ACT_EXPR_OF(kind)(x, alpha, beta)
 
 #ifndef ACTIVATION
 #define ACTIVATION ACT_NONE
 #endif
-
-/* ACTIVATE(x, alpha, beta): the activation as one expression, so that it serves every
- * vector width (x must be a variable: it may be evaluated more than once). */
-#if ACTIVATION == ACT_NONE
-#define ACTIVATE(x, alpha, beta) (x)
-#elif ACTIVATION == ACT_RELU
-#define ACTIVATE(x, alpha, beta) fmax(x, 0.0f)
-#elif ACTIVATION == ACT_CLIP
-/* max then min, so min > max yields max like numpy.clip */
-#define ACTIVATE(x, alpha, beta) fmin(fmax(x, alpha), beta)
-#elif ACTIVATION == ACT_LEAKY_RELU
-#define ACTIVATE(x, alpha, beta) select((x) * (alpha), x, (x) >= 0.0f)
-#elif ACTIVATION == ACT_SIGMOID
-#define ACTIVATE(x, alpha, beta) (1.0f / (1.0f + exp(-(x))))
-#elif ACTIVATION == ACT_TANH
-#define ACTIVATE(x, alpha, beta) tanh(x)
-#elif ACTIVATION == ACT_HARD_SIGMOID
-#define ACTIVATE(x, alpha, beta) fmin(fmax((alpha) * (x) + (beta), 0.0f), 1.0f)
-#elif ACTIVATION == ACT_HARD_SWISH
-#define ACTIVATE(x, alpha, beta) ((x) * fmin(fmax((x) * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f))
-#elif ACTIVATION == ACT_SWISH
-#define ACTIVATE(x, alpha, beta) ((x) * (1.0f / (1.0f + exp(-((alpha) * (x))))))
-#elif ACTIVATION == ACT_ELU
-#define ACTIVATE(x, alpha, beta) select((alpha) * expm1(x), x, (x) >= 0.0f)
-#else
+#if ACTIVATION < ACT_NONE || ACTIVATION > ACT_ELU
 #error "unknown ACTIVATION"
 #endif
+#define ACTIVATE(x, alpha, beta) ACTIVATE_AS(ACTIVATION, x, alpha, beta)
 
 inline float4 apply_activation(float4 x, float alpha, float beta) {
   return ACTIVATE(x, alpha, beta);

@@ -172,9 +172,10 @@ def test_fused_into_eltwise(attrs: dict, reference: Reference, tolerance: dict) 
 def test_every_activation_has_its_kernel_case_and_tests() -> None:
     # fused_activation.ACTIVATIONS is the one table; what it cannot derive must keep up.
     header = (kernels_dir() / "common.h").read_text()
-    defined = set(re.findall(r"^#define ACT_(\w+) \d+$", header, re.MULTILINE))
-    with_case = set(re.findall(r"^#(?:el)?if ACTIVATION == ACT_(\w+)$", header, re.MULTILINE))
-    assert {kind.macro for kind in ACTIVATIONS.values()} == defined == with_case
+    defined = dict(re.findall(r"^#define ACT_(\w+) (\d+)$", header, re.MULTILINE))
+    with_case = set(re.findall(r"^#define ACT_EXPR_(\d+)\(x, alpha, beta\) ", header, re.MULTILINE))
+    assert {kind.macro for kind in ACTIVATIONS.values()} == set(defined)
+    assert set(defined.values()) == with_case
     assert {op_type for op_type, *_ in UNARY_CASES} | {"Clip"} == set(ONNX_ACTIVATIONS)
     fused = {attrs["activation"] for attrs, *_ in FUSED_CASES}
     assert (set(ACTIVATIONS) - {"none"}) | set(ALIASES) <= fused
