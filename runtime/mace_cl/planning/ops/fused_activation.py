@@ -89,9 +89,27 @@ ALIASES: dict[str, Activation] = {
 }
 FUSED_ACTIVATIONS = (*ACTIVATIONS, *ALIASES)
 
+# Every node attribute that describes a fused activation (clip's bounds included).
+FUSED_ATTRIBUTES: tuple[str, ...] = (
+    "activation",
+    *sorted(
+        {p.fused for kind in ACTIVATIONS.values() for p in (kind.alpha, kind.beta) if p is not None}
+        | {_ALPHA, _BETA}
+    ),
+)
 
-def fused_activation(node: Node) -> Activation:
-    """The fused activation described by ``node.attrs`` (``none`` when absent)."""
+
+def fused_activation(node: Node, prefix: str = "") -> Activation:
+    """The fused activation described by ``node.attrs`` (``none`` when absent); ``prefix``
+    reads a second one, e.g. ``hidden_activation`` and ``hidden_activation_alpha``."""
+    if prefix:
+        node = Node(
+            node.op_type,
+            node.name,
+            node.inputs,
+            node.outputs,
+            {key[len(prefix) :]: value for key, value in node.attrs.items() if key.startswith(prefix)},
+        )
     name = attr_str(node, "activation", "none")
     if name in ALIASES:
         return ALIASES[name]

@@ -19,25 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 from mace_cl.model.graph import Node
-from mace_cl.planning.ops.fused_activation import ACTIVATIONS
+from mace_cl.planning.ops.fused_activation import FUSED_ATTRIBUTES
 
 from mace_cl_converter.attributes import as_int, as_ints
 from mace_cl_converter.model import Model
-
-# Every node attribute that describes a fused activation (clip's bounds included), from
-# the runtime's table: Convs merge only when all of them agree, and the merged Conv keeps them.
-_ACTIVATION_KEYS = (
-    "activation",
-    *sorted(
-        {
-            parameter.fused
-            for kind in ACTIVATIONS.values()
-            for parameter in (kind.alpha, kind.beta)
-            if parameter is not None
-        }
-        | {"activation_alpha", "activation_beta"}
-    ),
-)
 
 
 def _kernel_size(model: Model, conv: Node, source: str, consumers: dict, outputs: set[str]) -> int | None:
@@ -84,7 +69,7 @@ def run(model: Model) -> bool:
         ]
         if any(size is None for size in sizes) or len({conv.inputs[0] for conv in convs}) != 1:
             continue
-        if len({tuple(conv.attrs.get(key) for key in _ACTIVATION_KEYS) for conv in convs}) != 1:
+        if len({tuple(conv.attrs.get(key) for key in FUSED_ATTRIBUTES) for conv in convs}) != 1:
             continue
         k = max(size for size in sizes if size is not None)
         weights, biases = [], []
@@ -97,7 +82,7 @@ def run(model: Model) -> bool:
                 model.graph.constants[bias].astype(np.float32) if bias else np.zeros(w.shape[0], np.float32)
             )
         first = convs[0]
-        attrs = {key: first.attrs[key] for key in _ACTIVATION_KEYS if key in first.attrs}
+        attrs = {key: first.attrs[key] for key in FUSED_ATTRIBUTES if key in first.attrs}
         attrs.update({"kernel_shape": [k, k], "pads": [k // 2] * 4})
         merged = Node(
             "Conv",
