@@ -31,6 +31,8 @@
  *              would leave a GPU nearly idle (96 channels at 112x112: two).
  * global_pool_finish: folds those parts, divides (average), activates and stores;
  *              global size (C4, N), either rounded up (work-items past the end return).
+ * squeeze_excite: a global average pool and the two 1x1 Convs of a squeeze-excite
+ *              gate in one work-group per batch item (see the kernel).
  *
  * in and out are data_t (common.h: half with -DSTORAGE_HALF). */
 #include "common.h"
@@ -263,4 +265,83 @@ __kernel void global_pool_finish(__global data_t *out, __global const float4 *pa
 #endif
   acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
   STORE4(acc, n * blocks + c4, out);
+}
+
+/* squeeze_excite: a squeeze-excite gate, one work-group per batch item (the internal
+ * SqueezeExcite op: GlobalAveragePool -> 1x1 Conv -> 1x1 Conv in one launch):
+ *   mean   = the channel means of x, from global_pool_wg -DPOOL_PARTIAL's parts or, with
+ *            -DSE_DIRECT, read from x itself
+ *   hidden = ACTIVATE_AS(HIDDEN_ACTIVATION, w1 . mean + b1)   (hidden_size values)
+ *   gate   = ACTIVATION(w2 . hidden + b2)                      (out_channels values)
+ * written as an NHWC4 [N, out_channels, 1, 1] tensor. w1 is [hidden_size][C4 * 4] and w2
+ * [hidden_size][OC4 * 4], zero-padded; b1 [hidden_size], b2 [OC4 * 4]. pool_slices work-
+ * items share each channel block's pixels (or parts) and fc_slices each hidden row, so
+ * that neighbouring work-items read neighbouring float4s. Local memory: pooled (C4 float4),
+ * hidden (hidden_size floats), sums (a float4 per work-item). Requires -DPOOL_AVG. */
+#ifndef HIDDEN_ACTIVATION
+#define HIDDEN_ACTIVATION ACT_NONE
+#endif
+#ifdef SE_DIRECT
+#define SE_SOURCE __global const data_t *x
+#else
+#define SE_SOURCE __global const float4 *partial
+#endif
+__kernel void squeeze_excite(__global data_t *out, SE_SOURCE, int pixels, int parts, int channels,
+                             __global const data_t *w1, __global const data_t *b1, int hidden_size,
+                             float hidden_alpha, float hidden_beta, __global const data_t *w2,
+                             __global const data_t *b2, int out_channels, float act_alpha,
+                             float act_beta, int pool_slices, int fc_slices,
+                             __local float4 *pooled, __local float *hidden, __local float4 *sums) {
+  const int n = get_group_id(0);
+  const int lid = get_local_id(0);
+  const int size = get_local_size(0);
+  const int blocks = channel_blocks(channels);
+
+  const int width = size / pool_slices; /* channel blocks per pass */
+  for (int c0 = 0; c0 < blocks; c0 += width) {
+    const int c4 = c0 + lid % width, k = lid / width;
+    float4 acc = (float4)(0.0f);
+    if (c4 < blocks && k < pool_slices) {
+#ifdef SE_DIRECT
+      for (int p = k; p < pixels; p += pool_slices) acc += LOAD4((n * pixels + p) * blocks + c4, x);
+#else
+      for (int p = k; p < parts; p += pool_slices) acc += partial[(n * parts + p) * blocks + c4];
+#endif
+    }
+    sums[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (k == 0 && c4 < blocks) {
+      float4 total = (float4)(0.0f);
+      for (int j = 0; j < pool_slices; ++j) total += sums[j * width + lid];
+      pooled[c4] = total / (float)pixels;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  const int rows = size / fc_slices; /* hidden values per pass */
+  for (int r0 = 0; r0 < hidden_size; r0 += rows) {
+    const int r = r0 + lid / fc_slices, k = lid % fc_slices;
+    const bool active = r < hidden_size && lid < rows * fc_slices;
+    float4 acc = (float4)(0.0f);
+    if (active) {
+      for (int c4 = k; c4 < blocks; c4 += fc_slices) acc += LOADA4(r * blocks + c4, w1) * pooled[c4];
+    }
+    sums[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (active && k == 0) {
+      float4 total = (float4)(0.0f);
+      for (int j = 0; j < fc_slices; ++j) total += sums[lid + j];
+      const float h = total.x + total.y + total.z + total.w + LOAD1(r, b1);
+      hidden[r] = ACTIVATE_AS(HIDDEN_ACTIVATION, h, hidden_alpha, hidden_beta);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+  const int out_blocks = channel_blocks(out_channels);
+  for (int ob = lid; ob < out_blocks; ob += size) {
+    float4 acc = LOADA4(ob, b2);
+    for (int r = 0; r < hidden_size; ++r) acc += hidden[r] * LOADA4(r * out_blocks + ob, w2);
+    STORE4(zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), ob, out_channels),
+           n * out_blocks + ob, out);
+  }
 }

@@ -317,6 +317,90 @@ def test_global_pool_parts_choice(shape: tuple[int, ...], parts: int) -> None:
         assert finish.args[5] == IntArg(shape[0]) and (padded or shape[0] != 9)  # batch, after parts
 
 
+# ---- SqueezeExcite (internal: the converter's squeeze_excite pass) ----------------------
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _se_reference(x, w1, b1, w2, b2, hidden_activation) -> np.ndarray:
+    mean = x.astype(np.float64).mean(axis=(2, 3))  # [N, C]
+    hidden = mean @ w1[:, :, 0, 0].T.astype(np.float64) + (0.0 if b1 is None else b1)
+    hidden = hidden_activation(hidden)
+    gate = _sigmoid(hidden @ w2[:, :, 0, 0].T.astype(np.float64) + (0.0 if b2 is None else b2))
+    return gate[:, :, None, None]
+
+
+_SE_HIDDEN = {"relu": lambda v: np.maximum(v, 0.0), "swish": lambda v: v * _sigmoid(v), "": lambda v: v}
+
+
+# (x shape, hidden size S, C_out, hidden activation, biases given)
+SE_CASES = [
+    ((1, 16, 7, 7), 4, 16, "relu", True),  # small: reads x directly
+    ((2, 6, 3, 5), 3, 6, "swish", True),  # two images, channels mid-block
+    ((1, 24, 56, 56), 8, 24, "swish", True),  # many pixels: global_pool_wg parts first
+    ((1, 300, 2, 2), 75, 300, "relu", False),  # more channel blocks than work-items (CPU), no biases
+    ((1, 40, 4, 4), 300, 13, "", True),  # more hidden rows than a pass holds; C_out != C
+]
+
+
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+@pytest.mark.parametrize(("shape", "hidden", "out", "activation", "biases"), SE_CASES, ids=str)
+def test_squeeze_excite(
+    shape: tuple[int, ...], hidden: int, out: int, activation: str, biases: bool, data_type: str
+) -> None:
+    channels = shape[1]
+    rng = np.random.default_rng(channels + hidden)
+    x = random_input(shape, seed=channels)
+    w1 = (rng.standard_normal((hidden, channels, 1, 1)) / np.sqrt(channels)).astype(np.float32)
+    w2 = (rng.standard_normal((out, hidden, 1, 1)) / np.sqrt(hidden)).astype(np.float32)
+    b1 = rng.standard_normal(hidden).astype(np.float32) if biases else None
+    b2 = rng.standard_normal(out).astype(np.float32) if biases else None
+    if data_type == "fp16_fp32":
+        x, w1, w2 = half_rounded(x), half_rounded(w1), half_rounded(w2)
+        b1, b2 = (None if b is None else half_rounded(b) for b in (b1, b2))
+    attrs = {"activation": "sigmoid", **({"hidden_activation": activation} if activation else {})}
+    inputs = {"x": x, "w1": w1, "b1": b1, "w2": w2, "b2": b2}
+    constants = {name for name, value in inputs.items() if name != "x" and value is not None}
+    (result,) = run_node("SqueezeExcite", inputs, attrs=attrs, constant_inputs=constants, data_type=data_type)
+    expected = _se_reference(x, w1, b1, w2, b2, _SE_HIDDEN[activation])
+    assert result.shape == expected.shape
+    if data_type == "fp32":
+        np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+    else:  # the gate is stored in half: one rounding of a value in (0, 1)
+        np.testing.assert_allclose(result, expected, rtol=0, atol=2**-11)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernels"),
+    [((1, 16, 7, 7), ["squeeze_excite"]), ((1, 32, 112, 112), ["global_pool_wg", "squeeze_excite"])],
+)
+def test_squeeze_excite_reads_x_directly_unless_large(shape: tuple[int, ...], kernels: list[str]) -> None:
+    channels = shape[1]
+    constants = {
+        "w1": np.ones((4, channels, 1, 1), np.float32),
+        "w2": np.ones((channels, 4, 1, 1), np.float32),
+    }
+    node = Node("SqueezeExcite", "se", ["x", "w1", "", "w2", ""], ["y"], {"activation": "sigmoid"})
+    graph = Graph([TensorInfo("x", shape)], [], [node], constants)
+    launches = plan_graph(graph, device_kind="gpu").node_plans[0].launches
+    assert [launch.kernel for launch in launches] == kernels
+    assert ("-DSE_DIRECT" in launches[-1].program.options) == (len(kernels) == 1)
+
+
+def test_squeeze_excite_rejects_mismatched_weights() -> None:
+    x = random_input((1, 8, 2, 2), seed=8)
+    inputs = {
+        "x": x,
+        "w1": np.ones((2, 6, 1, 1), np.float32),
+        "b1": None,
+        "w2": np.ones((8, 2, 1, 1), np.float32),
+    }
+    with pytest.raises(OpError, match=r"do not fit 8 channels"):
+        run_node("SqueezeExcite", {**inputs, "b2": None}, attrs={}, constant_inputs={"w1", "w2"})
+
+
 # ---- rejected attributes -------------------------------------------------------------
 
 

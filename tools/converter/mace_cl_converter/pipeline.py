@@ -30,6 +30,7 @@ from mace_cl_converter.passes import (
     identity,
     merge_concat_convs,
     shape_inference,
+    squeeze_excite,
     swish,
     transposes,
 )
@@ -44,7 +45,8 @@ Pass = Callable[[Model], bool]
 # fusion (the Conv must not have an activation yet; one after the Add fuses next).
 # Squeeze-excite scales fold into the Conv after that (fuse_residual wants at most three
 # Conv inputs; the scale is input 4). Concatenated sibling Convs merge after activation
-# fusion (their activations must agree). Channel moves compose last: a permutation Conv
+# fusion (their activations must agree), and so do squeeze-excite gates (their Convs'
+# activations move into the gate). Channel moves compose last: a permutation Conv
 # qualifies only without a fused activation, and merged Convs leave fewer Concats.
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
@@ -57,6 +59,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("channel_scale", channel_scale.run),
     ("fuse_activation", fuse_activation.run),
     ("merge_concat_convs", merge_concat_convs.run),
+    ("squeeze_excite", squeeze_excite.run),
     ("channel_gather", channel_gather.run),
     ("dead_nodes", dead_nodes.run),
 ]

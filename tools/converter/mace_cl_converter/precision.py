@@ -38,6 +38,8 @@ _WEIGHT_INPUTS: dict[str, tuple[int, ...] | None] = {
     "Min": None,
     "Sum": None,
     "Concat": None,
+    "ChannelGather": None,
+    "SqueezeExcite": (1, 2, 3, 4),
 }
 
 

@@ -28,8 +28,9 @@ for _path in (_REPO / "runtime", _HERE.parent):
 
 from mace_cl import MaceRuntime, model_info  # noqa: E402
 from mace_cl.model.model_file import read_model  # noqa: E402
+from mace_cl.planning.ops.registry import internal_op_types  # noqa: E402
 from mace_cl.testing import device_under_test  # noqa: E402
-from mace_cl_converter import ConversionError, convert_model  # noqa: E402
+from mace_cl_converter import ConversionError, convert_model, precision  # noqa: E402
 
 BATCH = 4
 SHAPE = (BATCH, 3, 16, 16)
@@ -277,6 +278,11 @@ def test_a_small_weight_half_holds_as_a_subnormal_runs_finite() -> None:
         {"x": np.zeros((1, 3, 4, 4), np.float32)}
     )["y"]
     assert np.all(np.isfinite(y)) and np.all(y == 0.0)
+
+
+def test_internal_ops_say_which_inputs_are_weights() -> None:
+    # Converter passes write these ops; a half model must store their weights in half too.
+    assert set(internal_op_types()) <= set(precision._WEIGHT_INPUTS)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool (1-D and 2-D) -> kernels/pooling.cl.
+"""MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool (1-D and 2-D) and the internal
+SqueezeExcite (a squeeze-excite gate) -> kernels/pooling.cl.
 
 CPU plans run pool2d_o16 (16 channels times 4 outputs per work-item, local size 1, as
 the conv2d_o16.cl kernels), GPU plans pool2d (a float4 per work-item).
@@ -10,11 +11,15 @@ AveragePool, count_include_pad. Not supported: MaxPool's optional second output
 
 from __future__ import annotations
 
+import numpy as np
+
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import channel_blocks
 from mace_cl.planning.ops.base import (
     SHAPES_CONTEXT,
+    ConstantArg,
     IntArg,
+    KernelArg,
     KernelLaunch,
     LocalMemArg,
     OpError,
@@ -28,7 +33,7 @@ from mace_cl.planning.ops.base import (
     expect_input_count,
 )
 from mace_cl.planning.ops.conv_kernels import cpu_local_sizes, gpu_local_size
-from mace_cl.planning.ops.fused_activation import Activation, fused_activation
+from mace_cl.planning.ops.fused_activation import ACTIVATIONS, Activation, fused_activation
 from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.ops.spatial import (
@@ -61,6 +66,48 @@ GLOBAL_POOL_MIN_PART_PIXELS = 64
 PARTIAL_SCRATCH = "partial"  # OpPlan.scratch_bytes key of the parts' results
 
 
+def _pool_parts(batch: int, channels: int, pixels: int) -> int:
+    """Into how many pixel ranges global_pool_wg -DPOOL_PARTIAL cuts a global pool."""
+    blocks = channel_blocks(channels)
+    groups = -(-blocks // min(GLOBAL_POOL_BLOCKS, 1 << (blocks - 1).bit_length())) * batch
+    return max(1, min(GLOBAL_POOL_TARGET_GROUPS // groups, pixels // GLOBAL_POOL_MIN_PART_PIXELS))
+
+
+def _global_pool_wg_shape(
+    batch: int, channels: int, parts: int
+) -> tuple[tuple[int, ...], tuple[int, ...], LocalMemArg]:
+    """global_pool_wg's global size, local size and local scratch."""
+    blocks = channel_blocks(channels)
+    lanes = min(GLOBAL_POOL_BLOCKS, 1 << (blocks - 1).bit_length())
+    global_size = (-(-blocks // lanes) * lanes, GLOBAL_POOL_SLICES, batch * parts)
+    return global_size, (lanes, GLOBAL_POOL_SLICES, 1), LocalMemArg(lanes * GLOBAL_POOL_SLICES * 16)
+
+
+def _partial_pool(
+    plan: OpPlan, x: KernelArg, reduction: str, batch: int, channels: int, pixels: int, parts: int
+) -> None:
+    """global_pool_wg -DPOOL_PARTIAL: each of ``parts`` pixel ranges folded into PARTIAL_SCRATCH."""
+    plan.scratch_bytes[PARTIAL_SCRATCH] = batch * parts * channel_blocks(channels) * 16  # float4 each
+    global_size, local, scratch = _global_pool_wg_shape(batch, channels, parts)
+    plan.launches.append(
+        KernelLaunch(
+            ProgramSpec("pooling", (reduction, "-DPOOL_PARTIAL")),
+            "global_pool_wg",
+            global_size,
+            (
+                ScratchArg(PARTIAL_SCRATCH),
+                x,
+                IntArg(pixels),
+                IntArg(channels),
+                *Activation().kernel_args(),
+                scratch,
+                IntArg(parts),
+            ),
+            local_size=local,
+        )
+    )
+
+
 def _global_pool_gpu(node: Node, x: str, out_shape: tuple[int, ...], pixels: int) -> OpPlan:
     """global_pool_wg (work-group reduction: GLOBAL_POOL_SLICES work-items share each
     channel block's pixels, GLOBAL_POOL_BLOCKS adjacent blocks per work-group, coalesced
@@ -70,35 +117,28 @@ def _global_pool_gpu(node: Node, x: str, out_shape: tuple[int, ...], pixels: int
     batch, channels = out_shape[:2]
     plan = OpPlan(output_shapes=[out_shape])
     blocks = channel_blocks(channels)
-    lanes = min(GLOBAL_POOL_BLOCKS, 1 << (blocks - 1).bit_length())
-    groups = -(-blocks // lanes) * batch
-    parts = max(1, min(GLOBAL_POOL_TARGET_GROUPS // groups, pixels // GLOBAL_POOL_MIN_PART_PIXELS))
-    pool_args = (TensorArg(x), IntArg(pixels), IntArg(channels))
-    wg_size = (-(-blocks // lanes) * lanes, GLOBAL_POOL_SLICES, batch * parts)
-    scratch = LocalMemArg(lanes * GLOBAL_POOL_SLICES * 16)
-    local = (lanes, GLOBAL_POOL_SLICES, 1)
+    parts = _pool_parts(batch, channels, pixels)
     if parts == 1:
+        wg_size, local, scratch = _global_pool_wg_shape(batch, channels, 1)
         program = ProgramSpec("pooling", (reduction, *activation.build_options()))
         plan.launches.append(
             KernelLaunch(
                 program,
                 "global_pool_wg",
                 wg_size,
-                (OutputArg(0), *pool_args, *activation.kernel_args(), scratch),
+                (
+                    OutputArg(0),
+                    TensorArg(x),
+                    IntArg(pixels),
+                    IntArg(channels),
+                    *activation.kernel_args(),
+                    scratch,
+                ),
                 local_size=local,
             )
         )
         return plan
-    plan.scratch_bytes[PARTIAL_SCRATCH] = batch * parts * blocks * 16  # float4 per part and block
-    plan.launches.append(
-        KernelLaunch(
-            ProgramSpec("pooling", (reduction, "-DPOOL_PARTIAL")),
-            "global_pool_wg",
-            wg_size,
-            (ScratchArg(PARTIAL_SCRATCH), *pool_args, *Activation().kernel_args(), scratch, IntArg(parts)),
-            local_size=local,
-        )
-    )
+    _partial_pool(plan, TensorArg(x), reduction, batch, channels, pixels, parts)
     finish_size, finish_local = gpu_local_size((blocks, batch))
     plan.launches.append(
         KernelLaunch(
@@ -202,3 +242,116 @@ def plan_global_pool(node: Node, inputs: list[PlanInput], context: PlanContext =
         (OutputArg(0), TensorArg(x.name), IntArg(in_h * in_w), IntArg(channels), *activation.kernel_args()),
     )
     return OpPlan(output_shapes=[out_shape], launches=[launch])
+
+
+# squeeze_excite: work-items per batch item by plan kind (one work-group each); reading x
+# directly while each work-item reads at most SE_DIRECT_LOADS float4s, else after
+# global_pool_wg -DPOOL_PARTIAL (more work-groups for the pixels, one more launch).
+SE_LOCAL_SIZE = {"gpu": 256}
+SE_DEFAULT_LOCAL_SIZE = 64
+SE_DIRECT_LOADS = 64
+SE_FC_MIN_BLOCKS = 4  # input channel blocks per work-item of the hidden layer, at least
+
+
+@register_op("SqueezeExcite", needs_context=True, internal=True)
+def plan_squeeze_excite(node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT) -> OpPlan:
+    """GlobalAveragePool -> 1x1 Conv (``hidden_activation*``) -> 1x1 Conv (``activation*``)
+    as one kernel (the converter's squeeze_excite pass writes this internal op).
+
+    Inputs: x [N, C, H, W], w1 [S, C, 1, 1], b1 [S] or omitted, w2 [C_out, S, 1, 1], b2
+    [C_out] or omitted; weights and biases constant. Output: the gate [N, C_out, 1, 1]."""
+    if len(inputs) not in (4, 5):
+        raise OpError(node, f"expects 4 or 5 inputs (x, w1, b1, w2, b2), got {len(inputs)}")
+    inputs = [*inputs, PlanInput("", None)][:5]  # the biases may be omitted
+    x = runtime_input(node, inputs[0])
+    assert x.shape is not None
+    if len(x.shape) != 4:
+        raise OpError(node, f"the input must be rank 4 [N, C, H, W], got {list(x.shape)}")
+    w1, b1, w2, b2 = (
+        _se_constant(node, item, name)
+        for item, name in zip(inputs[1:], ("w1", "b1", "w2", "b2"), strict=True)
+    )
+    batch, channels, height, width = x.shape
+    if w1 is None or w2 is None:
+        raise OpError(node, "both weights (inputs 1 and 3) are required")
+    hidden_size = w1.shape[0]
+    out_channels = w2.shape[0]
+    if w1.shape != (hidden_size, channels, 1, 1) or w2.shape != (out_channels, hidden_size, 1, 1):
+        raise OpError(
+            node,
+            f"weights {list(w1.shape)} and {list(w2.shape)} do not fit {channels} channels: "
+            f"expected [S, {channels}, 1, 1] and [C_out, S, 1, 1]",
+        )
+    for bias, size, name in ((b1, hidden_size, "b1"), (b2, out_channels, "b2")):
+        if bias is not None and bias.shape != (size,):
+            raise OpError(node, f"bias {name} has shape {list(bias.shape)}, expected [{size}]")
+    blocks, out_blocks, pixels = channel_blocks(channels), channel_blocks(out_channels), height * width
+    out_shape = (batch, out_channels, 1, 1)
+    plan = OpPlan(output_shapes=[out_shape])
+    plan.constants["w1"] = _padded_rows(w1.reshape(hidden_size, channels), blocks)
+    plan.constants["b1"] = np.zeros(hidden_size, np.float32) if b1 is None else b1.astype(np.float32)
+    plan.constants["w2"] = _padded_rows(w2.reshape(out_channels, hidden_size).T, out_blocks)
+    plan.constants["b2"] = _padded_rows(
+        np.zeros((1, out_channels), np.float32) if b2 is None else b2.reshape(1, -1), out_blocks
+    ).reshape(-1)
+
+    size = SE_LOCAL_SIZE.get(context.device_kind, SE_DEFAULT_LOCAL_SIZE)
+    direct = blocks * pixels <= SE_DIRECT_LOADS * size
+    options: tuple[str, ...] = ("-DPOOL_AVG", *fused_activation(node).build_options())
+    hidden = fused_activation(node, "hidden_")
+    if hidden.kind != "none":
+        options += (f"-DHIDDEN_ACTIVATION=ACT_{ACTIVATIONS[hidden.kind].macro}",)
+    if direct:
+        options += ("-DSE_DIRECT",)
+        parts, source = 1, TensorArg(inputs[0].name)
+    else:
+        parts = _pool_parts(batch, channels, pixels)
+        _partial_pool(plan, TensorArg(inputs[0].name), "-DPOOL_AVG", batch, channels, pixels, parts)
+        source = ScratchArg(PARTIAL_SCRATCH)
+    # Work-items per channel block while pooling (pixels or parts) and per hidden row.
+    pool_slices = max(1, size // blocks)
+    fc_slices = 1 << max(0, min(size, blocks // SE_FC_MIN_BLOCKS).bit_length() - 1)
+    plan.launches.append(
+        KernelLaunch(
+            ProgramSpec("pooling", options),
+            "squeeze_excite",
+            (size * batch,),
+            (
+                OutputArg(0),
+                source,
+                IntArg(pixels),
+                IntArg(parts),
+                IntArg(channels),
+                ConstantArg("w1"),
+                ConstantArg("b1"),
+                IntArg(hidden_size),
+                *hidden.kernel_args(),
+                ConstantArg("w2"),
+                ConstantArg("b2"),
+                IntArg(out_channels),
+                *fused_activation(node).kernel_args(),
+                IntArg(pool_slices),
+                IntArg(fc_slices),
+                LocalMemArg(blocks * 16),
+                LocalMemArg(hidden_size * 4),
+                LocalMemArg(size * 16),
+            ),
+            local_size=(size,),
+        )
+    )
+    return plan
+
+
+def _se_constant(node: Node, item: PlanInput, name: str) -> np.ndarray | None:
+    if not item.present:
+        return None
+    if item.value is None:
+        raise OpError(node, f"{name} must be a constant (it is the run-time tensor {item.name!r})")
+    return np.asarray(item.value, dtype=np.float32)
+
+
+def _padded_rows(matrix: np.ndarray, blocks: int) -> np.ndarray:
+    """``matrix`` [rows, cols] with its columns zero-padded to ``blocks`` float4s."""
+    padded = np.zeros((matrix.shape[0], blocks * 4), np.float32)
+    padded[:, : matrix.shape[1]] = matrix
+    return padded
