@@ -16,6 +16,7 @@ from mace_cl.planning.layout import LayoutError, as_nchw4, nhwc4_nbytes
 from mace_cl.planning.ops.base import INT32_MAX, OpPlan, PlanContext, PlanInput, Shape
 from mace_cl.planning.ops.registry import plan_node
 from mace_cl.planning.program_spec import ProgramSpec
+from mace_cl.planning.tunable import mark_tunable
 
 # Device kinds whose plans differ (ops choose other kernels for "gpu"); every other kind
 # plans as "cpu". A model must plan for each, so the converter and tests try them all.
@@ -78,7 +79,9 @@ def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
     node_plans: list[OpPlan] = []
     for node in graph.nodes:
         inputs = [_plan_input(graph, shapes, name) for name in node.inputs]
-        plan = _with_storage_options(plan_node(node, inputs, context), storage_dtype(graph.data_type))
+        plan = mark_tunable(
+            _with_storage_options(plan_node(node, inputs, context), storage_dtype(graph.data_type))
+        )
         for name, shape in zip(node.outputs, plan.output_shapes, strict=True):
             if name:
                 shapes[name] = tuple(shape)

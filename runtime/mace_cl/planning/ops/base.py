@@ -113,6 +113,10 @@ class KernelLaunch:
     # no performance decisions of its own; the kernel must be correct with any local
     # size that divides global_size.
     tuned_local_sizes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # Whether a tuner may replace the local size with any other that divides global_size
+    # (mace_cl.execution.tuner): only for kernels whose outputs never depend on it. Off unless
+    # set; the planner sets it for the kernels of mace_cl.planning.tunable.
+    tunable: bool = False
 
     def local_size_for(self, device_kind: str) -> tuple[int, ...] | None:
         """The local size to enqueue with on a device of ``device_kind``."""
