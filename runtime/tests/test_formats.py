@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
-from mace_cl.model.container import FormatError
+from mace_cl.model.container import FormatError, pack_container, unpack_container
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.model.model_file import MODEL_FORMAT_VERSION, decode_model, encode_model, read_model, write_model
 from mace_cl.model.program_file import (
+    PROGRAMS_FORMAT_VERSION,
+    PROGRAMS_MAGIC,
     CompiledProgram,
     CompiledProgramSet,
     DeviceIdentity,
     decode_compiled_programs,
     encode_compiled_programs,
     program_source_hash,
+)
+from mace_cl.model.tuning_file import (
+    KernelInstance,
+    TuningTable,
+    decode_tuning,
+    encode_tuning,
+    read_tuning,
+    write_tuning,
 )
 
 
@@ -176,6 +189,106 @@ def test_damaged_compiled_programs_are_refused() -> None:
         decode_compiled_programs(data[: len(data) // 2])
     with pytest.raises(FormatError):
         decode_compiled_programs(b"")
+
+
+# ---- tuned local sizes --------------------------------------------------------------
+
+CONV = KernelInstance("conv2d -DACT=RELU", "conv2d", (8, 56, 56))
+ADD = KernelInstance("eltwise -DOP=ADD", "eltwise", (16, 14))
+
+
+def _tuning() -> TuningTable:
+    table = TuningTable()
+    table.set(IDENTITY_A, CONV, (8, 8, 1))
+    table.set(IDENTITY_A, ADD, (16, 1))
+    table.set(IDENTITY_B, CONV, (2, 4, 8))
+    return table
+
+
+def test_tuning_rides_in_the_compiled_program_file_per_device() -> None:
+    programs = _programs()
+    programs.tuning = _tuning()
+    decoded = decode_compiled_programs(encode_compiled_programs(programs))
+    assert decoded.tuning_problem is None
+    assert decoded.tuning.for_device(IDENTITY_A) == {CONV: (8, 8, 1), ADD: (16, 1)}
+    assert decoded.tuning.for_device(IDENTITY_B) == {CONV: (2, 4, 8)}
+    other = DeviceIdentity("PoCL", "OpenCL 3.0 PoCL 7.1", "cpu-y", "OpenCL 3.0", "7.1")
+    assert decoded.tuning.for_device(other) == {}
+    assert decoded.lookup(IDENTITY_A, "layout ", program_source_hash("layout src", [])) is not None
+
+
+def test_a_file_without_tuning_keeps_its_bytes() -> None:
+    # Files written before tuning existed decode, and writing one without tuning gives the
+    # same bytes (and digest) as before: no empty section.
+    data = encode_compiled_programs(_programs())
+    assert b"tuning" not in data
+    decoded = decode_compiled_programs(data)
+    assert not decoded.tuning and decoded.tuning_problem is None
+    assert encode_compiled_programs(decoded) == data
+
+
+def _with_header(data: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
+    """The file with its header edited and its checksums redone (a writer's bug, not damage)."""
+    container = unpack_container(data, PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, "test", "test")
+    header = json.loads(json.dumps(container.header))
+    edit(header)
+    entries = [entry for device in header["devices"] for entry in device["programs"]]
+    blobs = [bytes(container.payload[e["offset"] : e["offset"] + e["nbytes"]]) for e in entries]
+    packed, _ = pack_container(PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, header, blobs)
+    return packed
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a list",
+        [{"identity": {}, "launches": []}],
+        [{"identity": IDENTITY_A.to_json(), "launches": [{"program": "p", "kernel": "k"}]}],
+        [
+            {
+                "identity": IDENTITY_A.to_json(),
+                "launches": [{"program": "p", "kernel": "k", "global_size": [8, 8], "local_size": [0, 1]}],
+            }
+        ],
+        [
+            {
+                "identity": IDENTITY_A.to_json(),
+                "launches": [{"program": "p", "kernel": "k", "global_size": [8, 8], "local_size": [8]}],
+            }
+        ],
+    ],
+)
+def test_a_malformed_tuning_section_costs_the_tuning_not_the_programs(bad: object) -> None:
+    programs = _programs()
+    programs.tuning = _tuning()
+    data = _with_header(encode_compiled_programs(programs), lambda header: header.update(tuning=bad))
+    decoded = decode_compiled_programs(data, "app.bin")
+    assert not decoded.tuning
+    assert decoded.tuning_problem is not None and "app.bin: tuning" in decoded.tuning_problem
+    assert decoded.lookup(IDENTITY_A, "layout ", program_source_hash("layout src", [])) is not None
+
+
+def test_tuning_file_round_trip_and_damage(tmp_path: Path) -> None:
+    path = tmp_path / "model.tuning"
+    digest = write_tuning(_tuning(), path)
+    assert len(digest) == 64
+    assert read_tuning(path).devices == _tuning().devices
+    assert encode_tuning(_tuning()) == path.read_bytes()  # deterministic
+    data = path.read_bytes()
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0x01
+    with pytest.raises(FormatError, match="checksum"):
+        decode_tuning(bytes(damaged))
+    with pytest.raises(FormatError, match="not a tuning file"):
+        decode_tuning(encode_compiled_programs(_programs()))
+
+
+def test_merged_tuning_prefers_the_newer_entries() -> None:
+    newer = TuningTable()
+    newer.set(IDENTITY_A, CONV, (4, 4, 4))
+    merged = _tuning().merged(newer)
+    assert merged.for_device(IDENTITY_A) == {CONV: (4, 4, 4), ADD: (16, 1)}
+    assert _tuning().for_device(IDENTITY_A)[CONV] == (8, 8, 1)  # unchanged
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mace_cl.model.container import (
     DIGEST_BYTES,
@@ -23,61 +22,13 @@ from mace_cl.model.container import (
     unpack_container,
     write_atomically,
 )
+from mace_cl.model.device_identity import DeviceIdentity
+from mace_cl.model.tuning_file import TuningTable, tuning_from_json, tuning_to_json
 
 PROGRAMS_MAGIC = b"MACECLPB"
 # 2: each program's digest binds its binary to its key, source hash and device identity.
 PROGRAMS_FORMAT_VERSION = 2
 COMPILED_PROGRAM_FILE_NAME = "mace_cl_compiled_program.bin"
-
-
-@dataclass(frozen=True)
-class DeviceIdentity:
-    """What a program binary is valid for.
-
-    Binaries a device's own driver built (``compiler == "driver"``) are used only on an exact
-    match. Cross-compiled binaries describe a target instead of one device: see
-    ``mace_cl.targets.nvidia`` (PTX and machine code for NVIDIA GPUs).
-    """
-
-    platform_name: str
-    platform_version: str
-    device_name: str
-    device_version: str
-    driver_version: str
-    # Who produced the binaries: "driver" when the device's own OpenCL compiler built them,
-    # otherwise the offline compiler and its version (cross-compiled binaries).
-    compiler: str = "driver"
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "platform_name": self.platform_name,
-            "platform_version": self.platform_version,
-            "device_name": self.device_name,
-            "device_version": self.device_version,
-            "driver_version": self.driver_version,
-            "compiler": self.compiler,
-        }
-
-    @staticmethod
-    def from_json(item: Any, where: str) -> DeviceIdentity:
-        return DeviceIdentity(
-            **{
-                key: json_field(item, key, str, where)
-                for key in (
-                    "platform_name",
-                    "platform_version",
-                    "device_name",
-                    "device_version",
-                    "driver_version",
-                    "compiler",
-                )
-            }
-        )
-
-    def describe(self) -> str:
-        if self.compiler != "driver" and not self.driver_version:  # a cross-compile target
-            return f"{self.platform_name} {self.device_name} (compiler {self.compiler})"
-        return f"{self.device_name} ({self.platform_name}, {self.driver_version}, compiler {self.compiler})"
 
 
 def program_source_hash(source: str, options: Iterable[str]) -> str:
@@ -103,6 +54,10 @@ class CompiledProgramSet:
     devices: dict[DeviceIdentity, dict[str, CompiledProgram]] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     digest: str = ""
+    # Tuned local sizes (the optional ``tuning`` section; files without one have none).
+    tuning: TuningTable = field(default_factory=TuningTable)
+    # Why a present tuning section was ignored: a bad one costs speed, never the binaries.
+    tuning_problem: str | None = None
 
     def add(self, identity: DeviceIdentity, program: CompiledProgram) -> None:
         self.devices.setdefault(identity, {})[program.key] = program
@@ -155,6 +110,8 @@ def encode_compiled_programs(programs: CompiledProgramSet) -> bytes:
         "devices": device_entries,
         "metadata": dict(sorted(programs.metadata.items())),
     }
+    if programs.tuning:  # absent otherwise: a file without tuning keeps its bytes and digest
+        header["tuning"] = tuning_to_json(programs.tuning)
     data, _ = pack_container(PROGRAMS_MAGIC, PROGRAMS_FORMAT_VERSION, header, blobs)
     return data
 
@@ -208,6 +165,11 @@ def decode_compiled_programs(data: bytes, where: str = "compiled-program file") 
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{where}: malformed compiled-program header ({exc})") from None
+    if "tuning" in container.header:
+        try:
+            result.tuning = tuning_from_json(container.header["tuning"], f"{where}: tuning")
+        except FormatError as exc:
+            result.tuning_problem = str(exc)
     return result
 
 
