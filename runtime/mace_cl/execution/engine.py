@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyopencl as cl
 
-from mace_cl.execution.device import device_kind, select_device, shared_context
+from mace_cl.execution.device import device_identity, device_kind, select_device, shared_context
+from mace_cl.execution.local_sizes import fits, launch_limits
 from mace_cl.execution.node_arg import NodeArg
 from mace_cl.execution.program_store import DiskProgramCache, load_compiled_program_set, shipped_programs
 from mace_cl.execution.programs import ProgramBuildListener, ProgramProvider, ProgramRecord, program_cache_for
@@ -29,6 +30,7 @@ from mace_cl.model.graph import Graph, GraphError, Node, TensorInfo
 from mace_cl.model.manifest import read_manifest
 from mace_cl.model.model_file import ModelFile, read_model
 from mace_cl.model.program_file import CompiledProgramSet
+from mace_cl.model.tuning_file import KernelInstance, TuningTable
 from mace_cl.planning.layout import Nhwc4Shape, nhwc4_nbytes
 from mace_cl.planning.memory import MemoryPlan, Step, plan_memory
 from mace_cl.planning.ops.base import (
@@ -64,6 +66,17 @@ class _Launch:
     op_type: str = ""
     kernel_name: str = ""
     program: str = ""  # the ProgramSpec key: which build of the source the kernel comes from
+    # Set for launches the plan marks tunable: what a tuned local size is recorded under.
+    instance: KernelInstance | None = None
+
+
+@dataclass(frozen=True)
+class TunableLaunch:
+    """A launch a tuner may time with other local sizes (``mace_cl.execution.tuner``)."""
+
+    instance: KernelInstance
+    kernel: cl.Kernel  # arguments bound, ready to enqueue on the runtime's queue
+    local_size: tuple[int, ...] | None  # what the runtime enqueues it with now
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,9 @@ class MaceRuntime:
     ``plan_kind``: plan kernels (and local sizes) for this device kind instead of the
     device's own (``mace_cl.execution.device.device_kind``); tests use it to run the "gpu" plans on
     PoCL. A precompiled file only matches plans made for its device's kind.
+    ``tuning``: tuned local sizes (``mace_cl.model.tuning_file``), over any the compiled-program
+    file holds; either is used only for this very device identity, only for launches the plan
+    marks tunable, and only where the device accepts the size (else the plan's own).
     """
 
     def __init__(
@@ -138,6 +154,7 @@ class MaceRuntime:
         expected_compiled_program_digest: str | None = None,
         profile: bool = False,
         plan_kind: str | None = None,
+        tuning: TuningTable | None = None,
     ) -> None:
         self.init_timings: dict[str, float] = {}
         self._disk_cache: DiskProgramCache | None = None
@@ -186,6 +203,8 @@ class MaceRuntime:
                 for size in self.memory_plan.buffer_sizes
             ]
         with self._phase("kernels"):
+            self.tuned_local_sizes = self._tuned_local_sizes(tuning)
+            self.tuned_launch_count = 0  # launches enqueued with a tuned local size
             self._launches = self._bind_launches()
             self._inputs = [self._boundary(info, "nchw_to_nhwc4") for info in graph.inputs]
             self._outputs = [self._boundary(info, "nhwc4_to_nchw") for info in graph.outputs]
@@ -323,26 +342,61 @@ class MaceRuntime:
     def _buffer_of(self, name: str) -> cl.Buffer:
         return self._buffers[self.memory_plan.assignment[name]]
 
+    def _tuned_local_sizes(self, tuning: TuningTable | None) -> dict[KernelInstance, tuple[int, ...]]:
+        """The tuned sizes recorded for exactly this device (file's, then ``tuning``'s)."""
+        table = self.compiled_programs.tuning if self.compiled_programs is not None else TuningTable()
+        if tuning is not None:
+            table = table.merged(tuning)
+        return table.for_device(device_identity(self.device))
+
     def _bind_launches(self) -> list[_Launch]:
         kind = self.plan_kind  # local sizes tuned for the kind the kernels were chosen for
         launches = []
+        refused: list[str] = []
         for index, node_plan in enumerate(self.plan.node_plans):
             node = self.graph.nodes[index]
             for launch in node_plan.launches:
                 kernel = cl.Kernel(self._programs[launch.program], launch.kernel)
                 kernel.set_args(*(self._kernel_arg(arg, index) for arg in launch.args))
+                local = launch.local_size_for(kind)
+                instance = None
+                if launch.tunable:
+                    instance = KernelInstance(launch.program.key, launch.kernel, launch.global_size)
+                    tuned = self.tuned_local_sizes.get(instance)
+                    if tuned is not None:
+                        problem = fits(tuned, launch.global_size, launch_limits(self.device, [kernel]))
+                        if problem is None:
+                            local = tuned
+                            self.tuned_launch_count += 1
+                        else:
+                            refused.append(f"{launch.kernel} of node {node.name!r}: {problem}")
                 launches.append(
                     _Launch(
                         kernel,
                         launch.global_size,
-                        launch.local_size_for(kind),
+                        local,
                         node.name,
                         node.op_type,
                         launch.kernel,
                         launch.program.key,
+                        instance,
                     )
                 )
+        if refused:
+            logging.getLogger("mace_cl").warning(
+                "ignoring %d tuned local size(s) this device cannot use (the plan's are used): %s",
+                len(refused),
+                "; ".join(refused[:3]),
+            )
         return launches
+
+    def tunable_launches(self) -> list[TunableLaunch]:
+        """The launches of ``run`` a tuner may time with other local sizes, in run order."""
+        return [
+            TunableLaunch(launch.instance, launch.kernel, launch.local_size)
+            for launch in self._launches
+            if launch.instance is not None
+        ]
 
     def _kernel_arg(self, arg: KernelArg, node_index: int) -> ClKernelArg:
         node = self.graph.nodes[node_index]

@@ -108,6 +108,8 @@ def load_compiled_program_set(
             expected_digest[:16],
         )
         return None
+    if programs.tuning_problem is not None:
+        log.warning("ignoring the tuned local sizes (the programs are used): %s", programs.tuning_problem)
     return programs
 
 
