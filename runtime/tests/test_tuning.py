@@ -15,6 +15,7 @@ import pytest
 from mace_cl import MaceRuntime
 from mace_cl.execution.device import device_identity, select_device
 from mace_cl.execution.local_sizes import LocalSizeLimits, candidate_local_sizes, fits, launch_limits
+from mace_cl.execution.tuner import default_feeds, tune
 from mace_cl.model.container import pack_container, unpack_container
 from mace_cl.model.graph import Graph
 from mace_cl.model.program_file import (
@@ -174,6 +175,27 @@ def test_a_damaged_tuning_section_falls_back(model, damage: str, caplog: pytest.
     assert tuned.tuned_launch_count == 0
     assert "tuned local sizes" in caplog.text or "checksum" in caplog.text
     np.testing.assert_array_equal(tuned.run_dict(feeds)["y"], plain.run_dict(feeds)["y"])
+
+
+def test_tuner_times_candidates_and_keeps_outputs(model) -> None:
+    graph, feeds, expected = model
+    runtime = MaceRuntime(graph, device=device_under_test())
+    # min_gain -1: keep the fastest candidate even when slower than the default, so the
+    # sizes it found are certainly used below. Few candidates: PoCL compiles per local size.
+    result = tune(runtime, max_candidates=2, repeats=1, min_gain=-1.0)
+    instances = {launch.instance for launch in runtime.tunable_launches()}
+    assert {item.instance for item in result.instances} == instances
+    stored = result.table.for_device(device_identity(runtime.device))
+    assert set(stored) <= instances and stored
+    for item in result.instances:
+        assert item.candidates <= 2
+        if item.tuned_local is not None:
+            assert stored[item.instance] == item.tuned_local
+            assert math.isfinite(item.tuned_seconds) and item.tuned_seconds > 0
+    tuned = MaceRuntime(graph, device=device_under_test(), tuning=result.table)
+    assert tuned.tuned_launch_count > 0
+    np.testing.assert_allclose(tuned.run_dict(feeds)["y"], expected, rtol=1e-4, atol=1e-5)
+    assert set(default_feeds(runtime)) == {"x"}
 
 
 def test_candidates_fit_the_limits_and_spread() -> None:
