@@ -7,6 +7,11 @@ Targets: ``driver`` (default) builds with an OpenCL device's own driver on this 
 ``nvptx`` cross-compiles PTX for NVIDIA GPUs of an architecture (``--arch sm_90``) with
 clang and libclc, and with ``--ptxas`` also assembles it into machine code (cubins) for
 ``--sass-arch`` (default: ``--arch``); it needs no OpenCL device at all.
+
+Tuned local sizes (docs/caching.md): ``--tune`` times candidates on the driver target's device
+and stores the winners in the file; ``--tuning FILE`` embeds sizes tuned earlier on the device
+(any target); ``--tune-output FILE`` writes the measured sizes to a tuning file (without
+``--output``: only that).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from mace_cl.model.container import FormatError
 from mace_cl.model.graph import Graph, GraphError
 from mace_cl.model.model_file import read_model
 from mace_cl.model.program_file import CompiledProgramSet, DeviceIdentity, write_compiled_programs
+from mace_cl.model.tuning_file import TuningTable, read_tuning, write_tuning
 from mace_cl.planning.ops.base import OpError
 from mace_cl.planning.planner import plan_graph, required_programs
 from mace_cl.planning.program_spec import ProgramSpec
@@ -102,9 +108,49 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fail unless the chosen device has exactly this identity (from the OpenCL probe)",
     )
     parser.add_argument("--report", type=Path, help="also write per-program compile times as JSON here")
+    parser.add_argument(
+        "--tuning",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="embed the local sizes of this tuning file (from --tune-output on the device; repeatable)",
+    )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="driver: time candidate local sizes on the device and embed the fastest (not reproducible)",
+    )
+    parser.add_argument(
+        "--tune-output",
+        type=Path,
+        metavar="FILE",
+        help="driver: tune, and write the sizes to this tuning file",
+    )
+    parser.add_argument(
+        "--tune-candidates",
+        type=int,
+        default=30,
+        metavar="N",
+        help="local sizes timed per kernel (default: 30)",
+    )
+    parser.add_argument(
+        "--tune-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="per model, start no new kernel's tuning after S seconds (default: no limit)",
+    )
     args = parser.parse_args(argv)
-    if not args.list and args.output is None:
-        parser.error("give --output (or --list to only print the plan)")
+    if not args.list and args.output is None and args.tune_output is None:
+        parser.error("give --output (or --list to only print the plan, or --tune-output to only tune)")
+    if args.target != "driver" and (args.tune or args.tune_output):
+        parser.error(
+            "--tune and --tune-output time kernels on an OpenCL device (--target driver); for a cross "
+            "compile, tune on the device and pass the file with --tuning"
+        )
+    if args.tune_candidates < 1:
+        parser.error("--tune-candidates must be at least 1")
     if args.target == "nvptx" and not args.arch:
         parser.error("--target nvptx needs --arch (e.g. --arch sm_90)")
     cross_only = (
@@ -176,20 +222,44 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
     return next(e for e in entries if e.device.int_ptr == chosen.int_ptr), device_kind(chosen)
 
 
+def _tuning(args: argparse.Namespace, device: DeviceEntry | None) -> TuningTable:
+    """The tuning files' sizes, then (winning) any measured here."""
+    table = TuningTable()
+    for path in args.tuning:
+        table = table.merged(read_tuning(path))
+    if device is not None and (args.tune or args.tune_output):
+        from mace_cl_precompiler.tune import TuneSettings, tune_on_device
+
+        settings = TuneSettings(max_candidates=args.tune_candidates, max_seconds=args.tune_seconds)
+        measured, lines = tune_on_device(
+            list(args.models), f"{device.platform_index}:{device.device_index}", settings
+        )
+        for line in lines:
+            print(f"mace_precompile: tuning {line}", file=sys.stderr)
+        if args.tune_output is not None:
+            write_tuning(measured, args.tune_output)
+            print(f"mace_precompile: tuned local sizes -> {args.tune_output}", file=sys.stderr)
+        table = table.merged(measured)
+    return table
+
+
 def _compile_with_driver(
-    args: argparse.Namespace, device: DeviceEntry, specs: list[ProgramSpec], graphs: list[Graph]
+    args: argparse.Namespace,
+    device: DeviceEntry,
+    specs: list[ProgramSpec],
+    graphs: list[Graph],
+    tuning: TuningTable,
 ) -> tuple[DeviceIdentity, list[CompiledSpec]]:
     from mace_cl.execution.device import device_identity
 
     from mace_cl_precompiler.compile import compile_and_capture_launches, compile_programs
 
-    if args.expect_identity is not None:
-        _check_identity(args.expect_identity, device_identity(device.device))
     capture = args.capture_launches == "yes" or (
         args.capture_launches == "auto" and device.platform_name == POCL_PLATFORM_NAME
     )
     if capture:
-        return device_identity(device.device), compile_and_capture_launches(graphs, device)
+        # With the tuned sizes: the work-group code shipped is that of the launches that will run.
+        return device_identity(device.device), compile_and_capture_launches(graphs, device, tuning)
     return compile_programs(specs, device, jobs=args.jobs)
 
 
@@ -257,12 +327,19 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write("\n")
             return 0
         started = time.perf_counter()
+        if device is not None and args.expect_identity is not None:
+            from mace_cl.execution.device import device_identity
+
+            _check_identity(args.expect_identity, device_identity(device.device))
+        tuning = _tuning(args, device)
+        if args.output is None:  # --tune-output alone
+            return 0
         if device is None:
             results = _cross_compile_nvptx(args, specs, graphs)
         else:
-            results = [_compile_with_driver(args, device, specs, graphs)]
+            results = [_compile_with_driver(args, device, specs, graphs, tuning)]
         identity, compiled = results[0]
-        programs = CompiledProgramSet(metadata=digests)
+        programs = CompiledProgramSet(metadata=digests, tuning=tuning)
         for each_identity, each_compiled in results:
             for item in each_compiled:
                 programs.add(each_identity, item.program)

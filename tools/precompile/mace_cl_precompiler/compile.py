@@ -27,6 +27,7 @@ from mace_cl.model.program_file import (
     DeviceIdentity,
     program_source_hash,
 )
+from mace_cl.model.tuning_file import TuningTable
 from mace_cl.planning.kernel_sources import program_source
 from mace_cl.planning.program_spec import ProgramSpec
 from mace_cl.targets.pocl_binary import is_pocl_binary, pocl_binary_problem
@@ -103,7 +104,9 @@ def compile_programs(
         return identity, list(pool.map(_compile_in_worker, specs))
 
 
-def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -> list[CompiledSpec]:
+def compile_and_capture_launches(
+    graphs: Sequence[Graph], device: DeviceEntry, tuning: TuningTable | None = None
+) -> list[CompiledSpec]:
     """Builds every program the graphs need from source, runs each graph once, then takes binaries.
 
     Some drivers (PoCL) compile work-group code for each launch configuration at the first
@@ -114,7 +117,8 @@ def compile_and_capture_launches(graphs: Sequence[Graph], device: DeviceEntry) -
     context = shared_context(device.device)
     build_program(context, _PRIMER, (), [device.device])
     runtimes = [
-        MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}") for graph in graphs
+        MaceRuntime(graph, device=f"{device.platform_index}:{device.device_index}", tuning=tuning)
+        for graph in graphs
     ]
     for runtime in runtimes:
         # Zeros reach every launch; the values computed do not matter.
