@@ -4,10 +4,12 @@ load("//rules:providers.bzl", _MaceModelInfo = "MaceModelInfo", _MaceOpenclTarge
 load("//rules/private:input_shapes.bzl", _parse_input_shapes = "parse_input_shapes")
 load("//rules/private:mace_model.bzl", _mace_model = "mace_model")
 load("//rules/private:mace_model_test.bzl", _mace_model_test = "mace_model_test")
+load("//rules/private:mace_tuning.bzl", _mace_tuning = "mace_tuning")
 load("//rules/private:opencl_toolchain.bzl", _mace_opencl_toolchain = "mace_opencl_toolchain")
 
 mace_model = _mace_model
 mace_model_test = _mace_model_test
+mace_tuning = _mace_tuning
 mace_opencl_toolchain = _mace_opencl_toolchain
 MaceModelInfo = _MaceModelInfo
 MaceOpenclTargetInfo = _MaceOpenclTargetInfo

@@ -81,6 +81,11 @@ def _precompile(ctx, target, model_file, compiled_program, report):
         args.add("--device", target.device)
         args.add("--expect-identity", target.identity)
         inputs = [model_file, target.identity]
+        if ctx.attr.tune:
+            args.add("--tune")
+    if ctx.file.tuning:
+        args.add("--tuning", ctx.file.tuning)
+        inputs.append(ctx.file.tuning)
     ctx.actions.run(
         executable = ctx.executable._precompiler,
         arguments = [args],
@@ -119,6 +124,12 @@ def _mace_model_impl(ctx):
         target = ctx.toolchains[OPENCL_TOOLCHAIN_TYPE].opencl_target
     if target.kind == "unavailable":
         fail("%s: %s" % (ctx.label, target.reason))
+    if target.kind == "none" and (ctx.attr.tune or ctx.file.tuning):
+        fail("mace_model %s: `tune` and `tuning` store local sizes in the compiled-program file, which the " % ctx.label +
+             "'none' OpenCL target does not build; choose a device or cross-compiling target")
+    if ctx.attr.tune and target.kind != "driver":
+        fail("mace_model %s: `tune = True` times kernels on the build's OpenCL device, and the '%s' target " % (ctx.label, target.kind) +
+             "builds without one; run a mace_tuning target on the device and pass its file as `tuning`")
     prefix = ctx.label.name + "/"
     model_file = ctx.actions.declare_file(prefix + ctx.label.name + ".mace")
     manifest = ctx.actions.declare_file(prefix + "manifest.json")
@@ -195,6 +206,14 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
         "opencl_target": attr.label(
             doc = "A `mace_opencl_toolchain` to compile for, overriding toolchain resolution for this model (e.g. `@rules_mace//rules/toolchains:none`).",
             providers = [MaceOpenclTargetInfo],
+        ),
+        "tuning": attr.label(
+            doc = "A tuning file (`.tuning`) of local sizes timed on the device, from a `mace_tuning` target run there (or `mace_precompile --tune-output`): the precompile action embeds the sizes in `mace_cl_compiled_program.bin`, keyed by the identity of the device they were timed on. The runtime uses them on exactly that device and driver, for launches whose kernels give the same outputs with any local size, and the plan's sizes elsewhere. Hermetic: the file is an input, and the same file gives the same bytes. For targets built without the device (`cross_nvptx`) this is the way to ship tuned sizes. Fails with the `none` target.",
+            allow_single_file = [".tuning"],
+        ),
+        "tune": attr.bool(
+            doc = "Time candidate local sizes (about 30 per kernel instance, as MACE's tuner) on the build's OpenCL device inside the precompile action and embed the fastest. **Not hermetic**: timings vary, so two builds may give different bytes, and tuning costs build time (on PoCL minutes: it compiles code per local size). Off by default; only for targets of kind `driver`. Prefer `tuning` with a checked-in file.",
+            default = False,
         ),
         "_converter": attr.label(
             default = "//rules/private:converter",

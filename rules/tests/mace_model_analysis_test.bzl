@@ -7,7 +7,7 @@ checked in under testdata/.
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("@rules_python//python:defs.bzl", "py_runtime", "py_runtime_pair")
-load("//rules:defs.bzl", "MaceModelInfo", "mace_model", "mace_opencl_toolchain")
+load("//rules:defs.bzl", "MaceModelInfo", "mace_model", "mace_opencl_toolchain", "mace_tuning")
 
 _MODEL = Label("//tests/models:small_cnn.onnx")
 _NONE_TARGET = Label("//rules/toolchains:none")
@@ -206,6 +206,68 @@ def _none_target_test_impl(ctx):
 
 none_target_test = analysistest.make(_none_target_test_impl)
 
+# --- tuned local sizes: a tuning file (hermetic, any target) or tune = True (driver only) ------
+
+_TUNING = "rules/tests/testdata/test_model.tuning"
+
+def _check_tuning_file(env):
+    precompile = _one(env, _actions_by_mnemonic(env), "MacePrecompile")
+    if not precompile:
+        return
+    asserts.equals(env, _TUNING, _flag_value(precompile.argv, "--tuning"))
+    asserts.true(env, _TUNING in [f.path for f in precompile.inputs.to_list()], "the tuning file must be an input")
+    asserts.false(env, "--tune" in precompile.argv, "a tuning file needs no timing in the build")
+
+def _driver_tuning_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    _check_tuning_file(env)
+    return analysistest.end(env)
+
+driver_tuning_test = analysistest.make(_driver_tuning_test_impl)
+
+def _nvptx_tuning_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    _check_tuning_file(env)
+    return analysistest.end(env)
+
+nvptx_tuning_test = analysistest.make(_nvptx_tuning_test_impl)
+
+def _driver_tune_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    precompile = _one(env, _actions_by_mnemonic(env), "MacePrecompile")
+    if precompile:
+        asserts.true(env, "--tune" in precompile.argv, "tune = True must time on the device")
+        asserts.equals(env, None, _flag_value(precompile.argv, "--tuning"))
+    return analysistest.end(env)
+
+driver_tune_test = analysistest.make(_driver_tune_test_impl)
+
+def _nvptx_tune_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "`tune = True` times kernels on the build's OpenCL device")
+    asserts.expect_failure(env, "pass its file as `tuning`")
+    return analysistest.end(env)
+
+nvptx_tune_test = analysistest.make(_nvptx_tune_test_impl, expect_failure = True)
+
+def _none_tuning_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "'none' OpenCL target does not build")
+    return analysistest.end(env)
+
+none_tuning_test = analysistest.make(_none_tuning_test_impl, expect_failure = True)
+
+def _tuning_target_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    runfiles = _short_paths(target[DefaultInfo].default_runfiles.files.to_list())
+    asserts.true(env, "rules/tests/subject_driver/subject_driver.mace" in runfiles, "the converted model must be in the runfiles")
+    asserts.false(env, [p for p in runfiles if p.endswith(".bin")], "tuning needs the model, not its precompiled programs")
+    asserts.true(env, target[DefaultInfo].files_to_run.executable != None, "a mace_tuning target is run with bazel run")
+    return analysistest.end(env)
+
+tuning_target_test = analysistest.make(_tuning_target_test_impl)
+
 # --- the tools' Python: rules_mace's own, whatever the build registers ------------------------
 
 def _tools_python_test_impl(ctx):
@@ -328,6 +390,51 @@ def mace_model_analysis_test_suite(name):
         tags = ["manual"],
     )
     mace_model(
+        name = "subject_driver_tuning",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = ":test_cpu",
+        tuning = "testdata/test_model.tuning",
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_driver_tune",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = ":test_cpu",
+        tune = True,
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_nvptx_tuning",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = Label("//rules/toolchains:nvptx_sm90"),
+        tuning = "testdata/test_model.tuning",
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_nvptx_tune",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = Label("//rules/toolchains:nvptx_sm90"),
+        tune = True,
+        tags = ["manual"],
+    )
+    mace_model(
+        name = "subject_none_tuning",
+        input_shapes = {"image": "1,3,32,32"},
+        model = _MODEL,
+        opencl_target = _NONE_TARGET,
+        tuning = "testdata/test_model.tuning",
+        tags = ["manual"],
+    )
+    mace_tuning(
+        name = "subject_tuning",
+        model = ":subject_driver",
+        tags = ["manual"],
+    )
+    mace_model(
         name = "subject_host_gpu",
         input_shapes = {"image": "1,3,32,32"},
         model = _MODEL,
@@ -434,6 +541,12 @@ def mace_model_analysis_test_suite(name):
         "scalar_input_shape_test": (scalar_input_shape_test, ":subject_scalar_input_shape"),
         "driver_without_identity_test": (driver_without_identity_test, ":subject_driver_without_identity"),
         "unavailable_target_test": (unavailable_target_test, ":subject_unavailable"),
+        "driver_tuning_test": (driver_tuning_test, ":subject_driver_tuning"),
+        "driver_tune_test": (driver_tune_test, ":subject_driver_tune"),
+        "nvptx_tuning_test": (nvptx_tuning_test, ":subject_nvptx_tuning"),
+        "nvptx_tune_test": (nvptx_tune_test, ":subject_nvptx_tune"),
+        "none_tuning_test": (none_tuning_test, ":subject_none_tuning"),
+        "tuning_target_test": (tuning_target_test, ":subject_tuning"),
     }
     for test_name, (test_rule, subject) in tests.items():
         test_rule(name = test_name, target_under_test = subject)
