@@ -21,7 +21,14 @@ def mace_tuning(name, model, device = "any", candidates = 30, **kwargs):
       **kwargs: passed to the py_binary (tags, visibility, ...).
     """
     model_file = name + "_model_file"
-    native.filegroup(name = model_file, srcs = [model], output_group = "model")
+    native.filegroup(
+        name = model_file,
+        srcs = [model],
+        output_group = "model",
+        # A manual tuning target must not have its model built by `bazel build //...` either.
+        tags = kwargs.get("tags"),
+        visibility = ["//visibility:private"],
+    )
     model_label = native.package_relative_label(model)
     py_binary(
         name = name,
