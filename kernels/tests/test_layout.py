@@ -64,12 +64,15 @@ def test_nchw_roundtrip_through_runtime(shape: tuple[int, ...]) -> None:
 @pytest.mark.parametrize("shape", [(1, 3, 224, 224), (2, 70, 1, 1), (1, 1000), (4, 6)], ids=str)
 def test_gpu_plan_layout_local_sizes_fit_nvidia_limits(shape: tuple[int, ...]) -> None:
     # GPU plans give the layout kernels exact-divisor local sizes; NVIDIA's OpenCL refuses
-    # more than 64 work-items along the third dimension (a classifier's 1000 outputs).
-    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    # more than 64 work-items along the third dimension (a classifier's 1000 outputs). Half
+    # storage, so that every shape converts (float32 [1, 1000] is copied as it is).
+    x = half_rounded(np.random.default_rng(2).standard_normal(shape).astype(np.float32))
     info = TensorInfo("x", shape)
-    runtime = MaceRuntime(Graph(inputs=[info], outputs=[info], nodes=[]), plan_kind="gpu")
+    graph = Graph(inputs=[info], outputs=[info], nodes=[], data_type="fp16_fp32")
+    runtime = MaceRuntime(graph, plan_kind="gpu")
     for boundary in (*runtime._inputs, *runtime._outputs):
         launch = boundary.convert
+        assert launch is not None
         local = launch.local_size or (1, 1, 1)  # None: fewer than 32 work-items, the driver picks
         assert all(size <= limit for size, limit in zip(local, GPU_MAX_LOCAL, strict=True))
         assert all(g % size == 0 for g, size in zip(launch.global_size, local, strict=True))

@@ -178,6 +178,32 @@ def test_rank2_graph() -> None:
     np.testing.assert_allclose(p, e / e.sum(axis=1, keepdims=True), **TOL)
 
 
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+@pytest.mark.parametrize(
+    ("shape", "direct"), [((3, 8), True), ((2, 8, 1, 1), True), ((3, 7), False), ((1, 4, 2, 1), False)]
+)
+def test_inputs_and_outputs_already_in_nchw_order_skip_the_layout_kernels(
+    shape: tuple[int, ...], direct: bool, data_type: str
+) -> None:
+    # [N, C] (and [N, C, 1, 1]) with C a multiple of 4: NHWC4 holds the NCHW array as it is,
+    # so float32 models copy it straight to and from the tensor; half models still convert.
+    graph = Graph(
+        [TensorInfo("x", shape)], [TensorInfo("y", shape)], [Node("Relu", "relu", ["x"], ["y"], {})]
+    )
+    graph.data_type = data_type
+    runtime = MaceRuntime(graph, device=device_under_test(), profile=True)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    y = runtime.run_dict({"x": x})["y"]
+    expected = np.maximum(x, 0.0)
+    if data_type == "fp32":
+        np.testing.assert_array_equal(y, expected)
+    else:
+        np.testing.assert_allclose(y, expected, rtol=2**-10)
+    kernels = [launch.kernel for launch in runtime.last_profile().launches]
+    layouts = [name for name in kernels if name.startswith(("nchw_to", "nhwc4_to"))]
+    assert (layouts == []) == (direct and data_type == "fp32"), kernels
+
+
 # ---- input validation -----------------------------------------------------------
 
 

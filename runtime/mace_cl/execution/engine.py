@@ -31,7 +31,7 @@ from mace_cl.model.manifest import read_manifest
 from mace_cl.model.model_file import ModelFile, read_model
 from mace_cl.model.program_file import CompiledProgramSet
 from mace_cl.model.tuning_file import KernelInstance, TuningTable
-from mace_cl.planning.layout import Nhwc4Shape, nhwc4_nbytes
+from mace_cl.planning.layout import Nhwc4Shape, nhwc4_nbytes, same_order_as_nchw
 from mace_cl.planning.memory import MemoryPlan, Step, plan_memory
 from mace_cl.planning.ops.base import (
     ConstantArg,
@@ -121,11 +121,14 @@ class RunProfile:
 
 @dataclass
 class _Boundary:
-    """A graph input or output: host staging buffer + layout conversion launch."""
+    """A graph input or output: host staging buffer + layout conversion launch, or neither
+    when the tensor's device buffer already holds the NCHW float32 array (then the copy
+    goes straight to or from it)."""
 
     info: TensorInfo
-    staging: cl.Buffer
-    convert: _Launch
+    staging: cl.Buffer | None
+    convert: _Launch | None
+    device_buffer: cl.Buffer
 
 
 class MaceRuntime:
@@ -252,7 +255,11 @@ class MaceRuntime:
         sizes = {
             "activations": sum(buffer.size for buffer in self._buffers),
             "constants": sum(buffer.size for buffer in self._constants.values()),
-            "staging": sum(boundary.staging.size for boundary in (*self._inputs, *self._outputs)),
+            "staging": sum(
+                boundary.staging.size
+                for boundary in (*self._inputs, *self._outputs)
+                if boundary.staging is not None
+            ),
         }
         return {**sizes, "total": sum(sizes.values())}
 
@@ -425,13 +432,15 @@ class MaceRuntime:
         raise TypeError(f"unknown kernel argument {arg!r}")
 
     def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:
+        device_buffer = self._buffer_of(info.name)
+        if self._storage_dtype == np.float32 and same_order_as_nchw(info.shape):
+            return _Boundary(info, None, None, device_buffer)
         geo = Nhwc4Shape.of(info.shape)
         # Staging holds the user's float32 array; the layout kernels round to and widen from
         # the model's storage on the device (kernels/layout.cl), where it costs nothing.
         staging = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, geo.n * geo.c * geo.h * geo.w * 4)
         layout_program = self.plan.layout_program
         kernel = cl.Kernel(self._programs[layout_program], kernel_name)
-        device_buffer = self._buffer_of(info.name)
         dims = (np.int32(geo.h), np.int32(geo.w), np.int32(geo.c))
         if kernel_name == "nchw_to_nhwc4":
             kernel.set_args(staging, device_buffer, *dims)
@@ -444,7 +453,10 @@ class MaceRuntime:
         # size; NVIDIA's own choice for an RGB input's (1, W, H) took 37 us on an H100.
         local = dict(gpu_divisor_local_sizes(size)).get(self.plan_kind)
         return _Boundary(
-            info, staging, _Launch(kernel, size, local, label, "layout", kernel_name, layout_program.key)
+            info,
+            staging,
+            _Launch(kernel, size, local, label, "layout", kernel_name, layout_program.key),
+            device_buffer,
         )
 
     # ---- inspection (tests, debugging) ---------------------------------------
@@ -522,6 +534,9 @@ class MaceRuntime:
         arrays = self._checked_inputs(feeds)
         events: list[tuple[_Launch, cl.Event]] = []
         for boundary, array in zip(self._inputs, arrays, strict=True):
+            if boundary.convert is None:
+                cl.enqueue_copy(self.queue, boundary.device_buffer, array, is_blocking=False)
+                continue
             cl.enqueue_copy(self.queue, boundary.staging, array, is_blocking=False)
             events.append((boundary.convert, self._enqueue(boundary.convert)))
         enqueue_start = time.perf_counter()
@@ -530,9 +545,12 @@ class MaceRuntime:
         enqueue_seconds = time.perf_counter() - enqueue_start
         results: dict[str, np.ndarray] = {}
         for boundary in self._outputs:
-            events.append((boundary.convert, self._enqueue(boundary.convert)))
             result = np.empty(boundary.info.shape, dtype=np.float32)
-            cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
+            if boundary.convert is None:
+                cl.enqueue_copy(self.queue, result, boundary.device_buffer, is_blocking=False)
+            else:
+                events.append((boundary.convert, self._enqueue(boundary.convert)))
+                cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
             results[boundary.info.name] = result
         self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
         if self._disk_cache is not None:

@@ -84,6 +84,13 @@ class Nhwc4Shape:
         return (self.h * h_stride, 1, h_stride, w_stride)
 
 
+def same_order_as_nchw(shape: tuple[int, ...]) -> bool:
+    """Whether NHWC4 stores ``shape``'s elements in NCHW order, with no padding lanes: one
+    pixel per image and whole channel blocks (a classifier's [N, 1000] output)."""
+    geometry = Nhwc4Shape.of(shape)
+    return geometry.h * geometry.w == 1 and geometry.c % 4 == 0
+
+
 def nhwc4_nbytes(shape: tuple[int, ...], element_bytes: int = FLOAT_BYTES) -> int:
     """Bytes of a tensor of logical ``shape`` in NHWC4, ``element_bytes`` per value."""
     return Nhwc4Shape.of(shape).num_float4 * 4 * element_bytes
