@@ -121,14 +121,13 @@ class RunProfile:
 
 @dataclass
 class _Boundary:
-    """A graph input or output: host staging buffer + layout conversion launch, or neither
-    when the tensor's device buffer already holds the NCHW float32 array (then the copy
-    goes straight to or from it)."""
+    """A graph input or output: host staging buffer + layout conversion launch. Where the
+    tensor's device buffer already holds the NCHW float32 array, it is the staging buffer
+    and there is no conversion (``convert`` None)."""
 
     info: TensorInfo
-    staging: cl.Buffer | None
+    staging: cl.Buffer
     convert: _Launch | None
-    device_buffer: cl.Buffer
 
 
 class MaceRuntime:
@@ -258,7 +257,7 @@ class MaceRuntime:
             "staging": sum(
                 boundary.staging.size
                 for boundary in (*self._inputs, *self._outputs)
-                if boundary.staging is not None
+                if boundary.convert is not None  # else the staging buffer is an activation buffer
             ),
         }
         return {**sizes, "total": sum(sizes.values())}
@@ -434,7 +433,7 @@ class MaceRuntime:
     def _boundary(self, info: TensorInfo, kernel_name: str) -> _Boundary:
         device_buffer = self._buffer_of(info.name)
         if self._storage_dtype == np.float32 and same_order_as_nchw(info.shape):
-            return _Boundary(info, None, None, device_buffer)
+            return _Boundary(info, device_buffer, None)
         geo = Nhwc4Shape.of(info.shape)
         # Staging holds the user's float32 array; the layout kernels round to and widen from
         # the model's storage on the device (kernels/layout.cl), where it costs nothing.
@@ -456,7 +455,6 @@ class MaceRuntime:
             info,
             staging,
             _Launch(kernel, size, local, label, "layout", kernel_name, layout_program.key),
-            device_buffer,
         )
 
     # ---- inspection (tests, debugging) ---------------------------------------
@@ -534,23 +532,19 @@ class MaceRuntime:
         arrays = self._checked_inputs(feeds)
         events: list[tuple[_Launch, cl.Event]] = []
         for boundary, array in zip(self._inputs, arrays, strict=True):
-            if boundary.convert is None:
-                cl.enqueue_copy(self.queue, boundary.device_buffer, array, is_blocking=False)
-                continue
             cl.enqueue_copy(self.queue, boundary.staging, array, is_blocking=False)
-            events.append((boundary.convert, self._enqueue(boundary.convert)))
+            if boundary.convert is not None:
+                events.append((boundary.convert, self._enqueue(boundary.convert)))
         enqueue_start = time.perf_counter()
         for launch in self._launches:
             events.append((launch, self._enqueue(launch)))
         enqueue_seconds = time.perf_counter() - enqueue_start
         results: dict[str, np.ndarray] = {}
         for boundary in self._outputs:
-            result = np.empty(boundary.info.shape, dtype=np.float32)
-            if boundary.convert is None:
-                cl.enqueue_copy(self.queue, result, boundary.device_buffer, is_blocking=False)
-            else:
+            if boundary.convert is not None:
                 events.append((boundary.convert, self._enqueue(boundary.convert)))
-                cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
+            result = np.empty(boundary.info.shape, dtype=np.float32)
+            cl.enqueue_copy(self.queue, result, boundary.staging, is_blocking=False)
             results[boundary.info.name] = result
         self.queue.finish()  # the only synchronisation; `arrays` stays alive until here
         if self._disk_cache is not None:

@@ -301,6 +301,7 @@ def plan_squeeze_excite(node: Node, inputs: list[PlanInput], context: PlanContex
     hidden = fused_activation(node, "hidden_")
     if hidden.kind != "none":
         options += (f"-DHIDDEN_ACTIVATION=ACT_{ACTIVATIONS[hidden.kind].macro}",)
+    source: KernelArg
     if direct:
         options += ("-DSE_DIRECT",)
         parts, source = 1, TensorArg(inputs[0].name)
