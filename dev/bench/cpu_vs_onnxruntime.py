@@ -7,9 +7,10 @@ example's real PP-LCNet orientation classifier (pinned wheel, tests/e2e/rapid_or
 ONNX's light/ zoo graphs with seeded random weights (squeezenet, shufflenet, inception_v1,
 resnet50; tests/onnx_test_data.py), and a detector-style net (MobileNetV2 backbone at 320x320,
 a top-down path with nearest x2 upsampling and concatenation, class and box heads). Both
-engines run in this one process, in alternating rounds, so that a shared machine's load hits
-both; each model's worst output error against onnxruntime is printed beside its timings. The last line is the
-geometric mean of ours / onnxruntime over the models, the figure issue 15's CPU goal is about.
+engines run in this one process, in rounds that time them A B B A (each follows the other as
+often as it is followed), so that a shared machine's load hits both alike; each model's worst
+output error against onnxruntime is printed beside its timings. The last line is the geometric
+mean of ours / onnxruntime over the models, the figure issue 15's CPU goal is about.
 
     python3 dev/bench/cpu_vs_onnxruntime.py [--runs 100] [--rounds 5] [--threads 2] [--models a,b]
 """
@@ -40,7 +41,14 @@ for _path in (
 
 from mace_cl import MaceRuntime  # noqa: E402
 from mace_cl_converter import convert_model  # noqa: E402
-from pocl_latency import INPUT, MOBILENET_V2, OnnxBuilder, interleaved_times, mobilenet_v2  # noqa: E402
+from pocl_latency import (  # noqa: E402
+    INPUT,
+    INTERLEAVING,
+    MOBILENET_V2,
+    OnnxBuilder,
+    interleaved_times,
+    mobilenet_v2,
+)
 
 LIGHT = ("squeezenet", "shufflenet", "inception_v1", "resnet50")
 
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"onnxruntime {ort.__version__} (CPU, {args.threads} threads, all optimisations) vs ours on {args.device}"
     )
+    print(f"{args.runs // args.rounds} runs per engine in each of {args.rounds} rounds; {INTERLEAVING}")
     print("model | launches | onnxruntime median ms | ours median ms | ours / onnxruntime | max rel err")
     print("--- | --- | --- | --- | --- | ---")
     ratios = {}

@@ -187,18 +187,31 @@ def model_gflop(model: onnx.ModelProto, size: int) -> float:
 # ---- timing --------------------------------------------------------------------------
 
 
+# How interleaved_times orders the engines; benchmarks print it beside their figures.
+INTERLEAVING = "each round times the engines in order, then in reverse (A B B A)"
+
+
 def interleaved_times(
     engines: dict[str, Callable[[], object]], runs: int, rounds: int
 ) -> dict[str, list[float]]:
-    """``runs`` timed calls per engine, split into ``rounds`` alternating blocks."""
+    """``runs`` timed calls per engine, split into ``rounds`` rounds of A B B A blocks.
+
+    Each round times half its calls per engine in the given order and half in reverse, so
+    every engine follows another as often as it is followed: on a shared 2-core machine the
+    engine timed right after the other was once measured up to ~20% slower, and a fixed
+    order would put any such cost on one engine only."""
     times: dict[str, list[float]] = {name: [] for name in engines}
     per_round = max(1, runs // rounds)
-    for _ in range(rounds):
-        for name, call in engines.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
+    order = list(engines.items())
+    for index in range(rounds):
+        # An odd count's extra call goes to the forward half in odd rounds, the reverse in even.
+        first = (per_round + index % 2) // 2
+        for calls, sequence in zip((first, per_round - first), (order, order[::-1]), strict=True):
+            for name, call in sequence:
+                for _ in range(calls):
+                    start = time.perf_counter()
+                    call()
+                    times[name].append(time.perf_counter() - start)
     return times
 
 
