@@ -123,7 +123,7 @@ MODELS: dict[str, Callable[[], onnx.ModelProto]] = {
 }
 
 
-def _data_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+def data_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
     initializers = {init.name for init in model.graph.initializer}
     return next(i for i in model.graph.input if i.name not in initializers)
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {}
     for name in names:
         model = MODELS[name]()
-        data = _data_input(model)
+        data = data_input(model)
         shape = tuple(d.dim_value or 1 for d in data.type.tensor_type.shape.dim)
         x = np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
         session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
