@@ -38,7 +38,7 @@ for _path in (
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-from cpu_vs_onnxruntime import MODELS, _data_input  # noqa: E402
+from cpu_vs_onnxruntime import MODELS, data_input  # noqa: E402
 from mace_cl import MaceRuntime  # noqa: E402
 from mace_cl.execution.tuner import tune  # noqa: E402
 from mace_cl_converter import convert_model  # noqa: E402
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {}
     for name in names:
         model = MODELS[name]()
-        data = _data_input(model)
+        data = data_input(model)
         shape = tuple(d.dim_value or 1 for d in data.type.tensor_type.shape.dim)
         graph = convert_model(model, {data.name: shape}, where=name)
         feed = {data.name: np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)}
