@@ -7,6 +7,7 @@ import onnx
 import pytest
 from converter_testing import f32, make, ort, run
 from mace_cl_converter import supported_ops
+from mace_cl_converter.passes import channel_gather
 from onnx import helper
 
 
@@ -124,6 +125,23 @@ def test_a_slice_of_a_concat_reads_the_concat_inputs() -> None:
         ["a", "b"],
         [2, 3, 4, 5, 6],
     )
+    np.testing.assert_array_equal(ours, ort(model, feeds)[0])
+
+
+def test_a_gather_past_the_channel_code_range_is_not_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel's lane code holds channels below GATHER_INPUT_STRIDE (65536); with the limit
+    # lowered to 4, the Slice reading channels 4..7 of the Concat (b's 1..4) stays as it is.
+    monkeypatch.setattr(channel_gather, "GATHER_INPUT_STRIDE", 4)
+    nodes = [
+        helper.make_node("Concat", ["a", "b"], ["c"], axis=1),
+        helper.make_node("Slice", ["c", "lo", "hi", "ax"], ["s"]),
+        helper.make_node("Relu", ["s"], ["y"]),
+    ]
+    inits = {"lo": np.array([4], np.int64), "hi": np.array([8], np.int64), "ax": np.array([1], np.int64)}
+    model = make(nodes, {"a": [1, 3, 2, 2], "b": [1, 5, 2, 2]}, ["y"], inits)
+    feeds = {"a": f32(1, 3, 2, 2), "b": f32(1, 5, 2, 2)}
+    graph, (ours,) = run(model, feeds)
+    assert [node.op_type for node in graph.nodes] == ["Concat", "Slice", "Relu"]
     np.testing.assert_array_equal(ours, ort(model, feeds)[0])
 
 

@@ -11,7 +11,9 @@ by anything else. In ShuffleNetV2 the half that bypasses a block is then copied 
 into the tensor the next branch reads, instead of through every block's Concat.
 
 A composed gather may read at most GATHER_MAX_INPUTS tensors; a map that would read
-more reads the intermediate tensor instead, which is then kept.
+more reads the intermediate tensor instead, which is then kept. Slices with run-time
+parameters and nodes whose gathers would read a channel past GATHER_INPUT_STRIDE are
+left as they are.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 
 import numpy as np
 from mace_cl.model.graph import Node
-from mace_cl.planning.ops.copy_kernels import GATHER_MAX_INPUTS
+from mace_cl.planning.ops.copy_kernels import GATHER_INPUT_STRIDE, GATHER_MAX_INPUTS
 
 from mace_cl_converter.attributes import as_int, as_ints
 from mace_cl_converter.model import Model
@@ -62,8 +64,8 @@ def _concat(model: Model, node: Node) -> list[list[Channel]] | None:
 
 def _slice(model: Model, node: Node) -> list[list[Channel]] | None:
     shape = _shape(model, node.inputs[0]) if node.inputs else None
-    if shape is None:
-        return None
+    if shape is None or any(name and name not in model.graph.constants for name in node.inputs[1:]):
+        return None  # run-time starts, ends, axes or steps
     starts, ends = _ints_of(model, node, 1, "starts"), _ints_of(model, node, 2, "ends")
     axes = _ints_of(model, node, 3, "axes") if len(node.inputs) > 3 or "axes" in node.attrs else None
     steps = _ints_of(model, node, 4, "steps") if len(node.inputs) > 4 else None
@@ -203,7 +205,8 @@ def run(model: Model) -> bool:
             new_maps.append(through)
             if output:
                 composed[output] = through
-        if new_maps != maps:
+        # A node left as it is still makes its outputs, so maps composed through them stay valid.
+        if new_maps != maps and all(c < GATHER_INPUT_STRIDE for m in new_maps for _, c in m):
             rewrites[id(node)] = new_maps
     if not rewrites:
         return False
