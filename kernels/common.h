@@ -58,6 +58,20 @@ typedef float4 raw4_t;
 #endif
 #define LOADA4(i, p) UNPACK4(RAW_LOADA4(i, p))
 
+/* ---- device-wide ordering ------------------------------------------------------
+ * DEVICE_FENCE(): this work-item's global memory accesses before it are seen by every
+ * work-group before those after it, for kernels where one work-group reads what others
+ * wrote in the same launch (after counting their arrivals with a global atomic).
+ * OpenCL C 1.2 has no device scope; NVIDIA's compiler makes mem_fence(CLK_GLOBAL_MEM_FENCE)
+ * a membar.cta, which orders accesses for the work-group only, so there the fence is
+ * PTX's membar.gl (its OpenCL C takes inline PTX; cl_nv_pragma_unroll, defined by its
+ * compiler alone, tells it apart). kernels/tests/test_conv2d.py checks the PTX. */
+#ifdef cl_nv_pragma_unroll
+#define DEVICE_FENCE() __asm__ volatile("membar.gl;" ::: "memory")
+#else
+#define DEVICE_FENCE() mem_fence(CLK_GLOBAL_MEM_FENCE)
+#endif
+
 /* ---- fused activation, selected with -DACTIVATION=ACT_<NAME> ----------------
  * alpha/beta are kernel arguments so that e.g. clip bounds do not create new
  * program variants: clip (min, max), leaky_relu (alpha), hard_sigmoid

@@ -192,13 +192,19 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   Local size (TILE_N / ITEM_N,
  *   TILE_M / ITEM_M[, 1]), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1][, slices]) (the third dimension with -DSPLIT_K).
- *   -DSPLIT_K: the K steps are cut into slices of `slice_steps` (one more argument, last),
- *   one per index of the third global dimension; each work-group sums its slice only
- *   and writes the raw float4 sums to `out`, then a float4 scratch buffer
- *   [slices][pixels][OC4]; conv2d_gpu_split_sum adds the slices, bias, residual and
- *   activation. For the late layers of a batch-1 CNN (49 pixels, K of thousands), whose
- *   few output tiles would otherwise leave most of the GPU idle. Filter layout "gpu" as for conv2d_gpu (rows of
- *   OC4 vectors of 4, one per input channel and tap: a K x OC matrix), bias as there.
+ *   -DSPLIT_K: the K steps are cut into slices of `slice_steps`, one per index of the
+ *   third global dimension; three more arguments, last: slice_steps, `partial`, a float4
+ *   scratch buffer [slices][pixels][OC4], and `arrivals`, one int per output tile (the
+ *   first two global dimensions' work-groups), zero before the launch. Each work-group
+ *   writes its slice's raw sums to `partial` and counts itself in its tile's arrival;
+ *   the group that arrives last adds the other slices to its own, then bias, residual and
+ *   activation, stores the output and sets the count back to zero, so the next launch
+ *   finds it as this one did. One launch rather than a second one to add the slices: on
+ *   NVIDIA's OpenCL each launch costs ~10 us of host time, more than the sum's work. For
+ *   the late layers of a batch-1 CNN (49 pixels, K of thousands), whose few output tiles
+ *   would otherwise leave most of the GPU idle. Filter layout "gpu" as for conv2d_gpu
+ *   (rows of OC4 vectors of 4, one per input channel and tap: a K x OC matrix), bias as
+ *   there.
  *
  *   Work-item (tx, ty) owns pixels m0 + ty + r * LY and blocks ob0 + tx + s * LX:
  *   interleaved rather than contiguous so that neighbouring work-items read
@@ -217,15 +223,13 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 #define OUTSIDE_ROW (-0x40000000)
 
 #ifdef SPLIT_K
-#define TILED_OUT_PARAM __global float4 *out
-#define SLICE_PARAM , int slice_steps
+#define SLICE_PARAM , int slice_steps, __global float4 *partial, __global int *arrivals
 #else
-#define TILED_OUT_PARAM __global data_t *out
 #define SLICE_PARAM
 #endif
 
 __kernel __attribute__((reqd_work_group_size(TILE_LX, TILE_LY, 1)))
-void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
+void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
                       __global const data_t *filter,
                       __global const data_t *bias, int pixels, int in_h,
                       int in_w, int in_c4, int out_h, int out_w,
@@ -237,6 +241,9 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
    * spreads one column's float4s over different banks. */
   __local float4 xs[CHUNK][TILE_M + 1];
   __local float4 ws[CHUNK * 4][TILE_N];
+#ifdef SPLIT_K
+  __local int arrived; /* the tile's arrival count before this group's */
+#endif
 
   const int tx = get_local_id(0);
   const int ty = get_local_id(1);
@@ -378,52 +385,57 @@ void conv2d_gpu_tiled(TILED_OUT_PARAM, __global const data_t *in,
     }
   }
 
+#ifdef SPLIT_K
+  const int slice = get_group_id(2);
+  const int slices = get_num_groups(2);
+#pragma unroll
+  for (int q = 0; q < ITEM_N; ++q) {
+    const int ob = ob0 + tx + q * TILE_LX;
+#pragma unroll
+    for (int r = 0; r < ITEM_M; ++r) {
+      const int m = m0 + ty + r * TILE_LY;
+      if (ob < out_c4 && m < pixels) partial[(slice * pixels + m) * out_c4 + ob] = acc[r * ITEM_N + q];
+    }
+  }
+  /* Every work-item's sums reach global memory before its group is counted. */
+  DEVICE_FENCE();
+  barrier(CLK_GLOBAL_MEM_FENCE);
+  const int tile = get_group_id(1) * get_num_groups(0) + get_group_id(0);
+  if (lid == 0) {
+    DEVICE_FENCE();
+    arrived = atomic_inc(arrivals + tile);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (arrived != slices - 1) return; /* not the last slice of this tile: done */
+  DEVICE_FENCE(); /* the other groups' sums, counted before, are read after */
+  if (lid == 0) arrivals[tile] = 0;
+  /* volatile: read the other groups' sums from global memory, not from a stale cache. */
+  volatile __global const float4 *others = partial;
+#endif
 #pragma unroll
   for (int q = 0; q < ITEM_N; ++q) {
     const int ob = ob0 + tx + q * TILE_LX;
     if (ob >= out_c4) continue;
-#ifdef SPLIT_K
-#pragma unroll
-    for (int r = 0; r < ITEM_M; ++r) {
-      const int m = m0 + ty + r * TILE_LY;
-      if (m < pixels) out[(get_group_id(2) * pixels + m) * out_c4 + ob] = acc[r * ITEM_N + q];
-    }
-#else
     const float4 b = LOADA4(ob, bias);
 #pragma unroll
     for (int r = 0; r < ITEM_M; ++r) {
       const int m = m0 + ty + r * TILE_LY;
       if (m < pixels) {
-#ifdef RESIDUAL
-        const float4 sum = acc[r * ITEM_N + q] + b + LOADA4(m * out_c4 + ob, residual);
+#ifdef SPLIT_K
+        /* In slice order whichever group finishes: the same sums give the same bits. */
+        float4 sum = b;
+        for (int other = 0; other < slices; ++other)
+          sum += other == slice ? acc[r * ITEM_N + q] : others[(other * pixels + m) * out_c4 + ob];
 #else
-        const float4 sum = acc[r * ITEM_N + q] + b;
+        float4 sum = acc[r * ITEM_N + q] + b;
+#endif
+#ifdef RESIDUAL
+        sum += LOADA4(m * out_c4 + ob, residual);
 #endif
         const float4 v = apply_activation(sum, act_alpha, act_beta);
         STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
       }
     }
-#endif
   }
 }
 #endif
-
-/* conv2d_gpu_split_sum  the output of a split-K conv2d_gpu_tiled: out[m][ob] =
- *             act(bias[ob] + sum over slices of partial[slice][m][ob] (+ residual)).
- *             Global size (OC4, pixels), either rounded up (work-items past the end
- *             return). */
-__kernel void conv2d_gpu_split_sum(__global data_t *out, __global const float4 *partial,
-                                   __global const data_t *bias, int slices, int pixels,
-                                   int out_c RESIDUAL_PARAM, float act_alpha, float act_beta) {
-  const int ob = get_global_id(0);
-  const int m = get_global_id(1);
-  const int out_c4 = channel_blocks(out_c);
-  if (ob >= out_c4 || m >= pixels) return;
-  float4 sum = LOADA4(ob, bias);
-  for (int slice = 0; slice < slices; ++slice) sum += partial[(slice * pixels + m) * out_c4 + ob];
-#ifdef RESIDUAL
-  sum += LOADA4(m * out_c4 + ob, residual);
-#endif
-  const float4 v = apply_activation(sum, act_alpha, act_beta);
-  STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
-}

@@ -15,13 +15,14 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace_cl.execution.engine import MaceRuntime
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.kernel_sources import program_source
 from mace_cl.planning.ops import conv as conv_ops
 from mace_cl.planning.ops import conv_kernels
 from mace_cl.planning.ops.base import KernelLaunch, OpError
 from mace_cl.planning.planner import plan_graph
-from mace_cl.testing import assert_close_half, half_rounded, run_node
+from mace_cl.testing import assert_close_half, device_under_test, half_rounded, run_node
 
 # The kernel sums R = C_in/group * KH * KW float32 products (inputs and weights in
 # [-1, 1]) in another order than the float64 reference. Rounding error grows with R
@@ -358,14 +359,11 @@ def test_residual_input(case: str, act: dict) -> None:
             "gpu",
             [("conv2d_gpu_tiled", ("-DACTIVATION=ACT_RELU", "-DPOINTWISE", "-DRESIDUAL"))],
         ),
-        # 8 work-groups, 18 K steps: split-K; the sum kernel adds residual and activation
+        # 8 work-groups, 18 K steps: split-K; the last slice adds residual and activation
         (
             "3x3_c20_to_c36_odd_sizes",
             "gpu",
-            [
-                ("conv2d_gpu_tiled", ("-DSPLIT_K",)),
-                ("conv2d_gpu_split_sum", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL")),
-            ],
+            [("conv2d_gpu_tiled", ("-DSPLIT_K", "-DACTIVATION=ACT_RELU", "-DRESIDUAL"))],
         ),
     ],
 )
@@ -761,7 +759,7 @@ def test_gpu_tiled_conv_every_config(
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
-# (activation, variant): split-K moves bias, residual and activation into the sum kernel.
+# (activation, variant): split-K's last slice adds bias, residual and activation.
 SPLIT_VARIANTS = [("", ""), ("sigmoid", "runtime_bias"), ("relu", "residual")]
 
 
@@ -792,26 +790,57 @@ def test_gpu_split_k(
         [Node("Conv", "node", list(inputs), ["y"], attrs)],
         {name: v for name, v in inputs.items() if name in constants},
     )
-    (launches,) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    (plan,) = plan_graph(graph, device_kind="gpu").node_plans
+    (tiled,) = plan.launches
+    assert tiled.kernel == "conv2d_gpu_tiled"
     in_c4 = math.ceil(x_shape[1] / 4)
     chunk = conv_ops.GPU_TILED_CHUNK if in_c4 >= conv_ops.GPU_TILED_CHUNK else 4
-    taps = 1 if "-DPOINTWISE" in launches[0].program.options else w.shape[2] * w.shape[3]
+    taps = 1 if "-DPOINTWISE" in tiled.program.options else w.shape[2] * w.shape[3]
     steps = taps * math.ceil(in_c4 / chunk)
     slice_steps = math.ceil(steps / max(1, steps // min_steps))
     slices = math.ceil(steps / slice_steps)
-    if slices == 1:  # too few K steps to split: the plain kernel
-        assert [launch.kernel for launch in launches] == ["conv2d_gpu_tiled"]
-        assert "-DSPLIT_K" not in launches[0].program.options
-    else:
-        tiled, finish = launches
-        assert tiled.kernel == "conv2d_gpu_tiled" and "-DSPLIT_K" in tiled.program.options
+    assert ("-DSPLIT_K" in tiled.program.options) == (slices > 1)  # else too few K steps to split
+    assert ("-DRESIDUAL" in tiled.program.options) == (variant == "residual")
+    if slices > 1:
         assert tiled.global_size[2] == slices and (slices - 1) * slice_steps < steps
-        assert not any(o.startswith(("-DACTIVATION", "-DRESIDUAL")) for o in tiled.program.options)
-        assert finish.kernel == "conv2d_gpu_split_sum"
-        assert ("-DRESIDUAL" in finish.program.options) == (variant == "residual")
+        tiles = tiled.global_size[0] // tiled.local_size[0] * (tiled.global_size[1] // tiled.local_size[1])
+        assert plan.counters == {conv_ops.SPLIT_ARRIVALS: tiles}
     (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs=constants, plan_kind="gpu")
     expected = ACTIVATIONS[activation](plain + inputs.get("r", 0.0))
     assert_conv_close(result, expected, w)
+    # Again and again on one runtime: each run must leave every arrival count at zero for
+    # the next, and the slices are added in one order whichever work-group finishes a
+    # tile, so the same inputs give the same bits.
+    graph.outputs.append(TensorInfo("y", expected.shape))
+    runtime = MaceRuntime(graph, device=device_under_test(), plan_kind="gpu")
+    feeds = {info.name: inputs[info.name] for info in infos}
+    for _ in range(3):
+        np.testing.assert_array_equal(runtime.run_dict(feeds)["y"], result)
+
+
+def test_split_k_fence_is_device_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split-K's last work-group reads what the others wrote: their stores must be ordered
+    before their arrival count for the whole device. NVIDIA's OpenCL compiles mem_fence to
+    a work-group-wide membar.cta, so common.h's DEVICE_FENCE is membar.gl there; on an
+    NVIDIA device (the GPU run) the compiled PTX must hold it and no membar.cta."""
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 1 << 30)
+    x_shape, w_shape, strides, pads, dilations, group = CASES["3x3_c20_to_c36_odd_sizes"]
+    x, w, b = random_case(x_shape, w_shape, seed=3)
+    expected = conv_reference(x, w, b, strides, pads, dilations, group)
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    graph = Graph(
+        [TensorInfo("x", x_shape)],
+        [TensorInfo("y", expected.shape)],
+        [Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)],
+        {"w": w, "b": b},
+    )
+    runtime = MaceRuntime(graph, device=device_under_test(), plan_kind="gpu")
+    (spec,) = [spec for spec in runtime.built_programs() if "-DSPLIT_K" in spec.options]
+    assert_conv_close(runtime.run_dict({"x": x})["y"], expected, w)
+    if "NVIDIA" in runtime.device.platform.name:
+        (binary,) = runtime.built_programs()[spec].binaries
+        kernel_ptx = binary.decode(errors="replace").split(".entry conv2d_gpu_tiled", 1)[1]
+        assert "membar.gl" in kernel_ptx and "membar.cta" not in kernel_ptx
 
 
 @pytest.mark.parametrize("constant_bias", [True, False])
@@ -867,7 +896,7 @@ def test_gpu_tiled_config_choice(
     assert f"-DTILE_M={tile_m}" in launch.program.options and f"-DITEM_N={item_n}" in launch.program.options
     assert launch.local_size == (tile_n // item_n, tile_m // item_m) + ((1,) if slices > 1 else ())
     assert all(g % size == 0 for g, size in zip(launch.global_size, launch.local_size, strict=True))
-    assert (len(launches), launch.global_size[2:]) == ((2, (slices,)) if slices > 1 else (1, ()))
+    assert (len(launches), launch.global_size[2:]) == (1, (slices,) if slices > 1 else ())
 
 
 @pytest.mark.parametrize(
@@ -892,8 +921,7 @@ def test_gpu_path_selection(case: str, kernel: str) -> None:
         [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
         {"w": np.zeros(w_shape, np.float32)},
     )
-    (launches,) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
-    launch = launches[0]  # a split-K tiled convolution is followed by its sum
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
     assert launch.kernel == kernel
     assert "o16" not in launch.program.name
     if kernel.startswith("conv2d_gpu") or kernel == "depthwise_gpu":  # padded to the local size
@@ -1067,8 +1095,8 @@ def test_half_storage(case: str, activation: str, variant: str, plan_kind: str) 
     # scale's term, 2^-11 * max |expected|, which also covers outputs that cancel to near
     # zero. An unfused residual adds a launch, the eltwise Add, and so a rounding of the
     # convolution's output stored in between: scale takes that tensor's magnitude too.
-    # A split-K convolution keeps its partial sums in float32: only its sum kernel rounds.
-    storing = [launch for launch in launches if "-DSPLIT_K" not in launch.program.options]
+    # A split-K convolution keeps its partial sums in float32: only its output rounds.
+    storing = launches
     assert len(storing) == (2 if variant == "residual" and launches[-1].kernel == "eltwise" else 1)
     scale = float(max(np.abs(plain).max(), np.abs(expected).max())) if len(storing) > 1 else None
     assert result.shape == expected.shape
@@ -1077,7 +1105,8 @@ def test_half_storage(case: str, activation: str, variant: str, plan_kind: str) 
 
 def test_half_cases_launch_every_kernel() -> None:
     """HALF_CASES, under the cpu and gpu plans together, run every __kernel of the three
-    convolution programs, conv1x1_o32 and conv2d_gpu_tiled with and without -DRESIDUAL."""
+    convolution programs, conv1x1_o32 and conv2d_gpu_tiled with and without -DRESIDUAL, and
+    conv2d_gpu_tiled split over K."""
     declared = {
         name
         for program in ("conv2d", "conv2d_o16", "conv2d_gpu")
@@ -1087,10 +1116,20 @@ def test_half_cases_launch_every_kernel() -> None:
     for kind in ("cpu", "gpu"):
         for case in HALF_CASES:
             for launch in half_plan(*case, kind):
-                residual = "-DRESIDUAL" in launch.program.options
-                launched.add(launch.kernel + (" -DRESIDUAL" if residual else ""))
-    assert len(declared) == 12
-    assert declared | {"conv1x1_o32 -DRESIDUAL", "conv2d_gpu_tiled -DRESIDUAL"} <= launched
+                launched.add(launch.kernel)
+                for option in ("-DRESIDUAL", "-DSPLIT_K"):
+                    if option in launch.program.options:
+                        launched.add(f"{launch.kernel} {option}")
+    assert len(declared) == 11
+    assert (
+        declared
+        | {
+            "conv1x1_o32 -DRESIDUAL",
+            "conv2d_gpu_tiled -DRESIDUAL",
+            "conv2d_gpu_tiled -DSPLIT_K",
+        }
+        <= launched
+    )
 
 
 # ---- rejected attributes -------------------------------------------------------------

@@ -35,6 +35,7 @@ from mace_cl.planning.layout import Nhwc4Shape, nhwc4_nbytes, same_order_as_nchw
 from mace_cl.planning.memory import MemoryPlan, Step, plan_memory
 from mace_cl.planning.ops.base import (
     ConstantArg,
+    CounterArg,
     FloatArg,
     IntArg,
     KernelArg,
@@ -199,6 +200,7 @@ class MaceRuntime:
             self._programs = self._get_programs(cache_dir)
         with self._phase("constants"):
             self._constants = self._upload_constants()
+            self._counters = self._zeroed_counters()
         with self._phase("buffers"):
             self._buffers = [
                 cl.Buffer(self.context, cl.mem_flags.READ_WRITE, size)
@@ -250,10 +252,11 @@ class MaceRuntime:
 
     def device_memory_bytes(self) -> dict[str, int]:
         """Bytes of the device buffers this runtime holds: activations (the memory plan's shared
-        buffers), constants (packed weights) and staging (input/output copies in NCHW)."""
+        buffers), constants (packed weights and the kernels' counters) and staging
+        (input/output copies in NCHW)."""
         sizes = {
             "activations": sum(buffer.size for buffer in self._buffers),
-            "constants": sum(buffer.size for buffer in self._constants.values()),
+            "constants": sum(buffer.size for buffer in (*self._constants.values(), *self._counters.values())),
             "staging": sum(
                 boundary.staging.size
                 for boundary in (*self._inputs, *self._outputs)
@@ -345,6 +348,16 @@ class MaceRuntime:
                 buffers[(index, key)] = cl.Buffer(self.context, flags, hostbuf=data)
         return buffers
 
+    def _zeroed_counters(self) -> dict[tuple[int, str], cl.Buffer]:
+        # Each node gets its own: kernels leave them zero for the next run, so none may be
+        # reused for anything else.
+        flags = cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR
+        return {
+            (index, key): cl.Buffer(self.context, flags, hostbuf=np.zeros(max(count, 1), np.int32))
+            for index, node_plan in enumerate(self.plan.node_plans)
+            for key, count in node_plan.counters.items()
+        }
+
     def _buffer_of(self, name: str) -> cl.Buffer:
         return self._buffers[self.memory_plan.assignment[name]]
 
@@ -421,6 +434,8 @@ class MaceRuntime:
             return self._constants[(node_index, arg.key)]
         if isinstance(arg, ScratchArg):
             return self._buffer_of(_scratch_name(node.name, arg.key))
+        if isinstance(arg, CounterArg):
+            return self._counters[(node_index, arg.key)]
         if isinstance(arg, IntArg):
             return np.int32(arg.value)
         if isinstance(arg, FloatArg):

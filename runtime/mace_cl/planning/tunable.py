@@ -22,7 +22,6 @@ LOCAL_SIZE_INDEPENDENT_KERNELS = frozenset(
         "conv1x1_o32",
         "conv2d",
         "conv2d_gpu",
-        "conv2d_gpu_split_sum",
         "conv2d_o16",
         "conv2d_o32",
         "copy_box",

@@ -79,6 +79,15 @@ class ScratchArg:
 
 
 @dataclass(frozen=True)
+class CounterArg:
+    """Device buffer of ``OpPlan.counters[key]`` OpenCL ints of this node, zero when the runtime
+    starts and never shared with another node: work-groups count their arrivals there, and a
+    kernel using it must leave it zero again (the next run starts from what this one left)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class IntArg:
     value: int  # passed as OpenCL int (32-bit)
 
@@ -95,7 +104,7 @@ class LocalMemArg:
     nbytes: int
 
 
-KernelArg = TensorArg | OutputArg | ConstantArg | ScratchArg | IntArg | FloatArg | LocalMemArg
+KernelArg = TensorArg | OutputArg | ConstantArg | ScratchArg | CounterArg | IntArg | FloatArg | LocalMemArg
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,7 @@ class OpPlan:
     launches: list[KernelLaunch] = field(default_factory=list)
     constants: dict[str, np.ndarray] = field(default_factory=dict)  # float32, already packed
     scratch_bytes: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # CounterArg key -> number of ints
     # Constants that are lookup tables (indices, coordinates), not tensor data: kernels read
     # them as float whatever the model's data type, so they are uploaded as float32. Every
     # other constant is stored in the model's precision (mace_cl.model.data_type).

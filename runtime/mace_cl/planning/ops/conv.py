@@ -50,6 +50,7 @@ from mace_cl.planning.layout import Nhwc4Shape, broadcast_float_strides, channel
 from mace_cl.planning.ops.base import (
     SHAPES_CONTEXT,
     ConstantArg,
+    CounterArg,
     IntArg,
     KernelArg,
     KernelLaunch,
@@ -646,13 +647,14 @@ GPU_TILED_KXK_CONFIGS = ((64, 16, 4, 2), (32, 16, 2, 2), (32, 8, 4, 1))
 GPU_TILED_MIN_C4 = 4
 GPU_TILED_CHUNK = 8
 # Split-K: a tiled convolution with at most half this many work-items cuts its K steps
-# into slices run side by side (then conv2d_gpu_split_sum adds them up), as many as bring
-# it up to this count, each slice at least GPU_SPLIT_MIN_STEPS steps long. On an H100
-# (dev/bench/gpu_conv_sweep.py) ResNet50's 3x3 layers at 7x7 went 0.112 -> 0.031 ms; a
-# layer just under the target gained less than the extra launch costs. 0: never split.
+# into slices run side by side, as many as bring it up to this count, each slice at least
+# GPU_SPLIT_MIN_STEPS steps long; the work-group that finishes an output tile last adds
+# the slices up (one launch: kernels/conv2d_gpu.cl). On an H100 (dev/bench/gpu_conv_sweep.py)
+# ResNet50's 3x3 layers at 7x7 went 0.112 -> 0.031 ms. 0: never split.
 GPU_SPLIT_TARGET_ITEMS = 32768
 GPU_SPLIT_MIN_STEPS = 4
 SPLIT_SCRATCH = "split_k"  # OpPlan.scratch_bytes key of the partial sums
+SPLIT_ARRIVALS = "split_k_arrivals"  # OpPlan.counters key: slices finished per output tile
 INPUT_SCALE_OPTION = "-DINPUT_SCALE"  # conv2d_gpu_tiled multiplies its input by input 4
 SCALED_INPUT = "scaled_input"  # scratch: the input times input 4, for the other kernels
 
@@ -673,9 +675,8 @@ def conv2d_gpu_tiled_launches(
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
     GPU_TILED_KXK_CONFIGS; ``residual`` (a tensor
     shaped like the output) is added before the activation, ``input_scale`` (an [N, C_in,
-    1, 1] tensor) multiplies the input's channels. One launch, or, split over K
-    (GPU_SPLIT_TARGET_ITEMS), the slices' launch into a scratch buffer of ``plan`` and the
-    conv2d_gpu_split_sum launch that finishes the output."""
+    1, 1] tensor) multiplies the input's channels. One launch; split over K
+    (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer and counters of ``plan``."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -707,55 +708,40 @@ def conv2d_gpu_tiled_launches(
         f"-DCHUNK={chunk}",
         *(("-DPOINTWISE",) if _is_pointwise(window) else ()),
         *(("-DSPLIT_K",) if split else ()),
-        *((RESIDUAL_OPTION,) if residual is not None and not split else ()),
+        *((RESIDUAL_OPTION,) if residual is not None else ()),
         *((INPUT_SCALE_OPTION,) if input_scale is not None else ()),
     )
-    residual_args = (TensorArg(residual),) if residual is not None else ()
-    tiled = KernelLaunch(
-        ProgramSpec("conv2d_gpu", options + (() if split else activation.build_options())),
-        "conv2d_gpu_tiled",
-        (along_n * local[0], along_m * local[1], *((slices,) if split else ())),
-        (
-            ScratchArg(SPLIT_SCRATCH) if split else OutputArg(0),
-            x,
-            ConstantArg("filter"),
-            bias,
-            IntArg(pixels),
-            IntArg(in_h),
-            IntArg(in_w),
-            IntArg(in_c4),
-            IntArg(out.h),
-            IntArg(out.w),
-            IntArg(out.c),
-            *(() if split else residual_args),
-            *((TensorArg(input_scale),) if input_scale is not None else ()),
-            *window_args(window),
-            *(Activation() if split else activation).kernel_args(),
-            *((IntArg(slice_steps),) if split else ()),
-        ),
-        # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
-        local_size=(*local, *((1,) if split else ())),
-    )
-    if not split:
-        return [tiled]
-    plan.scratch_bytes[SPLIT_SCRATCH] = slices * pixels * out.c4 * 16  # float4 partial sums
-    sum_global, sum_local = gpu_local_size((out.c4, pixels))
-    finish = KernelLaunch(
-        ProgramSpec(
-            "conv2d_gpu", ((RESIDUAL_OPTION,) if residual is not None else ()) + activation.build_options()
-        ),
-        "conv2d_gpu_split_sum",
-        sum_global,
-        (
-            OutputArg(0),
-            ScratchArg(SPLIT_SCRATCH),
-            bias,
-            IntArg(slices),
-            IntArg(pixels),
-            IntArg(out.c),
-            *residual_args,
-            *activation.kernel_args(),
-        ),
-        tuned_local_sizes=(("gpu", sum_local),),
-    )
-    return [tiled, finish]
+    if split:
+        plan.scratch_bytes[SPLIT_SCRATCH] = slices * pixels * out.c4 * 16  # float4 partial sums
+        plan.counters[SPLIT_ARRIVALS] = along_n * along_m  # one per output tile
+    return [
+        KernelLaunch(
+            ProgramSpec("conv2d_gpu", options + activation.build_options()),
+            "conv2d_gpu_tiled",
+            (along_n * local[0], along_m * local[1], *((slices,) if split else ())),
+            (
+                OutputArg(0),
+                x,
+                ConstantArg("filter"),
+                bias,
+                IntArg(pixels),
+                IntArg(in_h),
+                IntArg(in_w),
+                IntArg(in_c4),
+                IntArg(out.h),
+                IntArg(out.w),
+                IntArg(out.c),
+                *((TensorArg(residual),) if residual is not None else ()),
+                *((TensorArg(input_scale),) if input_scale is not None else ()),
+                *window_args(window),
+                *activation.kernel_args(),
+                *(
+                    (IntArg(slice_steps), ScratchArg(SPLIT_SCRATCH), CounterArg(SPLIT_ARRIVALS))
+                    if split
+                    else ()
+                ),
+            ),
+            # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
+            local_size=(*local, *((1,) if split else ())),
+        )
+    ]
