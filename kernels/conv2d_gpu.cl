@@ -41,6 +41,17 @@
 #define INPUT_SCALE_PARAM
 #endif
 
+#ifdef DEPTHWISE_INPUT
+#define DEPTHWISE_PARAM                                                              \
+  , __global const data_t *dw_filter, __global const data_t *dw_bias, float dw_alpha, \
+      float dw_beta
+#ifndef DW_ACTIVATION
+#define DW_ACTIVATION ACT_NONE
+#endif
+#else
+#define DEPTHWISE_PARAM
+#endif
+
 #ifndef OUT_PIXELS
 #define OUT_PIXELS 4
 #endif
@@ -188,7 +199,14 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   `residual`, a tensor shaped like the output added before the activation (a residual
  *   Add fused by the converter); -DINPUT_SCALE: one more argument after that,
  *   `input_scale`, an [N][C_in4] tensor (NHWC4 of [N, C_in, 1, 1]) that multiplies each
- *   input channel as it is loaded (a squeeze-excite gate folded in by the converter).
+ *   input channel as it is loaded (a squeeze-excite gate folded in by the converter);
+ *   -DDEPTHWISE_INPUT (not with -DPOINTWISE or -DINPUT_SCALE): a 1x1 convolution of the
+ *   output of a depthwise convolution of `in`, computed as it is loaded (SeparableConv):
+ *   four more arguments after those, dw_filter (layout as depthwise_gpu's), dw_bias,
+ *   dw_alpha, dw_beta, with -DDW_ACTIVATION=ACT_* its activation; in_h, in_w and the
+ *   window arguments then describe the depthwise convolution, out_h, out_w both. The
+ *   depthwise output never goes to memory: one launch instead of two, at the price of
+ *   computing it again for every TILE_N output blocks.
  *   Local size (TILE_N / ITEM_N,
  *   TILE_M / ITEM_M[, 1]), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1][, slices]) (the third dimension with -DSPLIT_K).
@@ -233,7 +251,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
                       __global const data_t *filter,
                       __global const data_t *bias, int pixels, int in_h,
                       int in_w, int in_c4, int out_h, int out_w,
-                      int out_c RESIDUAL_PARAM INPUT_SCALE_PARAM,
+                      int out_c RESIDUAL_PARAM INPUT_SCALE_PARAM DEPTHWISE_PARAM,
                       int filter_h, int filter_w, int stride_h, int stride_w,
                       int pad_top, int pad_left, int dilation_h,
                       int dilation_w, float act_alpha, float act_beta SLICE_PARAM) {
@@ -287,7 +305,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   for (int i = 0; i < ITEM_M * ITEM_N; ++i) acc[i] = (float4)(0.0f);
 
   const int chunks = (in_c4 + CHUNK - 1) / CHUNK;
-#ifdef POINTWISE
+#if defined(POINTWISE) || defined(DEPTHWISE_INPUT)
   const int steps = chunks;
 #else
   const int steps = filter_h * filter_w * chunks;
@@ -300,7 +318,21 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   const int last = steps;
 #endif
   const int k_rows = in_c4 * 4; /* weight rows per tap */
-  raw4_t xr[X_LOADS], wr[W_LOADS]; /* the next step's values, as loaded (common.h) */
+  raw4_t wr[W_LOADS]; /* the next step's values, as loaded (common.h) */
+#ifdef DEPTHWISE_INPUT
+  float4 xr[X_LOADS]; /* computed: the depthwise convolution's output */
+#define X_UNPACK(v) (v)
+#ifdef FILTER_H /* a constant filter size: the tap loops unroll */
+#define DW_FILTER_H FILTER_H
+#define DW_FILTER_W FILTER_W
+#else
+#define DW_FILTER_H filter_h
+#define DW_FILTER_W filter_w
+#endif
+#else
+  raw4_t xr[X_LOADS];
+#define X_UNPACK(v) UNPACK4(v)
+#endif
 #ifdef INPUT_SCALE
   float4 xscale[X_LOADS]; /* their input channels' scales; 0 where nothing was loaded */
 #endif
@@ -323,6 +355,29 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
 #ifdef INPUT_SCALE
         xscale[j] = ok ? LOADA4(x_image[j] * in_c4 + c, input_scale) : (float4)(0.0f);
 #endif
+      }
+#elif defined(DEPTHWISE_INPUT)
+#pragma unroll
+      for (int j = 0; j < X_LOADS; ++j) {
+        const int c = c0 + x_cb[j];
+        float4 v = (float4)(0.0f);
+        if (c < in_c4) {
+          v = LOADA4(c, dw_bias);
+          __global const data_t *wd = dw_filter + c * DW_FILTER_H * DW_FILTER_W * 4;
+#pragma unroll
+          for (int dh = 0; dh < DW_FILTER_H; ++dh) {
+            const int ih = x_row0[j] + dh * dilation_h;
+            if (ih < 0 || ih >= in_h) continue;
+            __global const data_t *row = in + (x_n[j] * in_h + ih) * in_w * in_c4 * 4;
+#pragma unroll
+            for (int dw = 0; dw < DW_FILTER_W; ++dw) {
+              const int iw = x_col0[j] + dw * dilation_w;
+              if (iw >= 0 && iw < in_w) v += LOADA4(iw * in_c4 + c, row) * LOADA4(dh * DW_FILTER_W + dw, wd);
+            }
+          }
+          v = ACTIVATE_AS(DW_ACTIVATION, v, dw_alpha, dw_beta);
+        }
+        xr[j] = v;
       }
 #else
 #pragma unroll
@@ -373,7 +428,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
 #ifdef INPUT_SCALE
         if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = UNPACK4(xr[j]) * xscale[j];
 #else
-        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = UNPACK4(xr[j]);
+        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = X_UNPACK(xr[j]);
 #endif
       }
 #pragma unroll

@@ -69,9 +69,11 @@ def test_converted_graph_is_folded(model: onnx.ModelProto) -> None:
     # BN, bias Add, HardSwish, Relu, HardSigmoid and Identity all fold into the 32 convs or
     # vanish; the two squeeze-excite Muls become their projection convs' input scales and
     # each gate (pool, two 1x1 convs) one SqueezeExcite; the flatten chain leaves one Reshape
-    # (after a Mul by a constant); the classifier is MatMul + bias Add.
+    # (after a Mul by a constant); the classifier is MatMul + bias Add. Eleven depthwise
+    # convs and the 1x1 convs that alone read them are SeparableConvs.
     assert ops == {
-        "Conv": 28,
+        "Conv": 6,
+        "SeparableConv": 11,
         "SqueezeExcite": 2,
         "GlobalAveragePool": 1,
         "Mul": 1,

@@ -29,6 +29,7 @@ from mace_cl_converter.passes import (
     fuse_residual,
     identity,
     merge_concat_convs,
+    separable_conv,
     shape_inference,
     squeeze_excite,
     swish,
@@ -46,8 +47,9 @@ Pass = Callable[[Model], bool]
 # Squeeze-excite scales fold into the Conv after that (fuse_residual wants at most three
 # Conv inputs; the scale is input 4). Concatenated sibling Convs merge after activation
 # fusion (their activations must agree), and so do squeeze-excite gates (their Convs'
-# activations move into the gate). Channel moves compose last: a permutation Conv
+# activations move into the gate). Channel moves compose next: a permutation Conv
 # qualifies only without a fused activation, and merged Convs leave fewer Concats.
+# Depthwise -> 1x1 Conv pairs fuse last, so that no shuffle Conv hides in one.
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -61,6 +63,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("merge_concat_convs", merge_concat_convs.run),
     ("squeeze_excite", squeeze_excite.run),
     ("channel_gather", channel_gather.run),
+    ("separable_conv", separable_conv.run),
     ("dead_nodes", dead_nodes.run),
 ]
 

@@ -40,6 +40,7 @@ _WEIGHT_INPUTS: dict[str, tuple[int, ...] | None] = {
     "Concat": None,
     "ChannelGather": None,
     "SqueezeExcite": (1, 2, 3, 4),
+    "SeparableConv": (1, 2, 3, 4),
 }
 
 

@@ -20,6 +20,7 @@ OP_MODULES = (
     "pooling",
     "reduce",
     "reshape",
+    "separable_conv",
     "resize",
     "slice",
     "softmax",

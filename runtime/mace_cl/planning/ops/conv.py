@@ -43,6 +43,8 @@ ops/conv_kernels.py; this module is the Conv op: which variant runs, and its lau
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mace_cl.model.graph import Node
@@ -97,7 +99,7 @@ from mace_cl.planning.ops.conv_kernels import (
 )
 from mace_cl.planning.ops.copy_kernels import COPY_PROGRAM
 from mace_cl.planning.ops.eltwise import eltwise_launch
-from mace_cl.planning.ops.fused_activation import Activation, fused_activation
+from mace_cl.planning.ops.fused_activation import ACTIVATIONS, Activation, fused_activation
 from mace_cl.planning.ops.op_inputs import runtime_input
 from mace_cl.planning.ops.registry import register_op
 from mace_cl.planning.ops.spatial import (
@@ -282,7 +284,7 @@ def plan_convolution(
     if context.gpu and group == 1:
         bias = bias_arg(plan, node, bias_item, c_out)
         pixels = n * in_h * in_w
-        if _is_pointwise(window) and (pixels <= FC_MAX_ROWS or in_c4 < GPU_TILED_MIN_C4):
+        if _is_pointwise(window) and not takes_tiled_pointwise(pixels, c_in):
             plan.launches.append(gpu_pointwise_launch(plan, x_arg, bias, weights, pixels, activation))
         else:
             plan.constants["filter"] = pack_gpu_filter(weights)
@@ -655,6 +657,25 @@ GPU_SPLIT_TARGET_ITEMS = 32768
 GPU_SPLIT_MIN_STEPS = 4
 SPLIT_SCRATCH = "split_k"  # OpPlan.scratch_bytes key of the partial sums
 SPLIT_ARRIVALS = "split_k_arrivals"  # OpPlan.counters key: slices finished per output tile
+DEPTHWISE_INPUT_OPTION = "-DDEPTHWISE_INPUT"  # conv2d_gpu_tiled computes its input (SeparableConv)
+
+
+@dataclass(frozen=True)
+class DepthwiseInput:
+    """A depthwise convolution that conv2d_gpu_tiled applies to its input as it loads it:
+    ``filter`` packed by ``pack_depthwise_filter``, ``bias`` float4[C4]."""
+
+    filter: KernelArg
+    bias: KernelArg
+    window: Window
+    activation: Activation
+
+
+def takes_tiled_pointwise(pixels: int, c_in: int) -> bool:
+    """Whether a GPU plan runs a 1x1 convolution over ``pixels`` on conv2d_gpu_tiled."""
+    return pixels > FC_MAX_ROWS and channel_blocks(c_in) >= GPU_TILED_MIN_C4
+
+
 INPUT_SCALE_OPTION = "-DINPUT_SCALE"  # conv2d_gpu_tiled multiplies its input by input 4
 SCALED_INPUT = "scaled_input"  # scratch: the input times input 4, for the other kernels
 
@@ -670,13 +691,16 @@ def conv2d_gpu_tiled_launches(
     activation: Activation,
     residual: str | None = None,
     input_scale: str | None = None,
+    depthwise: DepthwiseInput | None = None,
 ) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
     GPU_TILED_KXK_CONFIGS; ``residual`` (a tensor
     shaped like the output) is added before the activation, ``input_scale`` (an [N, C_in,
-    1, 1] tensor) multiplies the input's channels. One launch; split over K
-    (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer and counters of ``plan``."""
+    1, 1] tensor) multiplies the input's channels. With ``depthwise``, ``window`` is 1x1 and
+    the input is that depthwise convolution of ``x`` (``in_hw`` its input's H, W). One
+    launch; split over K (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer and
+    counters of ``plan``."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -694,6 +718,7 @@ def conv2d_gpu_tiled_launches(
     tile_m, tile_n, item_m, item_n = config
     chunk = GPU_TILED_CHUNK if in_c4 >= GPU_TILED_CHUNK else 4
     steps = (1 if _is_pointwise(window) else window.kernel[0] * window.kernel[1]) * -(-in_c4 // chunk)
+    assert depthwise is None or (_is_pointwise(window) and input_scale is None)
     slices = max(1, min(GPU_SPLIT_TARGET_ITEMS // items(config), steps // GPU_SPLIT_MIN_STEPS))
     slice_steps = -(-steps // slices)
     slices = -(-steps // slice_steps)  # no empty slice
@@ -706,7 +731,16 @@ def conv2d_gpu_tiled_launches(
         f"-DITEM_M={item_m}",
         f"-DITEM_N={item_n}",
         f"-DCHUNK={chunk}",
-        *(("-DPOINTWISE",) if _is_pointwise(window) else ()),
+        *(("-DPOINTWISE",) if _is_pointwise(window) and depthwise is None else ()),
+        *(
+            (
+                DEPTHWISE_INPUT_OPTION,
+                f"-DDW_ACTIVATION=ACT_{ACTIVATIONS[depthwise.activation.kind].macro}",
+                *filter_size_options(depthwise.window),
+            )
+            if depthwise is not None
+            else ()
+        ),
         *(("-DSPLIT_K",) if split else ()),
         *((RESIDUAL_OPTION,) if residual is not None else ()),
         *((INPUT_SCALE_OPTION,) if input_scale is not None else ()),
@@ -733,7 +767,12 @@ def conv2d_gpu_tiled_launches(
                 IntArg(out.c),
                 *((TensorArg(residual),) if residual is not None else ()),
                 *((TensorArg(input_scale),) if input_scale is not None else ()),
-                *window_args(window),
+                *(
+                    (depthwise.filter, depthwise.bias, *depthwise.activation.kernel_args())
+                    if depthwise is not None
+                    else ()
+                ),
+                *window_args(window if depthwise is None else depthwise.window),
                 *activation.kernel_args(),
                 *(
                     (IntArg(slice_steps), ScratchArg(SPLIT_SCRATCH), CounterArg(SPLIT_ARRIVALS))
