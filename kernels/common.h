@@ -62,11 +62,13 @@ typedef float4 raw4_t;
  * DEVICE_FENCE(): this work-item's global memory accesses before it are seen by every
  * work-group before those after it, for kernels where one work-group reads what others
  * wrote in the same launch (after counting their arrivals with a global atomic).
- * OpenCL C 1.2 has no device scope; NVIDIA's compiler makes mem_fence(CLK_GLOBAL_MEM_FENCE)
- * a membar.cta, which orders accesses for the work-group only, so there the fence is
- * PTX's membar.gl (its OpenCL C takes inline PTX; cl_nv_pragma_unroll, defined by its
- * compiler alone, tells it apart). kernels/tests/test_conv2d.py checks the PTX. */
-#ifdef cl_nv_pragma_unroll
+ * OpenCL C 1.2 has no device scope; NVIDIA's compiler (and libclc for clang's nvptx
+ * target, which the nvptx toolchains cross-compile with) make mem_fence(CLK_GLOBAL_MEM_FENCE)
+ * a membar.cta, which orders accesses for the work-group only, so there the fence is PTX's
+ * membar.gl as inline assembly (cl_nv_pragma_unroll is defined by NVIDIA's compiler alone,
+ * __NVPTX__ by clang for that target). kernels/tests/test_conv2d.py checks the driver's
+ * PTX on an NVIDIA GPU, tools/precompile/tests/test_nvptx.py the cross-compiled PTX. */
+#if defined(cl_nv_pragma_unroll) || defined(__NVPTX__)
 #define DEVICE_FENCE() __asm__ volatile("membar.gl;" ::: "memory")
 #else
 #define DEVICE_FENCE() mem_fence(CLK_GLOBAL_MEM_FENCE)

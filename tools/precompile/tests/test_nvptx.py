@@ -364,6 +364,29 @@ def test_cross_compile_is_deterministic_and_every_kernel_is_real(tmp_path: Path)
     assert {"nchw_to_nhwc4", "nhwc4_to_nchw"} <= set(ptx_kernel_names(layout.binary))
 
 
+@needs_clang
+def test_split_k_fence_is_device_wide_in_cross_compiled_ptx(tmp_path: Path) -> None:
+    """A split-K convolution's last work-group reads the others' sums: the cross-compiled PTX
+    must order them with membar.gl (common.h's DEVICE_FENCE), not libclc's mem_fence, a
+    work-group-wide membar.cta."""
+    rng = np.random.default_rng(5)
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, 80, 7, 7))],
+        outputs=[TensorInfo("y", (1, 64, 7, 7))],
+        nodes=[Node("Conv", "conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})],
+        constants={"w": rng.standard_normal((64, 80, 3, 3)).astype(np.float32)},
+    )
+    model = tmp_path / "model.mace"
+    write_model(graph, model)
+    result = _cross_compile(model, tmp_path / "model.bin")
+    assert result.returncode == 0, result.stderr
+    by_key = next(iter(read_compiled_programs(tmp_path / "model.bin").devices.values()))
+    (split,) = [program for key, program in by_key.items() if "-DSPLIT_K" in key]
+    text = split.binary.rstrip(b"\0").decode("utf-8")
+    body = text.split(".entry conv2d_gpu_tiled", 1)[1]
+    assert "membar.gl" in body and "membar.cta" not in body
+
+
 # ptxas from the hash-pinned wheel (tools/precompile/BUILD.bazel passes its path).
 PTXAS = os.environ.get("MACE_PTXAS", "")
 needs_ptxas = pytest.mark.skipif(not PTXAS, reason="run under Bazel, which provides ptxas (MACE_PTXAS)")
