@@ -138,9 +138,10 @@ def _fused_plan(
     pw_inputs: list[PlanInput],
 ) -> OpPlan:
     """One conv2d_gpu_tiled launch that computes the depthwise output as it loads it."""
-    assert x.shape is not None and dw_weights.value is not None and pw_inputs[1].value is not None
     middle, pw_weights, pw_bias = pw_inputs[:3]
-    assert middle.shape is not None
+    # plan_conv has planned both convolutions: their weights are constants, shapes known.
+    assert x.shape is not None and middle.shape is not None
+    assert dw_weights.value is not None and pw_weights.value is not None
     out_shape = (middle.shape[0], pw_weights.value.shape[0], *middle.shape[2:])
     kernel = list(dw_weights.value.shape[2:])
     window, auto_pad = read_window(depthwise, 2, kernel)
