@@ -21,6 +21,7 @@ import numpy as np
 import pyopencl as cl
 
 from mace_cl.execution.device import device_identity, device_kind, select_device, shared_context
+from mace_cl.execution.direct_enqueue import direct_launcher
 from mace_cl.execution.local_sizes import fits, launch_limits
 from mace_cl.execution.node_arg import NodeArg
 from mace_cl.execution.program_store import DiskProgramCache, load_compiled_program_set, shipped_programs
@@ -210,6 +211,13 @@ class MaceRuntime:
             self.tuned_local_sizes = self._tuned_local_sizes(tuning)
             self.tuned_launch_count = 0  # launches enqueued with a tuned local size
             self._launches = self._bind_launches()
+            # Unprofiled runs skip pyopencl's per-launch Event where they can (direct_enqueue).
+            prepare = direct_launcher(self.queue)
+            self._direct_launches = (
+                [prepare(launch.kernel, launch.global_size, launch.local_size) for launch in self._launches]
+                if prepare is not None
+                else None
+            )
             self._inputs = [self._boundary(info, "nchw_to_nhwc4") for info in graph.inputs]
             self._outputs = [self._boundary(info, "nhwc4_to_nchw") for info in graph.outputs]
 
@@ -551,8 +559,12 @@ class MaceRuntime:
             if boundary.convert is not None:
                 events.append((boundary.convert, self._enqueue(boundary.convert)))
         enqueue_start = time.perf_counter()
-        for launch in self._launches:
-            events.append((launch, self._enqueue(launch)))
+        if self._direct_launches is not None and not self.profile:
+            for direct in self._direct_launches:
+                direct()
+        else:
+            for launch in self._launches:
+                events.append((launch, self._enqueue(launch)))
         enqueue_seconds = time.perf_counter() - enqueue_start
         results: dict[str, np.ndarray] = {}
         for boundary in self._outputs:
