@@ -220,3 +220,28 @@ def test_residual_of_another_shape_is_named() -> None:
     for kind in ("cpu", "gpu"):
         with pytest.raises(OpError, match=r"node 'block' \(SeparableConv\): the residual \(input 5\)"):
             plan_graph(graph, device_kind=kind)
+
+
+@pytest.mark.parametrize(
+    ("runtime", "bias", "message"),
+    [
+        ("pw", None, r"the 1x1 weights \(input 3\) must be a graph constant"),
+        ("dw", None, r"the depthwise weights \(input 1\) must be a graph constant"),
+        ("", 2, r"the depthwise bias \(input 2\) must have shape \[8\], got \[5\]"),
+        ("", 4, r"the 1x1 bias \(input 4\) must have shape \[8\], got \[5\]"),
+    ],
+)
+def test_errors_name_this_nodes_inputs(runtime: str, bias: int | None, message: str) -> None:
+    constants = {"dw": np.zeros((8, 1, 3, 3), np.float32), "pw": np.zeros((8, 8, 1, 1), np.float32)}
+    inputs = [TensorInfo("x", (1, 8, 6, 6))]
+    if runtime:
+        inputs.append(TensorInfo(runtime, constants.pop(runtime).shape))
+    names = ["x", "dw", "", "pw", ""]
+    if bias is not None:
+        names[bias] = "b"
+        constants["b"] = np.zeros(5, np.float32)
+    node = Node("SeparableConv", "block", names, ["y"], {"group": 8, "pads": [1] * 4})
+    graph = Graph(inputs, [], [node], constants)
+    for kind in ("cpu", "gpu"):
+        with pytest.raises(OpError, match=r"node 'block' \(SeparableConv\): " + message):
+            plan_graph(graph, device_kind=kind)

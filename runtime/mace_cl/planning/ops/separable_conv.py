@@ -106,6 +106,20 @@ def plan_separable_conv(node: Node, inputs: list[PlanInput], context: PlanContex
             f"the 1x1 weights (input 3) must have shape [C_out, {channels}, 1, 1], "
             f"got {list(pw_weights.shape or ())}",
         )
+    # plan_conv checks these too, but names the inputs as a Conv's (weights input 1, bias
+    # unnumbered): checked here first, numbered as this node's.
+    for index, what in ((1, "depthwise weights"), (3, "1x1 weights")):
+        if inputs[index].value is None:
+            raise OpError(
+                node,
+                f"the {what} (input {index}) must be a graph constant; run-time weights are not supported",
+            )
+    for index, what, size in ((2, "depthwise bias", channels), (4, "1x1 bias", pw_weights.shape[0])):
+        if index < len(inputs) and inputs[index].present and inputs[index].shape != (size,):
+            raise OpError(
+                node,
+                f"the {what} (input {index}) must have shape [{size}], got {list(inputs[index].shape or ())}",
+            )
     dw_plan = plan_conv(depthwise, [x, dw_weights, dw_bias], context)
     middle = PlanInput(depthwise.outputs[0], dw_plan.output_shapes[0])
     out_shape = (x.shape[0], pw_weights.shape[0], *dw_plan.output_shapes[0][2:])
