@@ -211,18 +211,21 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   TILE_M / ITEM_M[, 1]), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1][, slices]) (the third dimension with -DSPLIT_K).
  *   -DSPLIT_K: the K steps are cut into slices of `slice_steps`, one per index of the
- *   third global dimension; three more arguments, last: slice_steps, `partial`, a float4
- *   scratch buffer [slices][pixels][OC4], and `arrivals`, one int per output tile (the
- *   first two global dimensions' work-groups), zero before the launch. Each work-group
- *   writes its slice's raw sums to `partial` and counts itself in its tile's arrival;
- *   the group that arrives last adds the other slices to its own, then bias, residual and
- *   activation, stores the output and sets the count back to zero, so the next launch
- *   finds it as this one did. One launch rather than a second one to add the slices: on
- *   NVIDIA's OpenCL each launch costs ~10 us of host time, more than the sum's work. For
- *   the late layers of a batch-1 CNN (49 pixels, K of thousands), whose few output tiles
- *   would otherwise leave most of the GPU idle. Filter layout "gpu" as for conv2d_gpu
- *   (rows of OC4 vectors of 4, one per input channel and tap: a K x OC matrix), bias as
- *   there.
+ *   third global dimension; two more arguments, last: slice_steps and `partial`, a float4
+ *   scratch buffer [slices][pixels][OC4] where each work-group writes its slice's raw
+ *   sums. For the late layers of a batch-1 CNN (49 pixels, K of thousands), whose few
+ *   output tiles would otherwise leave most of the GPU idle. Then either
+ *   conv2d_gpu_split_sum adds the slices, bias, residual and activation in a second
+ *   launch (RESIDUAL and ACTIVATION apply to that one), or, with -DSPLIT_K_LAST_GROUP,
+ *   the work-group that finishes a tile last does, in this launch: one more argument,
+ *   `arrivals`, one int per output tile (the first two global dimensions' work-groups),
+ *   zero before the launch; each group counts itself there after its sums, the last one
+ *   adds the slices in slice order and sets the count back to zero for the next launch.
+ *   That needs DEVICE_FENCE (common.h) to order a work-item's stores for every
+ *   work-group, which plans ask for only where it is known to (PlanContext.device_fence):
+ *   on NVIDIA's OpenCL each launch saved is ~10 us of host time, more than the sum's work.
+ *   Filter layout "gpu" as for conv2d_gpu (rows of OC4 vectors of 4, one per input
+ *   channel and tap: a K x OC matrix), bias as there.
  *
  *   Work-item (tx, ty) owns pixels m0 + ty + r * LY and blocks ob0 + tx + s * LX:
  *   interleaved rather than contiguous so that neighbouring work-items read
@@ -240,8 +243,10 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 /* Added to the row of a pixel past the end: every tap's row is then negative. */
 #define OUTSIDE_ROW (-0x40000000)
 
-#ifdef SPLIT_K
+#if defined(SPLIT_K) && defined(SPLIT_K_LAST_GROUP)
 #define SLICE_PARAM , int slice_steps, __global float4 *partial, __global int *arrivals
+#elif defined(SPLIT_K)
+#define SLICE_PARAM , int slice_steps, __global float4 *partial
 #else
 #define SLICE_PARAM
 #endif
@@ -259,7 +264,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
    * spreads one column's float4s over different banks. */
   __local float4 xs[CHUNK][TILE_M + 1];
   __local float4 ws[CHUNK * 4][TILE_N];
-#ifdef SPLIT_K
+#ifdef SPLIT_K_LAST_GROUP
   __local int arrived; /* the tile's arrival count before this group's */
 #endif
 
@@ -452,6 +457,9 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
       if (ob < out_c4 && m < pixels) partial[(slice * pixels + m) * out_c4 + ob] = acc[r * ITEM_N + q];
     }
   }
+#ifndef SPLIT_K_LAST_GROUP
+  /* conv2d_gpu_split_sum adds the slices, in a launch of its own */
+#else
   /* Every work-item's sums reach global memory before its group is counted. */
   DEVICE_FENCE();
   barrier(CLK_GLOBAL_MEM_FENCE);
@@ -466,7 +474,9 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   if (lid == 0) arrivals[tile] = 0;
   /* volatile: read the other groups' sums from global memory, not from a stale cache. */
   volatile __global const float4 *others = partial;
-#endif
+#endif /* SPLIT_K_LAST_GROUP */
+#endif /* SPLIT_K */
+#if !defined(SPLIT_K) || defined(SPLIT_K_LAST_GROUP)
 #pragma unroll
   for (int q = 0; q < ITEM_N; ++q) {
     const int ob = ob0 + tx + q * TILE_LX;
@@ -476,7 +486,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
     for (int r = 0; r < ITEM_M; ++r) {
       const int m = m0 + ty + r * TILE_LY;
       if (m < pixels) {
-#ifdef SPLIT_K
+#ifdef SPLIT_K_LAST_GROUP
         /* In slice order whichever group finishes: the same sums give the same bits. */
         float4 sum = b;
         for (int other = 0; other < slices; ++other)
@@ -492,5 +502,26 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
       }
     }
   }
+#endif
 }
 #endif
+
+/* conv2d_gpu_split_sum  the output of a split-K conv2d_gpu_tiled: out[m][ob] =
+ *             act(bias[ob] + sum over slices of partial[slice][m][ob] (+ residual)).
+ *             Global size (OC4, pixels), either rounded up (work-items past the end
+ *             return). */
+__kernel void conv2d_gpu_split_sum(__global data_t *out, __global const float4 *partial,
+                                   __global const data_t *bias, int slices, int pixels,
+                                   int out_c RESIDUAL_PARAM, float act_alpha, float act_beta) {
+  const int ob = get_global_id(0);
+  const int m = get_global_id(1);
+  const int out_c4 = channel_blocks(out_c);
+  if (ob >= out_c4 || m >= pixels) return;
+  float4 sum = LOADA4(ob, bias);
+  for (int slice = 0; slice < slices; ++slice) sum += partial[(slice * pixels + m) * out_c4 + ob];
+#ifdef RESIDUAL
+  sum += LOADA4(m * out_c4 + ob, residual);
+#endif
+  const float4 v = apply_activation(sum, act_alpha, act_beta);
+  STORE4(zero_padding_lanes(v, ob, out_c), m * out_c4 + ob, out);
+}

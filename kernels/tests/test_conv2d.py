@@ -15,6 +15,7 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace_cl.execution import engine
 from mace_cl.execution.engine import MaceRuntime
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.kernel_sources import program_source
@@ -359,11 +360,25 @@ def test_residual_input(case: str, act: dict) -> None:
             "gpu",
             [("conv2d_gpu_tiled", ("-DACTIVATION=ACT_RELU", "-DPOINTWISE", "-DRESIDUAL"))],
         ),
-        # 8 work-groups, 18 K steps: split-K; the last slice adds residual and activation
+        # 8 work-groups, 18 K steps: split-K; the sum kernel adds residual and activation, or,
+        # on devices with a device-wide fence, the last work-group of each tile
         (
             "3x3_c20_to_c36_odd_sizes",
             "gpu",
-            [("conv2d_gpu_tiled", ("-DSPLIT_K", "-DACTIVATION=ACT_RELU", "-DRESIDUAL"))],
+            [
+                ("conv2d_gpu_tiled", ("-DSPLIT_K",)),
+                ("conv2d_gpu_split_sum", ("-DACTIVATION=ACT_RELU", "-DRESIDUAL")),
+            ],
+        ),
+        (
+            "3x3_c20_to_c36_odd_sizes",
+            "gpu+fence",
+            [
+                (
+                    "conv2d_gpu_tiled",
+                    ("-DSPLIT_K", "-DSPLIT_K_LAST_GROUP", "-DACTIVATION=ACT_RELU", "-DRESIDUAL"),
+                )
+            ],
         ),
     ],
 )
@@ -383,7 +398,9 @@ def test_residual_fuses_where_a_kernel_adds_it(case: str, kind: str, launches: l
         [node],
         {"w": np.zeros(w_shape, np.float32)},
     )
-    (plan,) = plan_graph(graph, device_kind=kind).node_plans
+    (plan,) = plan_graph(
+        graph, device_kind=kind.removesuffix("+fence"), device_fence=kind.endswith("+fence")
+    ).node_plans
     got = [(launch.kernel, launch.program.options) for launch in plan.launches]
     assert len(got) == len(launches)
     for (kernel, options), (want_kernel, want) in zip(got, launches, strict=True):
@@ -759,17 +776,21 @@ def test_gpu_tiled_conv_every_config(
     assert_conv_close(result, conv_reference(x, w, b, strides, pads, dilations, group), w)
 
 
-# (activation, variant): split-K's last slice adds bias, residual and activation.
+# (activation, variant): split-K moves bias, residual and activation into the sum kernel, or
+# into the last work-group of each tile where the device has a device-wide fence.
 SPLIT_VARIANTS = [("", ""), ("sigmoid", "runtime_bias"), ("relu", "residual")]
 
 
+@pytest.mark.parametrize("fence", [False, True])
 @pytest.mark.parametrize("min_steps", [1, 3])
 @pytest.mark.parametrize(("activation", "variant"), SPLIT_VARIANTS)
 @pytest.mark.parametrize("case", TILED_CASES)
 def test_gpu_split_k(
-    case: str, activation: str, variant: str, min_steps: int, monkeypatch: pytest.MonkeyPatch
+    case: str, activation: str, variant: str, min_steps: int, fence: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As many slices as the K steps allow (min_steps 1: one step each; 3: a short last slice).
+    # The runtime plans for the device under test as if it had (or lacked) the fence.
+    monkeypatch.setattr(engine, "has_device_fence", lambda device: fence)
     monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 1 << 30)
     monkeypatch.setattr(conv_ops, "GPU_SPLIT_MIN_STEPS", min_steps)
     monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)
@@ -790,8 +811,8 @@ def test_gpu_split_k(
         [Node("Conv", "node", list(inputs), ["y"], attrs)],
         {name: v for name, v in inputs.items() if name in constants},
     )
-    (plan,) = plan_graph(graph, device_kind="gpu").node_plans
-    (tiled,) = plan.launches
+    (plan,) = plan_graph(graph, device_kind="gpu", device_fence=fence).node_plans
+    tiled, *finish = plan.launches
     assert tiled.kernel == "conv2d_gpu_tiled"
     in_c4 = math.ceil(x_shape[1] / 4)
     chunk = conv_ops.GPU_TILED_CHUNK if in_c4 >= conv_ops.GPU_TILED_CHUNK else 4
@@ -800,11 +821,16 @@ def test_gpu_split_k(
     slice_steps = math.ceil(steps / max(1, steps // min_steps))
     slices = math.ceil(steps / slice_steps)
     assert ("-DSPLIT_K" in tiled.program.options) == (slices > 1)  # else too few K steps to split
-    assert ("-DRESIDUAL" in tiled.program.options) == (variant == "residual")
+    two_launches = slices > 1 and not fence
+    finishing = finish[0] if two_launches else tiled
+    assert [launch.kernel for launch in finish] == (["conv2d_gpu_split_sum"] if two_launches else [])
+    assert ("-DRESIDUAL" in finishing.program.options) == (variant == "residual")
+    assert ("-DRESIDUAL" in tiled.program.options) == (variant == "residual" and not two_launches)
     if slices > 1:
         assert tiled.global_size[2] == slices and (slices - 1) * slice_steps < steps
         tiles = tiled.global_size[0] // tiled.local_size[0] * (tiled.global_size[1] // tiled.local_size[1])
-        assert plan.counters == {conv_ops.SPLIT_ARRIVALS: tiles}
+        assert plan.counters == ({conv_ops.SPLIT_ARRIVALS: tiles} if fence else {})
+        assert ("-DSPLIT_K_LAST_GROUP" in tiled.program.options) == fence
     (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs=constants, plan_kind="gpu")
     expected = ACTIVATIONS[activation](plain + inputs.get("r", 0.0))
     assert_conv_close(result, expected, w)
@@ -896,7 +922,7 @@ def test_gpu_tiled_config_choice(
     assert f"-DTILE_M={tile_m}" in launch.program.options and f"-DITEM_N={item_n}" in launch.program.options
     assert launch.local_size == (tile_n // item_n, tile_m // item_m) + ((1,) if slices > 1 else ())
     assert all(g % size == 0 for g, size in zip(launch.global_size, launch.local_size, strict=True))
-    assert (len(launches), launch.global_size[2:]) == (1, (slices,) if slices > 1 else ())
+    assert (len(launches), launch.global_size[2:]) == ((2, (slices,)) if slices > 1 else (1, ()))
 
 
 @pytest.mark.parametrize(
@@ -921,7 +947,8 @@ def test_gpu_path_selection(case: str, kernel: str) -> None:
         [Node("Conv", "node", ["x", "w"], ["y"], attrs)],
         {"w": np.zeros(w_shape, np.float32)},
     )
-    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    (launches,) = [plan.launches for plan in plan_graph(graph, device_kind="gpu").node_plans]
+    launch = launches[0]  # a split-K tiled convolution is followed by its sum
     assert launch.kernel == kernel
     assert "o16" not in launch.program.name
     if kernel.startswith("conv2d_gpu") or kernel == "depthwise_gpu":  # padded to the local size
@@ -1096,7 +1123,7 @@ def test_half_storage(case: str, activation: str, variant: str, plan_kind: str) 
     # zero. An unfused residual adds a launch, the eltwise Add, and so a rounding of the
     # convolution's output stored in between: scale takes that tensor's magnitude too.
     # A split-K convolution keeps its partial sums in float32: only its output rounds.
-    storing = launches
+    storing = [launch for launch in launches if "-DSPLIT_K" not in launch.program.options]
     assert len(storing) == (2 if variant == "residual" and launches[-1].kernel == "eltwise" else 1)
     scale = float(max(np.abs(plain).max(), np.abs(expected).max())) if len(storing) > 1 else None
     assert result.shape == expected.shape
@@ -1120,7 +1147,7 @@ def test_half_cases_launch_every_kernel() -> None:
                 for option in ("-DRESIDUAL", "-DSPLIT_K"):
                     if option in launch.program.options:
                         launched.add(f"{launch.kernel} {option}")
-    assert len(declared) == 11
+    assert len(declared) == 12
     assert (
         declared
         | {

@@ -62,6 +62,12 @@ def device_kind(device: cl.Device) -> str:
     return _kind(device)
 
 
+def has_device_fence(device: cl.Device) -> bool:
+    """PlanContext.device_fence for ``device``: a CPU (coherent memory) or NVIDIA's OpenCL
+    (kernels/common.h's DEVICE_FENCE is membar.gl there)."""
+    return bool(device.type & cl.device_type.CPU) or "NVIDIA" in device.platform.name
+
+
 def _kind(device: cl.Device) -> str:
     if device.type & cl.device_type.GPU:
         return "gpu"

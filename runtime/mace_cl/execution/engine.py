@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyopencl as cl
 
-from mace_cl.execution.device import device_identity, device_kind, select_device, shared_context
+from mace_cl.execution.device import (
+    device_identity,
+    device_kind,
+    has_device_fence,
+    select_device,
+    shared_context,
+)
 from mace_cl.execution.direct_enqueue import direct_launcher
 from mace_cl.execution.local_sizes import fits, launch_limits
 from mace_cl.execution.node_arg import NodeArg
@@ -192,7 +198,9 @@ class MaceRuntime:
             self.graph = graph
             # Kernels are chosen per device kind, so planning needs the device first.
             self.plan_kind = plan_kind or device_kind(self.device)
-            self.plan: GraphPlan = plan_graph(graph, device_kind=self.plan_kind)
+            self.plan: GraphPlan = plan_graph(
+                graph, device_kind=self.plan_kind, device_fence=has_device_fence(self.device)
+            )
             # float32, or float16 for a model of data_type fp16_fp32: device tensors and weights.
             self._storage_dtype = self.plan.storage_dtype
             self.memory_plan: MemoryPlan = self._plan_memory()

@@ -57,12 +57,12 @@ class GraphPlan:
         return sorted(specs, key=lambda spec: spec.key)
 
 
-def plan_graph(graph: Graph, *, device_kind: str) -> GraphPlan:
+def plan_graph(graph: Graph, *, device_kind: str, device_fence: bool = False) -> GraphPlan:
     """Plan every node for a device of ``device_kind`` ("cpu", "gpu", ... as
-    ``mace_cl.execution.device.device_kind`` names them): ops choose kernels per kind, so the runtime
-    and the precompiler must pass the kind of the same device. Shapes (and plan errors)
-    do not depend on it."""
-    context = PlanContext(device_kind)
+    ``mace_cl.execution.device.device_kind`` names them) and ``device_fence`` (PlanContext):
+    ops choose kernels by them, so the runtime and the precompiler must pass those of the
+    same device. Shapes (and plan errors) do not depend on them."""
+    context = PlanContext(device_kind, device_fence)
     graph.validate()
     shapes: dict[str, Shape] = {}
     for info in graph.inputs:
@@ -125,7 +125,7 @@ def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
     return PlanInput(name=name, shape=shapes[name])
 
 
-def required_programs(graph: Graph, *, device_kind: str) -> list[ProgramSpec]:
-    """Every program a model needs on a device of ``device_kind``, sorted by key (for the
-    build-time precompiler)."""
-    return plan_graph(graph, device_kind=device_kind).programs()
+def required_programs(graph: Graph, *, device_kind: str, device_fence: bool = False) -> list[ProgramSpec]:
+    """Every program a model needs on a device of ``device_kind`` and ``device_fence``,
+    sorted by key (for the build-time precompiler)."""
+    return plan_graph(graph, device_kind=device_kind, device_fence=device_fence).programs()

@@ -41,8 +41,11 @@ if TYPE_CHECKING:
 # The driver target's modules open OpenCL devices; they are imported only when used, so a
 # cross compile never touches a device or an OpenCL driver (e.g. on a remote executor).
 TARGETS = ("driver", "nvptx")
-# Plans depend on the device kind (mace_cl.execution.device.device_kind); NVIDIA's OpenCL devices are GPUs.
+# Plans depend on the device kind (mace_cl.execution.device.device_kind) and whether
+# DEVICE_FENCE orders stores device-wide (PlanContext.device_fence): NVIDIA's OpenCL
+# devices are GPUs, and the cross-compiled PTX's DEVICE_FENCE is membar.gl.
 NVPTX_DEVICE_KIND = "gpu"
+NVPTX_DEVICE_FENCE = True
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -174,14 +177,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _planned_programs(
-    models: list[Path], device_kind: str
+    models: list[Path], device_kind: str, device_fence: bool
 ) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
     specs: set[ProgramSpec] = set()
     digests = {}
     graphs = []
     for path in models:
         model = read_model(path)
-        specs.update(required_programs(model.graph, device_kind=device_kind))
+        specs.update(required_programs(model.graph, device_kind=device_kind, device_fence=device_fence))
         digests[f"model_digest:{path.name}"] = model.digest
         graphs.append(model.graph)
     return sorted(specs, key=lambda spec: spec.key), digests, graphs
@@ -206,20 +209,27 @@ def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
         )
 
 
-def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str]:
-    """The OpenCL device to build with, and its kind (the runtime plans per device kind)."""
+def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str, bool]:
+    """The OpenCL device to build with, its kind and device_fence (the runtime plans by them)."""
     # A compiler cache of this run's own, chosen before the OpenCL library loads (PoCL reads it
     # then; spawned workers inherit it): build actions share no state, and binaries record a
     # fixed path instead of it.
     use_private_cache()
-    from mace_cl.execution.device import DeviceSelectionError, device_kind, list_devices, select_device
+    from mace_cl.execution.device import (
+        DeviceSelectionError,
+        device_kind,
+        has_device_fence,
+        list_devices,
+        select_device,
+    )
 
     try:
         entries = list_devices()
         chosen = select_device(args.device, entries)
     except DeviceSelectionError as exc:
         raise PrecompileError(str(exc)) from None
-    return next(e for e in entries if e.device.int_ptr == chosen.int_ptr), device_kind(chosen)
+    entry = next(e for e in entries if e.device.int_ptr == chosen.int_ptr)
+    return entry, device_kind(chosen), has_device_fence(chosen)
 
 
 def _tuning(args: argparse.Namespace, device: DeviceEntry | None) -> TuningTable:
@@ -263,11 +273,13 @@ def _compile_with_driver(
     return compile_programs(specs, device, jobs=args.jobs)
 
 
-def launched_kernels(graphs: list[Graph], device_kind: str) -> dict[ProgramSpec, set[str]]:
+def launched_kernels(
+    graphs: list[Graph], device_kind: str, device_fence: bool
+) -> dict[ProgramSpec, set[str]]:
     """Per program, the kernels the runtime's plans launch by name."""
     launched: dict[ProgramSpec, set[str]] = {}
     for graph in graphs:
-        for plan in plan_graph(graph, device_kind=device_kind).node_plans:
+        for plan in plan_graph(graph, device_kind=device_kind, device_fence=device_fence).node_plans:
             for launch in plan.launches:
                 launched.setdefault(launch.program, set()).add(launch.kernel)
     return launched
@@ -290,7 +302,7 @@ def _cross_compile_nvptx(
     # entry of its program's PTX, so no launch can reach an empty stub.
     binaries = {item.spec: item.program.binary for item in compiled}
     for spec, kernels in sorted(
-        launched_kernels(graphs, NVPTX_DEVICE_KIND).items(), key=lambda item: item[0].key
+        launched_kernels(graphs, NVPTX_DEVICE_KIND, NVPTX_DEVICE_FENCE).items(), key=lambda item: item[0].key
     ):
         entries = set(nvptx.ptx_kernel_names(binaries[spec]))
         missing = sorted(kernels - entries)
@@ -314,10 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = None
         if args.target == "nvptx":
-            kind = NVPTX_DEVICE_KIND
+            kind, fence = NVPTX_DEVICE_KIND, NVPTX_DEVICE_FENCE
         else:
-            device, kind = _driver_device(args)
-        specs, digests, graphs = _planned_programs(args.models, kind)
+            device, kind, fence = _driver_device(args)
+        specs, digests, graphs = _planned_programs(args.models, kind, fence)
         if args.list:
             json.dump(
                 [{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],

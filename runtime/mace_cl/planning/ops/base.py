@@ -185,9 +185,16 @@ class PlanContext:
     reductions (kernels/conv2d_gpu.cl). The runtime plans with its device's kind and the
     precompiler with the kind of the device it compiles for, so both list the same
     programs. Output shapes never depend on it.
+
+    ``device_fence``: whether kernels/common.h's DEVICE_FENCE orders a work-item's global
+    stores for every work-group of the launch on this device (NVIDIA's compiler and clang's
+    nvptx target, where it is membar.gl; CPU devices). OpenCL C 1.2 does not promise it
+    elsewhere, so plans let work-groups finish each other's work in one launch only where
+    it is set (``mace_cl.execution.device.has_device_fence``).
     """
 
     device_kind: str
+    device_fence: bool = False
 
     @property
     def gpu(self) -> bool:

@@ -304,6 +304,7 @@ def plan_convolution(
                         activation,
                         residual_name,
                         scale_name,
+                        last_group_finishes=context.device_fence,
                     )
                 )
             else:
@@ -692,6 +693,7 @@ def conv2d_gpu_tiled_launches(
     residual: str | None = None,
     input_scale: str | None = None,
     depthwise: DepthwiseInput | None = None,
+    last_group_finishes: bool = False,
 ) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
@@ -699,8 +701,9 @@ def conv2d_gpu_tiled_launches(
     shaped like the output) is added before the activation, ``input_scale`` (an [N, C_in,
     1, 1] tensor) multiplies the input's channels. With ``depthwise``, ``window`` is 1x1 and
     the input is that depthwise convolution of ``x`` (``in_hw`` its input's H, W). One
-    launch; split over K (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer and
-    counters of ``plan``."""
+    launch; split over K (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer of
+    ``plan`` for the slices' sums, and either ``last_group_finishes`` (PlanContext.device_fence)
+    with counters of ``plan`` or a conv2d_gpu_split_sum launch adds them."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -742,45 +745,65 @@ def conv2d_gpu_tiled_launches(
             else ()
         ),
         *(("-DSPLIT_K",) if split else ()),
-        *((RESIDUAL_OPTION,) if residual is not None else ()),
+        *(("-DSPLIT_K_LAST_GROUP",) if split and last_group_finishes else ()),
         *((INPUT_SCALE_OPTION,) if input_scale is not None else ()),
     )
+    # What finishes the output: this launch, unless a split's sum has a launch of its own.
+    finishing = ((RESIDUAL_OPTION,) if residual is not None else ()) + activation.build_options()
+    two_launches = split and not last_group_finishes
+    residual_args = (TensorArg(residual),) if residual is not None else ()
     if split:
         plan.scratch_bytes[SPLIT_SCRATCH] = slices * pixels * out.c4 * 16  # float4 partial sums
+    if split and last_group_finishes:
         plan.counters[SPLIT_ARRIVALS] = along_n * along_m  # one per output tile
-    return [
-        KernelLaunch(
-            ProgramSpec("conv2d_gpu", options + activation.build_options()),
-            "conv2d_gpu_tiled",
-            (along_n * local[0], along_m * local[1], *((slices,) if split else ())),
-            (
-                OutputArg(0),
-                x,
-                ConstantArg("filter"),
-                bias,
-                IntArg(pixels),
-                IntArg(in_h),
-                IntArg(in_w),
-                IntArg(in_c4),
-                IntArg(out.h),
-                IntArg(out.w),
-                IntArg(out.c),
-                *((TensorArg(residual),) if residual is not None else ()),
-                *((TensorArg(input_scale),) if input_scale is not None else ()),
-                *(
-                    (depthwise.filter, depthwise.bias, *depthwise.activation.kernel_args())
-                    if depthwise is not None
-                    else ()
-                ),
-                *window_args(window if depthwise is None else depthwise.window),
-                *activation.kernel_args(),
-                *(
-                    (IntArg(slice_steps), ScratchArg(SPLIT_SCRATCH), CounterArg(SPLIT_ARRIVALS))
-                    if split
-                    else ()
-                ),
+    tiled = KernelLaunch(
+        ProgramSpec("conv2d_gpu", options + (() if two_launches else finishing)),
+        "conv2d_gpu_tiled",
+        (along_n * local[0], along_m * local[1], *((slices,) if split else ())),
+        (
+            OutputArg(0),
+            x,
+            ConstantArg("filter"),
+            bias,
+            IntArg(pixels),
+            IntArg(in_h),
+            IntArg(in_w),
+            IntArg(in_c4),
+            IntArg(out.h),
+            IntArg(out.w),
+            IntArg(out.c),
+            *(() if two_launches else residual_args),
+            *((TensorArg(input_scale),) if input_scale is not None else ()),
+            *(
+                (depthwise.filter, depthwise.bias, *depthwise.activation.kernel_args())
+                if depthwise is not None
+                else ()
             ),
-            # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
-            local_size=(*local, *((1,) if split else ())),
-        )
-    ]
+            *window_args(window if depthwise is None else depthwise.window),
+            *(Activation() if two_launches else activation).kernel_args(),
+            *((IntArg(slice_steps), ScratchArg(SPLIT_SCRATCH)) if split else ()),
+            *((CounterArg(SPLIT_ARRIVALS),) if split and last_group_finishes else ()),
+        ),
+        # The kernel's __local tiles and reqd_work_group_size assume exactly this size.
+        local_size=(*local, *((1,) if split else ())),
+    )
+    if not two_launches:
+        return [tiled]
+    sum_global, sum_local = gpu_local_size((out.c4, pixels))
+    finish = KernelLaunch(
+        ProgramSpec("conv2d_gpu", finishing),
+        "conv2d_gpu_split_sum",
+        sum_global,
+        (
+            OutputArg(0),
+            ScratchArg(SPLIT_SCRATCH),
+            bias,
+            IntArg(slices),
+            IntArg(pixels),
+            IntArg(out.c),
+            *residual_args,
+            *activation.kernel_args(),
+        ),
+        tuned_local_sizes=(("gpu", sum_local),),
+    )
+    return [tiled, finish]

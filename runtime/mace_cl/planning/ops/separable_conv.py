@@ -138,7 +138,7 @@ def plan_separable_conv(node: Node, inputs: list[PlanInput], context: PlanContex
         and (not dw_bias.present or dw_bias.value is not None)
         and takes_tiled_pointwise(mid_n * mid_h * mid_w, channels)
     ):
-        return _fused_plan(node, depthwise, pointwise, x, dw_weights, dw_bias, pw_inputs)
+        return _fused_plan(node, depthwise, pointwise, x, dw_weights, dw_bias, pw_inputs, context)
     return _chained_plan(dw_plan, pw_plan, middle)
 
 
@@ -150,6 +150,7 @@ def _fused_plan(
     dw_weights: PlanInput,
     dw_bias: PlanInput,
     pw_inputs: list[PlanInput],
+    context: PlanContext,
 ) -> OpPlan:
     """One conv2d_gpu_tiled launch that computes the depthwise output as it loads it."""
     middle, pw_weights, pw_bias = pw_inputs[:3]
@@ -185,6 +186,7 @@ def _fused_plan(
                 window,
                 fused_activation(node, DEPTHWISE_PREFIX),
             ),
+            last_group_finishes=context.device_fence,
         )
     )
     return plan
