@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import onnx
 from mace_cl.model.graph import is_int_list
@@ -37,6 +39,16 @@ def as_ints(value: PyAttr) -> list[int]:
     if not is_int_list(value):
         raise TypeError(f"expected a list of ints, got {value!r}")
     return value
+
+
+def is_plain_conv_window(attrs: Mapping[str, PyAttr]) -> bool:
+    """Whether a Conv's attributes leave its window plain: group 1, stride 1, no dilation and
+    no padding (auto_pad NOTSET or VALID). A 1x1 Conv with them is a matrix product per pixel,
+    which the passes that fold 1x1 Convs need."""
+    if as_int(attrs.get("group", 1)) != 1 or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        return False
+    defaults = (("strides", [1, 1]), ("dilations", [1, 1]), ("pads", [0, 0, 0, 0]))
+    return all(as_ints(attrs.get(key, default)) == default for key, default in defaults)
 
 
 def attribute_value(attr: AttributeProto, where: str) -> PyAttr:

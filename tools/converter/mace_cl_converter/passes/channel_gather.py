@@ -24,7 +24,7 @@ import numpy as np
 from mace_cl.model.graph import Node
 from mace_cl.planning.ops.copy_kernels import GATHER_INPUT_STRIDE, GATHER_MAX_INPUTS
 
-from mace_cl_converter.attributes import as_int, as_ints
+from mace_cl_converter.attributes import as_int, as_ints, is_plain_conv_window
 from mace_cl_converter.model import Model
 
 Channel = tuple[str, int]  # (tensor name, channel)
@@ -119,13 +119,7 @@ def _permutation(model: Model, node: Node) -> list[list[Channel]] | None:
         or weights.shape[0] != weights.shape[1]
     ):
         return None
-    attrs = node.attrs
-    if as_int(attrs.get("group", 1)) != 1 or attrs.get("auto_pad", "NOTSET") != "NOTSET":
-        return None
-    if any(
-        as_ints(attrs.get(key, default)) != default
-        for key, default in (("strides", [1, 1]), ("dilations", [1, 1]), ("pads", [0] * 4))
-    ):
+    if not is_plain_conv_window(node.attrs):
         return None
     matrix = weights.reshape(weights.shape[:2])
     source = np.argmax(matrix, axis=1)

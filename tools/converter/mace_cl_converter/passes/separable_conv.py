@@ -20,7 +20,7 @@ from mace_cl.model.graph import Node
 from mace_cl.planning.ops.fused_activation import FUSED_ATTRIBUTES
 from mace_cl.planning.ops.separable_conv import DEPTHWISE_PREFIX
 
-from mace_cl_converter.attributes import as_int, as_ints
+from mace_cl_converter.attributes import as_int, is_plain_conv_window
 from mace_cl_converter.model import Model
 
 
@@ -51,11 +51,7 @@ def _pointwise(model: Model, conv: Node | None, source: str) -> bool:
         return False
     if (bias and bias not in model.graph.constants) or residual in model.graph.constants:
         return False
-    attrs = conv.attrs
-    if as_int(attrs.get("group", 1)) != 1 or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        return False
-    defaults = (("strides", [1, 1]), ("dilations", [1, 1]), ("pads", [0, 0, 0, 0]))
-    return all(as_ints(attrs.get(key, default)) == default for key, default in defaults)
+    return is_plain_conv_window(conv.attrs)
 
 
 def run(model: Model) -> bool:

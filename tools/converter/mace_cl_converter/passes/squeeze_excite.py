@@ -18,7 +18,7 @@ from __future__ import annotations
 from mace_cl.model.graph import Node
 from mace_cl.planning.ops.fused_activation import FUSED_ATTRIBUTES
 
-from mace_cl_converter.attributes import as_int, as_ints
+from mace_cl_converter.attributes import is_plain_conv_window
 from mace_cl_converter.model import Model
 
 # Local memory of the kernel (a float4 per input channel block, a float per hidden value)
@@ -39,11 +39,7 @@ def _pointwise(model: Model, conv: Node | None, source: str, consumers: dict, ou
         return False
     if bias and bias not in model.graph.constants:
         return False
-    attrs = conv.attrs
-    if as_int(attrs.get("group", 1)) != 1 or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        return False
-    defaults = (("strides", [1, 1]), ("dilations", [1, 1]), ("pads", [0, 0, 0, 0]))
-    return all(as_ints(attrs.get(key, default)) == default for key, default in defaults)
+    return is_plain_conv_window(conv.attrs)
 
 
 def run(model: Model) -> bool:
