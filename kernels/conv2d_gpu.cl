@@ -243,6 +243,81 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 /* Added to the row of a pixel past the end: every tap's row is then negative. */
 #define OUTSIDE_ROW (-0x40000000)
 
+/* -DMMA_TF32 (with -DMMA_WARPS_M=<warps along the pixels>): conv2d_gpu_tiled computes
+ * each K step on tensor cores, PTX's mma.sync m16n8k8 with TF32 operands and float32
+ * sums, instead of float FMAs. The work-group's TILE_ITEMS / 32 warps split the
+ * TILE_M x 4*TILE_N output tile in MMA_WARPS_M x MMA_WARPS_N parts of MMA_TILES_M x
+ * MMA_TILES_N mma tiles (16 pixels x 8 channels each). Operands are rounded to TF32 (10
+ * mantissa bits, round to nearest, ties away from zero, as cvt.rna) when they are stored
+ * in __local memory; each product of two TF32 values is exact in float32, so the result
+ * differs from the float32 one by at most 2^-10 * sum |x * w| plus float32's own
+ * summation error. Plans choose it only where the device runs the instruction and the
+ * model's data type allows it (PlanContext.tf32_mma); other OpenCL compilers get an
+ * emulation of the same fragments through __local memory, so that the tile logic is
+ * tested on CPU devices too. Local ids must map to lanes as lid % 32 (NVIDIA's do). */
+#ifdef MMA_TF32
+#define MMA_WARPS (TILE_LX * TILE_LY / 32)
+#define MMA_WARPS_N (MMA_WARPS / MMA_WARPS_M)
+#define MMA_TILES_M (TILE_M / 16 / MMA_WARPS_M) /* 16-pixel mma rows per warp */
+#define MMA_TILES_N (TILE_N / 2 / MMA_WARPS_N)  /* 8-channel mma columns per warp */
+#if MMA_TILES_M * 16 * MMA_WARPS_M != TILE_M || MMA_TILES_N * 2 * MMA_WARPS_N != TILE_N || \
+    MMA_WARPS * 32 != TILE_LX * TILE_LY || CHUNK % 2
+#error "MMA_TF32: the tile does not split into whole mma tiles per warp"
+#endif
+/* __local rows of weights get 2 float4s of padding: a fragment's four k rows then start
+ * in different banks. */
+#define W_PAD 2
+/* Pixel rows of the tile's float32 sums, padded likewise. */
+#define C_STRIDE (TILE_N * 4 + 4)
+
+inline float4 round_tf32(float4 v) {
+  return as_float4((as_uint4(v) + (uint4)(0x1000u)) & (uint4)(0xffffe000u));
+}
+#define TO_OPERAND(v) round_tf32(v)
+
+#if defined(cl_nv_pragma_unroll) || defined(__NVPTX__)
+/* d += a b over one 16x8x8 tile: a (16x8, row major) and b (8x8, column major) as PTX
+ * lays their fragments out over the warp's lanes. */
+#define MMA_16X8X8(d, a, b)                                                           \
+  __asm__("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "     \
+          "{%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};"                         \
+          : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                            \
+          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),         \
+            "f"(d[0]), "f"(d[1]), "f"(d[2]), "f"(d[3]))
+#else
+/* The same through __local memory: every lane posts its fragments, then reads the rows
+ * and columns of its four sums from the lanes that hold them. Called by every work-item
+ * of the group alike (it has barriers). */
+inline void mma_16x8x8_emulated(float *d, const uint *a, const uint *b, int lane,
+                                __local float *exchange) {
+  __local float *mine = exchange + lane * 6;
+  for (int i = 0; i < 4; ++i) mine[i] = as_float(a[i]);
+  mine[4] = as_float(b[0]);
+  mine[5] = as_float(b[1]);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  const int g = lane >> 2, t = lane & 3;
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + (i >> 1) * 8; /* d[i] is (row, col) of the 16x8 tile */
+    const int col = 2 * t + (i & 1);
+    float sum = d[i];
+    for (int k = 0; k < 8; ++k) {
+      /* a_j of lane (row % 8) * 4 + k % 4 holds A[row][k], j = (row >= 8) + 2 (k >= 4);
+       * b_j of lane col * 4 + k % 4 holds B[k][col], j = (k >= 4). */
+      const float x = exchange[((row & 7) * 4 + (k & 3)) * 6 + (row >> 3) + 2 * (k >> 2)];
+      const float w = exchange[(col * 4 + (k & 3)) * 6 + 4 + (k >> 2)];
+      sum += x * w;
+    }
+    d[i] = sum;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+}
+#define MMA_16X8X8(d, a, b) mma_16x8x8_emulated(d, a, b, lane, mma_exchange[warp])
+#endif
+#else
+#define W_PAD 0
+#define TO_OPERAND(v) (v)
+#endif
+
 #if defined(SPLIT_K) && defined(SPLIT_K_LAST_GROUP)
 #define SLICE_PARAM , int slice_steps, __global float4 *partial, __global int *arrivals
 #elif defined(SPLIT_K)
@@ -263,7 +338,13 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   /* +1: the loads below store along a column (stride TILE_M float4s); the padding
    * spreads one column's float4s over different banks. */
   __local float4 xs[CHUNK][TILE_M + 1];
-  __local float4 ws[CHUNK * 4][TILE_N];
+  __local float4 ws[CHUNK * 4][TILE_N + W_PAD];
+#ifdef MMA_TF32
+  __local float4 sums[TILE_M * C_STRIDE / 4]; /* the warps' sums, for the stores below */
+#if !defined(cl_nv_pragma_unroll) && !defined(__NVPTX__)
+  __local float mma_exchange[MMA_WARPS][32 * 6];
+#endif
+#endif
 #ifdef SPLIT_K_LAST_GROUP
   __local int arrived; /* the tile's arrival count before this group's */
 #endif
@@ -308,6 +389,16 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   float4 acc[ITEM_M * ITEM_N];
 #pragma unroll
   for (int i = 0; i < ITEM_M * ITEM_N; ++i) acc[i] = (float4)(0.0f);
+#ifdef MMA_TF32
+  const int warp = lid / 32;
+  const int lane = lid % 32;
+  const int warp_m = warp % MMA_WARPS_M; /* this warp's part of the tile */
+  const int warp_n = warp / MMA_WARPS_M;
+  float mma_acc[MMA_TILES_M * MMA_TILES_N][4];
+#pragma unroll
+  for (int i = 0; i < MMA_TILES_M * MMA_TILES_N; ++i)
+    mma_acc[i][0] = mma_acc[i][1] = mma_acc[i][2] = mma_acc[i][3] = 0.0f;
+#endif
 
   const int chunks = (in_c4 + CHUNK - 1) / CHUNK;
 #if defined(POINTWISE) || defined(DEPTHWISE_INPUT)
@@ -407,6 +498,37 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         wr[j] = ok ? RAW_LOADA4(k * out_c4 + o, w_tap) : (raw4_t)(0);
       }
     }
+#ifdef MMA_TF32
+    if (s > first) {
+      /* Fragments (PTX's m16n8k8 layout): lane = 4 g + t holds A rows g, g + 8 at k = t,
+       * t + 4 (pixels, input channels) and B column g at k = t, t + 4 (output channel). */
+      __local const float *xf = (__local const float *)xs;
+      __local const float *wf = (__local const float *)ws;
+      const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+      for (int k8 = 0; k8 < CHUNK / 2; ++k8) {
+        uint a[MMA_TILES_M][4], b[MMA_TILES_N][2];
+#pragma unroll
+        for (int i = 0; i < MMA_TILES_M; ++i) {
+          const int row = (warp_m * MMA_TILES_M + i) * 16 + g;
+          a[i][0] = as_uint(xf[((2 * k8) * (TILE_M + 1) + row) * 4 + t]);
+          a[i][1] = as_uint(xf[((2 * k8) * (TILE_M + 1) + row + 8) * 4 + t]);
+          a[i][2] = as_uint(xf[((2 * k8 + 1) * (TILE_M + 1) + row) * 4 + t]);
+          a[i][3] = as_uint(xf[((2 * k8 + 1) * (TILE_M + 1) + row + 8) * 4 + t]);
+        }
+#pragma unroll
+        for (int j = 0; j < MMA_TILES_N; ++j) {
+          const int col = (warp_n * MMA_TILES_N + j) * 8 + g;
+          b[j][0] = as_uint(wf[(8 * k8 + t) * (TILE_N + W_PAD) * 4 + col]);
+          b[j][1] = as_uint(wf[(8 * k8 + t + 4) * (TILE_N + W_PAD) * 4 + col]);
+        }
+#pragma unroll
+        for (int i = 0; i < MMA_TILES_M; ++i)
+#pragma unroll
+          for (int j = 0; j < MMA_TILES_N; ++j) MMA_16X8X8(mma_acc[i * MMA_TILES_N + j], a[i], b[j]);
+      }
+    }
+#else
     if (s > first) {
 #pragma unroll
       for (int c = 0; c < CHUNK; ++c) {
@@ -425,26 +547,54 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
         }
       }
     }
+#endif
     if (s < last) {
       barrier(CLK_LOCAL_MEM_FENCE); /* everyone is done reading step s - 1 */
 #pragma unroll
       for (int j = 0; j < X_LOADS; ++j) {
         const int e = lid + j * TILE_ITEMS;
 #ifdef INPUT_SCALE
-        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = UNPACK4(xr[j]) * xscale[j];
+        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = TO_OPERAND(UNPACK4(xr[j]) * xscale[j]);
 #else
-        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = X_UNPACK(xr[j]);
+        if (e < X_TILE) xs[e % CHUNK][e / CHUNK] = TO_OPERAND(X_UNPACK(xr[j]));
 #endif
       }
 #pragma unroll
       for (int j = 0; j < W_LOADS; ++j) {
         const int e = lid + j * TILE_ITEMS;
-        if (e < W_TILE) ws[e / TILE_N][e % TILE_N] = UNPACK4(wr[j]);
+        if (e < W_TILE) ws[e / TILE_N][e % TILE_N] = TO_OPERAND(UNPACK4(wr[j]));
       }
       barrier(CLK_LOCAL_MEM_FENCE); /* step s is in __local memory */
     }
   }
 
+#ifdef MMA_TF32
+  /* The sums leave the warps' fragments for the work-items' float4s (acc), through
+   * __local memory: everything below is the same as for the FMA path. d_i of a fragment
+   * is (pixel g + 8 (i / 2), channel 2 t + i % 2) of its 16x8 tile. */
+  {
+    __local float *cf = (__local float *)sums;
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int i = 0; i < MMA_TILES_M; ++i)
+#pragma unroll
+      for (int j = 0; j < MMA_TILES_N; ++j) {
+        const int row = (warp_m * MMA_TILES_M + i) * 16 + g;
+        const int col = (warp_n * MMA_TILES_N + j) * 8 + 2 * t;
+        const float *d = mma_acc[i * MMA_TILES_N + j];
+        cf[row * C_STRIDE + col] = d[0];
+        cf[row * C_STRIDE + col + 1] = d[1];
+        cf[(row + 8) * C_STRIDE + col] = d[2];
+        cf[(row + 8) * C_STRIDE + col + 1] = d[3];
+      }
+    barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+    for (int q = 0; q < ITEM_N; ++q)
+#pragma unroll
+      for (int r = 0; r < ITEM_M; ++r)
+        acc[r * ITEM_N + q] = sums[((ty + r * TILE_LY) * C_STRIDE) / 4 + tx + q * TILE_LX];
+  }
+#endif
 #ifdef SPLIT_K
   const int slice = get_group_id(2);
   const int slices = get_num_groups(2);

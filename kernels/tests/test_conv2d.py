@@ -844,6 +844,98 @@ def test_gpu_split_k(
         np.testing.assert_array_equal(runtime.run_dict(feeds)["y"], result)
 
 
+def round_tf32(values: np.ndarray) -> np.ndarray:
+    """float32 to TF32 (10 mantissa bits), to nearest with ties away from zero, as PTX's
+    cvt.rna: an oracle written apart from the kernel's (integer arithmetic on the bits)."""
+    mantissa, exponent = np.frexp(values.astype(np.float64))
+    rounded = np.sign(mantissa) * np.floor(np.abs(mantissa) * 2**11 + 0.5) / 2**11
+    return np.ldexp(rounded, exponent).astype(np.float32)
+
+
+def assert_tf32_close(result: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, conv) -> None:
+    """TF32 products: each operand is rounded to 11 significant bits, so each product is within
+    2^-10 of its float32 value and exact in float32; the sums are float32 (mma's own rounding
+    is not round-to-nearest: 2^-23 per term). ``conv(x, w, b)`` is the float64 reference."""
+    terms = w.shape[1] * math.prod(w.shape[2:]) + 2  # products, the bias, the split sums
+    magnitude = conv(np.abs(x), np.abs(w), None if b is None else np.abs(b))
+    sums_error = terms * 2.0**-23 * magnitude
+    # Against the float32 reference: the rounding of the operands, stated as the bound.
+    assert np.all(np.abs(result - conv(x, w, b)) <= 2.0**-10 * magnitude + sums_error)
+    # Against TF32 operands: only the sums' error is left, which shows the rounding is TF32's.
+    assert np.all(np.abs(result - conv(round_tf32(x), round_tf32(w), b)) <= sums_error + 1e-30)
+
+
+MMA_VARIANTS = ["plain", "split", "fp16_fp32"]
+
+
+@pytest.mark.parametrize("variant", MMA_VARIANTS)
+@pytest.mark.parametrize("config", sorted({*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFIGS}))
+@pytest.mark.parametrize("case", TILED_CASES)
+def test_gpu_tiled_conv_tf32_mma(
+    case: str,
+    config: tuple[int, int, int, int],
+    variant: str,
+    plan_kind: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """conv2d_gpu_tiled -DMMA_TF32, planned for a model that accepts TF32 products on a device
+    that has tensor cores; off an NVIDIA GPU its fragments are exchanged through __local memory
+    (kernels/conv2d_gpu.cl), so every tile layout is checked here too. CPU plans never use it."""
+    monkeypatch.setattr(engine, "has_tf32_mma", lambda device: True)
+    monkeypatch.setattr(engine, "has_device_fence", lambda device: True)
+    monkeypatch.setattr(conv_ops, "GPU_TILED_CONFIGS", (config,))
+    monkeypatch.setattr(conv_ops, "GPU_TILED_KXK_CONFIGS", (config,))
+    monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 1 << 30 if variant == "split" else 0)
+    data_type = "fp16_fp32" if variant == "fp16_fp32" else "fp32_tf32"
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=17)
+    if data_type == "fp16_fp32":
+        x, w, b = (half_rounded(v) for v in (x, w, b))
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    node = Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)
+    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": w, "b": b}, data_type=data_type)
+    (plan,) = plan_graph(graph, device_kind=plan_kind, device_fence=True, tf32_mma=True).node_plans
+    if plan_kind != "gpu":
+        assert all(conv_ops.MMA_TF32_OPTION not in each.program.options for each in plan.launches)
+        return
+    (launch,) = plan.launches
+    assert conv_ops.MMA_TF32_OPTION in launch.program.options
+    if variant != "split":
+        assert "-DSPLIT_K" not in launch.program.options
+    graph.data_type = "fp32"  # float32 products only: the same device plans no tensor cores
+    (fp32_plan,) = plan_graph(graph, device_kind="gpu", device_fence=True, tf32_mma=True).node_plans
+    assert all(conv_ops.MMA_TF32_OPTION not in each.program.options for each in fp32_plan.launches)
+    (result,) = run_node(
+        "Conv",
+        {"x": x, "w": w, "b": b},
+        attrs=attrs,
+        constant_inputs={"w", "b"},
+        plan_kind="gpu",
+        data_type=data_type,
+    )
+
+    def conv(xv: np.ndarray, wv: np.ndarray, bv: np.ndarray | None) -> np.ndarray:
+        return conv_reference(xv, wv, bv, strides, pads, dilations, group)
+
+    if data_type == "fp16_fp32":  # half operands are TF32 already; the output is stored in half
+        assert_close_half(result, conv(x, w, b))
+    else:
+        assert_tf32_close(result, x, w, b, conv)
+
+
+def test_mma_warp_layouts() -> None:
+    """Every tile configuration splits into whole mma tiles per warp, as square as they go."""
+    for config in {*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFIGS}:
+        tile_m, tile_n, item_m, item_n = config
+        option, warps_m = conv_ops.mma_options(config)
+        along_m = int(warps_m.split("=")[1])
+        warps = tile_m // item_m * (tile_n // item_n) // 32
+        assert option == conv_ops.MMA_TF32_OPTION and warps % along_m == 0
+        assert (tile_m // 16) % along_m == 0 and (tile_n // 2) % (warps // along_m) == 0
+    assert conv_ops.mma_options((64, 16, 4, 2)) == (conv_ops.MMA_TF32_OPTION, "-DMMA_WARPS_M=2")  # 32x32 each
+
+
 def test_split_k_fence_is_device_wide(monkeypatch: pytest.MonkeyPatch) -> None:
     """Split-K's last work-group reads what the others wrote: their stores must be ordered
     before their arrival count for the whole device. NVIDIA's OpenCL compiles mem_fence to

@@ -14,7 +14,7 @@ _TOOL_ENV = {
 }
 
 # mace_model's data_type values, as the converter's --data-type takes them.
-_DATA_TYPES = ["fp32", "fp16_fp32"]
+_DATA_TYPES = ["fp32", "fp16_fp32", "fp32_tf32"]
 
 def _model_data(ctx):
     """model_data's files, each checked to lie where ONNX looks for it: beside the model or below."""
@@ -38,7 +38,8 @@ def _convert(ctx, model_file):
     if ctx.attr.data_type not in _DATA_TYPES:
         fail("mace_model %s: data_type \"%s\" is not one of %s (fp32: float32 weights; fp16_fp32: " %
              (ctx.label, ctx.attr.data_type, ", ".join(_DATA_TYPES)) +
-             "weights and activations stored in half, float32 arithmetic)")
+             "weights and activations stored in half, float32 arithmetic; fp32_tf32: float32 storage, " +
+             "convolutions on TF32 tensor cores where the GPU has them)")
     args.add("--data-type", ctx.attr.data_type)
     if ctx.attr.model_sha256:
         args.add("--expect-sha256", ctx.attr.model_sha256)
@@ -194,7 +195,7 @@ Output groups: `model`, `compiled_program`, `manifest`, `reports` (per-program c
             allow_files = True,
         ),
         "data_type": attr.string(
-            doc = "How the model's weights and activations are stored on the device, like `data_type` in MACE's deployment YAML: `fp32` (default) or `fp16_fp32`. With `fp16_fp32` the converter stores float weights and biases in half precision (about halving the `.mace` file), and the runtime keeps weights and every intermediate tensor in half on the device (kernels built with `-DSTORAGE_HALF`, planned and precompiled like any other program, no `cl_khr_fp16` needed) while computing in float32; the model's inputs and outputs stay float32 at the API. Each stored value keeps 11 significant bits (relative error up to 2^-11) down to 6.1e-5 and fewer below; activations beyond 65504 become infinite and those below about 3e-8 become 0. The converter refuses, by name, a weight beyond 65504 or one that half would turn to all zeros (an epsilon of 1e-12). Any other value fails the build.",
+            doc = "How the model's weights and activations are stored on the device, like `data_type` in MACE's deployment YAML: `fp32` (default), `fp16_fp32` or `fp32_tf32`. With `fp32_tf32` weights and activations stay float32 and, on NVIDIA GPUs of compute capability 8.0 or later, convolutions multiply on TF32 tensor cores (operands rounded to 11 significant bits, sums in float32, so an output moves by at most 2^-10 times the sum of its products' magnitudes; PyTorch's default for cuDNN convolutions); elsewhere it runs as `fp32`. `fp16_fp32` models use the tensor cores too (half values are TF32 values). With `fp16_fp32` the converter stores float weights and biases in half precision (about halving the `.mace` file), and the runtime keeps weights and every intermediate tensor in half on the device (kernels built with `-DSTORAGE_HALF`, planned and precompiled like any other program, no `cl_khr_fp16` needed) while computing in float32; the model's inputs and outputs stay float32 at the API. Each stored value keeps 11 significant bits (relative error up to 2^-11) down to 6.1e-5 and fewer below; activations beyond 65504 become infinite and those below about 3e-8 become 0. The converter refuses, by name, a weight beyond 65504 or one that half would turn to all zeros (an epsilon of 1e-12). Any other value fails the build.",
             default = "fp32",
         ),
         "input_shapes": attr.string_dict(

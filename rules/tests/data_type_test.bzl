@@ -1,5 +1,6 @@
 """Analysis tests of mace_model's data_type: the converter gets it as --data-type (so it keys the
-MaceConvert action), the default is fp32, and any other value fails at analysis."""
+MaceConvert action), the default is fp32, fp16_fp32 and fp32_tf32 pass through, and any other
+value fails at analysis."""
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("//rules:defs.bzl", "mace_model")
@@ -27,11 +28,12 @@ def _make_flag_test(expected):
     return analysistest.make(_impl)
 
 fp16_fp32_flag_test = _make_flag_test("fp16_fp32")
+fp32_tf32_flag_test = _make_flag_test("fp32_tf32")
 default_flag_test = _make_flag_test("fp32")
 
 def _invalid_data_type_test_impl(ctx):
     env = analysistest.begin(ctx)
-    asserts.expect_failure(env, "data_type \"fp16\" is not one of fp32, fp16_fp32")
+    asserts.expect_failure(env, "data_type \"fp16\" is not one of fp32, fp16_fp32, fp32_tf32")
     return analysistest.end(env)
 
 invalid_data_type_test = analysistest.make(_invalid_data_type_test_impl, expect_failure = True)
@@ -42,7 +44,7 @@ def data_type_test_suite(name):
     Args:
       name: name of the test_suite.
     """
-    for subject, data_type in [("fp16_fp32", "fp16_fp32"), ("invalid", "fp16")]:
+    for subject, data_type in [("fp16_fp32", "fp16_fp32"), ("fp32_tf32", "fp32_tf32"), ("invalid", "fp16")]:
         mace_model(
             name = "subject_data_type_" + subject,
             data_type = data_type,
@@ -60,6 +62,7 @@ def data_type_test_suite(name):
     )
     tests = {
         "data_type_fp16_fp32_test": (fp16_fp32_flag_test, ":subject_data_type_fp16_fp32"),
+        "data_type_fp32_tf32_test": (fp32_tf32_flag_test, ":subject_data_type_fp32_tf32"),
         "data_type_default_test": (default_flag_test, ":subject_data_type_default"),
         "data_type_invalid_test": (invalid_data_type_test, ":subject_data_type_invalid"),
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyopencl as cl
 
 from mace_cl.model.program_file import DeviceIdentity
+from mace_cl.targets.nvidia import tf32_mma_capable
 
 
 class DeviceSelectionError(ValueError):
@@ -66,6 +67,18 @@ def has_device_fence(device: cl.Device) -> bool:
     """PlanContext.device_fence for ``device``: a CPU (coherent memory) or NVIDIA's OpenCL
     (kernels/common.h's DEVICE_FENCE is membar.gl there)."""
     return bool(device.type & cl.device_type.CPU) or "NVIDIA" in device.platform.name
+
+
+def has_tf32_mma(device: cl.Device) -> bool:
+    """Whether ``device`` runs kernels/conv2d_gpu.cl's -DMMA_TF32 (PlanContext.tf32_mma):
+    NVIDIA's OpenCL on a GPU whose compute capability takes PTX's mma.sync with TF32."""
+    if "NVIDIA" not in device.platform.name:
+        return False
+    try:
+        capability = (int(device.compute_capability_major_nv), int(device.compute_capability_minor_nv))
+    except (AttributeError, cl.Error):  # no cl_nv_device_attribute_query
+        return False
+    return tf32_mma_capable(capability)
 
 
 def _kind(device: cl.Device) -> str:

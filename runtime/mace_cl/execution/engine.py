@@ -24,6 +24,7 @@ from mace_cl.execution.device import (
     device_identity,
     device_kind,
     has_device_fence,
+    has_tf32_mma,
     select_device,
     shared_context,
 )
@@ -199,7 +200,10 @@ class MaceRuntime:
             # Kernels are chosen per device kind, so planning needs the device first.
             self.plan_kind = plan_kind or device_kind(self.device)
             self.plan: GraphPlan = plan_graph(
-                graph, device_kind=self.plan_kind, device_fence=has_device_fence(self.device)
+                graph,
+                device_kind=self.plan_kind,
+                device_fence=has_device_fence(self.device),
+                tf32_mma=has_tf32_mma(self.device),
             )
             # float32, or float16 for a model of data_type fp16_fp32: device tensors and weights.
             self._storage_dtype = self.plan.storage_dtype

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mace_cl.model.data_type import storage_dtype
+from mace_cl.model.data_type import allows_tf32_products, storage_dtype
 from mace_cl.model.graph import Graph, GraphError
 from mace_cl.planning.layout import LayoutError, as_nchw4, nhwc4_nbytes
 from mace_cl.planning.ops.base import INT32_MAX, OpPlan, PlanContext, PlanInput, Shape
@@ -57,12 +57,17 @@ class GraphPlan:
         return sorted(specs, key=lambda spec: spec.key)
 
 
-def plan_graph(graph: Graph, *, device_kind: str, device_fence: bool = False) -> GraphPlan:
+def plan_graph(
+    graph: Graph, *, device_kind: str, device_fence: bool = False, tf32_mma: bool = False
+) -> GraphPlan:
     """Plan every node for a device of ``device_kind`` ("cpu", "gpu", ... as
-    ``mace_cl.execution.device.device_kind`` names them) and ``device_fence`` (PlanContext):
-    ops choose kernels by them, so the runtime and the precompiler must pass those of the
-    same device. Shapes (and plan errors) do not depend on them."""
-    context = PlanContext(device_kind, device_fence)
+    ``mace_cl.execution.device.device_kind`` names them), ``device_fence`` and ``tf32_mma``
+    (whether the device has TF32 tensor cores; the graph's data type decides whether they are
+    used): ops choose kernels by them, so the runtime and the precompiler must pass those of
+    the same device (PlanContext). Shapes (and plan errors) do not depend on them."""
+    context = PlanContext(
+        device_kind, device_fence, tf32_mma=tf32_mma and allows_tf32_products(graph.data_type)
+    )
     graph.validate()
     shapes: dict[str, Shape] = {}
     for info in graph.inputs:
@@ -125,7 +130,9 @@ def _plan_input(graph: Graph, shapes: dict[str, Shape], name: str) -> PlanInput:
     return PlanInput(name=name, shape=shapes[name])
 
 
-def required_programs(graph: Graph, *, device_kind: str, device_fence: bool = False) -> list[ProgramSpec]:
-    """Every program a model needs on a device of ``device_kind`` and ``device_fence``,
+def required_programs(
+    graph: Graph, *, device_kind: str, device_fence: bool = False, tf32_mma: bool = False
+) -> list[ProgramSpec]:
+    """Every program a model needs on a device of ``device_kind``, ``device_fence`` and ``tf32_mma``,
     sorted by key (for the build-time precompiler)."""
-    return plan_graph(graph, device_kind=device_kind, device_fence=device_fence).programs()
+    return plan_graph(graph, device_kind=device_kind, device_fence=device_fence, tf32_mma=tf32_mma).programs()

@@ -15,12 +15,20 @@ NVPTX_COMPILER_TARGET = "nvptx64"
 # Arch-specific variants (sm_90a) are left out on purpose: their PTX runs on that one
 # architecture only, while the runtime accepts plain PTX on every later GPU.
 _NVPTX_ARCH = re.compile(r"sm_([1-9][0-9]*)([0-9])")
+# PTX's mma.sync with .tf32 operands (kernels/conv2d_gpu.cl -DMMA_TF32) needs PTX ISA 7.0
+# and compute capability 8.0 (Ampere) or later.
+TF32_MMA_MIN_CAPABILITY = (8, 0)
 
 
 def parse_nvptx_arch(arch: str) -> tuple[int, int] | None:
     """The compute capability of an NVIDIA architecture name ("sm_90" -> (9, 0)), None if not one."""
     found = _NVPTX_ARCH.fullmatch(arch)
     return None if found is None else (int(found.group(1)), int(found.group(2)))
+
+
+def tf32_mma_capable(capability: tuple[int, int]) -> bool:
+    """Whether a GPU of this compute capability runs -DMMA_TF32 (PlanContext.tf32_mma)."""
+    return capability >= TF32_MMA_MIN_CAPABILITY
 
 
 def nvptx_identity(arch: str, clang_version: str, libclc: str) -> DeviceIdentity:

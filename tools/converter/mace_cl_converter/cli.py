@@ -54,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-type",
         choices=list(DATA_TYPES),
         default=DEFAULT_DATA_TYPE,
-        help="fp32 (default), or fp16_fp32: weights in half precision (about half the file) and, on the "
-        "device, half storage for every tensor with float32 arithmetic; refuses a weight beyond 65504 "
-        "or one half turns to all zeros",
+        help="fp32 (default); fp16_fp32: weights in half precision (about half the file) and, on the "
+        "device, half storage for every tensor with float32 arithmetic, refusing a weight beyond 65504 "
+        "or one half turns to all zeros; fp32_tf32: float32 storage, convolutions on TF32 tensor cores "
+        "where the GPU has them (NVIDIA, compute capability 8.0 and later)",
     )
     parser.add_argument("--list-ops", action="store_true", help="print the supported ONNX ops and exit")
     parser.add_argument(

@@ -11,7 +11,7 @@ nonzero tensor that would become all zeros) is refused by name.
 from __future__ import annotations
 
 import numpy as np
-from mace_cl.model.data_type import DATA_TYPES, DEFAULT_DATA_TYPE
+from mace_cl.model.data_type import DATA_TYPES, DEFAULT_DATA_TYPE, storage_dtype
 from mace_cl.model.graph import Node
 
 from mace_cl_converter.errors import ConversionError
@@ -61,7 +61,7 @@ def apply_data_type(model: Model, data_type: str) -> None:
         raise ConversionError(f"data type {data_type!r} is not one of {', '.join(DATA_TYPES)}")
     graph = model.graph
     graph.data_type = data_type
-    if data_type == "fp32":
+    if storage_dtype(data_type) == np.float32:
         return
     readers: dict[str, list[tuple[Node, int]]] = {}
     for node in graph.nodes:

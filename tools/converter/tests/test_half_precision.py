@@ -170,6 +170,20 @@ def test_fp16_file_is_about_half_the_size_and_records_the_data_type(
     assert "  data_type: fp16_fp32" in capsys.readouterr().out.splitlines()
 
 
+def test_fp32_tf32_keeps_float32_weights_and_records_the_data_type(tmp_path: Path) -> None:
+    """fp32_tf32 changes how convolutions multiply on tensor-core GPUs, not what is stored."""
+    model = cnn()
+    for data_type in ("fp32", "fp32_tf32"):
+        done = _convert_cli(model, tmp_path, data_type)
+        assert done.returncode == 0, done.stderr
+    plain, tf32 = read_model(tmp_path / "fp32.mace"), read_model(tmp_path / "fp32_tf32.mace")
+    assert tf32.metadata["data_type"] == tf32.graph.data_type == "fp32_tf32"
+    assert plain.graph.constants.keys() == tf32.graph.constants.keys()
+    for name, value in tf32.graph.constants.items():
+        np.testing.assert_array_equal(value, plain.graph.constants[name])
+        assert value.dtype == plain.graph.constants[name].dtype
+
+
 def test_invalid_data_type_is_refused(tmp_path: Path) -> None:
     done = _convert_cli(cnn(), tmp_path, "fp16")
     assert done.returncode == 2 and "invalid choice: 'fp16'" in done.stderr

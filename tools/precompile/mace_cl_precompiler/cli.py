@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from mace_cl.model.tuning_file import TuningTable, read_tuning, write_tuning
 from mace_cl.planning.ops.base import OpError
 from mace_cl.planning.planner import plan_graph, required_programs
 from mace_cl.planning.program_spec import ProgramSpec
+from mace_cl.targets.nvidia import parse_nvptx_arch, tf32_mma_capable
 
 from mace_cl_precompiler.common import CompiledSpec, PrecompileError
 from mace_cl_precompiler.pocl_binaries import use_private_cache
@@ -41,11 +43,28 @@ if TYPE_CHECKING:
 # The driver target's modules open OpenCL devices; they are imported only when used, so a
 # cross compile never touches a device or an OpenCL driver (e.g. on a remote executor).
 TARGETS = ("driver", "nvptx")
-# Plans depend on the device kind (mace_cl.execution.device.device_kind) and whether
-# DEVICE_FENCE orders stores device-wide (PlanContext.device_fence): NVIDIA's OpenCL
-# devices are GPUs, and the cross-compiled PTX's DEVICE_FENCE is membar.gl.
+# Plans depend on the device kind (mace_cl.execution.device.device_kind), whether
+# DEVICE_FENCE orders stores device-wide (PlanContext.device_fence) and whether the device
+# has TF32 tensor cores (PlanContext.tf32_mma): NVIDIA's OpenCL devices are GPUs, the
+# cross-compiled PTX's DEVICE_FENCE is membar.gl, and --arch says the architecture.
 NVPTX_DEVICE_KIND = "gpu"
 NVPTX_DEVICE_FENCE = True
+
+
+@dataclass(frozen=True)
+class PlannedDevice:
+    """What the runtime plans by (plan_graph's arguments), for the device built for."""
+
+    kind: str
+    fence: bool
+    tf32_mma: bool
+
+
+def _nvptx_device(arch: str) -> PlannedDevice:
+    capability = parse_nvptx_arch(arch)
+    return PlannedDevice(
+        NVPTX_DEVICE_KIND, NVPTX_DEVICE_FENCE, capability is not None and tf32_mma_capable(capability)
+    )
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -177,14 +196,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _planned_programs(
-    models: list[Path], device_kind: str, device_fence: bool
+    models: list[Path], device: PlannedDevice
 ) -> tuple[list[ProgramSpec], dict[str, str], list[Graph]]:
     specs: set[ProgramSpec] = set()
     digests = {}
     graphs = []
     for path in models:
         model = read_model(path)
-        specs.update(required_programs(model.graph, device_kind=device_kind, device_fence=device_fence))
+        specs.update(
+            required_programs(
+                model.graph, device_kind=device.kind, device_fence=device.fence, tf32_mma=device.tf32_mma
+            )
+        )
         digests[f"model_digest:{path.name}"] = model.digest
         graphs.append(model.graph)
     return sorted(specs, key=lambda spec: spec.key), digests, graphs
@@ -209,8 +232,8 @@ def _check_identity(expected_path: Path, actual: DeviceIdentity) -> None:
         )
 
 
-def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str, bool]:
-    """The OpenCL device to build with, its kind and device_fence (the runtime plans by them)."""
+def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, PlannedDevice]:
+    """The OpenCL device to build with, and what the runtime plans by on it."""
     # A compiler cache of this run's own, chosen before the OpenCL library loads (PoCL reads it
     # then; spawned workers inherit it): build actions share no state, and binaries record a
     # fixed path instead of it.
@@ -219,6 +242,7 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str, bool]:
         DeviceSelectionError,
         device_kind,
         has_device_fence,
+        has_tf32_mma,
         list_devices,
         select_device,
     )
@@ -229,7 +253,7 @@ def _driver_device(args: argparse.Namespace) -> tuple[DeviceEntry, str, bool]:
     except DeviceSelectionError as exc:
         raise PrecompileError(str(exc)) from None
     entry = next(e for e in entries if e.device.int_ptr == chosen.int_ptr)
-    return entry, device_kind(chosen), has_device_fence(chosen)
+    return entry, PlannedDevice(device_kind(chosen), has_device_fence(chosen), has_tf32_mma(chosen))
 
 
 def _tuning(args: argparse.Namespace, device: DeviceEntry | None) -> TuningTable:
@@ -273,13 +297,14 @@ def _compile_with_driver(
     return compile_programs(specs, device, jobs=args.jobs)
 
 
-def launched_kernels(
-    graphs: list[Graph], device_kind: str, device_fence: bool
-) -> dict[ProgramSpec, set[str]]:
+def launched_kernels(graphs: list[Graph], device: PlannedDevice) -> dict[ProgramSpec, set[str]]:
     """Per program, the kernels the runtime's plans launch by name."""
     launched: dict[ProgramSpec, set[str]] = {}
     for graph in graphs:
-        for plan in plan_graph(graph, device_kind=device_kind, device_fence=device_fence).node_plans:
+        planned = plan_graph(
+            graph, device_kind=device.kind, device_fence=device.fence, tf32_mma=device.tf32_mma
+        )
+        for plan in planned.node_plans:
             for launch in plan.launches:
                 launched.setdefault(launch.program, set()).add(launch.kernel)
     return launched
@@ -302,7 +327,7 @@ def _cross_compile_nvptx(
     # entry of its program's PTX, so no launch can reach an empty stub.
     binaries = {item.spec: item.program.binary for item in compiled}
     for spec, kernels in sorted(
-        launched_kernels(graphs, NVPTX_DEVICE_KIND, NVPTX_DEVICE_FENCE).items(), key=lambda item: item[0].key
+        launched_kernels(graphs, _nvptx_device(args.arch)).items(), key=lambda item: item[0].key
     ):
         entries = set(nvptx.ptx_kernel_names(binaries[spec]))
         missing = sorted(kernels - entries)
@@ -326,10 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = None
         if args.target == "nvptx":
-            kind, fence = NVPTX_DEVICE_KIND, NVPTX_DEVICE_FENCE
+            planned = _nvptx_device(args.arch)
         else:
-            device, kind, fence = _driver_device(args)
-        specs, digests, graphs = _planned_programs(args.models, kind, fence)
+            device, planned = _driver_device(args)
+        specs, digests, graphs = _planned_programs(args.models, planned)
         if args.list:
             json.dump(
                 [{"program": s.name, "options": list(s.options), "key": s.key} for s in specs],

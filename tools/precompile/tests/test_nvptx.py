@@ -392,6 +392,42 @@ PTXAS = os.environ.get("MACE_PTXAS", "")
 needs_ptxas = pytest.mark.skipif(not PTXAS, reason="run under Bazel, which provides ptxas (MACE_PTXAS)")
 
 
+def _tf32_model(path: Path, data_type: str) -> Path:
+    rng = np.random.default_rng(6)
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, 32, 14, 14))],
+        outputs=[TensorInfo("y", (1, 64, 14, 14))],
+        nodes=[Node("Conv", "conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})],
+        constants={"w": rng.standard_normal((64, 32, 3, 3)).astype(np.float32)},
+        data_type=data_type,
+    )
+    write_model(graph, path)
+    return path
+
+
+@needs_clang
+@needs_ptxas
+def test_tf32_tensor_cores_only_where_the_arch_and_the_data_type_allow(tmp_path: Path) -> None:
+    """A model of data_type fp32_tf32 cross-compiled for sm_80 or later gets the -DMMA_TF32
+    convolution, whose inline mma.sync ptxas must accept; for sm_75, or for data_type fp32,
+    the FMA one."""
+    tf32 = _tf32_model(tmp_path / "tf32.mace", "fp32_tf32")
+    result = _cross_compile(tf32, tmp_path / "tf32.bin", "--ptxas", PTXAS, "--sass-arch", "sm_90")
+    assert result.returncode == 0, result.stderr
+    programs = read_compiled_programs(tmp_path / "tf32.bin")
+    for by_key in programs.devices.values():
+        (key,) = [key for key in by_key if key.startswith("conv2d_gpu")]
+        assert "-DMMA_TF32" in key
+    ptx = next(by_key for identity, by_key in programs.devices.items() if nvptx_target_capability(identity))
+    (text,) = [p.binary.decode(errors="replace") for key, p in ptx.items() if key.startswith("conv2d_gpu")]
+    assert "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32" in text
+    for model, arch in ((tf32, "sm_75"), (_tf32_model(tmp_path / "fp32.mace", "fp32"), "sm_90")):
+        result = _cross_compile(model, tmp_path / "plain.bin", "--arch", arch)
+        assert result.returncode == 0, result.stderr
+        by_key = next(iter(read_compiled_programs(tmp_path / "plain.bin").devices.values()))
+        assert not any("-DMMA_TF32" in key for key in by_key), (model.name, arch)
+
+
 @needs_clang
 @needs_ptxas
 def test_cubins_ship_beside_the_ptx_for_each_architecture(tmp_path: Path) -> None:

@@ -191,10 +191,16 @@ class PlanContext:
     nvptx target, where it is membar.gl; CPU devices). OpenCL C 1.2 does not promise it
     elsewhere, so plans let work-groups finish each other's work in one launch only where
     it is set (``mace_cl.execution.device.has_device_fence``).
+
+    ``tf32_mma``: convolutions may run on TF32 tensor cores (PTX's mma.sync as inline
+    assembly, kernels/conv2d_gpu.cl -DMMA_TF32): the device has them
+    (``mace_cl.execution.device.has_tf32_mma``) and the model's data type accepts TF32
+    products (``mace_cl.model.data_type``).
     """
 
     device_kind: str
     device_fence: bool = False
+    tf32_mma: bool = False
 
     @property
     def gpu(self) -> bool:

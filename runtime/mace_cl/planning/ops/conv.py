@@ -305,6 +305,7 @@ def plan_convolution(
                         residual_name,
                         scale_name,
                         last_group_finishes=context.device_fence,
+                        tf32_mma=context.tf32_mma,
                     )
                 )
             else:
@@ -659,6 +660,7 @@ GPU_SPLIT_MIN_STEPS = 4
 SPLIT_SCRATCH = "split_k"  # OpPlan.scratch_bytes key of the partial sums
 SPLIT_ARRIVALS = "split_k_arrivals"  # OpPlan.counters key: slices finished per output tile
 DEPTHWISE_INPUT_OPTION = "-DDEPTHWISE_INPUT"  # conv2d_gpu_tiled computes its input (SeparableConv)
+MMA_TF32_OPTION = "-DMMA_TF32"  # conv2d_gpu_tiled multiplies on TF32 tensor cores
 
 
 @dataclass(frozen=True)
@@ -670,6 +672,23 @@ class DepthwiseInput:
     bias: KernelArg
     window: Window
     activation: Activation
+
+
+def mma_options(config: tuple[int, int, int, int]) -> tuple[str, ...]:
+    """conv2d_gpu_tiled's -DMMA_TF32 options for a tile ``config`` (GPU_TILED_CONFIGS): its
+    warps split the tile's 16-pixel by 8-channel mma tiles as evenly square as they divide
+    them (fewest fragment loads per mma)."""
+    tile_m, tile_n, item_m, item_n = config
+    warps = (tile_m // item_m) * (tile_n // item_n) // 32
+    rows, columns = tile_m // 16, tile_n // 2  # mma tiles along the pixels, the channels
+    layouts = [
+        (along_m, warps // along_m)
+        for along_m in range(1, warps + 1)
+        if warps % along_m == 0 and rows % along_m == 0 and columns % (warps // along_m) == 0
+    ]
+    assert layouts and tile_m % 16 == 0, f"tile {config} does not split into mma tiles per warp"
+    along_m, _ = min(layouts, key=lambda w: abs(rows // w[0] * 16 - columns // w[1] * 8))
+    return (MMA_TF32_OPTION, f"-DMMA_WARPS_M={along_m}")
 
 
 def takes_tiled_pointwise(pixels: int, c_in: int) -> bool:
@@ -694,6 +713,7 @@ def conv2d_gpu_tiled_launches(
     input_scale: str | None = None,
     depthwise: DepthwiseInput | None = None,
     last_group_finishes: bool = False,
+    tf32_mma: bool = False,
 ) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
@@ -703,7 +723,8 @@ def conv2d_gpu_tiled_launches(
     the input is that depthwise convolution of ``x`` (``in_hw`` its input's H, W). One
     launch; split over K (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer of
     ``plan`` for the slices' sums, and either ``last_group_finishes`` (PlanContext.device_fence)
-    with counters of ``plan`` or a conv2d_gpu_split_sum launch adds them."""
+    with counters of ``plan`` or a conv2d_gpu_split_sum launch adds them. ``tf32_mma``
+    (PlanContext.tf32_mma): the K steps run on TF32 tensor cores (-DMMA_TF32)."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -747,6 +768,7 @@ def conv2d_gpu_tiled_launches(
         *(("-DSPLIT_K",) if split else ()),
         *(("-DSPLIT_K_LAST_GROUP",) if split and last_group_finishes else ()),
         *((INPUT_SCALE_OPTION,) if input_scale is not None else ()),
+        *(mma_options(config) if tf32_mma else ()),
     )
     # What finishes the output: this launch, unless a split's sum has a launch of its own.
     finishing = ((RESIDUAL_OPTION,) if residual is not None else ()) + activation.build_options()

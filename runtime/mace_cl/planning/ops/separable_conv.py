@@ -187,6 +187,7 @@ def _fused_plan(
                 fused_activation(node, DEPTHWISE_PREFIX),
             ),
             last_group_finishes=context.device_fence,
+            tf32_mma=context.tf32_mma,
         )
     )
     return plan
