@@ -11,10 +11,13 @@ out -- because that is what an app sees; timings alternate between engines in ro
 
 torch engines: eager, torch.compile (default mode) and torch.compile(mode="reduce-overhead"),
 which captures CUDA graphs: the strongest configuration a latency-minded user would pick, so
-the last line's geometric mean is taken against it.
+the last lines' geometric means are taken against it. torch runs with its defaults, under
+which cuDNN convolutions multiply in TF32 on Ampere and later (torch.backends.cudnn.allow_tf32,
+printed in the header); ours runs once per --data-types entry (fp32: float32 products;
+fp32_tf32: TF32 tensor cores where the GPU has them), each its own engine and ratio line.
 
     python3 dev/bench/gpu_vs_torch.py [--runs 200] [--rounds 10] [--no-compile] [--models a,b]
-        [--compile-modes reduce-overhead]
+        [--compile-modes reduce-overhead] [--data-types fp32,fp32_tf32]
 """
 
 from __future__ import annotations
@@ -115,14 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(MODELS),
         help=f"comma-separated, from: {', '.join(MODELS)} (default: all)",
     )
+    parser.add_argument(
+        "--data-types", default="fp32", help="our models' data types, each timed as an engine (default: fp32)"
+    )
     args = parser.parse_args(argv)
+    data_types = [dt for dt in args.data_types.split(",") if dt]
     names = [name for name in args.models.split(",") if name]
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"unknown models {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    against_strongest: dict[str, float] = {}
+    against_strongest: dict[str, dict[str, float]] = {f"ours {dt}": {} for dt in data_types}
     device = torch.device("cuda")
-    print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; batch 1, float32")
+    print(
+        f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; batch 1, float32 inputs; "
+        f"torch cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}"
+    )
     print(
         "model | engine | median ms | p90 ms | ours / engine (median) | peak GPU memory MiB | max rel err vs torch"
     )
@@ -134,17 +144,22 @@ def main(argv: list[str] | None = None) -> int:
         torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
         onnx_path = Path("/tmp") / f"bench_{abs(hash(name))}.onnx"
         onnx_path.write_bytes(buffer.getvalue())
-        ours = MaceRuntime(convert_model(onnx_path, {}), device="gpu")
+        ours = {
+            f"ours {dt}": MaceRuntime(convert_model(onnx_path, {}, data_type=dt), device="gpu")
+            for dt in data_types
+        }
         feed = {"input": x.numpy()}
         gpu_module = module.to(device)
         with torch.no_grad():
             reference = gpu_module(x.to(device))
         reference = [reference] if isinstance(reference, torch.Tensor) else list(reference)
-        got = list(ours.run_dict(feed).values())
-        errors = [
-            float(np.abs(g - r.cpu().numpy()).max() / (np.abs(r.cpu().numpy()).max() + 1e-12))
-            for g, r in zip(got, reference, strict=True)
-        ]
+        errors = {
+            engine: max(
+                float(np.abs(g - r.cpu().numpy()).max() / (np.abs(r.cpu().numpy()).max() + 1e-12))
+                for g, r in zip(runtime.run_dict(feed).values(), reference, strict=True)
+            )
+            for engine, runtime in ours.items()
+        }
 
         def eager(m: nn.Module = gpu_module, x: torch.Tensor = x) -> object:
             with torch.no_grad():
@@ -153,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 return [o.cpu() for o in outs]
 
         engines: dict[str, Callable[[], object]] = {
-            "ours (OpenCL)": lambda o=ours, f=feed: o.run_dict(f),
+            **{engine: (lambda o=runtime, f=feed: o.run_dict(f)) for engine, runtime in ours.items()},
             "torch eager": eager,
         }
         if not args.no_compile:
@@ -172,26 +187,35 @@ def main(argv: list[str] | None = None) -> int:
                 call()
         torch.cuda.reset_peak_memory_stats()
         times = interleaved(engines, args.runs, args.rounds)
-        ours_median = statistics.median(times["ours (OpenCL)"])
-        ours_bytes = ours.device_memory_bytes()["total"]
-        if REDUCE_OVERHEAD in times:
-            against_strongest[name] = ours_median / statistics.median(times[REDUCE_OVERHEAD])
+        first_ours = next(iter(ours))
+        ours_median = statistics.median(times[first_ours])
+        for engine in ours:
+            if REDUCE_OVERHEAD in times:
+                against_strongest[engine][name] = statistics.median(times[engine]) / statistics.median(
+                    times[REDUCE_OVERHEAD]
+                )
         for engine, values in times.items():
             median = statistics.median(values)
             memory = (
-                ours_bytes / 2**20 if engine.startswith("ours") else torch.cuda.max_memory_allocated() / 2**20
+                ours[engine].device_memory_bytes()["total"] / 2**20
+                if engine in ours
+                else torch.cuda.max_memory_allocated() / 2**20
             )
-            error = f"{max(errors):.1e}" if engine.startswith("ours") else ""
+            error = f"{errors[engine]:.1e}" if engine in ours else ""
             print(
                 f"{name} | {engine} | {median * 1000:.2f} | {np.percentile(values, 90) * 1000:.2f} | "
                 f"{ours_median / median:.2f} | {memory:.0f} | {error}"
             )
-    if against_strongest:
-        ratios = list(against_strongest.values())
-        worst = max(against_strongest, key=against_strongest.__getitem__)
+    print(f"(ours / engine: ours {data_types[0]} against each engine)")
+    for engine, ratios_by_model in against_strongest.items():
+        if not ratios_by_model:
+            continue
+        ratios = list(ratios_by_model.values())
+        worst = max(ratios_by_model, key=ratios_by_model.__getitem__)
         print(
-            f"ours / {REDUCE_OVERHEAD} (median latency): geometric mean {statistics.geometric_mean(ratios):.2f}x "
-            f"over {len(ratios)} models; worst {worst} {against_strongest[worst]:.2f}x"
+            f"{engine} / {REDUCE_OVERHEAD} (median latency): geometric mean "
+            f"{statistics.geometric_mean(ratios):.2f}x over {len(ratios)} models; worst {worst} "
+            f"{ratios_by_model[worst]:.2f}x"
         )
     return 0
 
