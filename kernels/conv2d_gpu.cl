@@ -260,8 +260,8 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 #define MMA_WARPS_N (MMA_WARPS / MMA_WARPS_M)
 #define MMA_TILES_M (TILE_M / 16 / MMA_WARPS_M) /* 16-pixel mma rows per warp */
 #define MMA_TILES_N (TILE_N / 2 / MMA_WARPS_N)  /* 8-channel mma columns per warp */
-#if MMA_TILES_M * 16 * MMA_WARPS_M != TILE_M || MMA_TILES_N * 2 * MMA_WARPS_N != TILE_N || \
-    MMA_WARPS * 32 != TILE_LX * TILE_LY || CHUNK % 2
+#if MMA_WARPS % MMA_WARPS_M || MMA_TILES_M * 16 * MMA_WARPS_M != TILE_M || \
+    MMA_TILES_N * 2 * MMA_WARPS_N != TILE_N || MMA_WARPS * 32 != TILE_LX * TILE_LY || CHUNK % 2
 #error "MMA_TF32: the tile does not split into whole mma tiles per warp"
 #endif
 /* __local rows of weights get 2 float4s of padding: a fragment's four k rows then start
@@ -271,7 +271,9 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
 #define C_STRIDE (TILE_N * 4 + 4)
 
 inline float4 round_tf32(float4 v) {
-  return as_float4((as_uint4(v) + (uint4)(0x1000u)) & (uint4)(0xffffe000u));
+  /* A NaN stays one: adding to NVIDIA's 0x7fffffff would carry into the sign and leave 0. */
+  const float4 rounded = as_float4((as_uint4(v) + (uint4)(0x1000u)) & (uint4)(0xffffe000u));
+  return select(rounded, v, isnan(v));
 }
 #define TO_OPERAND(v) round_tf32(v)
 

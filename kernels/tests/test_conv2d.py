@@ -865,11 +865,17 @@ def assert_tf32_close(result: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.nd
     assert np.all(np.abs(result - conv(round_tf32(x), round_tf32(w), b)) <= sums_error + 1e-30)
 
 
-MMA_VARIANTS = ["plain", "split", "fp16_fp32"]
+# split: one launch (the last work-group adds the slices); split_sum: the two-launch split for
+# devices without a device-wide fence.
+# Every tile configuration with and without split-K; the other variants on the first.
+MMA_CONFIGS = sorted({*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFIGS}, reverse=True)
+MMA_VARIANTS = [(config, variant) for config in MMA_CONFIGS for variant in ("plain", "split")] + [
+    (MMA_CONFIGS[0], "split_sum"),
+    (MMA_CONFIGS[0], "fp16_fp32"),
+]
 
 
-@pytest.mark.parametrize("variant", MMA_VARIANTS)
-@pytest.mark.parametrize("config", sorted({*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFIGS}))
+@pytest.mark.parametrize(("config", "variant"), MMA_VARIANTS)
 @pytest.mark.parametrize("case", TILED_CASES)
 def test_gpu_tiled_conv_tf32_mma(
     case: str,
@@ -882,11 +888,14 @@ def test_gpu_tiled_conv_tf32_mma(
     that has tensor cores; off an NVIDIA GPU its fragments are exchanged through __local memory
     (kernels/conv2d_gpu.cl), so every tile layout is checked here too. CPU plans never use it."""
     monkeypatch.setattr(engine, "has_tf32_mma", lambda device: True)
-    monkeypatch.setattr(engine, "has_device_fence", lambda device: True)
+    fence = variant != "split_sum"
+    split = variant.startswith("split")
+    monkeypatch.setattr(engine, "has_device_fence", lambda device: fence)
     monkeypatch.setattr(conv_ops, "GPU_TILED_CONFIGS", (config,))
     monkeypatch.setattr(conv_ops, "GPU_TILED_KXK_CONFIGS", (config,))
     monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)
-    monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 1 << 30 if variant == "split" else 0)
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_TARGET_ITEMS", 1 << 30 if split else 0)
+    monkeypatch.setattr(conv_ops, "GPU_SPLIT_MIN_STEPS", 1)  # every case of two K steps or more splits
     data_type = "fp16_fp32" if variant == "fp16_fp32" else "fp32_tf32"
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     x, w, b = random_case(x_shape, w_shape, seed=17)
@@ -895,16 +904,21 @@ def test_gpu_tiled_conv_tf32_mma(
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
     node = Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)
     graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": w, "b": b}, data_type=data_type)
-    (plan,) = plan_graph(graph, device_kind=plan_kind, device_fence=True, tf32_mma=True).node_plans
+    (plan,) = plan_graph(graph, device_kind=plan_kind, device_fence=fence, tf32_mma=True).node_plans
     if plan_kind != "gpu":
         assert all(conv_ops.MMA_TF32_OPTION not in each.program.options for each in plan.launches)
         return
-    (launch,) = plan.launches
+    launch, *finish = plan.launches
     assert conv_ops.MMA_TF32_OPTION in launch.program.options
-    if variant != "split":
-        assert "-DSPLIT_K" not in launch.program.options
+    chunk = conv_ops.GPU_TILED_CHUNK if math.ceil(x_shape[1] / 4) >= conv_ops.GPU_TILED_CHUNK else 4
+    taps = 1 if "-DPOINTWISE" in launch.program.options else w.shape[2] * w.shape[3]
+    steps = taps * math.ceil(math.ceil(x_shape[1] / 4) / chunk)
+    assert ("-DSPLIT_K" in launch.program.options) == (split and steps > 1)
+    assert [f.kernel for f in finish] == (
+        ["conv2d_gpu_split_sum"] if split and steps > 1 and not fence else []
+    )
     graph.data_type = "fp32"  # float32 products only: the same device plans no tensor cores
-    (fp32_plan,) = plan_graph(graph, device_kind="gpu", device_fence=True, tf32_mma=True).node_plans
+    (fp32_plan,) = plan_graph(graph, device_kind="gpu", device_fence=fence, tf32_mma=True).node_plans
     assert all(conv_ops.MMA_TF32_OPTION not in each.program.options for each in fp32_plan.launches)
     (result,) = run_node(
         "Conv",

@@ -35,9 +35,9 @@ def mace_model_test(
       inputs: an .npz of inputs (default: standard normal from `seed`).
       seed: seed of the generated inputs.
       rtol: relative tolerance. Default by the model's `data_type`: 1e-3 for `fp32` (the kernels
-        sum in another order than the oracle), 1e-2 for `fp16_fp32` (weights and activations rounded to half).
+        sum in another order than the oracle), 1e-2 for `fp16_fp32` (weights and activations rounded to half) and `fp32_tf32` (convolution operands rounded to TF32 on tensor-core GPUs).
       atol: absolute tolerance. Default by the model's `data_type`: 1e-4 for `fp32`, 1e-3 for
-        `fp16_fp32`.
+        `fp16_fp32` and `fp32_tf32`.
       device: OpenCL device selector for the runtime.
       **kwargs: passed to the py_test (size, tags, ...).
     """

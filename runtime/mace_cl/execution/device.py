@@ -74,11 +74,8 @@ def has_tf32_mma(device: cl.Device) -> bool:
     NVIDIA's OpenCL on a GPU whose compute capability takes PTX's mma.sync with TF32."""
     if "NVIDIA" not in device.platform.name:
         return False
-    try:
-        capability = (int(device.compute_capability_major_nv), int(device.compute_capability_minor_nv))
-    except (AttributeError, cl.Error):  # no cl_nv_device_attribute_query
-        return False
-    return tf32_mma_capable(capability)
+    capability = nvidia_compute_capability(device)
+    return capability is not None and tf32_mma_capable(capability)
 
 
 def _kind(device: cl.Device) -> str:

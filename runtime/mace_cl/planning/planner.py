@@ -65,10 +65,10 @@ def plan_graph(
     (whether the device has TF32 tensor cores; the graph's data type decides whether they are
     used): ops choose kernels by them, so the runtime and the precompiler must pass those of
     the same device (PlanContext). Shapes (and plan errors) do not depend on them."""
+    graph.validate()  # first: it names an unknown data type
     context = PlanContext(
         device_kind, device_fence, tf32_mma=tf32_mma and allows_tf32_products(graph.data_type)
     )
-    graph.validate()
     shapes: dict[str, Shape] = {}
     for info in graph.inputs:
         try:
