@@ -938,6 +938,27 @@ def test_gpu_tiled_conv_tf32_mma(
         assert_tf32_close(result, x, w, b, conv)
 
 
+def test_tf32_mma_keeps_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NaN input gives NaN outputs under TF32 too, whatever its bits: NVIDIA's GPUs make
+    0x7fffffff, which a careless rounding (add half an ulp, mask) turns into -0.0."""
+    monkeypatch.setattr(engine, "has_tf32_mma", lambda device: True)
+    monkeypatch.setattr(conv_ops, "GPU_TILED_MIN_C4", 0)
+    x, w, b = random_case((1, 16, 6, 6), (8, 16, 3, 3), seed=19)
+    x[0, 3, 2, 2] = np.array(0x7FFFFFFF, np.uint32).view(np.float32)
+    attrs = {"pads": [1, 1, 1, 1]}
+    (result,) = run_node(
+        "Conv",
+        {"x": x, "w": w, "b": b},
+        attrs=attrs,
+        constant_inputs={"w", "b"},
+        plan_kind="gpu",
+        data_type="fp32_tf32",
+    )
+    reached = np.zeros(result.shape[2:], bool)
+    reached[1:4, 1:4] = True  # the 3x3 window around (2, 2)
+    assert np.isnan(result[0][:, reached]).all() and not np.isnan(result[0][:, ~reached]).any()
+
+
 def test_mma_warp_layouts() -> None:
     """Every tile configuration splits into whole mma tiles per warp, as square as they go."""
     for config in {*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFIGS}:
