@@ -1,10 +1,12 @@
 """mace-model-info: what a model file (.mace) holds and which OpenCL programs it needs.
 
 Example:
-    mace-model-info model.mace --device-kind gpu --json
+    mace-model-info model.mace --device-kind gpu --device-fence --tf32-mma --json
 
 Nothing here opens an OpenCL device: the program list comes from the same planner the
-runtime and the precompiler use (mace_cl.planning.planner), for the device kind given.
+runtime and the precompiler use (mace_cl.planning.planner), for the device described: its
+kind, whether DEVICE_FENCE is device-wide there and whether it has TF32 tensor cores
+(PlanContext; an NVIDIA GPU of compute capability 8.0 or later has both).
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="cpu",
         help="plan the programs for this kind of OpenCL device (default: cpu)",
     )
+    parser.add_argument(
+        "--device-fence",
+        action="store_true",
+        help="the device orders stores device-wide (NVIDIA's OpenCL, CPU devices): split-K in one launch",
+    )
+    parser.add_argument(
+        "--tf32-mma",
+        action="store_true",
+        help="the device has TF32 tensor cores (NVIDIA, compute capability 8.0 or later); used only by "
+        "models whose data type accepts TF32 products",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser.parse_args(argv)
 
@@ -44,10 +57,12 @@ def _tensor(info: TensorInfo) -> dict[str, Any]:
     return {"name": info.name, "shape": list(info.shape), "dtype": info.dtype}
 
 
-def describe(model: ModelFile, device_kind: str) -> dict[str, Any]:
+def describe(
+    model: ModelFile, device_kind: str, device_fence: bool = False, tf32_mma: bool = False
+) -> dict[str, Any]:
     """The model's summary as JSON-ready data; raises GraphError or OpError if it cannot be planned."""
     graph = model.graph
-    programs = required_programs(graph, device_kind=device_kind)
+    programs = required_programs(graph, device_kind=device_kind, device_fence=device_fence, tf32_mma=tf32_mma)
     return {
         "metadata": dict(sorted(model.metadata.items())),
         "digest": model.digest,
@@ -57,6 +72,8 @@ def describe(model: ModelFile, device_kind: str) -> dict[str, Any]:
         "constants": len(graph.constants),
         "constant_bytes": sum(int(value.nbytes) for value in graph.constants.values()),
         "device_kind": device_kind,
+        "device_fence": device_fence,
+        "tf32_mma": tf32_mma,
         # The items of mace-precompile --list, so either output can be compared with the other.
         "programs": [
             {"program": spec.name, "options": list(spec.options), "key": spec.key} for spec in programs
@@ -85,7 +102,7 @@ def _text(path: Path, info: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
-        info = describe(read_model(args.model), args.device_kind)
+        info = describe(read_model(args.model), args.device_kind, args.device_fence, args.tf32_mma)
     except (FormatError, GraphError, OpError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -56,6 +56,39 @@ def test_json_lists_tensors_ops_and_the_planners_programs(
     assert info["device_kind"] == kind and info["programs"] == expected
 
 
+def test_device_traits_choose_the_programs_the_device_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On an NVIDIA GPU with tensor cores a fp32_tf32 model's convolution is -DMMA_TF32 and its
+    split-K finishes in one launch: the listing must say so when told, as mace-precompile
+    --list does for that device."""
+    rng = np.random.default_rng(1)
+    graph = Graph(
+        [TensorInfo("x", (1, 64, 7, 7))],
+        [TensorInfo("y", (1, 64, 7, 7))],
+        [Node("Conv", "conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})],
+        {"w": rng.standard_normal((64, 64, 3, 3)).astype(np.float32)},
+        data_type="fp32_tf32",
+    )
+    path = tmp_path / "tf32.mace"
+    write_model(graph, path)
+    listed = {}
+    for flags in ((), ("--device-fence", "--tf32-mma")):
+        assert main([str(path), "--device-kind", "gpu", *flags, "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        listed[flags] = {" ".join([item["program"], *item["options"]]) for item in info["programs"]}
+        expected = required_programs(graph, device_kind="gpu", device_fence=bool(flags), tf32_mma=bool(flags))
+        assert info["programs"] == [
+            {"program": s.name, "options": list(s.options), "key": s.key} for s in expected
+        ]
+        assert info["tf32_mma"] == info["device_fence"] == bool(flags)
+    plain, nvidia = listed[()], listed[("--device-fence", "--tf32-mma")]
+    assert not any("-DMMA_TF32" in key for key in plain) and any(
+        "conv2d_gpu_split_sum" in key or "-DSPLIT_K" in key for key in plain
+    )
+    assert any("-DMMA_TF32" in key and "-DSPLIT_K_LAST_GROUP" in key for key in nvidia)
+
+
 def test_text_names_every_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = _model(tmp_path)
     assert main([str(path)]) == 0
