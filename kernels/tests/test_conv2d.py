@@ -852,17 +852,26 @@ def round_tf32(values: np.ndarray) -> np.ndarray:
     return np.ldexp(rounded, exponent).astype(np.float32)
 
 
-def assert_tf32_close(result: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, conv) -> None:
+def assert_tf32_close(
+    result: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    conv: Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray],
+    residual: np.ndarray | float = 0.0,
+) -> None:
     """TF32 products: each operand is rounded to 11 significant bits, so each product is within
     2^-10 of its float32 value and exact in float32; the sums are float32 (mma's own rounding
-    is not round-to-nearest: 2^-23 per term). ``conv(x, w, b)`` is the float64 reference."""
-    terms = w.shape[1] * math.prod(w.shape[2:]) + 2  # products, the bias, the split sums
-    magnitude = conv(np.abs(x), np.abs(w), None if b is None else np.abs(b))
+    is not round-to-nearest: 2^-23 per term). ``conv(x, w, b)`` is the float64 reference, to
+    which ``residual`` is added (float32, not rounded)."""
+    terms = w.shape[1] * math.prod(w.shape[2:]) + 3  # products, the bias, the residual, the split sums
+    magnitude = conv(np.abs(x), np.abs(w), None if b is None else np.abs(b)) + np.abs(residual)
     sums_error = terms * 2.0**-23 * magnitude
     # Against the float32 reference: the rounding of the operands, stated as the bound.
-    assert np.all(np.abs(result - conv(x, w, b)) <= 2.0**-10 * magnitude + sums_error)
+    assert np.all(np.abs(result - (conv(x, w, b) + residual)) <= 2.0**-10 * magnitude + sums_error)
     # Against TF32 operands: only the sums' error is left, which shows the rounding is TF32's.
-    assert np.all(np.abs(result - conv(round_tf32(x), round_tf32(w), b)) <= sums_error + 1e-30)
+    tf32_operands = conv(round_tf32(x), round_tf32(w), b) + residual
+    assert np.all(np.abs(result - tf32_operands) <= sums_error + 1e-30)
 
 
 # split: one launch (the last work-group adds the slices); split_sum: the two-launch split for
@@ -872,6 +881,7 @@ MMA_CONFIGS = sorted({*conv_ops.GPU_TILED_CONFIGS, *conv_ops.GPU_TILED_KXK_CONFI
 MMA_VARIANTS = [(config, variant) for config in MMA_CONFIGS for variant in ("plain", "split")] + [
     (MMA_CONFIGS[0], "split_sum"),
     (MMA_CONFIGS[0], "fp16_fp32"),
+    (MMA_CONFIGS[0], "residual"),  # a fused residual Add (input 3), also split
 ]
 
 
@@ -889,7 +899,7 @@ def test_gpu_tiled_conv_tf32_mma(
     (kernels/conv2d_gpu.cl), so every tile layout is checked here too. CPU plans never use it."""
     monkeypatch.setattr(engine, "has_tf32_mma", lambda device: True)
     fence = variant != "split_sum"
-    split = variant.startswith("split")
+    split = variant.startswith("split") or variant == "residual"
     monkeypatch.setattr(engine, "has_device_fence", lambda device: fence)
     monkeypatch.setattr(conv_ops, "GPU_TILED_CONFIGS", (config,))
     monkeypatch.setattr(conv_ops, "GPU_TILED_KXK_CONFIGS", (config,))
@@ -902,8 +912,17 @@ def test_gpu_tiled_conv_tf32_mma(
     if data_type == "fp16_fp32":
         x, w, b = (half_rounded(v) for v in (x, w, b))
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
-    node = Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)
-    graph = Graph([TensorInfo("x", x_shape)], [], [node], {"w": w, "b": b}, data_type=data_type)
+
+    def conv(xv: np.ndarray, wv: np.ndarray, bv: np.ndarray | None) -> np.ndarray:
+        return conv_reference(xv, wv, bv, strides, pads, dilations, group)
+
+    inputs = {"x": x, "w": w, "b": b}
+    if variant == "residual":
+        out_shape = conv(x, w, b).shape
+        inputs["r"] = np.random.default_rng(18).uniform(-1, 1, out_shape).astype(np.float32)
+    infos = [TensorInfo(name, v.shape) for name, v in inputs.items() if name in ("x", "r")]
+    node = Node("Conv", "node", list(inputs), ["y"], attrs)
+    graph = Graph(infos, [], [node], {"w": w, "b": b}, data_type=data_type)
     (plan,) = plan_graph(graph, device_kind=plan_kind, device_fence=fence, tf32_mma=True).node_plans
     if plan_kind != "gpu":
         assert all(conv_ops.MMA_TF32_OPTION not in each.program.options for each in plan.launches)
@@ -917,25 +936,17 @@ def test_gpu_tiled_conv_tf32_mma(
     assert [f.kernel for f in finish] == (
         ["conv2d_gpu_split_sum"] if split and steps > 1 and not fence else []
     )
+    assert ("-DRESIDUAL" in launch.program.options) == (variant == "residual")
     graph.data_type = "fp32"  # float32 products only: the same device plans no tensor cores
     (fp32_plan,) = plan_graph(graph, device_kind="gpu", device_fence=fence, tf32_mma=True).node_plans
     assert all(conv_ops.MMA_TF32_OPTION not in each.program.options for each in fp32_plan.launches)
     (result,) = run_node(
-        "Conv",
-        {"x": x, "w": w, "b": b},
-        attrs=attrs,
-        constant_inputs={"w", "b"},
-        plan_kind="gpu",
-        data_type=data_type,
+        "Conv", inputs, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="gpu", data_type=data_type
     )
-
-    def conv(xv: np.ndarray, wv: np.ndarray, bv: np.ndarray | None) -> np.ndarray:
-        return conv_reference(xv, wv, bv, strides, pads, dilations, group)
-
     if data_type == "fp16_fp32":  # half operands are TF32 already; the output is stored in half
         assert_close_half(result, conv(x, w, b))
     else:
-        assert_tf32_close(result, x, w, b, conv)
+        assert_tf32_close(result, x, w, b, conv, inputs.get("r", 0.0))
 
 
 def test_tf32_mma_keeps_nan(monkeypatch: pytest.MonkeyPatch) -> None:
