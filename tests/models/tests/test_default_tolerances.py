@@ -1,7 +1,7 @@
 """mace_model_test without rtol/atol compares with the tolerances of the model's data type,
 which the build's manifest records too.
 
-Runs the test driver on the fp32 and the fp16_fp32 build of one model and reads which
+Runs the test driver on the fp32, fp16_fp32 and fp32_tf32 builds of one model and reads which
 tolerances it applied; a given tolerance still wins over the default.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-FP32_MANIFEST, FP16_MANIFEST, ONNX, DRIVER = (Path(arg) for arg in sys.argv[1:5])
+FP32_MANIFEST, FP16_MANIFEST, TF32_MANIFEST, ONNX, DRIVER = (Path(arg) for arg in sys.argv[1:6])
 
 
 def _driver():
@@ -26,8 +26,8 @@ def _driver():
 
 @pytest.mark.parametrize(
     ("manifest", "data_type"),
-    [(FP32_MANIFEST, "fp32"), (FP16_MANIFEST, "fp16_fp32")],
-    ids=["fp32", "fp16_fp32"],
+    [(FP32_MANIFEST, "fp32"), (FP16_MANIFEST, "fp16_fp32"), (TF32_MANIFEST, "fp32_tf32")],
+    ids=["fp32", "fp16_fp32", "fp32_tf32"],
 )
 def test_defaults_follow_the_data_type(
     manifest: Path, data_type: str, capsys: pytest.CaptureFixture[str]
@@ -46,6 +46,7 @@ def test_the_manifests_record_the_data_type() -> None:
 
     assert read_manifest(FP32_MANIFEST).data_type == "fp32"
     assert read_manifest(FP16_MANIFEST).data_type == "fp16_fp32"
+    assert read_manifest(TF32_MANIFEST).data_type == "fp32_tf32"
 
 
 def test_a_given_tolerance_wins(capsys: pytest.CaptureFixture[str]) -> None:
