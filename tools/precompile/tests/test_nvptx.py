@@ -364,20 +364,25 @@ def test_cross_compile_is_deterministic_and_every_kernel_is_real(tmp_path: Path)
     assert {"nchw_to_nhwc4", "nhwc4_to_nchw"} <= set(ptx_kernel_names(layout.binary))
 
 
+def _conv3x3_model(path: Path, c_in: int, c_out: int, size: int, data_type: str = "fp32") -> Path:
+    """One padded 3x3 Conv of random weights (GPU plans run it as conv2d_gpu_tiled)."""
+    graph = Graph(
+        inputs=[TensorInfo("x", (1, c_in, size, size))],
+        outputs=[TensorInfo("y", (1, c_out, size, size))],
+        nodes=[Node("Conv", "conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})],
+        constants={"w": np.random.default_rng(5).standard_normal((c_out, c_in, 3, 3)).astype(np.float32)},
+        data_type=data_type,
+    )
+    write_model(graph, path)
+    return path
+
+
 @needs_clang
 def test_split_k_fence_is_device_wide_in_cross_compiled_ptx(tmp_path: Path) -> None:
     """A split-K convolution's last work-group reads the others' sums: the cross-compiled PTX
     must order them with membar.gl (common.h's DEVICE_FENCE), not libclc's mem_fence, a
     work-group-wide membar.cta."""
-    rng = np.random.default_rng(5)
-    graph = Graph(
-        inputs=[TensorInfo("x", (1, 80, 7, 7))],
-        outputs=[TensorInfo("y", (1, 64, 7, 7))],
-        nodes=[Node("Conv", "conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})],
-        constants={"w": rng.standard_normal((64, 80, 3, 3)).astype(np.float32)},
-    )
-    model = tmp_path / "model.mace"
-    write_model(graph, model)
+    model = _conv3x3_model(tmp_path / "model.mace", c_in=80, c_out=64, size=7)  # few pixels: split
     result = _cross_compile(model, tmp_path / "model.bin")
     assert result.returncode == 0, result.stderr
     by_key = next(iter(read_compiled_programs(tmp_path / "model.bin").devices.values()))
@@ -392,26 +397,13 @@ PTXAS = os.environ.get("MACE_PTXAS", "")
 needs_ptxas = pytest.mark.skipif(not PTXAS, reason="run under Bazel, which provides ptxas (MACE_PTXAS)")
 
 
-def _tf32_model(path: Path, data_type: str) -> Path:
-    rng = np.random.default_rng(6)
-    graph = Graph(
-        inputs=[TensorInfo("x", (1, 32, 14, 14))],
-        outputs=[TensorInfo("y", (1, 64, 14, 14))],
-        nodes=[Node("Conv", "conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})],
-        constants={"w": rng.standard_normal((64, 32, 3, 3)).astype(np.float32)},
-        data_type=data_type,
-    )
-    write_model(graph, path)
-    return path
-
-
 @needs_clang
 @needs_ptxas
 def test_tf32_tensor_cores_only_where_the_arch_and_the_data_type_allow(tmp_path: Path) -> None:
     """A model of data_type fp32_tf32 cross-compiled for sm_80 or later gets the -DMMA_TF32
     convolution, whose inline mma.sync ptxas must accept; for sm_75, or for data_type fp32,
     the FMA one."""
-    tf32 = _tf32_model(tmp_path / "tf32.mace", "fp32_tf32")
+    tf32 = _conv3x3_model(tmp_path / "tf32.mace", c_in=32, c_out=64, size=14, data_type="fp32_tf32")
     result = _cross_compile(tf32, tmp_path / "tf32.bin", "--ptxas", PTXAS, "--sass-arch", "sm_90")
     assert result.returncode == 0, result.stderr
     programs = read_compiled_programs(tmp_path / "tf32.bin")
@@ -421,7 +413,8 @@ def test_tf32_tensor_cores_only_where_the_arch_and_the_data_type_allow(tmp_path:
     ptx = next(by_key for identity, by_key in programs.devices.items() if nvptx_target_capability(identity))
     (text,) = [p.binary.decode(errors="replace") for key, p in ptx.items() if key.startswith("conv2d_gpu")]
     assert "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32" in text
-    for model, arch in ((tf32, "sm_75"), (_tf32_model(tmp_path / "fp32.mace", "fp32"), "sm_90")):
+    fp32 = _conv3x3_model(tmp_path / "fp32.mace", c_in=32, c_out=64, size=14)
+    for model, arch in ((tf32, "sm_75"), (fp32, "sm_90")):
         result = _cross_compile(model, tmp_path / "plain.bin", "--arch", arch)
         assert result.returncode == 0, result.stderr
         by_key = next(iter(read_compiled_programs(tmp_path / "plain.bin").devices.values()))
