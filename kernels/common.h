@@ -58,17 +58,24 @@ typedef float4 raw4_t;
 #endif
 #define LOADA4(i, p) UNPACK4(RAW_LOADA4(i, p))
 
+/* ---- PTX -------------------------------------------------------------------------
+ * PTX_TARGET: the program compiles to NVIDIA's PTX, so inline PTX assembly is accepted:
+ * NVIDIA's OpenCL compiler (it alone defines cl_nv_pragma_unroll) or clang's nvptx target
+ * (__NVPTX__), which the nvptx toolchains cross-compile with. */
+#if defined(cl_nv_pragma_unroll) || defined(__NVPTX__)
+#define PTX_TARGET 1
+#endif
+
 /* ---- device-wide ordering ------------------------------------------------------
  * DEVICE_FENCE(): this work-item's global memory accesses before it are seen by every
  * work-group before those after it, for kernels where one work-group reads what others
  * wrote in the same launch (after counting their arrivals with a global atomic).
  * OpenCL C 1.2 has no device scope; NVIDIA's compiler (and libclc for clang's nvptx
- * target, which the nvptx toolchains cross-compile with) make mem_fence(CLK_GLOBAL_MEM_FENCE)
- * a membar.cta, which orders accesses for the work-group only, so there the fence is PTX's
- * membar.gl as inline assembly (cl_nv_pragma_unroll is defined by NVIDIA's compiler alone,
- * __NVPTX__ by clang for that target). kernels/tests/test_conv2d.py checks the driver's
- * PTX on an NVIDIA GPU, tools/precompile/tests/test_nvptx.py the cross-compiled PTX. */
-#if defined(cl_nv_pragma_unroll) || defined(__NVPTX__)
+ * target) make mem_fence(CLK_GLOBAL_MEM_FENCE) a membar.cta, which orders accesses for
+ * the work-group only, so on a PTX_TARGET the fence is PTX's membar.gl as inline assembly.
+ * kernels/tests/test_conv2d.py checks the driver's PTX on an NVIDIA GPU,
+ * tools/precompile/tests/test_nvptx.py the cross-compiled PTX. */
+#ifdef PTX_TARGET
 #define DEVICE_FENCE() __asm__ volatile("membar.gl;" ::: "memory")
 #else
 #define DEVICE_FENCE() mem_fence(CLK_GLOBAL_MEM_FENCE)

@@ -277,7 +277,7 @@ inline float4 round_tf32(float4 v) {
 }
 #define TO_OPERAND(v) round_tf32(v)
 
-#if defined(cl_nv_pragma_unroll) || defined(__NVPTX__)
+#ifdef PTX_TARGET
 /* d += a b over one 16x8x8 tile: a (16x8, row major) and b (8x8, column major) as PTX
  * lays their fragments out over the warp's lanes. */
 #define MMA_16X8X8(d, a, b)                                                           \
@@ -343,7 +343,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
   __local float4 ws[CHUNK * 4][TILE_N + W_PAD];
 #ifdef MMA_TF32
   __local float4 sums[TILE_M * C_STRIDE / 4]; /* the warps' sums, for the stores below */
-#if !defined(cl_nv_pragma_unroll) && !defined(__NVPTX__)
+#ifndef PTX_TARGET
   __local float mma_exchange[MMA_WARPS][32 * 6];
 #endif
 #endif
