@@ -33,6 +33,8 @@
  *              global size (C4, N), either rounded up (work-items past the end return).
  * squeeze_excite: a global average pool and the two 1x1 Convs of a squeeze-excite
  *              gate in one work-group per batch item (see the kernel).
+ * se_squeeze, se_excite: the same gate over many work-groups, for GPUs, in two
+ *              launches (see the kernels).
  *
  * in and out are data_t (common.h: half with -DSTORAGE_HALF). */
 #include "common.h"
@@ -344,4 +346,153 @@ __kernel void squeeze_excite(__global data_t *out, SE_SOURCE, int pixels, int pa
     STORE4(zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), ob, out_channels),
            n * out_blocks + ob, out);
   }
+}
+
+/* se_squeeze and se_excite: a squeeze-excite gate (as squeeze_excite above) spread over
+ * many work-groups, for GPUs, where one work-group per image leaves all but one SM idle
+ * and runs the two matrix-vector products as long serial loops. Since the first 1x1 Conv
+ * is linear, it can be applied to partial sums:
+ *
+ * se_squeeze: work-group (g, n * parts + part) sums the pixels of its part for the
+ *   channel blocks [g * group_blocks, (g + 1) * group_blocks) (group_blocks a power of
+ *   two dividing the local size; the other local work-items share the pixels), then
+ *   writes, for every hidden row r, sum over those blocks of w1[r] . sum:
+ *     partial[(n * count + g * parts + part) * hidden_size + r],  count = groups * parts.
+ *   Global size (groups * L, N * parts), local size (L, 1); sums: L float4.
+ *   -DSE_LAST_GROUP: the work-group that finishes image n last (counted in arrivals[n],
+ *   zero before the launch and after it) also computes its gate, as se_excite's work-group
+ *   0 would with out_group_blocks (and nothing more to launch): more arguments, from
+ *   `out` on, and the local buffers hidden (hidden_size floats), row_sums (L floats).
+ * se_excite: work-group (g, n) adds up image n's `count` partials of every hidden row
+ *   (row_slices work-items per row, a power of two dividing L), divides by the pixels,
+ *   adds b1 and activates into `hidden`; then computes the gate for the output blocks
+ *   [g * group_blocks, (g + 1) * group_blocks), L / group_blocks work-items sharing each
+ *   block's hidden rows. Global size (groups * L, N), local size (L, 1).
+ * Requires -DPOOL_AVG. */
+inline void se_hidden(volatile __global const float *image, int count, int pixels,
+                      __global const data_t *b1, int hidden_size, float hidden_alpha,
+                      float hidden_beta, int row_slices, __local float *hidden,
+                      __local float *row_sums) {
+  const int lid = get_local_id(0);
+  const int rows = get_local_size(0) / row_slices; /* hidden rows per pass */
+  for (int r0 = 0; r0 < hidden_size; r0 += rows) {
+    const int r = r0 + lid / row_slices, k = lid % row_slices;
+    float acc = 0.0f;
+    if (r < hidden_size) {
+      for (int q = k; q < count; q += row_slices) acc += image[q * hidden_size + r];
+    }
+    row_sums[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (k == 0 && r < hidden_size) {
+      float total = 0.0f;
+      for (int j = 0; j < row_slices; ++j) total += row_sums[lid + j];
+      hidden[r] = ACTIVATE_AS(HIDDEN_ACTIVATION, total / (float)pixels + LOAD1(r, b1), hidden_alpha,
+                              hidden_beta);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+}
+
+/* The gate of image n for output blocks [g * group_blocks, (g + 1) * group_blocks), for g =
+ * first, first + stride, ... while there are blocks. */
+inline void se_gate_blocks(__global data_t *out, int n, __global const data_t *w2,
+                           __global const data_t *b2, int hidden_size, int out_channels,
+                           float act_alpha, float act_beta, int group_blocks, int first, int stride,
+                           __local const float *hidden, __local float4 *sums) {
+  const int lid = get_local_id(0);
+  const int out_blocks = channel_blocks(out_channels);
+  const int slices = get_local_size(0) / group_blocks;
+  const int c = lid % group_blocks, k = lid / group_blocks;
+  for (int g = first; g * group_blocks < out_blocks; g += stride) {
+    const int ob = g * group_blocks + c;
+    float4 acc = (float4)(0.0f);
+    if (ob < out_blocks) {
+      for (int r = k; r < hidden_size; r += slices) acc += hidden[r] * LOADA4(r * out_blocks + ob, w2);
+    }
+    sums[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int step = slices >> 1; step > 0; step >>= 1) {
+      if (k < step) sums[lid] += sums[lid + step * group_blocks];
+      barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (k == 0 && ob < out_blocks) {
+      acc = sums[lid] + LOADA4(ob, b2);
+      STORE4(zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), ob, out_channels),
+             n * out_blocks + ob, out);
+    }
+  }
+}
+
+#ifdef SE_LAST_GROUP
+#define SE_GATE_PARAMS                                                                        \
+  , __global data_t *out, __global const data_t *b1, float hidden_alpha, float hidden_beta,  \
+      __global const data_t *w2, __global const data_t *b2, int out_channels, float act_alpha, \
+      float act_beta, int row_slices, int out_group_blocks, __global int *arrivals,           \
+      __local float *hidden, __local float *row_sums
+#else
+#define SE_GATE_PARAMS
+#endif
+__kernel void se_squeeze(__global float *partial, __global const data_t *x, int pixels, int parts,
+                         int channels, __global const data_t *w1, int hidden_size, int group_blocks,
+                         __local float4 *sums SE_GATE_PARAMS) {
+#ifdef SE_LAST_GROUP
+  __local int arrived; /* image n's arrival count before this group's */
+#endif
+  const int lid = get_local_id(0);
+  const int slices = get_local_size(0) / group_blocks;
+  const int c = lid % group_blocks, k = lid / group_blocks;
+  const int g = get_group_id(0), count = get_num_groups(0) * parts;
+  const int n = get_group_id(1) / parts, part = get_group_id(1) % parts;
+  const int blocks = channel_blocks(channels);
+  const int first = g * group_blocks;
+  const int per_part = (pixels + parts - 1) / parts;
+  const int begin = part * per_part, end = min(begin + per_part, pixels);
+  float4 acc = (float4)(0.0f);
+  if (first + c < blocks) {
+    for (int p = begin + k; p < end; p += slices) acc += LOAD4((n * pixels + p) * blocks + first + c, x);
+  }
+  sums[lid] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int step = slices >> 1; step > 0; step >>= 1) {
+    if (k < step) sums[lid] += sums[lid + step * group_blocks];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const int width = min(group_blocks, blocks - first);
+  __global float *image = partial + n * count * hidden_size;
+  for (int r = lid; r < hidden_size; r += get_local_size(0)) {
+    float4 h = (float4)(0.0f);
+    for (int j = 0; j < width; ++j) h += LOADA4(r * blocks + first + j, w1) * sums[j];
+    image[(g * parts + part) * hidden_size + r] = h.x + h.y + h.z + h.w;
+  }
+#ifdef SE_LAST_GROUP
+  /* Every work-item's partials reach global memory before its group is counted. */
+  DEVICE_FENCE();
+  barrier(CLK_GLOBAL_MEM_FENCE);
+  if (lid == 0) {
+    DEVICE_FENCE();
+    arrived = atomic_inc(arrivals + n);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (arrived != count - 1) return; /* not the last of image n: done */
+  DEVICE_FENCE(); /* the other groups' partials, counted before, are read after */
+  if (lid == 0) arrivals[n] = 0;
+  /* se_hidden reads through a volatile pointer: from global memory, not a stale cache. */
+  se_hidden(image, count, pixels, b1, hidden_size, hidden_alpha, hidden_beta, row_slices, hidden,
+            row_sums);
+  se_gate_blocks(out, n, w2, b2, hidden_size, out_channels, act_alpha, act_beta, out_group_blocks, 0,
+                 1, hidden, sums);
+#endif
+}
+
+__kernel void se_excite(__global data_t *out, __global const float *partial, int count, int pixels,
+                        __global const data_t *b1, int hidden_size, float hidden_alpha,
+                        float hidden_beta, __global const data_t *w2, __global const data_t *b2,
+                        int out_channels, float act_alpha, float act_beta, int row_slices,
+                        int group_blocks, __local float *hidden, __local float *row_sums,
+                        __local float4 *sums) {
+  const int n = get_group_id(1);
+  se_hidden(partial + n * count * hidden_size, count, pixels, b1, hidden_size, hidden_alpha,
+            hidden_beta, row_slices, hidden, row_sums);
+  se_gate_blocks(out, n, w2, b2, hidden_size, out_channels, act_alpha, act_beta, group_blocks,
+                 get_group_id(0), get_num_groups(0), hidden, sums);
 }

@@ -12,11 +12,13 @@ import pytest
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
+from mace_cl.execution import engine
+from mace_cl.execution.engine import MaceRuntime
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.ops import pooling as pooling_ops
-from mace_cl.planning.ops.base import IntArg, OpError
+from mace_cl.planning.ops.base import CounterArg, IntArg, OpError, OpPlan
 from mace_cl.planning.planner import plan_graph
-from mace_cl.testing import assert_close_half, half_rounded, run_node
+from mace_cl.testing import assert_close_half, device_under_test, half_rounded, plan_kind_under_test, run_node
 
 # Max pooling picks an input value, so it is exact. Averages sum at most a few dozen
 # float32 values in [-1, 1] in another order than the float64 reference and divide
@@ -335,21 +337,42 @@ def _se_reference(x, w1, b1, w2, b2, hidden_activation) -> np.ndarray:
 _SE_HIDDEN = {"relu": lambda v: np.maximum(v, 0.0), "swish": lambda v: v * _sigmoid(v), "": lambda v: v}
 
 
-# (x shape, hidden size S, C_out, hidden activation, biases given)
+# (x shape, hidden size S, C_out, hidden activation, biases given); "GPU:" what the GPU
+# plan's se_squeeze / se_excite work-groups cover (SE_SQUEEZE_BLOCKS = 8 channel blocks).
 SE_CASES = [
     ((1, 16, 7, 7), 4, 16, "relu", True),  # small: reads x directly
     ((2, 6, 3, 5), 3, 6, "swish", True),  # two images, channels mid-block
-    ((1, 24, 56, 56), 8, 24, "swish", True),  # many pixels: global_pool_wg parts first
-    ((1, 300, 2, 2), 75, 300, "relu", False),  # more channel blocks than work-items (CPU), no biases
-    ((1, 40, 4, 4), 300, 13, "", True),  # more hidden rows than a pass holds; C_out != C
+    # many pixels: global_pool_wg parts first (CPU); GPU: 24 pixel parts
+    ((1, 24, 56, 56), 8, 24, "swish", True),
+    # more channel blocks than work-items (CPU), no biases; GPU: 10 channel slices, the
+    # last of 3 blocks; 10 output slices
+    ((1, 300, 2, 2), 75, 300, "relu", False),
+    # more hidden rows than a pass holds; C_out != C
+    ((1, 40, 4, 4), 300, 13, "", True),
+    # GPU: two images x 2 channel slices x 7 pixel parts (the last part shorter)
+    ((2, 40, 30, 30), 10, 40, "relu", True),
 ]
 
 
+# GPU plans: with a device fence se_squeeze's last work-group computes the gate, without
+# se_excite does (the runtime plans for the device under test as if it had or lacked one).
+@pytest.mark.parametrize("fence", [True, False], ids=["fence", "no_fence"])
 @pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
 @pytest.mark.parametrize(("shape", "hidden", "out", "activation", "biases"), SE_CASES, ids=str)
 def test_squeeze_excite(
-    shape: tuple[int, ...], hidden: int, out: int, activation: str, biases: bool, data_type: str
+    shape: tuple[int, ...],
+    hidden: int,
+    out: int,
+    activation: str,
+    biases: bool,
+    data_type: str,
+    fence: bool,
+    plan_kind: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if plan_kind != "gpu" and not fence:
+        pytest.skip("the fence only changes GPU plans")
+    monkeypatch.setattr(engine, "has_device_fence", lambda device: fence)
     channels = shape[1]
     rng = np.random.default_rng(channels + hidden)
     x = random_input(shape, seed=channels)
@@ -372,21 +395,98 @@ def test_squeeze_excite(
         np.testing.assert_allclose(result, expected, rtol=0, atol=2**-11)
 
 
-@pytest.mark.parametrize(
-    ("shape", "kernels"),
-    [((1, 16, 7, 7), ["squeeze_excite"]), ((1, 32, 112, 112), ["global_pool_wg", "squeeze_excite"])],
-)
-def test_squeeze_excite_reads_x_directly_unless_large(shape: tuple[int, ...], kernels: list[str]) -> None:
+@pytest.mark.parametrize("shape", [(2, 40, 30, 30), (1, 300, 2, 2)])
+def test_squeeze_excite_runs_again_with_the_same_bits(shape: tuple[int, ...]) -> None:
+    # The last work-group sets its image's arrival count back to zero for the next run (a
+    # count left over would leave the next run's gate unwritten: new inputs show it), and
+    # adds the partial sums in one order whichever group it is (the same inputs, the same bits).
+    channels = shape[1]
+    rng = np.random.default_rng(3)
+    constants = {
+        "w1": rng.standard_normal((5, channels, 1, 1)).astype(np.float32),
+        "w2": rng.standard_normal((channels, 5, 1, 1)).astype(np.float32),
+    }
+    node = Node("SqueezeExcite", "se", ["x", "w1", "", "w2", ""], ["y"], {"activation": "sigmoid"})
+    graph = Graph([TensorInfo("x", shape)], [TensorInfo("y", (shape[0], channels, 1, 1))], [node], constants)
+    runtime = MaceRuntime(graph, device=device_under_test(), plan_kind=plan_kind_under_test())
+    results: dict[int, np.ndarray] = {}
+    for seed in (4, 5, 4, 5):
+        x = random_input(shape, seed=seed)
+        result = runtime.run_dict({"x": x})["y"]
+        expected = _se_reference(x, constants["w1"], None, constants["w2"], None, _SE_HIDDEN[""])
+        np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(result, results.setdefault(seed, result))
+
+
+def _plan_se(shape: tuple[int, ...], hidden: int, device_kind: str = "gpu", fence: bool = False) -> OpPlan:
     channels = shape[1]
     constants = {
-        "w1": np.ones((4, channels, 1, 1), np.float32),
-        "w2": np.ones((channels, 4, 1, 1), np.float32),
+        "w1": np.ones((hidden, channels, 1, 1), np.float32),
+        "w2": np.ones((channels, hidden, 1, 1), np.float32),
     }
     node = Node("SqueezeExcite", "se", ["x", "w1", "", "w2", ""], ["y"], {"activation": "sigmoid"})
     graph = Graph([TensorInfo("x", shape)], [], [node], constants)
-    launches = plan_graph(graph, device_kind="gpu").node_plans[0].launches
+    return plan_graph(graph, device_kind=device_kind, device_fence=fence).node_plans[0]
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernels"),
+    [((1, 16, 7, 7), ["squeeze_excite"]), ((1, 32, 56, 56), ["global_pool_wg", "squeeze_excite"])],
+)
+def test_squeeze_excite_reads_x_directly_unless_large(shape: tuple[int, ...], kernels: list[str]) -> None:
+    launches = _plan_se(shape, 4, "cpu").launches
     assert [launch.kernel for launch in launches] == kernels
     assert ("-DSE_DIRECT" in launches[-1].program.options) == (len(kernels) == 1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "hidden", "squeeze_groups", "excite_groups"),
+    [
+        # EfficientNet-B0's widest gate: 288 channel blocks in 36 slices, 49 pixels in one
+        # part; 48 hidden rows, 16 per output block, so 16 output blocks per work-group.
+        ((1, 1152, 7, 7), 48, (36, 1), (18, 1)),
+        # Its first: 8 blocks, 12544 pixels in 98 parts of 128; hidden 8 -> 2 rows per block,
+        # and 128 blocks per work-group would be more than the 8 there are.
+        ((1, 32, 112, 112), 8, (1, 98), (1, 1)),
+        # Two images: each its own parts.
+        ((2, 96, 56, 56), 4, (3, 2 * 24), (1, 2)),
+    ],
+)
+def test_squeeze_excite_gpu_work_groups(
+    shape: tuple[int, ...],
+    hidden: int,
+    squeeze_groups: tuple[int, int],
+    excite_groups: tuple[int, int],
+) -> None:
+    squeeze, excite = _plan_se(shape, hidden).launches
+    assert (squeeze.kernel, excite.kernel) == ("se_squeeze", "se_excite")
+    for launch, groups in ((squeeze, squeeze_groups), (excite, excite_groups)):
+        assert launch.local_size == (pooling_ops.SE_GPU_LOCAL_SIZE, 1)
+        assert (launch.global_size[0] // launch.local_size[0], launch.global_size[1]) == groups
+
+
+@pytest.mark.parametrize(
+    ("shape", "squeeze_groups", "out_group_blocks"),
+    [
+        # 1024 work-items: 128 per channel block, so the 12544 pixels go in 24 parts of 512+;
+        # the last group's 1024 work-items cover the 8 output blocks, 128 per block.
+        ((1, 32, 112, 112), (1, 24), 8),
+        # 288 output blocks in one pass of 512 (two work-items per block).
+        ((1, 1152, 7, 7), (36, 1), 512),
+        ((3, 1152, 7, 7), (36, 3), 512),
+    ],
+)
+def test_squeeze_excite_last_group_computes_the_gate(
+    shape: tuple[int, ...], squeeze_groups: tuple[int, int], out_group_blocks: int
+) -> None:
+    plan = _plan_se(shape, 8, fence=True)
+    (squeeze,) = plan.launches
+    assert squeeze.kernel == "se_squeeze" and "-DSE_LAST_GROUP" in squeeze.program.options
+    assert squeeze.local_size == (pooling_ops.SE_LAST_GROUP_LOCAL_SIZE, 1)
+    assert (squeeze.global_size[0] // squeeze.local_size[0], squeeze.global_size[1]) == squeeze_groups
+    assert plan.counters == {pooling_ops.SE_ARRIVALS: shape[0]}
+    counter = squeeze.args.index(CounterArg(pooling_ops.SE_ARRIVALS))
+    assert squeeze.args[counter - 1] == IntArg(out_group_blocks)  # the last argument before it
 
 
 def test_squeeze_excite_rejects_mismatched_weights() -> None:

@@ -18,6 +18,7 @@ from mace_cl.planning.layout import channel_blocks
 from mace_cl.planning.ops.base import (
     SHAPES_CONTEXT,
     ConstantArg,
+    CounterArg,
     IntArg,
     KernelArg,
     KernelLaunch,
@@ -244,13 +245,26 @@ def plan_global_pool(node: Node, inputs: list[PlanInput], context: PlanContext =
     return OpPlan(output_shapes=[out_shape], launches=[launch])
 
 
-# squeeze_excite: work-items per batch item by plan kind (one work-group each); reading x
-# directly while each work-item reads at most SE_DIRECT_LOADS float4s, else after
-# global_pool_wg -DPOOL_PARTIAL (more work-groups for the pixels, one more launch).
-SE_LOCAL_SIZE = {"gpu": 256}
-SE_DEFAULT_LOCAL_SIZE = 64
+# squeeze_excite (plans for other devices than GPUs): one work-group of SE_LOCAL_SIZE work-items per batch item;
+# reading x directly while each work-item reads at most SE_DIRECT_LOADS float4s, else
+# after global_pool_wg -DPOOL_PARTIAL (more work-groups for the pixels, one more launch).
+SE_LOCAL_SIZE = 64
 SE_DIRECT_LOADS = 64
 SE_FC_MIN_BLOCKS = 4  # input channel blocks per work-item of the hidden layer, at least
+# se_squeeze (+ se_excite) (GPU plans): work-groups of SE_GPU_LOCAL_SIZE work-items, or
+# with a device fence (PlanContext.device_fence) SE_LAST_GROUP_LOCAL_SIZE, whose last
+# work-group computes the whole gate (one launch; more work-items for that tail). The
+# squeeze's work-groups take SE_SQUEEZE_BLOCKS channel blocks each, and the pixels in
+# parts of at least SE_MIN_PART_LOADS float4s per work-item until there are
+# GLOBAL_POOL_TARGET_GROUPS work-groups; se_excite's work-items take about SE_EXCITE_ROWS
+# hidden rows each.
+SE_GPU_LOCAL_SIZE = 256
+SE_LAST_GROUP_LOCAL_SIZE = 1024
+SE_SQUEEZE_BLOCKS = 8
+SE_MIN_PART_LOADS = 4
+SE_EXCITE_ROWS = 4
+SE_PARTIAL_SCRATCH = "se_partial"  # OpPlan.scratch_bytes key of se_squeeze's sums
+SE_ARRIVALS = "se_arrivals"  # OpPlan.counters key: se_squeeze's groups finished per image
 
 
 @register_op("SqueezeExcite", needs_context=True, internal=True)
@@ -295,12 +309,17 @@ def plan_squeeze_excite(node: Node, inputs: list[PlanInput], context: PlanContex
         np.zeros((1, out_channels), np.float32) if b2 is None else b2.reshape(1, -1), out_blocks
     ).reshape(-1)
 
-    size = SE_LOCAL_SIZE.get(context.device_kind, SE_DEFAULT_LOCAL_SIZE)
-    direct = blocks * pixels <= SE_DIRECT_LOADS * size
     options: tuple[str, ...] = ("-DPOOL_AVG", *fused_activation(node).build_options())
     hidden = fused_activation(node, "hidden_")
     if hidden.kind != "none":
         options += (f"-DHIDDEN_ACTIVATION=ACT_{ACTIVATIONS[hidden.kind].macro}",)
+    if context.gpu:
+        _squeeze_excite_gpu(
+            plan, node, inputs[0].name, x.shape, hidden_size, out_channels, options, context.device_fence
+        )
+        return plan
+    size = SE_LOCAL_SIZE
+    direct = blocks * pixels <= SE_DIRECT_LOADS * size
     source: KernelArg
     if direct:
         options += ("-DSE_DIRECT",)
@@ -341,6 +360,100 @@ def plan_squeeze_excite(node: Node, inputs: list[PlanInput], context: PlanContex
         )
     )
     return plan
+
+
+def _power_of_two_at_most(value: int) -> int:
+    return 1 << (max(1, value).bit_length() - 1)
+
+
+def _power_of_two_at_least(value: int) -> int:
+    return 1 << (max(1, value) - 1).bit_length()
+
+
+def _squeeze_excite_gpu(
+    plan: OpPlan,
+    node: Node,
+    x: str,
+    shape: tuple[int, ...],
+    hidden_size: int,
+    out_channels: int,
+    options: tuple[str, ...],
+    last_group_finishes: bool,
+) -> None:
+    """se_squeeze over channel slices and pixel parts, its partial sums in a scratch buffer
+    of ``plan``; then its last work-group (``last_group_finishes``, with counters of
+    ``plan``) or se_excite over output slices computes the gate."""
+    batch, channels, height, width = shape
+    blocks, out_blocks, pixels = channel_blocks(channels), channel_blocks(out_channels), height * width
+    size = SE_LAST_GROUP_LOCAL_SIZE if last_group_finishes else SE_GPU_LOCAL_SIZE
+    group_blocks = min(SE_SQUEEZE_BLOCKS, _power_of_two_at_least(blocks))
+    groups = -(-blocks // group_blocks)
+    part_pixels = size // group_blocks * SE_MIN_PART_LOADS
+    parts = max(1, min(GLOBAL_POOL_TARGET_GROUPS // (groups * batch), pixels // part_pixels))
+    count = groups * parts
+    plan.scratch_bytes[SE_PARTIAL_SCRATCH] = batch * count * hidden_size * 4  # float each
+    # se_excite's work-items per hidden row while adding the partials up (all rows in one
+    # pass where they fit), and per output block: about SE_EXCITE_ROWS rows each, or in the
+    # last group as few as put every block in one pass.
+    row_slices = min(_power_of_two_at_most(size // hidden_size), _power_of_two_at_least(count))
+    if last_group_finishes:
+        out_group_blocks = min(size, _power_of_two_at_least(out_blocks))
+    else:
+        slices = min(size, _power_of_two_at_least(-(-hidden_size // SE_EXCITE_ROWS)))
+        out_group_blocks = min(size // slices, _power_of_two_at_least(out_blocks))
+    gate_args = (
+        ConstantArg("b1"),
+        *fused_activation(node, "hidden_").kernel_args(),
+        ConstantArg("w2"),
+        ConstantArg("b2"),
+        IntArg(out_channels),
+        *fused_activation(node).kernel_args(),
+        IntArg(row_slices),
+        IntArg(out_group_blocks),
+    )
+    squeeze_args: tuple[KernelArg, ...] = (
+        ScratchArg(SE_PARTIAL_SCRATCH),
+        TensorArg(x),
+        IntArg(pixels),
+        IntArg(parts),
+        IntArg(channels),
+        ConstantArg("w1"),
+        IntArg(hidden_size),
+        IntArg(group_blocks),
+        LocalMemArg(size * 16),
+    )
+    hidden_locals = (LocalMemArg(hidden_size * 4), LocalMemArg(size * 4))
+    if last_group_finishes:
+        plan.counters[SE_ARRIVALS] = batch
+        squeeze_args += (OutputArg(0), *gate_args, CounterArg(SE_ARRIVALS), *hidden_locals)
+        options += ("-DSE_LAST_GROUP",)
+    program = ProgramSpec("pooling", options)
+    plan.launches.append(
+        KernelLaunch(
+            program, "se_squeeze", (groups * size, batch * parts), squeeze_args, local_size=(size, 1)
+        )
+    )
+    if last_group_finishes:
+        return
+    plan.launches.append(
+        KernelLaunch(
+            program,
+            "se_excite",
+            (-(-out_blocks // out_group_blocks) * size, batch),
+            (
+                OutputArg(0),
+                ScratchArg(SE_PARTIAL_SCRATCH),
+                IntArg(count),
+                IntArg(pixels),
+                gate_args[0],
+                IntArg(hidden_size),
+                *gate_args[1:],
+                *hidden_locals,
+                LocalMemArg(size * 16),
+            ),
+            local_size=(size, 1),
+        )
+    )
 
 
 def _se_constant(node: Node, item: PlanInput, name: str) -> np.ndarray | None:

@@ -4,7 +4,8 @@ MobileNetV3 and EfficientNet compute, per block, GlobalAveragePool -> 1x1 Conv
 (activation) -> 1x1 Conv (a sigmoid-like activation): a per-channel gate from a few
 thousand multiply-adds, in three to four launches whose cost is mostly launching. The
 runtime's SqueezeExcite does all of it in one work-group per image (kernels/pooling.cl's
-squeeze_excite; over many pixels a partial pooling launch comes first).
+squeeze_excite; over many pixels a partial pooling launch comes first), or on GPUs in two
+launches of many work-groups (se_squeeze, se_excite).
 
 The pool must have no fused activation; each Conv must be a 1x1 (stride 1, no padding,
 group 1) with constant weights and an optional constant bias, no residual or input scale,
