@@ -21,6 +21,8 @@
  *             pack_depthwise_filter): data_t filter[C4][KH * KW][4]; bias data_t[C4 * 4].
  *             depthwise_conv2d's four outputs per work-item reuse loaded columns, but at
  *             batch 1 they leave a GPU with too few work-items to hide memory latency.
+ * depthwise_se_gpu  depthwise_gpu's output and, from it, a squeeze-excite gate (the internal
+ *             DepthwiseSqueezeExcite op) in one launch; see the kernel.
  * fc_gpu      out[row] = bias + W x[row] for few rows (fully-connected layers, 1x1
  *             convolutions of a handful of pixels). One work-group per (output block,
  *             row): its get_local_size(0) work-items (a power of two) split the input
@@ -28,6 +30,7 @@
  *             [OC4][C_in4 * 4][4] (ops/conv.py pack_blocked_filter with span C_in4).
  *             Global size (OC4 * L, rows), local size (L, 1), scratch L float4. */
 #include "common.h"
+#include "se_gate.h"
 
 #ifdef RESIDUAL
 #define RESIDUAL_PARAM , __global const data_t *residual
@@ -150,6 +153,90 @@ __kernel void depthwise_gpu(__global data_t *out, __global const data_t *in,
   }
   const float4 v = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), cb, channels);
   STORE4(v, (nh * out_w + ow) * c4 + cb, out);
+}
+
+/* depthwise_se_gpu: depthwise_gpu's output `out` (arguments up to act_beta as there) and
+ * the squeeze-excite gate of that output (pooling.cl's se_squeeze -DSE_LAST_GROUP, from
+ * `gate` on, its activations -DHIDDEN_ACTIVATION and -DGATE_ACTIVATION) in one launch.
+ * Work-group (g, q, n), local size (G, P, 1) with G a power of two dividing it and P
+ * a power of two, computes channel blocks [g * G, (g + 1) * G) at output pixels [q * P,
+ * (q + 1) * P) of image n, sums them per block over its pixels and writes, per hidden row
+ * r, those sums times w1's columns to partial[(n * count + q * groups + g) * hidden_size +
+ * r] (count: the work-groups per image); the image's last work-group (arrivals[n], zero
+ * before and after) adds them up into the gate (se_gate.h). Global size (groups * G,
+ * ceil(OH * OW / P) * P, N). Local memory: sums (G * P float4), hidden (hidden_size
+ * floats), row_sums (G * P floats). */
+__kernel void depthwise_se_gpu(__global data_t *out, __global const data_t *in,
+                               __global const data_t *filter, __global const data_t *bias, int in_h,
+                               int in_w, int out_h, int out_w, int channels, int filter_h,
+                               int filter_w, int stride_h, int stride_w, int pad_top, int pad_left,
+                               int dilation_h, int dilation_w, float act_alpha, float act_beta,
+                               __global data_t *gate, __global const data_t *w1,
+                               __global const data_t *b1, int hidden_size, float hidden_alpha,
+                               float hidden_beta, __global const data_t *w2,
+                               __global const data_t *b2, int out_channels, float gate_alpha,
+                               float gate_beta, int row_slices, int out_group_blocks,
+                               __global float *partial, __global int *arrivals,
+                               __local float4 *sums, __local float *hidden,
+                               __local float *row_sums) {
+  __local int arrived; /* image n's arrival count before this group's */
+  const int group_blocks = get_local_size(0), slices = get_local_size(1);
+  const int c = get_local_id(0), k = get_local_id(1);
+  const int lid = k * group_blocks + c, size = group_blocks * slices;
+  const int cb = get_global_id(0), pixel = get_global_id(1), n = get_global_id(2);
+  const int c4 = channel_blocks(channels);
+  const int pixels = out_h * out_w;
+  float4 v = (float4)(0.0f);
+  if (cb < c4 && pixel < pixels) {
+    const int oh = pixel / out_w, ow = pixel - oh * out_w;
+    float4 acc = LOADA4(cb, bias);
+    __global const data_t *w = filter + cb * FILTER_H * FILTER_W * 4;
+    const int ih0 = oh * stride_h - pad_top;
+    const int iw0 = ow * stride_w - pad_left;
+#pragma unroll
+    for (int kh = 0; kh < FILTER_H; ++kh) {
+      const int ih = ih0 + kh * dilation_h;
+      if (ih < 0 || ih >= in_h) continue;
+      __global const data_t *row = in + (n * in_h + ih) * in_w * c4 * 4;
+#pragma unroll
+      for (int kw = 0; kw < FILTER_W; ++kw) {
+        const int iw = iw0 + kw * dilation_w;
+        if (iw >= 0 && iw < in_w) acc += LOADA4(iw * c4 + cb, row) * LOADA4(kh * FILTER_W + kw, w);
+      }
+    }
+    v = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), cb, channels);
+    STORE4(v, (n * pixels + pixel) * c4 + cb, out);
+  }
+  sums[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int step = slices >> 1; step > 0; step >>= 1) {
+    if (k < step) sums[lid] += sums[lid + step * group_blocks];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  const int g = get_group_id(0), groups = get_num_groups(0);
+  const int count = groups * get_num_groups(1);
+  const int first = g * group_blocks, width = min(group_blocks, c4 - first);
+  __global float *image = partial + n * count * hidden_size;
+  for (int r = lid; r < hidden_size; r += size) {
+    float4 h = (float4)(0.0f);
+    for (int j = 0; j < width; ++j) h += LOADA4(r * c4 + first + j, w1) * sums[j];
+    image[(get_group_id(1) * groups + g) * hidden_size + r] = h.x + h.y + h.z + h.w;
+  }
+  /* Every work-item's partials reach global memory before its group is counted. */
+  DEVICE_FENCE();
+  barrier(CLK_GLOBAL_MEM_FENCE);
+  if (lid == 0) {
+    DEVICE_FENCE();
+    arrived = atomic_inc(arrivals + n);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (arrived != count - 1) return; /* not the last of image n: done */
+  DEVICE_FENCE(); /* the other groups' partials, counted before, are read after */
+  if (lid == 0) arrivals[n] = 0;
+  se_hidden(lid, size, image, count, pixels, b1, hidden_size, hidden_alpha, hidden_beta, row_slices,
+            hidden, row_sums);
+  se_gate_blocks(lid, size, gate, n, w2, b2, hidden_size, out_channels, gate_alpha, gate_beta,
+                 out_group_blocks, 0, 1, hidden, sums);
 }
 #endif
 

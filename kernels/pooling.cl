@@ -38,6 +38,7 @@
  *
  * in and out are data_t (common.h: half with -DSTORAGE_HALF). */
 #include "common.h"
+#include "se_gate.h"
 
 #if defined(POOL_MAX) == defined(POOL_AVG)
 #error "pooling.cl needs exactly one of -DPOOL_MAX and -DPOOL_AVG"
@@ -280,9 +281,6 @@ __kernel void global_pool_finish(__global data_t *out, __global const float4 *pa
  * items share each channel block's pixels (or parts) and fc_slices each hidden row, so
  * that neighbouring work-items read neighbouring float4s. Local memory: pooled (C4 float4),
  * hidden (hidden_size floats), sums (a float4 per work-item). Requires -DPOOL_AVG. */
-#ifndef HIDDEN_ACTIVATION
-#define HIDDEN_ACTIVATION ACT_NONE
-#endif
 #ifdef SE_DIRECT
 #define SE_SOURCE __global const data_t *x
 #else
@@ -369,60 +367,6 @@ __kernel void squeeze_excite(__global data_t *out, SE_SOURCE, int pixels, int pa
  *   [g * group_blocks, (g + 1) * group_blocks), L / group_blocks work-items sharing each
  *   block's hidden rows. Global size (groups * L, N), local size (L, 1).
  * Requires -DPOOL_AVG. */
-inline void se_hidden(volatile __global const float *image, int count, int pixels,
-                      __global const data_t *b1, int hidden_size, float hidden_alpha,
-                      float hidden_beta, int row_slices, __local float *hidden,
-                      __local float *row_sums) {
-  const int lid = get_local_id(0);
-  const int rows = get_local_size(0) / row_slices; /* hidden rows per pass */
-  for (int r0 = 0; r0 < hidden_size; r0 += rows) {
-    const int r = r0 + lid / row_slices, k = lid % row_slices;
-    float acc = 0.0f;
-    if (r < hidden_size) {
-      for (int q = k; q < count; q += row_slices) acc += image[q * hidden_size + r];
-    }
-    row_sums[lid] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (k == 0 && r < hidden_size) {
-      float total = 0.0f;
-      for (int j = 0; j < row_slices; ++j) total += row_sums[lid + j];
-      hidden[r] = ACTIVATE_AS(HIDDEN_ACTIVATION, total / (float)pixels + LOAD1(r, b1), hidden_alpha,
-                              hidden_beta);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-}
-
-/* The gate of image n for output blocks [g * group_blocks, (g + 1) * group_blocks), for g =
- * first, first + stride, ... while there are blocks. */
-inline void se_gate_blocks(__global data_t *out, int n, __global const data_t *w2,
-                           __global const data_t *b2, int hidden_size, int out_channels,
-                           float act_alpha, float act_beta, int group_blocks, int first, int stride,
-                           __local const float *hidden, __local float4 *sums) {
-  const int lid = get_local_id(0);
-  const int out_blocks = channel_blocks(out_channels);
-  const int slices = get_local_size(0) / group_blocks;
-  const int c = lid % group_blocks, k = lid / group_blocks;
-  for (int g = first; g * group_blocks < out_blocks; g += stride) {
-    const int ob = g * group_blocks + c;
-    float4 acc = (float4)(0.0f);
-    if (ob < out_blocks) {
-      for (int r = k; r < hidden_size; r += slices) acc += hidden[r] * LOADA4(r * out_blocks + ob, w2);
-    }
-    sums[lid] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int step = slices >> 1; step > 0; step >>= 1) {
-      if (k < step) sums[lid] += sums[lid + step * group_blocks];
-      barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (k == 0 && ob < out_blocks) {
-      acc = sums[lid] + LOADA4(ob, b2);
-      STORE4(zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), ob, out_channels),
-             n * out_blocks + ob, out);
-    }
-  }
-}
-
 #ifdef SE_LAST_GROUP
 #define SE_GATE_PARAMS                                                                        \
   , __global data_t *out, __global const data_t *b1, float hidden_alpha, float hidden_beta,  \
@@ -477,10 +421,11 @@ __kernel void se_squeeze(__global float *partial, __global const data_t *x, int 
   DEVICE_FENCE(); /* the other groups' partials, counted before, are read after */
   if (lid == 0) arrivals[n] = 0;
   /* se_hidden reads through a volatile pointer: from global memory, not a stale cache. */
-  se_hidden(image, count, pixels, b1, hidden_size, hidden_alpha, hidden_beta, row_slices, hidden,
-            row_sums);
-  se_gate_blocks(out, n, w2, b2, hidden_size, out_channels, act_alpha, act_beta, out_group_blocks, 0,
-                 1, hidden, sums);
+  const int size = get_local_size(0);
+  se_hidden(lid, size, image, count, pixels, b1, hidden_size, hidden_alpha, hidden_beta, row_slices,
+            hidden, row_sums);
+  se_gate_blocks(lid, size, out, n, w2, b2, hidden_size, out_channels, act_alpha, act_beta,
+                 out_group_blocks, 0, 1, hidden, sums);
 #endif
 }
 
@@ -490,9 +435,9 @@ __kernel void se_excite(__global data_t *out, __global const float *partial, int
                         int out_channels, float act_alpha, float act_beta, int row_slices,
                         int group_blocks, __local float *hidden, __local float *row_sums,
                         __local float4 *sums) {
-  const int n = get_group_id(1);
-  se_hidden(partial + n * count * hidden_size, count, pixels, b1, hidden_size, hidden_alpha,
-            hidden_beta, row_slices, hidden, row_sums);
-  se_gate_blocks(out, n, w2, b2, hidden_size, out_channels, act_alpha, act_beta, group_blocks,
-                 get_group_id(0), get_num_groups(0), hidden, sums);
+  const int lid = get_local_id(0), size = get_local_size(0), n = get_group_id(1);
+  se_hidden(lid, size, partial + n * count * hidden_size, count, pixels, b1, hidden_size,
+            hidden_alpha, hidden_beta, row_slices, hidden, row_sums);
+  se_gate_blocks(lid, size, out, n, w2, b2, hidden_size, out_channels, act_alpha, act_beta,
+                 group_blocks, get_group_id(0), get_num_groups(0), hidden, sums);
 }

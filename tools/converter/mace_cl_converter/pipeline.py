@@ -24,6 +24,7 @@ from mace_cl_converter.passes import (
     channel_shuffle,
     constant_folding,
     dead_nodes,
+    depthwise_squeeze_excite,
     fold_affine,
     fuse_activation,
     fuse_residual,
@@ -49,7 +50,8 @@ Pass = Callable[[Model], bool]
 # fusion (their activations must agree), and so do squeeze-excite gates (their Convs'
 # activations move into the gate). Channel moves compose next: a permutation Conv
 # qualifies only without a fused activation, and merged Convs leave fewer Concats.
-# Depthwise -> 1x1 Conv pairs fuse last, so that no shuffle Conv hides in one.
+# Depthwise -> 1x1 Conv pairs fuse last, so that no shuffle Conv hides in one, then
+# depthwise Convs with the squeeze-excite gates that read them (after squeeze_excite).
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -64,6 +66,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("squeeze_excite", squeeze_excite.run),
     ("channel_gather", channel_gather.run),
     ("separable_conv", separable_conv.run),
+    ("depthwise_squeeze_excite", depthwise_squeeze_excite.run),
     ("dead_nodes", dead_nodes.run),
 ]
 

@@ -41,6 +41,7 @@ _WEIGHT_INPUTS: dict[str, tuple[int, ...] | None] = {
     "ChannelGather": None,
     "SqueezeExcite": (1, 2, 3, 4),
     "SeparableConv": (1, 2, 3, 4),
+    "DepthwiseSqueezeExcite": (1, 2, 3, 4, 5, 6),
 }
 
 

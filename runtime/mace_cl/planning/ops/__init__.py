@@ -13,6 +13,7 @@ OP_MODULES = (
     "concat_split",
     "conv",
     "deconv",
+    "depthwise_squeeze_excite",
     "eltwise",
     "gemm",
     "lrn",

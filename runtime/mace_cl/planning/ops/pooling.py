@@ -309,10 +309,8 @@ def plan_squeeze_excite(node: Node, inputs: list[PlanInput], context: PlanContex
         np.zeros((1, out_channels), np.float32) if b2 is None else b2.reshape(1, -1), out_blocks
     ).reshape(-1)
 
-    options: tuple[str, ...] = ("-DPOOL_AVG", *fused_activation(node).build_options())
+    options = ("-DPOOL_AVG", *fused_activation(node).build_options(), *se_hidden_option(node))
     hidden = fused_activation(node, "hidden_")
-    if hidden.kind != "none":
-        options += (f"-DHIDDEN_ACTIVATION=ACT_{ACTIVATIONS[hidden.kind].macro}",)
     if context.gpu:
         _squeeze_excite_gpu(
             plan, node, inputs[0].name, x.shape, hidden_size, out_channels, options, context.device_fence
@@ -392,24 +390,8 @@ def _squeeze_excite_gpu(
     parts = max(1, min(GLOBAL_POOL_TARGET_GROUPS // (groups * batch), pixels // part_pixels))
     count = groups * parts
     plan.scratch_bytes[SE_PARTIAL_SCRATCH] = batch * count * hidden_size * 4  # float each
-    # se_excite's work-items per hidden row while adding the partials up (all rows in one
-    # pass where they fit), and per output block: about SE_EXCITE_ROWS rows each, or in the
-    # last group as few as put every block in one pass.
-    row_slices = min(_power_of_two_at_most(size // hidden_size), _power_of_two_at_least(count))
-    if last_group_finishes:
-        out_group_blocks = min(size, _power_of_two_at_least(out_blocks))
-    else:
-        slices = min(size, _power_of_two_at_least(-(-hidden_size // SE_EXCITE_ROWS)))
-        out_group_blocks = min(size // slices, _power_of_two_at_least(out_blocks))
-    gate_args = (
-        ConstantArg("b1"),
-        *fused_activation(node, "hidden_").kernel_args(),
-        ConstantArg("w2"),
-        ConstantArg("b2"),
-        IntArg(out_channels),
-        *fused_activation(node).kernel_args(),
-        IntArg(row_slices),
-        IntArg(out_group_blocks),
+    gate_args, out_group_blocks = se_gate_args(
+        node, size, count, hidden_size, out_channels, last_group_finishes
     )
     squeeze_args: tuple[KernelArg, ...] = (
         ScratchArg(SE_PARTIAL_SCRATCH),
@@ -454,6 +436,41 @@ def _squeeze_excite_gpu(
             local_size=(size, 1),
         )
     )
+
+
+def se_gate_args(
+    node: Node, size: int, count: int, hidden_size: int, out_channels: int, one_group: bool
+) -> tuple[tuple[KernelArg, ...], int]:
+    """kernels/se_gate.h's arguments from b1 to out_group_blocks for work-groups of ``size``
+    work-items adding ``count`` partials per hidden row (constants w1, b1, w2, b2 as
+    plan_squeeze_excite packs them). Work-items per hidden row: all rows in one pass where
+    they fit; per output block: with ``one_group`` (one work-group computes the whole
+    gate) as few as put every block in one pass, else about SE_EXCITE_ROWS rows each. And
+    out_group_blocks itself."""
+    row_slices = min(_power_of_two_at_most(size // hidden_size), _power_of_two_at_least(count))
+    out_blocks = channel_blocks(out_channels)
+    if one_group:
+        out_group_blocks = min(size, _power_of_two_at_least(out_blocks))
+    else:
+        slices = min(size, _power_of_two_at_least(-(-hidden_size // SE_EXCITE_ROWS)))
+        out_group_blocks = min(size // slices, _power_of_two_at_least(out_blocks))
+    args = (
+        ConstantArg("b1"),
+        *fused_activation(node, "hidden_").kernel_args(),
+        ConstantArg("w2"),
+        ConstantArg("b2"),
+        IntArg(out_channels),
+        *fused_activation(node).kernel_args(),
+        IntArg(row_slices),
+        IntArg(out_group_blocks),
+    )
+    return args, out_group_blocks
+
+
+def se_hidden_option(node: Node) -> tuple[str, ...]:
+    """-DHIDDEN_ACTIVATION for ``node``'s hidden_activation* attributes (kernels/se_gate.h)."""
+    hidden = fused_activation(node, "hidden_")
+    return () if hidden.kind == "none" else (f"-DHIDDEN_ACTIVATION=ACT_{ACTIVATIONS[hidden.kind].macro}",)
 
 
 def _se_constant(node: Node, item: PlanInput, name: str) -> np.ndarray | None:

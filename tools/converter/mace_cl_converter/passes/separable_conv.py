@@ -24,7 +24,9 @@ from mace_cl_converter.attributes import as_int, is_plain_conv_window
 from mace_cl_converter.model import Model
 
 
-def _depthwise(model: Model, conv: Node) -> bool:
+def is_depthwise(model: Model, conv: Node) -> bool:
+    """Whether ``conv`` is a depthwise Conv (group = channels > 1) with constant weights and an
+    optional constant bias, no other input."""
     if conv.op_type != "Conv" or not 2 <= len(conv.inputs) <= 3:
         return False
     weights = model.graph.constants.get(conv.inputs[1])
@@ -57,7 +59,7 @@ def _pointwise(model: Model, conv: Node | None, source: str) -> bool:
 def run(model: Model) -> bool:
     changed = False
     for depthwise in list(model.graph.nodes):
-        if not _depthwise(model, depthwise):
+        if not is_depthwise(model, depthwise):
             continue
         source = depthwise.outputs[0]
         consumers, outputs = model.consumers(), model.output_names()
