@@ -55,6 +55,35 @@
 #define DEPTHWISE_PARAM
 #endif
 
+#ifdef SOURCES
+#if SOURCES < 2 || SOURCES > 8
+#error "-DSOURCES takes 2 to 8 tensors"
+#endif
+#define SOURCES_PARAM                                                                              \
+  , __global const data_t *in1, int start1, __global const data_t *in2, int start2,                \
+      __global const data_t *in3, int start3, __global const data_t *in4, int start4,              \
+      __global const data_t *in5, int start5, __global const data_t *in6, int start6,              \
+      __global const data_t *in7, int start7
+/* The source of channel block c of the concatenation: its pointer `src`, its first block
+ * `begin` and its block count `blocks` (source i < SOURCES begins at block start<i>, the
+ * ones past SOURCES at in_c4, so that they never match). */
+#define SOURCE_OF(c, src, begin, blocks)                                                       \
+  __global const data_t *src = in;                                                             \
+  int begin = 0, blocks = start1;                                                              \
+  SOURCE_STEP(c, src, begin, blocks, 1, start2) SOURCE_STEP(c, src, begin, blocks, 2, start3)  \
+  SOURCE_STEP(c, src, begin, blocks, 3, start4) SOURCE_STEP(c, src, begin, blocks, 4, start5)  \
+  SOURCE_STEP(c, src, begin, blocks, 5, start6) SOURCE_STEP(c, src, begin, blocks, 6, start7)  \
+  SOURCE_STEP(c, src, begin, blocks, 7, in_c4)
+#define SOURCE_STEP(c, src, begin, blocks, i, next)                                            \
+  if ((c) >= start##i) {                                                                       \
+    src = in##i;                                                                               \
+    begin = start##i;                                                                          \
+    blocks = (next) - start##i;                                                                \
+  }
+#else
+#define SOURCES_PARAM
+#endif
+
 #ifndef OUT_PIXELS
 #define OUT_PIXELS 4
 #endif
@@ -293,7 +322,12 @@ __kernel void fc_gpu(__global data_t *out, __global const data_t *in,
  *   dw_alpha, dw_beta, with -DDW_ACTIVATION=ACT_* its activation; in_h, in_w and the
  *   window arguments then describe the depthwise convolution, out_h, out_w both. The
  *   depthwise output never goes to memory: one launch instead of two, at the price of
- *   computing it again for every TILE_N output blocks.
+ *   computing it again for every TILE_N output blocks. -DSOURCES=<k> (with -DPOINTWISE,
+ *   not -DINPUT_SCALE; 2 to 8): the input is the channel concatenation of k tensors with
+ *   the same pixels (GatherConv), `in` the first; fourteen more arguments after those,
+ *   in1, start1, ..., in7, start7: source i and the block of the concatenation it begins
+ *   at (in_c4, the concatenation's blocks, for the slots past k, whose pointers are never
+ *   read).
  *   Local size (TILE_N / ITEM_N,
  *   TILE_M / ITEM_M[, 1]), required; global size (ceil(OC4 / TILE_N) * local[0],
  *   ceil(pixels / TILE_M) * local[1][, slices]) (the third dimension with -DSPLIT_K).
@@ -420,7 +454,7 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
                       __global const data_t *filter,
                       __global const data_t *bias, int pixels, int in_h,
                       int in_w, int in_c4, int out_h, int out_w,
-                      int out_c RESIDUAL_PARAM INPUT_SCALE_PARAM DEPTHWISE_PARAM,
+                      int out_c RESIDUAL_PARAM INPUT_SCALE_PARAM DEPTHWISE_PARAM SOURCES_PARAM,
                       int filter_h, int filter_w, int stride_h, int stride_w,
                       int pad_top, int pad_left, int dilation_h,
                       int dilation_w, float act_alpha, float act_beta SLICE_PARAM) {
@@ -536,7 +570,12 @@ void conv2d_gpu_tiled(__global data_t *out, __global const data_t *in,
       for (int j = 0; j < X_LOADS; ++j) {
         const int c = c0 + x_cb[j];
         const bool ok = x_n[j] >= 0 && c < in_c4;
+#ifdef SOURCES
+        SOURCE_OF(c, src, begin, blocks);
+        xr[j] = ok ? RAW_LOADA4(x_n[j] * blocks + c - begin, src) : (raw4_t)(0);
+#else
         xr[j] = ok ? RAW_LOADA4(x_n[j] * in_c4 + c, in) : (raw4_t)(0);
+#endif
 #ifdef INPUT_SCALE
         xscale[j] = ok ? LOADA4(x_image[j] * in_c4 + c, input_scale) : (float4)(0.0f);
 #endif

@@ -28,6 +28,7 @@ from mace_cl_converter.passes import (
     fold_affine,
     fuse_activation,
     fuse_residual,
+    gather_conv,
     identity,
     merge_concat_convs,
     separable_conv,
@@ -49,7 +50,8 @@ Pass = Callable[[Model], bool]
 # Conv inputs; the scale is input 4). Concatenated sibling Convs merge after activation
 # fusion (their activations must agree), and so do squeeze-excite gates (their Convs'
 # activations move into the gate). Channel moves compose next: a permutation Conv
-# qualifies only without a fused activation, and merged Convs leave fewer Concats.
+# qualifies only without a fused activation, and merged Convs leave fewer Concats; a
+# gather that only a 1x1 Conv reads then joins it.
 # Depthwise -> 1x1 Conv pairs fuse last, so that no shuffle Conv hides in one, then
 # depthwise Convs with the squeeze-excite gates that read them (after squeeze_excite).
 PASSES: list[tuple[str, Pass]] = [
@@ -65,6 +67,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("merge_concat_convs", merge_concat_convs.run),
     ("squeeze_excite", squeeze_excite.run),
     ("channel_gather", channel_gather.run),
+    ("gather_conv", gather_conv.run),
     ("separable_conv", separable_conv.run),
     ("depthwise_squeeze_excite", depthwise_squeeze_excite.run),
     ("dead_nodes", dead_nodes.run),

@@ -42,6 +42,7 @@ _WEIGHT_INPUTS: dict[str, tuple[int, ...] | None] = {
     "SqueezeExcite": (1, 2, 3, 4),
     "SeparableConv": (1, 2, 3, 4),
     "DepthwiseSqueezeExcite": (1, 2, 3, 4, 5, 6),
+    "GatherConv": None,
 }
 
 

@@ -88,3 +88,40 @@ def gemm_model() -> onnx.ModelProto:
 
 def initializer(model: onnx.ModelProto, name: str) -> onnx.TensorProto:
     return next(t for t in model.graph.initializer if t.name == name)
+
+
+def shufflenet_v2_units(units: int, channels: int, split: str) -> onnx.ModelProto:
+    """ShuffleNetV2's stride-1 units as torchvision exports them: split the channels in
+    halves (``split``: one Split, or two Slices), a 1x1-depthwise-1x1 branch on the second
+    half, Concat, channel shuffle (Reshape-Transpose-Reshape), next unit."""
+    half = channels // 2
+    nodes, inits = [], {}
+    inits["s5"] = np.array([1, 2, half, 5, 4], np.int64)
+    inits["s4"] = np.array([1, channels, 5, 4], np.int64)
+    x = "x"
+    for u in range(units):
+        if split == "Split":
+            inits["halves"] = np.array([half, half], np.int64)
+            nodes.append(helper.make_node("Split", [x, "halves"], [f"a{u}", f"b{u}"], axis=1))
+        else:
+            for name, (lo, hi) in ((f"a{u}", (0, half)), (f"b{u}", (half, channels))):
+                inits[f"{name}_lo"], inits[f"{name}_hi"] = np.array([lo], np.int64), np.array([hi], np.int64)
+                inits["axis1"] = np.array([1], np.int64)
+                nodes.append(helper.make_node("Slice", [x, f"{name}_lo", f"{name}_hi", "axis1"], [name]))
+        # Scaled by fan-in so that values stay near 1 through many units.
+        inits[f"w1_{u}"] = f32(half, half, 1, 1) / np.float32(np.sqrt(half))
+        inits[f"wd_{u}"] = f32(half, 1, 3, 3) / np.float32(3)
+        inits[f"w2_{u}"] = f32(half, half, 1, 1) / np.float32(np.sqrt(half))
+        nodes += [
+            helper.make_node("Conv", [f"b{u}", f"w1_{u}"], [f"p{u}"]),
+            helper.make_node("Relu", [f"p{u}"], [f"q{u}"]),
+            helper.make_node("Conv", [f"q{u}", f"wd_{u}"], [f"d{u}"], group=half, pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", [f"d{u}", f"w2_{u}"], [f"e{u}"]),
+            helper.make_node("Relu", [f"e{u}"], [f"r{u}"]),
+            helper.make_node("Concat", [f"a{u}", f"r{u}"], [f"c{u}"], axis=1),
+            helper.make_node("Reshape", [f"c{u}", "s5"], [f"m{u}"]),
+            helper.make_node("Transpose", [f"m{u}"], [f"t{u}"], perm=[0, 2, 1, 3, 4]),
+            helper.make_node("Reshape", [f"t{u}", "s4"], [f"y{u}"]),
+        ]
+        x = f"y{u}"
+    return make(nodes, {"x": [1, channels, 5, 4]}, [x], inits)

@@ -15,6 +15,7 @@ OP_MODULES = (
     "deconv",
     "depthwise_squeeze_excite",
     "eltwise",
+    "gather_conv",
     "gemm",
     "lrn",
     "pad",

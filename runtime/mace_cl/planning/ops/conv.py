@@ -43,6 +43,7 @@ ops/conv_kernels.py; this module is the Conv op: which variant runs, and its lau
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +98,7 @@ from mace_cl.planning.ops.conv_kernels import (
     pointwise_o16_launch,
     window_args,
 )
-from mace_cl.planning.ops.copy_kernels import COPY_PROGRAM
+from mace_cl.planning.ops.copy_kernels import COPY_PROGRAM, GATHER_MAX_INPUTS
 from mace_cl.planning.ops.eltwise import eltwise_launch
 from mace_cl.planning.ops.fused_activation import ACTIVATIONS, Activation, fused_activation
 from mace_cl.planning.ops.op_inputs import runtime_input
@@ -691,6 +692,15 @@ def mma_options(config: tuple[int, int, int, int]) -> tuple[str, ...]:
     return (MMA_TF32_OPTION, f"-DMMA_WARPS_M={along_m}")
 
 
+def _source_args(x: KernelArg, in_c4: int, sources: Sequence[tuple[KernelArg, int]]) -> tuple[KernelArg, ...]:
+    """conv2d_gpu_tiled -DSOURCES's in1, start1, ..., in7, start7: past the sources, ``x``
+    at block ``in_c4`` (never read)."""
+    if not sources:
+        return ()
+    slots = [*sources, *[(x, in_c4)] * (GATHER_MAX_INPUTS - 1 - len(sources))]
+    return tuple(arg for source, start in slots for arg in (source, IntArg(start)))
+
+
 def takes_tiled_pointwise(pixels: int, c_in: int) -> bool:
     """Whether a GPU plan runs a 1x1 convolution over ``pixels`` on conv2d_gpu_tiled."""
     return pixels > FC_MAX_ROWS and channel_blocks(c_in) >= GPU_TILED_MIN_C4
@@ -714,6 +724,7 @@ def conv2d_gpu_tiled_launches(
     depthwise: DepthwiseInput | None = None,
     last_group_finishes: bool = False,
     tf32_mma: bool = False,
+    sources: Sequence[tuple[KernelArg, int]] = (),
 ) -> list[KernelLaunch]:
     """conv2d_gpu_tiled over ``x`` (``in_hw`` = its H, W) with ``plan.constants["filter"]``
     packed by ``pack_gpu_filter``, configured by GPU_TILED_CONFIGS (1x1) or
@@ -724,7 +735,10 @@ def conv2d_gpu_tiled_launches(
     launch; split over K (GPU_SPLIT_TARGET_ITEMS), it also takes a scratch buffer of
     ``plan`` for the slices' sums, and either ``last_group_finishes`` (PlanContext.device_fence)
     with counters of ``plan`` or a conv2d_gpu_split_sum launch adds them. ``tf32_mma``
-    (PlanContext.tf32_mma): the K steps run on TF32 tensor cores (-DMMA_TF32)."""
+    (PlanContext.tf32_mma): the K steps run on TF32 tensor cores (-DMMA_TF32). ``sources``
+    (a 1x1 convolution only): the input is the channel concatenation of ``x`` and these
+    tensors, each with the channel block it begins at; ``c_in`` counts the concatenation's
+    channels, each source's padded to whole blocks (-DSOURCES)."""
     in_h, in_w = in_hw
     out = Nhwc4Shape.of(out_shape)
     pixels = out.n * out.h * out.w
@@ -743,6 +757,8 @@ def conv2d_gpu_tiled_launches(
     chunk = GPU_TILED_CHUNK if in_c4 >= GPU_TILED_CHUNK else 4
     steps = (1 if _is_pointwise(window) else window.kernel[0] * window.kernel[1]) * -(-in_c4 // chunk)
     assert depthwise is None or (_is_pointwise(window) and input_scale is None)
+    assert not sources or (_is_pointwise(window) and input_scale is None and depthwise is None)
+    assert len(sources) < GATHER_MAX_INPUTS
     slices = max(1, min(GPU_SPLIT_TARGET_ITEMS // items(config), steps // GPU_SPLIT_MIN_STEPS))
     slice_steps = -(-steps // slices)
     slices = -(-steps // slice_steps)  # no empty slice
@@ -769,6 +785,7 @@ def conv2d_gpu_tiled_launches(
         *(("-DSPLIT_K_LAST_GROUP",) if split and last_group_finishes else ()),
         *((INPUT_SCALE_OPTION,) if input_scale is not None else ()),
         *(mma_options(config) if tf32_mma else ()),
+        *((f"-DSOURCES={len(sources) + 1}",) if sources else ()),
     )
     # What finishes the output: this launch, unless a split's sum has a launch of its own.
     finishing = ((RESIDUAL_OPTION,) if residual is not None else ()) + activation.build_options()
@@ -801,6 +818,7 @@ def conv2d_gpu_tiled_launches(
                 if depthwise is not None
                 else ()
             ),
+            *_source_args(x, in_c4, sources),
             *window_args(window if depthwise is None else depthwise.window),
             *(Activation() if two_launches else activation).kernel_args(),
             *((IntArg(slice_steps), ScratchArg(SPLIT_SCRATCH)) if split else ()),
