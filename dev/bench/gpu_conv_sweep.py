@@ -73,6 +73,7 @@ def variant(name: str) -> Iterator[None]:
         "FC_MAX_ROWS",
         "fusable_residual",
         "GPU_TILED_CONFIGS",
+        "GPU_TILED_KXK_CONFIGS",
         "GPU_SPLIT_TARGET_ITEMS",
         "GPU_SPLIT_MIN_STEPS",
         "GPU_TILED_CHUNK",
@@ -89,8 +90,9 @@ def variant(name: str) -> Iterator[None]:
             conv_ops.GPU_SPLIT_MIN_STEPS = int(name.removeprefix("steps="))
         elif name.startswith("chunk="):
             conv_ops.GPU_TILED_CHUNK = int(name.removeprefix("chunk="))
-        elif name != "default":
-            conv_ops.GPU_TILED_CONFIGS = (tuple(int(v) for v in name.split(",")),)
+        elif name != "default":  # 1x1 and KxK convolutions alike
+            config = (tuple(int(v) for v in name.split(",")),)
+            conv_ops.GPU_TILED_CONFIGS = conv_ops.GPU_TILED_KXK_CONFIGS = config
         yield
     finally:
         for key, value in saved.items():
