@@ -24,19 +24,22 @@ def _block(
     hidden: int = 6,
     out_channels: int = 16,
     gate_op: str = "HardSigmoid",
+    biases: bool = True,
+    batch: int = 1,
 ) -> onnx.ModelProto:
     """x -> depthwise Conv (BN folded, HardSwish) -> squeeze-excite gate -> Mul -> 1x1 Conv:
     MobileNetV3's block (EfficientNet's: Sigmoid gate, swish)."""
     pad = kernel // 2
+    b = (["DB"], ["B1"], ["B2"]) if biases else ([], [], [])
     nodes = [
         helper.make_node(
-            "Conv", ["x", "DW", "DB"], ["d"], group=channels, pads=[pad] * 4, strides=[stride, stride]
+            "Conv", ["x", "DW", *b[0]], ["d"], group=channels, pads=[pad] * 4, strides=[stride, stride]
         ),
         helper.make_node("HardSwish", ["d"], ["da"]),
         helper.make_node("GlobalAveragePool", ["da"], ["g"]),
-        helper.make_node("Conv", ["g", "W1", "B1"], ["h"]),
+        helper.make_node("Conv", ["g", "W1", *b[1]], ["h"]),
         helper.make_node("Relu", ["h"], ["ha"]),
-        helper.make_node("Conv", ["ha", "W2", "B2"], ["e"]),
+        helper.make_node("Conv", ["ha", "W2", *b[2]], ["e"]),
         helper.make_node(gate_op, ["e"], ["s"]),
         helper.make_node("Mul", ["da", "s"], ["m"]),
         helper.make_node("Conv", ["m", "PW"], ["y"]),
@@ -50,16 +53,20 @@ def _block(
         "B2": f32(channels),
         "PW": f32(out_channels, channels, 1, 1) / np.float32(np.sqrt(channels)),
     }
-    return make(nodes, {"x": [1, channels, *shape]}, ["y"], inits, opset=14)  # HardSwish: opset 14
+    if not biases:
+        inits = {name: value for name, value in inits.items() if name not in ("DB", "B1", "B2")}
+    return make(nodes, {"x": [batch, channels, *shape]}, ["y"], inits, opset=14)  # HardSwish: opset 14
 
 
-# (channels, pixels, stride, kernel, hidden, gate): what the GPU plan's work-groups cover
-# (SE_SQUEEZE_BLOCKS = 8 channel blocks, 1024 work-items: 128 pixels each).
+# (channels, pixels, stride, kernel, hidden, gate, biases, batch): what the GPU plan's
+# work-groups cover (SE_SQUEEZE_BLOCKS = 8 channel blocks, 1024 work-items: 128 pixels each).
 CASES = {
-    "mobilenetv3": (24, (14, 13), 1, 3, 6, "HardSigmoid"),  # 6 blocks, 182 pixels: 2 groups
-    "efficientnet_5x5_stride2": (40, (28, 28), 2, 5, 10, "Sigmoid"),  # 10 blocks -> 2 slices
-    "wide": (120, (7, 7), 1, 3, 32, "Sigmoid"),  # 30 blocks in 4 slices, 49 pixels in one
-    "channels_mid_block": (10, (9, 20), 1, 3, 3, "HardSigmoid"),
+    "mobilenetv3": (24, (14, 13), 1, 3, 6, "HardSigmoid", True, 1),  # 6 blocks, 182 pixels: 2 groups
+    "efficientnet_5x5_stride2": (40, (28, 28), 2, 5, 10, "Sigmoid", True, 1),  # 10 blocks -> 2 slices
+    "wide": (120, (7, 7), 1, 3, 32, "Sigmoid", True, 1),  # 30 blocks in 4 slices, 49 pixels in one
+    "channels_mid_block": (10, (9, 20), 1, 3, 3, "HardSigmoid", True, 1),
+    "no_biases": (24, (14, 13), 1, 3, 6, "Sigmoid", False, 1),  # the three biases omitted
+    "two_images": (40, (15, 16), 1, 3, 10, "Sigmoid", True, 2),  # an arrival count per image
 }
 
 
@@ -72,13 +79,14 @@ def test_depthwise_and_gate_become_one_node(
     if kind == "cpu" and not fence:
         pytest.skip("the fence only changes GPU plans")
     monkeypatch.setattr(engine, "has_device_fence", lambda device: fence)
-    channels, shape, stride, kernel, hidden, gate_op = CASES[case]
-    model = _block(channels, shape, stride, kernel, hidden, gate_op=gate_op)
-    x = f32(1, channels, *shape)
+    channels, shape, stride, kernel, hidden, gate_op, biases, batch = CASES[case]
+    model = _block(channels, shape, stride, kernel, hidden, gate_op=gate_op, biases=biases, batch=batch)
+    x = f32(batch, channels, *shape)
     graph = convert_model(model, {"x": x.shape})
     assert [node.op_type for node in graph.nodes] == ["DepthwiseSqueezeExcite", "Conv"]
     fused = graph.nodes[0]
     assert fused.attrs["depthwise_activation"] == "hard_swish" and fused.attrs["hidden_activation"] == "relu"
+    assert [bool(name) for name in fused.inputs] == [True, True, biases, True, biases, True, biases]
     runtime = MaceRuntime(graph, device=device_under_test(), plan_kind=kind)
     kernels = [launch.kernel for launch in runtime.plan.node_plans[0].launches]
     if kind == "cpu":
@@ -105,14 +113,17 @@ def test_gpu_work_groups() -> None:
     assert "-DACTIVATION=ACT_HARD_SWISH" in launch.program.options
 
 
-def test_half_storage() -> None:
+def test_half_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     # Half-exact input and weights; the gate rounds once to half, the depthwise output too.
+    # The one launch (the fence as on NVIDIA's OpenCL) is what half storage changes.
+    monkeypatch.setattr(engine, "has_device_fence", lambda device: True)
     model = _block()
     for init in model.graph.initializer:
         init.CopyFrom(onnx.numpy_helper.from_array(half_rounded(onnx.numpy_helper.to_array(init)), init.name))
     x = half_rounded(f32(1, 24, 14, 13))
     graph = convert_model(model, {"x": x.shape}, data_type="fp16_fp32")
     runtime = MaceRuntime(graph, device=device_under_test(), plan_kind="gpu")
+    assert [launch.kernel for launch in runtime.plan.node_plans[0].launches] == ["depthwise_se_gpu"]
     expected = ort(model, {"x": x})[0]
     np.testing.assert_allclose(runtime.run_dict({"x": x})["y"], expected, rtol=1e-2, atol=1e-2)
 

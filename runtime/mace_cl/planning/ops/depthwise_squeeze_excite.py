@@ -36,7 +36,6 @@ from mace_cl.planning.ops.base import (
     ScratchArg,
     TensorArg,
     attr_int,
-    expect_input_count,
 )
 from mace_cl.planning.ops.conv import plan_conv
 from mace_cl.planning.ops.fused_activation import ACTIVATIONS, FUSED_ATTRIBUTES, fused_activation
@@ -84,7 +83,14 @@ def split_nodes(node: Node) -> tuple[Node, Node]:
 def plan_depthwise_squeeze_excite(
     node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT
 ) -> OpPlan:
-    expect_input_count(node, inputs, 5, 7)  # the depthwise bias, b1 and b2 may be omitted
+    if not 6 <= len(inputs) <= 7:
+        raise OpError(
+            node, f"expects 6 or 7 inputs (x, depthwise weights and bias, w1, b1, w2, b2), got {len(inputs)}"
+        )
+    # The depthwise bias, b1 and b2 may be omitted.
+    for index, what in ((0, "x"), (1, "the depthwise weights"), (3, "w1"), (5, "w2")):
+        if not inputs[index].present:
+            raise OpError(node, f"input {index} ({what}) is required but omitted")
     if len(node.outputs) != 2:
         raise OpError(node, f"has two outputs (the depthwise output, the gate), got {len(node.outputs)}")
     x = inputs[0]
