@@ -59,6 +59,9 @@
 #if SOURCES < 2 || SOURCES > 8
 #error "-DSOURCES takes 2 to 8 tensors"
 #endif
+#if !defined(POINTWISE) || defined(INPUT_SCALE)
+#error "-DSOURCES needs -DPOINTWISE and no -DINPUT_SCALE"
+#endif
 #define SOURCES_PARAM                                                                              \
   , __global const data_t *in1, int start1, __global const data_t *in2, int start2,                \
       __global const data_t *in3, int start3, __global const data_t *in4, int start4,              \

@@ -10,8 +10,8 @@ GPU plans whose 1x1 convolution runs on conv2d_gpu_tiled read the sources themse
 (``-DSOURCES``): the weights become a matrix over all the sources' channels, zero where a
 channel is not gathered, so the gathered tensor is never stored (one launch where there
 were two), at the price of reading every source channel; they do so while that is at most
-GATHER_CONV_MAX_READ times the gathered channels. Every other plan runs the gather, then
-the Conv.
+GATHER_CONV_MAX_READ times the gathered channels and every source is a run-time tensor.
+Every other plan runs the gather, then the Conv.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def plan_gather_conv(node: Node, inputs: list[PlanInput], context: PlanContext =
     read = sum(channel_blocks(shape[1]) * 4 for shape in source_shapes if shape is not None)
     if (
         context.gpu
+        and all(source.value is None for source in sources)
         and takes_tiled_pointwise(n * height * width, read)
         and read <= GATHER_CONV_MAX_READ * gathered
     ):

@@ -7,7 +7,8 @@ their sources as its tiled kernel loads them (mace_cl.planning.ops.gather_conv):
 where there were two, which counts where each launch costs more host time than its kernel
 runs.
 
-The gather's output must be read by the Conv alone and not be a graph output; the Conv
+The gather's sources must be run-time tensors, its output read by the Conv alone and not
+a graph output; the Conv
 must be a 1x1 (stride 1, no padding, group 1) with constant weights, an optional constant
 bias, no residual or input scale. The Conv's fused activation moves to the node. The pass
 runs after ``channel_gather``.
@@ -49,6 +50,8 @@ def run(model: Model) -> bool:
         conv = readers[0]
         if conv.inputs[0] != source or not _pointwise(model, conv):
             continue
+        if any(name in model.graph.constants for name in gather.inputs):
+            continue  # a constant source: the tiled kernel reads tensors only
         bias = conv.inputs[2] if len(conv.inputs) > 2 else ""
         attrs = {"channels": gather.attrs["channels"]}
         attrs.update({key: conv.attrs[key] for key in FUSED_ATTRIBUTES if key in conv.attrs})
