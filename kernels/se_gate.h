@@ -33,7 +33,8 @@ inline void se_hidden(int lid, int size, volatile __global const float *image, i
       float total = 0.0f;
       for (int j = 0; j < row_slices; ++j)
         total += row_sums[lid + j];
-      hidden[r] = ACTIVATE_AS(HIDDEN_ACTIVATION, total / (float)pixels + LOAD1(r, b1), hidden_alpha, hidden_beta);
+      const float h = total / (float)pixels + LOAD1(r, b1); /* ACTIVATE_AS takes a variable */
+      hidden[r] = ACTIVATE_AS(HIDDEN_ACTIVATION, h, hidden_alpha, hidden_beta);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
