@@ -19,10 +19,10 @@ _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _KERNEL = re.compile(r"__kernel\b[^{;]*?\bvoid\s+(\w+)\s*\(")
 
 
-def _kernels(source: str) -> list[tuple[str, int, int]]:
-    """(name, start, end) of every kernel definition, from ``__kernel`` to its closing brace."""
+def _bodies(pattern: re.Pattern[str], source: str) -> list[tuple[str, int, int]]:
+    """(name, start, end) of every definition ``pattern`` finds, to its closing brace."""
     found = []
-    for match in _KERNEL.finditer(source):
+    for match in pattern.finditer(source):
         depth, index = 0, source.index("{", match.end())
         while True:
             depth += {"{": 1, "}": -1}.get(source[index], 0)
@@ -33,21 +33,50 @@ def _kernels(source: str) -> list[tuple[str, int, int]]:
     return found
 
 
+# A macro definition, continuation lines included.
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(?:.*\\\n)*.*$", re.MULTILINE)
+# An inline helper function's definition (kernels/*.cl and their headers).
+_HELPER = re.compile(r"\binline\b[^;{()]*?\b(\w+)\s*\([^;{]*\)\s*(?=\{)")
+
+
 def test_tunable_kernels_never_depend_on_the_local_size() -> None:
     defined = set()
     for program in available_programs():
         source = _COMMENT.sub(" ", program_source(program))
-        # Everything but the bodies of other kernels: the listed kernels and every helper
-        # function or macro they may call.
+        kernels = _bodies(_KERNEL, source)
+        helpers = _bodies(_HELPER, source)
+        defined.update(name for name, _, _ in kernels)
+        # What the listed kernels may run: their bodies, the top-level text, and the macros
+        # and helper functions they use, directly or through each other.
+        spans = sorted(
+            [(start, end) for name, start, end in kernels] + [(start, end) for name, start, end in helpers]
+        )
         kept, last = [], 0
-        for name, start, end in _kernels(source):
-            defined.add(name)
-            if name not in LOCAL_SIZE_INDEPENDENT_KERNELS:
+        for start, end in spans:
+            if start >= last:
                 kept.append(source[last:start])
                 last = end
         kept.append(source[last:])
-        uses = sorted(set(LOCAL_SIZE_CONSTRUCTS.findall("".join(kept))))
-        assert not uses, f"{program}.cl: a tunable kernel or a helper uses {uses}"
+        # Macros count where what is kept names them, helpers where it calls them: a macro
+        # or helper that only other kernels use (a work-group reduction, the emulated mma)
+        # may use anything.
+        macros = {match.group(1): match.group(0) for match in _DEFINE.finditer("".join(kept))}
+        text = _DEFINE.sub(" ", "".join(kept)) + "".join(
+            source[start:end] for name, start, end in kernels if name in LOCAL_SIZE_INDEPENDENT_KERNELS
+        )
+        reachable: set[str] = set()
+        while True:
+            named = {name for name in macros if name not in reachable and re.search(rf"\b{name}\b", text)}
+            called = {
+                name for name, _, _ in helpers if name not in reachable and re.search(rf"\b{name}\s*\(", text)
+            }
+            if not named and not called:
+                break
+            reachable |= named | called
+            text += "".join(macros[name] for name in named)
+            text += "".join(source[start:end] for name, start, end in helpers if name in called)
+        uses = sorted(set(LOCAL_SIZE_CONSTRUCTS.findall(text)))
+        assert not uses, f"{program}.cl: a tunable kernel or a helper it calls uses {uses}"
     assert LOCAL_SIZE_INDEPENDENT_KERNELS <= defined, sorted(LOCAL_SIZE_INDEPENDENT_KERNELS - defined)
 
 

@@ -70,11 +70,12 @@ def test_converted_graph_is_folded(model: onnx.ModelProto) -> None:
     # vanish; the two squeeze-excite Muls become their projection convs' input scales and
     # each gate (pool, two 1x1 convs) one SqueezeExcite; the flatten chain leaves one Reshape
     # (after a Mul by a constant); the classifier is MatMul + bias Add. Eleven depthwise
-    # convs and the 1x1 convs that alone read them are SeparableConvs.
+    # convs and the 1x1 convs that alone read them are SeparableConvs; the two depthwise convs
+    # whose output a gate reads join it as DepthwiseSqueezeExcites.
     assert ops == {
-        "Conv": 6,
+        "Conv": 4,
         "SeparableConv": 11,
-        "SqueezeExcite": 2,
+        "DepthwiseSqueezeExcite": 2,
         "GlobalAveragePool": 1,
         "Mul": 1,
         "Reshape": 1,
