@@ -110,3 +110,7 @@ def test_plans_mark_only_free_local_sizes_tunable(kind: str) -> None:
     for launch in launches:
         expected = launch.local_size is None and launch.kernel in LOCAL_SIZE_INDEPENDENT_KERNELS
         assert launch.tunable == expected, launch
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

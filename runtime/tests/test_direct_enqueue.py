@@ -88,3 +88,7 @@ def test_runs_with_and_without_events_give_the_same_bits() -> None:
     np.testing.assert_array_equal(direct, profiled.run_dict({"x": x})["y"])
     assert len(profiled.last_profile().launches) >= 3
     np.testing.assert_allclose(direct, np.tanh(x / (1 + np.exp(-x))), rtol=1e-5, atol=1e-6)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

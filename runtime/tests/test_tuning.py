@@ -212,3 +212,7 @@ def test_candidates_fit_the_limits_and_spread() -> None:
     assert "over the device's 64" in (fits((1, 1, 128), (1, 1, 128), limits) or "")
     assert "rank" in (fits((1, 1), (1, 1, 1), limits) or "")
     select_device(device_under_test())  # the device these tests run on exists
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

@@ -126,3 +126,7 @@ def test_light_model_in_half(name: str) -> None:
         assert error <= LIGHT_TOLERANCE, (
             f"{name}/{out_name}: relative error {error:.3g} > {LIGHT_TOLERANCE:g}"
         )
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

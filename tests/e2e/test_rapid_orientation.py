@@ -102,3 +102,7 @@ def test_matches_onnxruntime(model: onnx.ModelProto, batch: int) -> None:
             )
             assert error <= TOLERANCE, f"{name}/{out_name}: relative error {error:.3g} > {TOLERANCE:g}"
         np.testing.assert_array_equal(np.argmax(ours[OUTPUT], axis=1), np.argmax(expected[OUTPUT], axis=1))
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

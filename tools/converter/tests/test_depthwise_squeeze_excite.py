@@ -138,3 +138,7 @@ def test_a_gate_on_a_plain_conv_is_left_alone() -> None:
     graph = convert_model(model, {"x": (1, 24, 14, 13)})
     assert "DepthwiseSqueezeExcite" not in [node.op_type for node in graph.nodes]
     assert "SqueezeExcite" in [node.op_type for node in graph.nodes]
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

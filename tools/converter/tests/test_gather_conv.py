@@ -118,3 +118,7 @@ def test_a_gather_read_by_a_padded_conv_is_left_alone() -> None:
     graph = convert_model(model, {"x": (1, 16, 5, 4)})
     ops = [node.op_type for node in graph.nodes]
     assert "GatherConv" not in ops and "ChannelGather" in ops
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

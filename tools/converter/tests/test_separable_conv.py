@@ -245,3 +245,7 @@ def test_errors_name_this_nodes_inputs(runtime: str, bias: int | None, message: 
     for kind in ("cpu", "gpu"):
         with pytest.raises(OpError, match=r"node 'block' \(SeparableConv\): " + message):
             plan_graph(graph, device_kind=kind)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

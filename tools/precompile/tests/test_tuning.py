@@ -147,3 +147,7 @@ def test_cross_compiles_cannot_tune(model: Path, tmp_path: Path) -> None:
     result = _run(str(model), "-o", str(tmp_path / "x.bin"), "--target", "nvptx", "--arch", "sm_90", "--tune")
     assert result.returncode == 2
     assert "tune on the device and pass the file with --tuning" in result.stderr
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
