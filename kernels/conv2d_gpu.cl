@@ -198,7 +198,12 @@ __kernel void depthwise_gpu(__global data_t *out, __global const data_t *in,
  * before and after) adds them up into the gate (se_gate.h). Global size (groups * G,
  * ceil(OH * OW / P) * P, N). Local memory: sums (G * P float4), hidden (hidden_size
  * floats), row_sums (G * P floats). */
-__kernel void depthwise_se_gpu(__global data_t *out, __global const data_t *in,
+/* -DSE_LOCAL_X, -DSE_LOCAL_Y: the local size (G, P), required, so that the compiler keeps
+ * the kernel within the registers a work-group of G * P work-items has; without them there
+ * is no depthwise_se_gpu. */
+#ifdef SE_LOCAL_X
+__kernel __attribute__((reqd_work_group_size(SE_LOCAL_X, SE_LOCAL_Y, 1)))
+void depthwise_se_gpu(__global data_t *out, __global const data_t *in,
                                __global const data_t *filter, __global const data_t *bias, int in_h,
                                int in_w, int out_h, int out_w, int channels, int filter_h,
                                int filter_w, int stride_h, int stride_w, int pad_top, int pad_left,
@@ -270,6 +275,7 @@ __kernel void depthwise_se_gpu(__global data_t *out, __global const data_t *in,
   se_gate_blocks(lid, size, gate, n, w2, b2, hidden_size, out_channels, gate_alpha, gate_beta,
                  out_group_blocks, 0, 1, hidden, sums);
 }
+#endif /* SE_LOCAL_X */
 #endif
 
 __kernel void fc_gpu(__global data_t *out, __global const data_t *in,

@@ -376,7 +376,12 @@ __kernel void squeeze_excite(__global data_t *out, SE_SOURCE, int pixels, int pa
 #else
 #define SE_GATE_PARAMS
 #endif
-__kernel void se_squeeze(__global float *partial, __global const data_t *x, int pixels, int parts,
+/* -DSE_LOCAL_X: the local size L, required (the last group's tail wants all of it: the
+ * compiler then keeps the kernel within the registers L work-items have); without it
+ * there is no se_squeeze. */
+#ifdef SE_LOCAL_X
+__kernel __attribute__((reqd_work_group_size(SE_LOCAL_X, 1, 1)))
+void se_squeeze(__global float *partial, __global const data_t *x, int pixels, int parts,
                          int channels, __global const data_t *w1, int hidden_size, int group_blocks,
                          __local float4 *sums SE_GATE_PARAMS) {
 #ifdef SE_LAST_GROUP
@@ -428,6 +433,8 @@ __kernel void se_squeeze(__global float *partial, __global const data_t *x, int 
                  out_group_blocks, 0, 1, hidden, sums);
 #endif
 }
+
+#endif /* SE_LOCAL_X */
 
 __kernel void se_excite(__global data_t *out, __global const float *partial, int count, int pixels,
                         __global const data_t *b1, int hidden_size, float hidden_alpha,

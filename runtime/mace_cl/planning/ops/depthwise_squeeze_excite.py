@@ -132,6 +132,8 @@ def _fused_plan(node: Node, gate: Node, dw_plan: OpPlan, dw_launch: KernelLaunch
         *dw_launch.program.options,
         *se_hidden_option(gate),
         f"-DGATE_ACTIVATION=ACT_{ACTIVATIONS[gate_activation.kind].macro}",
+        f"-DSE_LOCAL_X={group_blocks}",
+        f"-DSE_LOCAL_Y={slices}",
     )
     launch = KernelLaunch(
         ProgramSpec(dw_launch.program.name, options),

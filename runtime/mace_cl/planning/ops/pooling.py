@@ -409,7 +409,7 @@ def _squeeze_excite_gpu(
         plan.counters[SE_ARRIVALS] = batch
         squeeze_args += (OutputArg(0), *gate_args, CounterArg(SE_ARRIVALS), *hidden_locals)
         options += ("-DSE_LAST_GROUP",)
-    program = ProgramSpec("pooling", options)
+    program = ProgramSpec("pooling", (*options, f"-DSE_LOCAL_X={size}"))  # se_squeeze's local size
     plan.launches.append(
         KernelLaunch(
             program, "se_squeeze", (groups * size, batch * parts), squeeze_args, local_size=(size, 1)
