@@ -155,19 +155,13 @@ __kernel void conv2d_gpu(__global data_t *out, __global const data_t *in,
   }
 }
 
-__kernel void depthwise_gpu(__global data_t *out, __global const data_t *in,
-                            __global const data_t *filter, __global const data_t *bias,
-                            int in_h, int in_w, int out_h, int out_w, int channels,
-                            int filter_h, int filter_w, int stride_h, int stride_w,
-                            int pad_top, int pad_left, int dilation_h, int dilation_w,
-                            float act_alpha, float act_beta) {
-  const int cb = get_global_id(0);
-  const int ow = get_global_id(1);
-  const int nh = get_global_id(2);
+/* Output float4 (n, oh, ow, block cb) of a depthwise convolution, activated, padding lanes
+ * zero (depthwise_gpu, depthwise_se_gpu). */
+inline float4 depthwise_output(__global const data_t *in, __global const data_t *filter,
+                               __global const data_t *bias, int n, int oh, int ow, int cb, int in_h, int in_w,
+                               int channels, int stride_h, int stride_w, int pad_top, int pad_left,
+                               int dilation_h, int dilation_w, float act_alpha, float act_beta) {
   const int c4 = channel_blocks(channels);
-  if (cb >= c4 || ow >= out_w) return;
-  const int n = nh / out_h;
-  const int oh = nh - n * out_h;
   float4 acc = LOADA4(cb, bias);
   __global const data_t *w = filter + cb * FILTER_H * FILTER_W * 4;
   const int ih0 = oh * stride_h - pad_top;
@@ -183,7 +177,24 @@ __kernel void depthwise_gpu(__global data_t *out, __global const data_t *in,
       if (iw >= 0 && iw < in_w) acc += LOADA4(iw * c4 + cb, row) * LOADA4(kh * FILTER_W + kw, w);
     }
   }
-  const float4 v = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), cb, channels);
+  return zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), cb, channels);
+}
+
+__kernel void depthwise_gpu(__global data_t *out, __global const data_t *in,
+                            __global const data_t *filter, __global const data_t *bias,
+                            int in_h, int in_w, int out_h, int out_w, int channels,
+                            int filter_h, int filter_w, int stride_h, int stride_w,
+                            int pad_top, int pad_left, int dilation_h, int dilation_w,
+                            float act_alpha, float act_beta) {
+  const int cb = get_global_id(0);
+  const int ow = get_global_id(1);
+  const int nh = get_global_id(2);
+  const int c4 = channel_blocks(channels);
+  if (cb >= c4 || ow >= out_w) return;
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const float4 v = depthwise_output(in, filter, bias, n, oh, ow, cb, in_h, in_w, channels, stride_h, stride_w,
+                                    pad_top, pad_left, dilation_h, dilation_w, act_alpha, act_beta);
   STORE4(v, (nh * out_w + ow) * c4 + cb, out);
 }
 
@@ -226,22 +237,8 @@ void depthwise_se_gpu(__global data_t *out, __global const data_t *in,
   float4 v = (float4)(0.0f);
   if (cb < c4 && pixel < pixels) {
     const int oh = pixel / out_w, ow = pixel - oh * out_w;
-    float4 acc = LOADA4(cb, bias);
-    __global const data_t *w = filter + cb * FILTER_H * FILTER_W * 4;
-    const int ih0 = oh * stride_h - pad_top;
-    const int iw0 = ow * stride_w - pad_left;
-#pragma unroll
-    for (int kh = 0; kh < FILTER_H; ++kh) {
-      const int ih = ih0 + kh * dilation_h;
-      if (ih < 0 || ih >= in_h) continue;
-      __global const data_t *row = in + (n * in_h + ih) * in_w * c4 * 4;
-#pragma unroll
-      for (int kw = 0; kw < FILTER_W; ++kw) {
-        const int iw = iw0 + kw * dilation_w;
-        if (iw >= 0 && iw < in_w) acc += LOADA4(iw * c4 + cb, row) * LOADA4(kh * FILTER_W + kw, w);
-      }
-    }
-    v = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), cb, channels);
+    v = depthwise_output(in, filter, bias, n, oh, ow, cb, in_h, in_w, channels, stride_h, stride_w, pad_top,
+                         pad_left, dilation_h, dilation_w, act_alpha, act_beta);
     STORE4(v, (n * pixels + pixel) * c4 + cb, out);
   }
   sums[lid] = v;
@@ -254,22 +251,9 @@ void depthwise_se_gpu(__global data_t *out, __global const data_t *in,
   const int count = groups * get_num_groups(1);
   const int first = g * group_blocks, width = min(group_blocks, c4 - first);
   __global float *image = partial + n * count * hidden_size;
-  for (int r = lid; r < hidden_size; r += size) {
-    float4 h = (float4)(0.0f);
-    for (int j = 0; j < width; ++j) h += LOADA4(r * c4 + first + j, w1) * sums[j];
-    image[(get_group_id(1) * groups + g) * hidden_size + r] = h.x + h.y + h.z + h.w;
-  }
-  /* Every work-item's partials reach global memory before its group is counted. */
-  DEVICE_FENCE();
-  barrier(CLK_GLOBAL_MEM_FENCE);
-  if (lid == 0) {
-    DEVICE_FENCE();
-    arrived = atomic_inc(arrivals + n);
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-  if (arrived != count - 1) return; /* not the last of image n: done */
-  DEVICE_FENCE(); /* the other groups' partials, counted before, are read after */
-  if (lid == 0) arrivals[n] = 0;
+  se_partials(lid, size, image + (get_group_id(1) * groups + g) * hidden_size, w1, c4, first, width,
+              hidden_size, sums);
+  if (!se_last_arrival(lid, arrivals, n, count, &arrived)) return; /* not the last of image n */
   se_hidden(lid, size, image, count, pixels, b1, hidden_size, hidden_alpha, hidden_beta, row_slices,
             hidden, row_sums);
   se_gate_blocks(lid, size, gate, n, w2, b2, hidden_size, out_channels, gate_alpha, gate_beta,

@@ -408,23 +408,10 @@ void se_squeeze(__global float *partial, __global const data_t *x, int pixels, i
   }
   const int width = min(group_blocks, blocks - first);
   __global float *image = partial + n * count * hidden_size;
-  for (int r = lid; r < hidden_size; r += get_local_size(0)) {
-    float4 h = (float4)(0.0f);
-    for (int j = 0; j < width; ++j) h += LOADA4(r * blocks + first + j, w1) * sums[j];
-    image[(g * parts + part) * hidden_size + r] = h.x + h.y + h.z + h.w;
-  }
+  se_partials(lid, get_local_size(0), image + (g * parts + part) * hidden_size, w1, blocks, first, width,
+              hidden_size, sums);
 #ifdef SE_LAST_GROUP
-  /* Every work-item's partials reach global memory before its group is counted. */
-  DEVICE_FENCE();
-  barrier(CLK_GLOBAL_MEM_FENCE);
-  if (lid == 0) {
-    DEVICE_FENCE();
-    arrived = atomic_inc(arrivals + n);
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-  if (arrived != count - 1) return; /* not the last of image n: done */
-  DEVICE_FENCE(); /* the other groups' partials, counted before, are read after */
-  if (lid == 0) arrivals[n] = 0;
+  if (!se_last_arrival(lid, arrivals, n, count, &arrived)) return; /* not the last of image n */
   /* se_hidden reads through a volatile pointer: from global memory, not a stale cache. */
   const int size = get_local_size(0);
   se_hidden(lid, size, image, count, pixels, b1, hidden_size, hidden_alpha, hidden_beta, row_slices,

@@ -13,11 +13,44 @@
 #define GATE_ACTIVATION ACTIVATION
 #endif
 
+/* Every work-group of a squeeze-excite launch writes, for each hidden row r, the sum over
+ * its `width` channel blocks [first, first + width) of w1[r] . sums[j] (its pooled sums,
+ * in __local memory) to row_out[r]. */
+inline void se_partials(int lid, int size, __global float *row_out, __global const data_t *w1, int blocks, int first,
+                        int width, int hidden_size, __local const float4 *sums) {
+  for (int r = lid; r < hidden_size; r += size) {
+    float4 h = (float4)(0.0f);
+    for (int j = 0; j < width; ++j)
+      h += LOADA4(r * blocks + first + j, w1) * sums[j];
+    row_out[r] = h.x + h.y + h.z + h.w;
+  }
+}
+
+/* Whether this work-group is the last of image n's `count` to finish (called by all its
+ * work-items alike: it has barriers). Each group's global stores before the call are seen
+ * by the last one after it; the last one sets arrivals[n] back to zero for the next launch.
+ * `arrived`: a __local int. */
+inline bool se_last_arrival(int lid, __global int *arrivals, int n, int count, __local int *arrived) {
+  DEVICE_FENCE();
+  barrier(CLK_GLOBAL_MEM_FENCE);
+  if (lid == 0) {
+    DEVICE_FENCE();
+    *arrived = atomic_inc(arrivals + n);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (*arrived != count - 1)
+    return false;
+  DEVICE_FENCE(); /* the other groups' stores, counted before, are read after */
+  if (lid == 0)
+    arrivals[n] = 0;
+  return true;
+}
+
 /* hidden[r] = HIDDEN_ACTIVATION(sum of image[q * hidden_size + r] over q < count, divided by
  * pixels, plus b1[r]) for every r; row_slices work-items (a power of two dividing the local
  * size) share each row; row_sums: a float per work-item. */
-inline void se_hidden(int lid, int size, volatile __global const float *image, int count,
-                      int pixels, __global const data_t *b1, int hidden_size, float hidden_alpha, float hidden_beta, int row_slices,
+inline void se_hidden(int lid, int size, volatile __global const float *image, int count, int pixels,
+                      __global const data_t *b1, int hidden_size, float hidden_alpha, float hidden_beta, int row_slices,
                       __local float *hidden, __local float *row_sums) {
   const int rows = size / row_slices; /* hidden rows per pass */
   for (int r0 = 0; r0 < hidden_size; r0 += rows) {
