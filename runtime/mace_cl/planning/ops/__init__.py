@@ -34,6 +34,7 @@ OP_MODULES = (
 HELPER_MODULES = (
     "base",
     "broadcast",
+    "chained",
     "conv_kernels",
     "copy_kernels",
     "fused_activation",

@@ -16,8 +16,6 @@ not read back. Every other plan runs the two ops as they plan themselves.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import channel_blocks
 from mace_cl.planning.ops.base import (
@@ -25,7 +23,6 @@ from mace_cl.planning.ops.base import (
     ConstantArg,
     CounterArg,
     IntArg,
-    KernelArg,
     KernelLaunch,
     LocalMemArg,
     OpError,
@@ -37,6 +34,7 @@ from mace_cl.planning.ops.base import (
     TensorArg,
     attr_int,
 )
+from mace_cl.planning.ops.chained import chained, retargeted
 from mace_cl.planning.ops.conv import plan_conv
 from mace_cl.planning.ops.fused_activation import ACTIVATIONS, FUSED_ATTRIBUTES, fused_activation
 from mace_cl.planning.ops.pooling import (
@@ -167,30 +165,8 @@ def _fused_plan(node: Node, gate: Node, dw_plan: OpPlan, dw_launch: KernelLaunch
 def _chained_plan(dw_plan: OpPlan, se_plan: OpPlan, middle: PlanInput) -> OpPlan:
     """The depthwise plan, then the gate's reading output 0 and writing output 1; the gate's
     keys take the prefix "se_" so that the two cannot clash."""
-
-    def gate_arg(arg: KernelArg) -> KernelArg:
-        if arg == TensorArg(middle.name):
-            return OutputArg(0)
-        if isinstance(arg, OutputArg):
-            return OutputArg(1)
-        if isinstance(arg, ConstantArg | ScratchArg | CounterArg):
-            return replace(arg, key="se_" + arg.key)
-        return arg
-
-    return OpPlan(
-        output_shapes=[*dw_plan.output_shapes, *se_plan.output_shapes],
-        launches=[
-            *dw_plan.launches,
-            *(
-                replace(launch, args=tuple(gate_arg(arg) for arg in launch.args))
-                for launch in se_plan.launches
-            ),
-        ],
-        constants={**dw_plan.constants, **{"se_" + key: value for key, value in se_plan.constants.items()}},
-        scratch_bytes={
-            **dw_plan.scratch_bytes,
-            **{"se_" + key: size for key, size in se_plan.scratch_bytes.items()},
-        },
-        counters={**dw_plan.counters, **{"se_" + key: count for key, count in se_plan.counters.items()}},
-        table_constants=dw_plan.table_constants | frozenset("se_" + key for key in se_plan.table_constants),
+    return chained(
+        dw_plan,
+        retargeted(se_plan, {TensorArg(middle.name): OutputArg(0), OutputArg(0): OutputArg(1)}, "se_"),
+        [*dw_plan.output_shapes, *se_plan.output_shapes],
     )

@@ -16,19 +16,12 @@ Every other plan runs the gather, then the Conv.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-
 import numpy as np
 
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import channel_blocks, nhwc4_nbytes
 from mace_cl.planning.ops.base import (
     SHAPES_CONTEXT,
-    ConstantArg,
-    CounterArg,
-    KernelArg,
-    KernelLaunch,
     OpError,
     OpPlan,
     OutputArg,
@@ -37,6 +30,7 @@ from mace_cl.planning.ops.base import (
     ScratchArg,
     TensorArg,
 )
+from mace_cl.planning.ops.chained import chained, retargeted
 from mace_cl.planning.ops.channel_gather import plan_channel_gather
 from mace_cl.planning.ops.conv import conv2d_gpu_tiled_launches, plan_conv, takes_tiled_pointwise
 from mace_cl.planning.ops.conv_kernels import bias_arg, pack_gpu_filter
@@ -146,30 +140,9 @@ def _chained_plan(gather_plan: OpPlan, conv_plan: OpPlan, middle: PlanInput) -> 
     the prefix "gather_" so that the two cannot clash."""
     assert middle.shape is not None
     store = ScratchArg(GATHERED)
-
-    def gather_arg(arg: KernelArg) -> KernelArg:
-        if isinstance(arg, OutputArg):
-            return store
-        if isinstance(arg, ConstantArg | ScratchArg | CounterArg):
-            return replace(arg, key="gather_" + arg.key)
-        return arg
-
-    def conv_arg(arg: KernelArg) -> KernelArg:
-        return store if arg == TensorArg(middle.name) else arg
-
-    def moved(launch: KernelLaunch, move: Callable[[KernelArg], KernelArg]) -> KernelLaunch:
-        return replace(launch, args=tuple(move(arg) for arg in launch.args))
-
-    return OpPlan(
-        output_shapes=conv_plan.output_shapes,
-        launches=[moved(launch, gather_arg) for launch in gather_plan.launches]
-        + [moved(launch, conv_arg) for launch in conv_plan.launches],
-        constants={
-            **{"gather_" + key: value for key, value in gather_plan.constants.items()},
-            **conv_plan.constants,
-        },
-        scratch_bytes={**conv_plan.scratch_bytes, GATHERED: nhwc4_nbytes(middle.shape)},
-        counters=dict(conv_plan.counters),
-        table_constants=frozenset("gather_" + key for key in gather_plan.table_constants)
-        | conv_plan.table_constants,
+    return chained(
+        retargeted(gather_plan, {OutputArg(0): store}, "gather_"),
+        retargeted(conv_plan, {TensorArg(middle.name): store}),
+        conv_plan.output_shapes,
+        {GATHERED: nhwc4_nbytes(middle.shape)},
     )

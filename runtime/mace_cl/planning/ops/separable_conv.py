@@ -15,17 +15,11 @@ them, the depthwise output in a scratch buffer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-
 from mace_cl.model.graph import Node
 from mace_cl.planning.layout import nhwc4_nbytes
 from mace_cl.planning.ops.base import (
     SHAPES_CONTEXT,
     ConstantArg,
-    CounterArg,
-    KernelArg,
-    KernelLaunch,
     OpError,
     OpPlan,
     OutputArg,
@@ -36,6 +30,7 @@ from mace_cl.planning.ops.base import (
     attr_int,
     expect_input_count,
 )
+from mace_cl.planning.ops.chained import chained, retargeted
 from mace_cl.planning.ops.conv import (
     DepthwiseInput,
     conv2d_gpu_tiled_launches,
@@ -196,40 +191,11 @@ def _fused_plan(
 def _chained_plan(dw_plan: OpPlan, pw_plan: OpPlan, middle: PlanInput) -> OpPlan:
     """The two Conv plans one after the other, the depthwise output in a scratch buffer;
     the depthwise plan's keys take DEPTHWISE_PREFIX so that the two cannot clash."""
-    assert middle.shape is not None and not dw_plan.aliases and not pw_plan.aliases
+    assert middle.shape is not None
     store = ScratchArg(DEPTHWISE_OUTPUT)
-
-    def depthwise_arg(arg: KernelArg) -> KernelArg:
-        if isinstance(arg, OutputArg):
-            return store
-        if isinstance(arg, ConstantArg | ScratchArg | CounterArg):
-            return replace(arg, key=DEPTHWISE_PREFIX + arg.key)
-        return arg
-
-    def pointwise_arg(arg: KernelArg) -> KernelArg:
-        return store if arg == TensorArg(middle.name) else arg
-
-    def moved(launch: KernelLaunch, move: Callable[[KernelArg], KernelArg]) -> KernelLaunch:
-        return replace(launch, args=tuple(move(arg) for arg in launch.args))
-
-    plan = OpPlan(
-        output_shapes=pw_plan.output_shapes,
-        launches=[moved(launch, depthwise_arg) for launch in dw_plan.launches]
-        + [moved(launch, pointwise_arg) for launch in pw_plan.launches],
-        constants={
-            **{DEPTHWISE_PREFIX + key: value for key, value in dw_plan.constants.items()},
-            **pw_plan.constants,
-        },
-        scratch_bytes={
-            **{DEPTHWISE_PREFIX + key: size for key, size in dw_plan.scratch_bytes.items()},
-            **pw_plan.scratch_bytes,
-            DEPTHWISE_OUTPUT: nhwc4_nbytes(middle.shape),
-        },
-        counters={
-            **{DEPTHWISE_PREFIX + key: count for key, count in dw_plan.counters.items()},
-            **pw_plan.counters,
-        },
-        table_constants=frozenset(DEPTHWISE_PREFIX + key for key in dw_plan.table_constants)
-        | pw_plan.table_constants,
+    return chained(
+        retargeted(dw_plan, {OutputArg(0): store}, DEPTHWISE_PREFIX),
+        retargeted(pw_plan, {TensorArg(middle.name): store}),
+        pw_plan.output_shapes,
+        {DEPTHWISE_OUTPUT: nhwc4_nbytes(middle.shape)},
     )
-    return plan
