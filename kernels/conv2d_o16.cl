@@ -23,6 +23,9 @@
  *                                    (after out_c, before `residual`), and each
  *                                    work-item reads only the input blocks of the
  *                                    groups its 32 output channels belong to
+ *   -DDEPTHWISE_INPUT                depthwise_conv1x1_o32 exists only with it;
+ *                                    -DDW_ACTIVATION=ACT_* is its depthwise
+ *                                    convolution's activation
  *
  * Kernels (output channel group og = channels 16*og .. 16*og+15):
  *   conv1x1_o32        1x1, stride 1, no padding, group 1: NHWC4 pixels are
@@ -54,6 +57,17 @@
  *                      adjacent outputs per work-item (a last group of fewer than 4
  *                      blocks reads only those). Global size (C16, ceil(OW / 8),
  *                      N * OH).
+ *   depthwise_conv1x1_o32  conv1x1_o32 over the output of a depthwise convolution of
+ *                      `in` (SeparableConv), computed as it is read, 16 channels times
+ *                      the work-item's 7 pixels at a time (a 7-pixel block within one
+ *                      output row shares its input rows and loads): the depthwise output
+ *                      is never stored, at the price of computing it again for each 32
+ *                      output channels. Arguments: out, in, filter, bias, pixels,
+ *                      in_c4, out_c[, residual] as conv1x1_o32's (`pixels` and `in_c4`
+ *                      those of the depthwise output), then dw_filter
+ *                      and dw_bias (depthwise_o16's layouts), in_h, in_w, out_h, out_w
+ *                      (the depthwise output's), the eight window arguments, dw_alpha,
+ *                      dw_beta, act_alpha, act_beta. Global size as conv1x1_o32's.
  *
  * Filter layouts (ops/conv.py packs them; zero for channels past C):
  *   o16 (conv1x1_*, conv2d_o*): data_t filter[OC16][KH][KW][IC4 * 4][16], the 16
@@ -397,20 +411,21 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
   }
 }
 
-/* The taps of one filter row for DW_PIXELS outputs of depthwise_o16 (see conv_row).
+/* The taps of one filter row for `outputs` (a constant after inlining) horizontally
+ * adjacent outputs of depthwise_o16 or depthwise_conv1x1_o32 (see conv_row).
  * `partial` (a constant after inlining) is for the last group of a tensor whose C4 is
  * not a multiple of 4: it reads only the group's `blocks` blocks, so that no read
  * leaves the buffer. */
 static inline __attribute__((always_inline)) void depthwise_row(
     float16 *acc, __global const data_t *row, __global const data_t *w, int iw0,
     int in_w, int pixel_stride, int filter_w, int stride_w, int dilation_w,
-    const bool checked, const bool partial, int blocks) {
+    const bool checked, const bool partial, int blocks, const int outputs) {
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
     const float16 wt = LOAD16(kw, w);
     const int iw = iw0 + kw * dilation_w;
     #pragma unroll
-    for (int i = 0; i < DW_PIXELS; ++i) {
+    for (int i = 0; i < outputs; ++i) {
       const int col = iw + i * stride_w;
       if (!checked || (col >= 0 && col < in_w)) {
         __global const data_t *p = row + col * pixel_stride;
@@ -425,6 +440,37 @@ static inline __attribute__((always_inline)) void depthwise_row(
         }
         acc[i] = fma(v, wt, acc[i]);
       }
+    }
+  }
+}
+
+/* Every filter row of `outputs` (a constant after inlining) horizontally adjacent
+ * outputs of one 16-channel group: `image` points at that group's channels of the input
+ * image, ih0 / iw0 are the first output's top-left tap, `blocks` the group's blocks. */
+static inline __attribute__((always_inline)) void depthwise_rows(
+    float16 *acc, __global const data_t *image, __global const data_t *w, int ih0, int iw0,
+    int in_h, int in_w, int pixel_stride, int filter_h, int filter_w, int stride_w,
+    int dilation_h, int dilation_w, int blocks, const int outputs) {
+  const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, outputs);
+  const bool partial = blocks < 4;
+  UNROLL_TAPS
+  for (int kh = 0; kh < KH; ++kh) {
+    const int ih = ih0 + kh * dilation_h;
+    if (ih >= 0 && ih < in_h) {
+      __global const data_t *row = image + ih * in_w * pixel_stride;
+      __global const data_t *wr = w + kh * KW * 16;
+      /* Interior rows with the common strides get constant strides, so that the loads
+       * that several taps share (neighbouring outputs overlap) are issued once. */
+      if (partial)
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, true, blocks, outputs);
+      else if (inside && stride_w == 1 && dilation_w == 1)
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 1, 1, false, false, 4, outputs);
+      else if (inside && stride_w == 2 && dilation_w == 1)
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 2, 1, false, false, 4, outputs);
+      else if (inside)
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, false, false, 4, outputs);
+      else
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, false, 4, outputs);
     }
   }
 }
@@ -446,34 +492,106 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
   float16 acc[DW_PIXELS];
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
-  const int ih0 = oh * stride_h - pad_top;
-  const int iw0 = ow0 * stride_w - pad_left;
-  const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, DW_PIXELS);
-  const int blocks = channel_blocks(channels) - og * 4;
-  const bool partial = blocks < 4;
-  __global const data_t *w = filter + og * KH * KW * 16;
-  UNROLL_TAPS
-  for (int kh = 0; kh < KH; ++kh) {
-    const int ih = ih0 + kh * dilation_h;
-    if (ih >= 0 && ih < in_h) {
-      __global const data_t *row = in + (n * in_h + ih) * in_w * stride + og * 16;
-      /* Interior rows with the common strides get constant strides, so that the loads
-       * that several taps share (neighbouring outputs overlap) are issued once. */
-      if (partial)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true, true, blocks);
-      else if (inside && stride_w == 1 && dilation_w == 1)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 1, 1, false, false, 4);
-      else if (inside && stride_w == 2 && dilation_w == 1)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, 2, 1, false, false, 4);
-      else if (inside)
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, false, false, 4);
-      else
-        depthwise_row(acc, row, w + kh * KW * 16, iw0, in_w, stride, filter_w, stride_w, dilation_w, true, false, 4);
-    }
-  }
+  depthwise_rows(acc, in + n * in_h * in_w * stride + og * 16, filter + og * KH * KW * 16,
+                 oh * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w, stride, filter_h,
+                 filter_w, stride_w, dilation_h, dilation_w, channel_blocks(channels) - og * 4, DW_PIXELS);
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) {
     if (ow0 + i < out_w)
       store16(out + (nh * out_w + ow0 + i) * stride, acc[i], og, channels, act_alpha, act_beta);
   }
 }
+
+#ifdef DEPTHWISE_INPUT
+#ifndef DW_ACTIVATION
+#define DW_ACTIVATION ACT_NONE
+#endif
+
+/* Lane l (a constant after unrolling) of v. */
+#define LANE16(v, l) (((const float *)&(v))[l])
+
+__kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t *in,
+                                    __global const data_t *filter, __global const data_t *bias,
+                                    int pixels, int in_c4, int out_c RESIDUAL_PARAM,
+                                    __global const data_t *dw_filter, __global const data_t *dw_bias,
+                                    int in_h, int in_w, int out_h, int out_w, int filter_h,
+                                    int filter_w, int stride_h, int stride_w, int pad_top,
+                                    int pad_left, int dilation_h, int dilation_w, float dw_alpha,
+                                    float dw_beta, float act_alpha, float act_beta) {
+  const int og = get_global_id(0) * 2;
+  const int in_stride = in_c4 * 4;
+  const int out_stride = channel_blocks(out_c) * 4;
+  const bool second = (og + 1) * 16 < out_c; /* group og+1 may be packing only */
+  const int in_c16 = (in_c4 + 3) / 4;
+  const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
+  for (int p0 = get_global_id(1) * PW_PIXELS; p0 < pixels; p0 += get_global_size(1) * PW_PIXELS) {
+    float16 acc_a[PW_PIXELS], acc_b[PW_PIXELS];
+    #pragma unroll
+    for (int i = 0; i < PW_PIXELS; ++i) {
+      acc_a[i] = bias_a;
+      acc_b[i] = bias_b;
+    }
+    /* The block's pixels in one output row (224x224 CNNs: always) share their input rows
+     * and loads; otherwise each pixel is its own depthwise output. */
+    const int ow0 = p0 % out_w;
+    const int nh0 = p0 / out_w;
+    const bool one_row = ow0 + PW_PIXELS <= out_w;
+    for (int g = 0; g < in_c16; ++g) {
+      const int blocks = in_c4 - g * 4;
+      __global const data_t *wd = dw_filter + g * KH * KW * 16;
+      const float16 b = LOAD16(g, dw_bias);
+      float16 d[PW_PIXELS];
+      #pragma unroll
+      for (int i = 0; i < PW_PIXELS; ++i) d[i] = b;
+      if (one_row) {
+        const int n = nh0 / out_h;
+        depthwise_rows(d, in + n * in_h * in_w * in_stride + g * 16, wd,
+                       (nh0 - n * out_h) * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w,
+                       in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, PW_PIXELS);
+      } else {
+        #pragma unroll
+        for (int i = 0; i < PW_PIXELS; ++i) {
+          const int p = min(p0 + i, pixels - 1);
+          const int nh = p / out_w, n = nh / out_h;
+          depthwise_rows(d + i, in + n * in_h * in_w * in_stride + g * 16, wd,
+                         (nh - n * out_h) * stride_h - pad_top, (p - nh * out_w) * stride_w - pad_left,
+                         in_h, in_w, in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, 1);
+        }
+      }
+      #pragma unroll
+      for (int i = 0; i < PW_PIXELS; ++i) d[i] = ACTIVATE_AS(DW_ACTIVATION, d[i], dw_alpha, dw_beta);
+      /* The 1x1 over the group's channels: weight rows past in_c4 blocks do not exist
+       * (their channels' depthwise outputs are never read). */
+      const int lanes = min(blocks, 4) * 4;
+      __global const data_t *wa = filter + (og * in_stride + g * 16) * 16;
+      __global const data_t *wb = wa + in_stride * 16;
+      #pragma unroll
+      for (int l = 0; l < 16; ++l) {
+        if (l < lanes) {
+          const float16 a = LOAD16(l, wa), bw = LOAD16(l, wb);
+          #pragma unroll
+          for (int i = 0; i < PW_PIXELS; ++i) {
+            const float16 v = (float16)(LANE16(d[i], l));
+            acc_a[i] = fma(v, a, acc_a[i]);
+            acc_b[i] = fma(v, bw, acc_b[i]);
+          }
+        }
+      }
+    }
+    const int valid = min(PW_PIXELS, pixels - p0);
+    #pragma unroll
+    for (int i = 0; i < PW_PIXELS; ++i) {
+      if (i < valid) {
+        __global data_t *o = out + (p0 + i) * out_stride;
+#ifdef RESIDUAL
+        __global const data_t *r = residual + (p0 + i) * out_stride;
+        acc_a[i] += load16(r, og, out_c);
+        if (second) acc_b[i] += load16(r, og + 1, out_c);
+#endif
+        store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
+        if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
+      }
+    }
+  }
+}
+#endif

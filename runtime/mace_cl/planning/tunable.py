@@ -28,6 +28,7 @@ LOCAL_SIZE_INDEPENDENT_KERNELS = frozenset(
         "deconv2d",
         "depth_to_space",
         "depthwise_conv2d",
+        "depthwise_conv1x1_o32",
         "depthwise_gpu",
         "depthwise_o16",
         "eltwise",

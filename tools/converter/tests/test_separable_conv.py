@@ -1,6 +1,7 @@
 """passes/separable_conv.py: a depthwise Conv whose output only a 1x1 Conv reads becomes one
 SeparableConv, which GPU plans run as one conv2d_gpu_tiled launch (-DDEPTHWISE_INPUT) and
-CPU plans as the two convolutions. Oracle: onnxruntime on the ONNX model."""
+CPU plans as one depthwise_conv1x1_o32 launch up to CPU_FUSED_MAX_OUT_C output channels, as
+the two convolutions past it. Oracle: onnxruntime on the ONNX model."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mace_cl import MaceRuntime
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.ops import conv as conv_ops
 from mace_cl.planning.ops.base import OpError
+from mace_cl.planning.ops.separable_conv import CPU_FUSED_MAX_OUT_C
 from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import assert_close_half, device_under_test, half_rounded
 from mace_cl_converter import convert_model
@@ -82,6 +84,10 @@ BLOCKS = {
     "odd_channels_no_biases": {"channels": 22, "out_channels": 13, "biases": False},
     "residual": {"out_channels": 24, "residual": True},
     "many_channels": {"channels": 160, "out_channels": 96, "shape": (1, 7, 7)},
+    # rows a multiple of 7 wide: each block of 7 pixels shares its input rows
+    "rows_of_seven_partial_group": {"channels": 20, "out_channels": 40, "shape": (2, 7, 14)},
+    "rows_of_seven_stride2": {"channels": 36, "stride": 2, "shape": (1, 28, 28)},
+    "wider_than_cpu_fusion": {"channels": 40, "out_channels": CPU_FUSED_MAX_OUT_C + 4, "shape": (1, 7, 9)},
 }
 
 
@@ -96,9 +102,13 @@ def test_depthwise_then_pointwise_becomes_one_node(block: str) -> None:
     node = graph.nodes[0]
     assert ("depthwise_activation" in node.attrs) == (params.get("dw_act", "Clip") is not None)
     expected = ort(model, {"x": x})[0]
+    cpu_fused = params.get("out_channels", 40) <= CPU_FUSED_MAX_OUT_C
     for kind, (kernels, ours) in _runs(graph, {"x": x}).items():
-        # GPU plans: one launch, the depthwise convolution computed as the 1x1's input
-        assert kernels == (["conv2d_gpu_tiled"] if kind == "gpu" else ["depthwise_o16", "conv1x1_o32"]), kind
+        # One launch, the depthwise convolution computed as the 1x1 reads it
+        if kind == "gpu":
+            assert kernels == ["conv2d_gpu_tiled"]
+        else:
+            assert kernels == (["depthwise_conv1x1_o32"] if cpu_fused else ["depthwise_o16", "conv1x1_o32"])
         np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4, err_msg=kind)
 
 
@@ -131,9 +141,8 @@ def test_every_tile_shape_and_split_k(
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_half_storage(kind: str) -> None:
-    # Half-exact input and weights, so the kernels' own roundings are all that remain: the
-    # GPU plan rounds only its output (the depthwise result stays in registers), the CPU
-    # plan the stored depthwise output too.
+    # Half-exact input and weights, so the kernels' own roundings are all that remain: both
+    # plans round only their output (the depthwise result stays in registers).
     model = _block(channels=32, out_channels=48, dw_act="Relu")
     for init in model.graph.initializer:
         init.CopyFrom(onnx.numpy_helper.from_array(half_rounded(onnx.numpy_helper.to_array(init)), init.name))
@@ -145,7 +154,7 @@ def test_half_storage(kind: str) -> None:
     assert_close_half(
         runtime.run_dict({"x": x})["y"],
         expected,
-        roundings=1 if kind == "gpu" else 2,
+        roundings=1,
         scale=float(max(np.abs(expected).max(), np.abs(middle).max() * 32)),
     )
 

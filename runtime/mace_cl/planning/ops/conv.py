@@ -95,6 +95,7 @@ from mace_cl.planning.ops.conv_kernels import (
     pack_depthwise_o16_filter,
     pack_gpu_filter,
     pack_o16_filter,
+    pointwise_items,
     pointwise_o16_launch,
     window_args,
 )
@@ -584,6 +585,57 @@ def depthwise_o16_launch(
     )
 
 
+def depthwise_pointwise_o16_launch(
+    x: KernelArg,
+    window: Window,
+    in_hw: tuple[int, int],
+    middle_shape: Shape,
+    c_out: int,
+    dw_activation: Activation,
+    activation: Activation,
+    residual: str | None,
+) -> KernelLaunch:
+    """``depthwise_conv1x1_o32``: a 1x1 convolution of the output of a depthwise one of
+    ``x`` (``middle_shape``, ``in_hw`` its input's height and width), computed as the 1x1
+    reads it. Constants: the 1x1's ``filter`` / ``bias`` (``pack_o16_filter``,
+    ``o16_bias``) and the depthwise ones under ``dw_filter`` / ``dw_bias``
+    (``pack_depthwise_o16_filter``, ``o16_bias``)."""
+    mid = Nhwc4Shape.of(middle_shape)
+    pixels = mid.n * mid.h * mid.w
+    options = (
+        DEPTHWISE_INPUT_OPTION,
+        f"-DDW_ACTIVATION=ACT_{ACTIVATIONS[dw_activation.kind].macro}",
+        *filter_size_options(window),
+        *((RESIDUAL_OPTION,) if residual is not None else ()),
+        *activation.build_options(),
+    )
+    return KernelLaunch(
+        ProgramSpec("conv2d_o16", options),
+        "depthwise_conv1x1_o32",
+        (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
+        (
+            OutputArg(0),
+            x,
+            ConstantArg("filter"),
+            ConstantArg("bias"),
+            IntArg(pixels),
+            IntArg(mid.c4),
+            IntArg(c_out),
+            *((TensorArg(residual),) if residual is not None else ()),
+            ConstantArg("dw_filter"),
+            ConstantArg("dw_bias"),
+            IntArg(in_hw[0]),
+            IntArg(in_hw[1]),
+            IntArg(mid.h),
+            IntArg(mid.w),
+            *window_args(window),
+            *dw_activation.kernel_args(),
+            *activation.kernel_args(),
+        ),
+        tuned_local_sizes=cpu_local_sizes(2),
+    )
+
+
 # ---- GPU plans (PlanContext.gpu): kernels/conv2d_gpu.cl ----------------------------
 
 
@@ -660,7 +712,8 @@ GPU_SPLIT_TARGET_ITEMS = 32768
 GPU_SPLIT_MIN_STEPS = 4
 SPLIT_SCRATCH = "split_k"  # OpPlan.scratch_bytes key of the partial sums
 SPLIT_ARRIVALS = "split_k_arrivals"  # OpPlan.counters key: slices finished per output tile
-DEPTHWISE_INPUT_OPTION = "-DDEPTHWISE_INPUT"  # conv2d_gpu_tiled computes its input (SeparableConv)
+# conv2d_gpu_tiled and depthwise_conv1x1_o32 compute their input (SeparableConv)
+DEPTHWISE_INPUT_OPTION = "-DDEPTHWISE_INPUT"
 MMA_TF32_OPTION = "-DMMA_TF32"  # conv2d_gpu_tiled multiplies on TF32 tensor cores
 
 
