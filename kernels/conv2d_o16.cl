@@ -549,13 +549,27 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
                        (nh0 - n * out_h) * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w,
                        in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, PW_PIXELS);
       } else {
+        /* Bounds-checked taps only: five copies of depthwise_rows per pixel made NVIDIA's
+         * compiler take over a minute for this program. */
+        const bool partial = blocks < 4;
         #pragma unroll
         for (int i = 0; i < PW_PIXELS; ++i) {
           const int p = min(p0 + i, pixels - 1);
           const int nh = p / out_w, n = nh / out_h;
-          depthwise_rows(d + i, in + n * in_h * in_w * in_stride + g * 16, wd,
-                         (nh - n * out_h) * stride_h - pad_top, (p - nh * out_w) * stride_w - pad_left,
-                         in_h, in_w, in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, 1);
+          const int ih0 = (nh - n * out_h) * stride_h - pad_top;
+          const int iw0 = (p - nh * out_w) * stride_w - pad_left;
+          __global const data_t *image = in + n * in_h * in_w * in_stride + g * 16;
+          UNROLL_TAPS
+          for (int kh = 0; kh < KH; ++kh) {
+            const int ih = ih0 + kh * dilation_h;
+            if (ih >= 0 && ih < in_h) {
+              __global const data_t *row = image + ih * in_w * in_stride;
+              if (partial)
+                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, true, blocks, 1);
+              else
+                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, false, 4, 1);
+            }
+          }
         }
       }
       #pragma unroll
