@@ -13,7 +13,7 @@
  *   -DFILTER_H=<kh> -DFILTER_W=<kw>  filter size known at compile time, so the tap
  *                                    loops unroll (used for 3x3)
  *   -DACTIVATION=ACT_*               fused activation (common.h)
- *   -DRESIDUAL                       conv1x1_o32 only: takes one more argument,
+ *   -DRESIDUAL                       conv1x1_o32, depthwise_conv1x1_o32: one more argument,
  *                                    `residual` (after out_c), a tensor shaped like
  *                                    the output that is added before the activation
  *                                    (a residual Add fused by the converter)
@@ -64,16 +64,18 @@
  *                      is never stored, at the price of computing it again for each 32
  *                      output channels. Arguments: out, in, filter, bias, pixels,
  *                      in_c4, out_c[, residual] as conv1x1_o32's (`pixels` and `in_c4`
- *                      those of the depthwise output), then dw_filter
- *                      and dw_bias (depthwise_o16's layouts), in_h, in_w, out_h, out_w
+ *                      those of the depthwise output), then dw_filter and dw_bias
+ *                      (depthwise_o16's layouts), in_h, in_w (`in`'s), out_h, out_w
  *                      (the depthwise output's), the eight window arguments, dw_alpha,
  *                      dw_beta, act_alpha, act_beta. Global size as conv1x1_o32's.
  *
  * Filter layouts (ops/conv.py packs them; zero for channels past C):
- *   o16 (conv1x1_*, conv2d_o*): data_t filter[OC16][KH][KW][IC4 * 4][16], the 16
- *       weights of output channels 16*og.. from input channel i at tap (kh, kw);
- *       OC16 is rounded up to even so the *_o32 kernels may read a pair of groups.
- *   depthwise o16: data_t filter[C16][KH][KW][16].
+ *   o16 (conv1x1_*, conv2d_o*, depthwise_conv1x1_o32's 1x1): data_t
+ *       filter[OC16][KH][KW][IC4 * 4][16], the 16 weights of output channels 16*og..
+ *       from input channel i at tap (kh, kw); OC16 is rounded up to even so the *_o32
+ *       kernels may read a pair of groups.
+ *   depthwise o16 (depthwise_o16, depthwise_conv1x1_o32's depthwise):
+ *       data_t filter[C16][KH][KW][16].
  * bias: data_t[OC16 * 16] (OC16 rounded up to even), zero past C. */
 #include "common.h"
 

@@ -31,8 +31,10 @@ def _block(
     pw_act: str | None = None,
     biases: bool = True,
     residual: bool = False,
+    post_act: str | None = None,
 ) -> onnx.ModelProto:
-    """x -> depthwise Conv (dw_act) -> 1x1 Conv (pw_act) [-> Add x] -> y: MobileNet's block tail."""
+    """x -> depthwise Conv (dw_act) -> 1x1 Conv (pw_act) [-> Add x] [-> post_act] -> y:
+    MobileNet's block tail."""
     batch, h, w = shape
     pad = dilation * (kernel - 1) // 2
     dw_bias, pw_bias = (["DB"], ["PB"]) if biases else ([], [])
@@ -59,7 +61,10 @@ def _block(
         nodes.append(helper.make_node(pw_act, ["p"], ["pa"]))
         out = "pa"
     if residual:
-        nodes.append(helper.make_node("Add", [out, "x"], ["y"]))
+        nodes.append(helper.make_node("Add", [out, "x"], ["r"]))
+        out = "r"
+    if post_act is not None:
+        nodes.append(helper.make_node(post_act, [out], ["y"]))
     else:
         nodes.append(helper.make_node("Identity", [out], ["y"]))
     return make(nodes, {"x": [batch, channels, h, w]}, ["y"], inits, opset=14)
@@ -83,10 +88,15 @@ BLOCKS = {
     "dilated_relu_batch2": {"dilation": 2, "dw_act": "Relu", "shape": (2, 9, 11)},
     "odd_channels_no_biases": {"channels": 22, "out_channels": 13, "biases": False},
     "residual": {"out_channels": 24, "residual": True},
+    "residual_then_relu": {"out_channels": 24, "residual": True, "post_act": "Relu"},
     "many_channels": {"channels": 160, "out_channels": 96, "shape": (1, 7, 7)},
+    # sigmoid(0) = 0.5 in the padding lanes of the last block: the zero weight rows must cancel it
+    "sigmoid_partial_block": {"channels": 22, "out_channels": 20, "dw_act": "Sigmoid"},
     # rows a multiple of 7 wide: each block of 7 pixels shares its input rows
     "rows_of_seven_partial_group": {"channels": 20, "out_channels": 40, "shape": (2, 7, 14)},
     "rows_of_seven_stride2": {"channels": 36, "stride": 2, "shape": (1, 28, 28)},
+    # 196 pixels, 3 column pairs: fewer work-items than 7-pixel blocks, each loops over several
+    "pixel_loop": {"channels": 24, "out_channels": 96, "shape": (1, 14, 14)},
     "wider_than_cpu_fusion": {"channels": 40, "out_channels": CPU_FUSED_MAX_OUT_C + 4, "shape": (1, 7, 9)},
 }
 
@@ -104,7 +114,8 @@ def test_depthwise_then_pointwise_becomes_one_node(block: str) -> None:
     expected = ort(model, {"x": x})[0]
     cpu_fused = params.get("out_channels", 40) <= CPU_FUSED_MAX_OUT_C
     for kind, (kernels, ours) in _runs(graph, {"x": x}).items():
-        # One launch, the depthwise convolution computed as the 1x1 reads it
+        # One launch, the depthwise convolution computed as the 1x1 reads it (CPU plans: up
+        # to CPU_FUSED_MAX_OUT_C output channels, two launches past it)
         if kind == "gpu":
             assert kernels == ["conv2d_gpu_tiled"]
         else:
@@ -118,6 +129,15 @@ def test_gpu_plan_computes_the_depthwise_input() -> None:
     options = launch.program.options
     assert "-DDEPTHWISE_INPUT" in options and "-DDW_ACTIVATION=ACT_CLIP" in options
     assert "-DPOINTWISE" not in options and "-DFILTER_H=3" in options
+
+
+def test_cpu_plan_computes_the_depthwise_input() -> None:
+    graph = convert_model(_block(residual=True, out_channels=24), {"x": (1, 24, 14, 13)})
+    ((launch,),) = [plan.launches for plan in plan_graph(graph, device_kind="cpu").node_plans]
+    assert launch.kernel == "depthwise_conv1x1_o32"
+    options = launch.program.options
+    assert "-DDEPTHWISE_INPUT" in options and "-DDW_ACTIVATION=ACT_CLIP" in options
+    assert "-DFILTER_H=3" in options and "-DRESIDUAL" in options
 
 
 @pytest.mark.parametrize("config", conv_ops.GPU_TILED_CONFIGS)

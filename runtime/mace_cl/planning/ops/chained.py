@@ -1,8 +1,8 @@
 """One plan made of two others: the fallback of the internal ops that fuse two nodes
 (SeparableConv, DepthwiseSqueezeExcite, GatherConv) on plans that cannot run them as one
-launch. Each sub-plan's tensors are retargeted (its output to a scratch buffer, its input
-to the other's output) and the keys of one of them take a prefix, so that the constants,
-scratch buffers and counters of the two cannot clash."""
+launch. Each sub-plan's tensors are retargeted (the first one's output to a scratch buffer
+or to the node's output, the second one's input to it) and the keys of one of them take a
+prefix, so that the constants, scratch buffers and counters of the two cannot clash."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from mace_cl.planning.ops.base import (
 
 def retargeted(plan: OpPlan, replacements: Mapping[KernelArg, KernelArg], prefix: str = "") -> OpPlan:
     """``plan`` with the launch arguments in ``replacements`` replaced and every other
-    constant, scratch and counter key (in its arguments and its tables) prefixed."""
+    constant, scratch and counter key (in its arguments and its tables) prefixed; its
+    aliases are kept (``chained`` refuses them)."""
 
     def moved(arg: KernelArg) -> KernelArg:
         if arg in replacements:
@@ -30,8 +31,8 @@ def retargeted(plan: OpPlan, replacements: Mapping[KernelArg, KernelArg], prefix
             return replace(arg, key=prefix + arg.key)
         return arg
 
-    return OpPlan(
-        output_shapes=plan.output_shapes,
+    return replace(
+        plan,
         launches=[replace(launch, args=tuple(moved(arg) for arg in launch.args)) for launch in plan.launches],
         constants={prefix + key: value for key, value in plan.constants.items()},
         scratch_bytes={prefix + key: size for key, size in plan.scratch_bytes.items()},

@@ -31,10 +31,10 @@ does at most 4x the useful multiply-adds.
 Residual: an optional fourth input (the converter's ``fuse_residual`` pass puts it
 there for ``Add(Conv(...), other)``) is a run-time tensor shaped like the output,
 added before the fused activation: ``out = act(conv(x) + bias + residual)``.
-``conv1x1_o32`` and ``conv2d_gpu_tiled`` add it before their store (``-DRESIDUAL``),
-which saves the Add's launch and its pass over the tensor; every other variant runs
-the convolution without the activation and then the ``eltwise`` Add that the graph had
-before fusion, with the activation.
+``conv1x1_o32`` and ``conv2d_gpu_tiled`` (and SeparableConv's ``depthwise_conv1x1_o32``)
+add it before their store (``-DRESIDUAL``), which saves the Add's launch and its pass over
+the tensor; every other variant runs the convolution without the activation and then
+the ``eltwise`` Add that the graph had before fusion, with the activation.
 
 The filter packing (``pack_*``), ``cpu_local_sizes`` and the launches other ops make too
 (``pointwise_o16_launch``, ``conv2d_gpu_launch``, ``gpu_pointwise_launch``) are in

@@ -46,7 +46,8 @@ O16_ROW_PIXELS = 4  # ROW_PIXELS (conv2d_o16)
 O16_PAIR_PIXELS = 7  # PAIR_PIXELS (conv2d_o32)
 O16_CONV_MIN_ITEMS = 256  # see conv_row_items (ops/conv.py)
 O16_DW_PIXELS = 8  # DW_PIXELS (depthwise_o16)
-RESIDUAL_OPTION = "-DRESIDUAL"  # conv1x1_o32, conv2d_gpu_tiled: add a residual input before the store
+# conv1x1_o32, depthwise_conv1x1_o32, conv2d_gpu_tiled: add a residual input before the store
+RESIDUAL_OPTION = "-DRESIDUAL"
 GROUPED_OPTION = "-DGROUPED"  # conv1x1_o32 reads only its groups' input blocks
 # Packed filters and biases hold an even number of 16-channel groups: conv1x1_o32
 # reads groups in pairs.

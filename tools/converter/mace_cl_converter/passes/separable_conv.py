@@ -1,9 +1,11 @@
 """Depthwise Conv -> 1x1 Conv pairs -> one internal SeparableConv node.
 
 MobileNet and ShuffleNet blocks run a depthwise convolution whose output only the next
-1x1 convolution reads. On GPUs the runtime's SeparableConv computes the depthwise output
-as the 1x1's tiled kernel loads it (mace_cl.planning.ops.separable_conv): one launch where
-there were two, which counts where each launch costs more host time than its kernel runs.
+1x1 convolution reads. The runtime's SeparableConv computes the depthwise output as the
+1x1's kernel reads it (mace_cl.planning.ops.separable_conv; on CPUs up to 96 output
+channels): one launch where there were two, and the intermediate tensor never stored, which
+counts where a launch costs more host time than its kernel runs (GPUs) and where the
+depthwise convolution is bound by memory (CPUs).
 
 The depthwise Conv must have group = input channels = output channels > 1, constant
 weights, an optional constant bias and nothing more; its output read by the 1x1 Conv alone
