@@ -135,8 +135,10 @@ inline float16 load16(__global const data_t *p, int og, int channels) {
 
 #ifdef RESIDUAL
 #define RESIDUAL_PARAM , __global const data_t *residual
+#define RESIDUAL_ARG , residual
 #else
 #define RESIDUAL_PARAM
+#define RESIDUAL_ARG
 #endif
 
 #ifdef GROUPED
@@ -144,6 +146,30 @@ inline float16 load16(__global const data_t *p, int og, int channels) {
 #else
 #define GROUPED_PARAM
 #endif
+
+/* The end of a conv1x1_o32-style work-item's block of PW_PIXELS pixels from p0: the
+ * residual (-DRESIDUAL) added before store16, which applies the activation (act(conv +
+ * residual), the order of a Conv -> Add -> activation chain), for groups og and og + 1
+ * (`second`: whether og + 1 has channels); pixels past the end are not stored. */
+static inline __attribute__((always_inline)) void store_pixels32(
+    __global data_t *out, float16 *acc_a, float16 *acc_b, int p0, int pixels, int og, int out_c,
+    bool second RESIDUAL_PARAM, float act_alpha, float act_beta) {
+  const int out_stride = channel_blocks(out_c) * 4;
+  const int valid = min(PW_PIXELS, pixels - p0);
+  #pragma unroll
+  for (int i = 0; i < PW_PIXELS; ++i) {
+    if (i < valid) {
+      __global data_t *o = out + (p0 + i) * out_stride;
+#ifdef RESIDUAL
+      __global const data_t *r = residual + (p0 + i) * out_stride;
+      acc_a[i] += load16(r, og, out_c);
+      if (second) acc_b[i] += load16(r, og + 1, out_c);
+#endif
+      store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
+      if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
+    }
+  }
+}
 
 /* acc += x[c] * w[c] over the 4 lanes c of one input block; w points at 4 x 16 weights. */
 inline float16 dot_block16(float16 acc, float4 x, __global const data_t *w) {
@@ -159,7 +185,6 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
                           float act_alpha, float act_beta) {
   const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
-  const int out_stride = channel_blocks(out_c) * 4;
   const bool second = (og + 1) * 16 < out_c;  /* group og+1 may be packing only */
 #ifdef GROUPED
   /* The input blocks holding the channels of the groups of this work-item's first and
@@ -206,22 +231,7 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
       wa += 64;
       wb += 64;
     }
-    const int valid = min(PW_PIXELS, pixels - p0);
-    #pragma unroll
-    for (int i = 0; i < PW_PIXELS; ++i) {
-      if (i < valid) {
-        __global data_t *o = out + (p0 + i) * out_stride;
-#ifdef RESIDUAL
-        /* Before store16, which applies the activation: act(conv + residual), the
-         * order of a Conv -> Add -> activation chain. */
-        __global const data_t *r = residual + (p0 + i) * out_stride;
-        acc_a[i] += load16(r, og, out_c);
-        if (second) acc_b[i] += load16(r, og + 1, out_c);
-#endif
-        store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
-        if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
-      }
-    }
+    store_pixels32(out, acc_a, acc_b, p0, pixels, og, out_c, second RESIDUAL_ARG, act_alpha, act_beta);
   }
 }
 
@@ -522,7 +532,6 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
                                     float dw_beta, float act_alpha, float act_beta) {
   const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
-  const int out_stride = channel_blocks(out_c) * 4;
   const bool second = (og + 1) * 16 < out_c; /* group og+1 may be packing only */
   const int in_c16 = (in_c4 + 3) / 4;
   const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
@@ -594,20 +603,7 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
         }
       }
     }
-    const int valid = min(PW_PIXELS, pixels - p0);
-    #pragma unroll
-    for (int i = 0; i < PW_PIXELS; ++i) {
-      if (i < valid) {
-        __global data_t *o = out + (p0 + i) * out_stride;
-#ifdef RESIDUAL
-        __global const data_t *r = residual + (p0 + i) * out_stride;
-        acc_a[i] += load16(r, og, out_c);
-        if (second) acc_b[i] += load16(r, og + 1, out_c);
-#endif
-        store16(o, acc_a[i], og, out_c, act_alpha, act_beta);
-        if (second) store16(o, acc_b[i], og + 1, out_c, act_alpha, act_beta);
-      }
-    }
+    store_pixels32(out, acc_a, acc_b, p0, pixels, og, out_c, second RESIDUAL_ARG, act_alpha, act_beta);
   }
 }
 #endif
