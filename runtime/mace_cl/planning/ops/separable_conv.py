@@ -147,9 +147,9 @@ def plan_separable_conv(node: Node, inputs: list[PlanInput], context: PlanContex
 def _cpu_fusable(dw_plan: OpPlan, pw_plan: OpPlan, c_out: int) -> bool:
     """Whether the chained plan would run depthwise_o16 then conv1x1_o32, for a 1x1 of at
     most CPU_FUSED_MAX_OUT_C output channels. The fused kernel computes the depthwise
-    output again for each 32 output channels: up to three times it still beat storing and
-    reading it back on PoCL (14x14 layers 0.64-0.91x, 56x56 ones 0.8-1.0x), at five to ten
-    times (MobileNetV2's 7x7 end, 160 and 320 channels) it lost (1.04x, 1.11x)."""
+    output again for each 32 output channels: up to three times it still beat or matched
+    storing and reading it back on PoCL (14x14 layers 0.64-0.91x, a 56x56 one 0.99-1.02x), at
+    five to ten times (MobileNetV2's 7x7 end, 160 and 320 channels) it lost (1.04x, 1.11x)."""
     return (
         c_out <= CPU_FUSED_MAX_OUT_C
         and [launch.kernel for launch in dw_plan.launches] == ["depthwise_o16"]
