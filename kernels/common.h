@@ -58,6 +58,23 @@ typedef float4 raw4_t;
 #endif
 #define LOADA4(i, p) UNPACK4(RAW_LOADA4(i, p))
 
+/* LOADA16(i, p): LOAD16 where p (a __global pointer) is 16-byte aligned, as a 16-channel
+ * group of an NHWC4 tensor (four blocks) and packed weights are. PoCL implements vload16
+ * as a library call that its inliner may decline in a large kernel: depthwise_o16 made 72
+ * calls per work-item, each spilling the accumulators around it, and ran ShuffleNet's
+ * 14x14 layers at half speed. The float build under clang (PoCL) reads through a float16
+ * type whose alignment the typedef lowers from 64 to 16 bytes (pixels start at multiples
+ * of 16 bytes only): a plain load. clang lets a typedef lower alignment; OpenCL C
+ * promises only raising it, so other compilers keep vload16. */
+#if defined(STORAGE_HALF)
+#define LOADA16(i, p) vload_half16(i, p)
+#elif defined(__clang__)
+typedef float16 float16_a16 __attribute__((aligned(16)));
+#define LOADA16(i, p) (((__global const float16_a16 *)(p))[i])
+#else
+#define LOADA16(i, p) vload16(i, p)
+#endif
+
 /* ---- PTX -------------------------------------------------------------------------
  * PTX_TARGET: the program compiles to NVIDIA's PTX, so inline PTX assembly is accepted:
  * NVIDIA's OpenCL compiler (it alone defines cl_nv_pragma_unroll) or clang's nvptx target

@@ -434,7 +434,7 @@ static inline __attribute__((always_inline)) void depthwise_row(
     const bool checked, const bool partial, int blocks, const int outputs) {
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
-    const float16 wt = LOAD16(kw, w);
+    const float16 wt = LOADA16(kw, w);
     const int iw = iw0 + kw * dilation_w;
     #pragma unroll
     for (int i = 0; i < outputs; ++i) {
@@ -448,7 +448,7 @@ static inline __attribute__((always_inline)) void depthwise_row(
           if (blocks > 1) v.lo.hi = LOAD4(1, p);
           if (blocks > 2) v.hi.lo = LOAD4(2, p);
         } else {
-          v = LOAD16(0, p);
+          v = LOADA16(0, p);
         }
         acc[i] = fma(v, wt, acc[i]);
       }
