@@ -28,7 +28,6 @@ variant. ``--json FILE`` writes all per-node medians.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import sys
@@ -45,8 +44,7 @@ for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter", _ROOT / "dev" / 
     if str(_path) not in sys.path:
         sys.path.append(str(_path))
 
-import torch  # noqa: E402
-from gpu_vs_torch import MODELS  # noqa: E402
+from gpu_vs_torch import onnx_bytes, seeded  # noqa: E402
 from mace_cl import MaceRuntime  # noqa: E402
 from mace_cl.model.graph import Graph  # noqa: E402
 from mace_cl.planning.ops import conv as conv_ops  # noqa: E402
@@ -100,14 +98,9 @@ def variant(name: str) -> Iterator[None]:
 
 
 def export(name: str, data_type: str) -> tuple[Graph, dict[str, np.ndarray]]:
-    torch.manual_seed(0)
-    build, size = MODELS[name]
-    module = build().eval()
-    x = torch.randn(1, 3, size, size)
-    buffer = io.BytesIO()
-    torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
+    module, x = seeded(name)
     path = Path("/tmp") / f"gpu_conv_sweep_{name}.onnx"
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(onnx_bytes(module, x))
     return convert_model(path, {}, data_type=data_type), {"input": x.numpy()}
 
 

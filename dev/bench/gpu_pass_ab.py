@@ -14,7 +14,6 @@ of each, and the largest difference between their outputs.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import time
@@ -29,21 +28,15 @@ for _path in (_ROOT / "runtime", _ROOT / "tools" / "converter", _ROOT / "dev" / 
         sys.path.append(str(_path))
 
 import onnx  # noqa: E402
-import torch  # noqa: E402
-from gpu_vs_torch import MODELS  # noqa: E402
+from gpu_vs_torch import MODELS, onnx_bytes, seeded  # noqa: E402
 from mace_cl import MaceRuntime  # noqa: E402
 from mace_cl.model.graph import Graph  # noqa: E402
 from mace_cl_converter import convert_model, pipeline  # noqa: E402
 
 
 def export(name: str) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
-    torch.manual_seed(0)
-    build, size = MODELS[name]
-    module = build().eval()
-    x = torch.randn(1, 3, size, size)
-    buffer = io.BytesIO()
-    torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
-    return onnx.load_from_string(buffer.getvalue()), {"input": x.numpy()}
+    module, x = seeded(name)
+    return onnx.load_from_string(onnx_bytes(module, x)), {"input": x.numpy()}
 
 
 def convert_without(model: onnx.ModelProto, data_type: str, skipped: str) -> Graph:

@@ -92,6 +92,23 @@ def models(names: list[str]) -> dict[str, tuple[nn.Module, int]]:
     return {name: (MODELS[name][0](), MODELS[name][1]) for name in names}
 
 
+def seeded(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """MODELS[name] in eval mode with seed-0 random weights, and a batch-1 random input, as
+    gpu_pass_ab, gpu_conv_sweep and half_precision build it (main() here seeds once for all
+    the models it times)."""
+    torch.manual_seed(0)
+    build, size = MODELS[name]
+    return build().eval(), torch.randn(1, 3, size, size)
+
+
+def onnx_bytes(module: nn.Module, x: torch.Tensor) -> bytes:
+    """``module`` traced at ``x`` as an ONNX model (opset 13, TorchScript exporter, input
+    "input"): what the GPU benchmarks convert."""
+    buffer = io.BytesIO()
+    torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
+    return buffer.getvalue()
+
+
 def interleaved(engines: dict[str, Callable[[], object]], runs: int, rounds: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(rounds):
@@ -140,10 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (module, size) in models(names).items():
         module = module.eval()
         x = torch.randn(1, 3, size, size)
-        buffer = io.BytesIO()
-        torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
         onnx_path = Path("/tmp") / f"bench_{abs(hash(name))}.onnx"
-        onnx_path.write_bytes(buffer.getvalue())
+        onnx_path.write_bytes(onnx_bytes(module, x))
         ours = {
             f"ours {dt}": MaceRuntime(convert_model(onnx_path, {}, data_type=dt), device="gpu")
             for dt in data_types

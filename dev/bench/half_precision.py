@@ -23,7 +23,6 @@ builds them), or ``mobilenet_v2_onnx``, the torch-free MobileNetV2 of dev/bench/
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 from pathlib import Path
@@ -48,18 +47,12 @@ def onnx_model(name: str) -> tuple[onnx.ModelProto, int]:
     """The model as ONNX, and its input size."""
     if name == "mobilenet_v2_onnx":
         return mobilenet_v2(seed=0, batch_norm=True), 224
-    import torch
-    from gpu_vs_torch import MODELS
+    from gpu_vs_torch import MODELS, onnx_bytes, seeded
 
     if name not in MODELS:
         raise SystemExit(f"unknown model {name!r}; choose mobilenet_v2_onnx or one of {', '.join(MODELS)}")
-    torch.manual_seed(0)
-    constructor, size = MODELS[name]
-    module = constructor().eval()
-    buffer = io.BytesIO()
-    x = torch.randn(1, 3, size, size)
-    torch.onnx.export(module, (x,), buffer, opset_version=13, dynamo=False, input_names=["input"])
-    return onnx.load_from_string(buffer.getvalue()), size
+    module, x = seeded(name)
+    return onnx.load_from_string(onnx_bytes(module, x)), MODELS[name][1]
 
 
 def images(count: int, size: int) -> list[np.ndarray]:
