@@ -78,6 +78,7 @@
  *       data_t filter[C16][KH][KW][16].
  * bias: data_t[OC16 * 16] (OC16 rounded up to even), zero past C. */
 #include "common.h"
+#include "o16.h"
 
 #ifdef FILTER_H
 #define KH FILTER_H
@@ -93,53 +94,6 @@
 #define ROW_PIXELS 4  /* outputs along W per work-item of conv2d_o16 */
 #define PAIR_PIXELS 7 /* outputs along W per work-item of conv2d_o32 */
 #define DW_PIXELS 8   /* outputs along W per work-item of depthwise_o16 */
-
-/* Activation, zero padding lanes and store of the 16 channels of group og at one pixel
- * (out points at that pixel's first channel). Full groups take one 16-wide store;
- * the last group of a tensor whose C4 is not a multiple of 4 stores only the blocks
- * that exist, and lanes past the last channel are zeroed (the activation of a zero
- * weight sum need not be zero). */
-inline void store16(__global data_t *out, float16 v, int og, int channels,
-                    float act_alpha, float act_beta) {
-  v = apply_activation16(v, act_alpha, act_beta);
-  const int first = og * 16;
-  out += first;
-  if (first + 16 <= channels) {
-    STORE16(v, 0, out);
-    return;
-  }
-  const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  v = select(v, (float16)(0.0f), (int16)(first) + lane >= (int16)(channels));
-  const int blocks = channel_blocks(channels) - og * 4;
-  STORE4(v.lo.lo, 0, out);
-  if (blocks > 1) STORE4(v.lo.hi, 1, out);
-  if (blocks > 2) STORE4(v.hi.lo, 2, out);
-  if (blocks > 3) STORE4(v.hi.hi, 3, out);
-}
-
-/* The 16 channels of group og at one pixel of an NHWC4 tensor with `channels`
- * channels (p points at that pixel's first channel): like store16, a group that runs
- * past the last block reads only the blocks that exist, so that no read leaves the
- * buffer. */
-inline float16 load16(__global const data_t *p, int og, int channels) {
-  const int first = og * 16;
-  p += first;
-  if (first + 16 <= channels) return LOAD16(0, p);
-  const int blocks = channel_blocks(channels) - og * 4;
-  float16 v = (float16)(0.0f);
-  v.lo.lo = LOAD4(0, p);
-  if (blocks > 1) v.lo.hi = LOAD4(1, p);
-  if (blocks > 2) v.hi.lo = LOAD4(2, p);
-  return v;
-}
-
-#ifdef RESIDUAL
-#define RESIDUAL_PARAM , __global const data_t *residual
-#define RESIDUAL_ARG , residual
-#else
-#define RESIDUAL_PARAM
-#define RESIDUAL_ARG
-#endif
 
 #ifdef GROUPED
 #define GROUPED_PARAM , int group_in_c, int group_out_c
