@@ -23,6 +23,10 @@
  *                                    (after out_c, before `residual`), and each
  *                                    work-item reads only the input blocks of the
  *                                    groups its 32 output channels belong to
+ *   -DBATCHED                        conv1x1_o32 only: global dimension 2 picks one of
+ *                                    several products of the same shape, stored one
+ *                                    after another in `in`, `filter` and `out` (the 16
+ *                                    per-point products of winograd.cl)
  *   -DDEPTHWISE_INPUT                depthwise_conv1x1_o32 exists only with it;
  *                                    -DDW_ACTIVATION=ACT_* is its depthwise
  *                                    convolution's activation
@@ -140,6 +144,12 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
   const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
   const bool second = (og + 1) * 16 < out_c;  /* group og+1 may be packing only */
+#ifdef BATCHED
+  const int product = get_global_id(2);
+  in += product * pixels * in_stride;
+  out += product * pixels * channel_blocks(out_c) * 4;
+  filter += product * ((out_c + 31) / 32) * 32 * in_stride; /* OC16 rounded up to even */
+#endif
 #ifdef GROUPED
   /* The input blocks holding the channels of the groups of this work-item's first and
    * last output channel; every weight outside them is zero. */

@@ -1,5 +1,5 @@
 /* Loads and stores of one 16-channel group (four NHWC4 blocks, a float16) at one pixel,
- * shared by the 16-channel kernels (conv2d_o16.cl). Inlined by the runtime
+ * shared by the 16-channel kernels (conv2d_o16.cl, winograd.cl). Inlined by the runtime
  * like common.h, which it needs. */
 
 /* Store of the 16 channels of group og at one pixel (out points at that pixel's first

@@ -20,7 +20,7 @@ from mace_cl.execution.engine import MaceRuntime
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.kernel_sources import program_source
 from mace_cl.planning.ops import conv as conv_ops
-from mace_cl.planning.ops import conv_kernels
+from mace_cl.planning.ops import conv_kernels, winograd
 from mace_cl.planning.ops.base import KernelLaunch, OpError
 from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import assert_close_half, device_under_test, half_rounded, run_node
@@ -183,6 +183,11 @@ CASES = {
     "3x3_stride2_c40_to_c70_batch2": ((2, 40, 13, 11), (70, 40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     "3x3_c64_to_c64_dilation2": ((1, 64, 10, 9), (64, 64, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1),
     "5x5_c33_to_c17_stride_1x2": ((1, 33, 8, 12), (17, 33, 5, 5), (1, 2), (2, 1, 0, 3), (1, 1), 1),
+    # Above ops/winograd.py's thresholds: CPU plans run F(2x2, 3x3). C_in 36 ends in a
+    # one-block 16-channel group, C_out 40 in a pair whose second group is padding only;
+    # asymmetric pads; the 13x11 output of the second ends in half tiles on both axes.
+    "3x3_c36_to_c40_batch2_winograd": ((2, 36, 9, 13), (40, 36, 3, 3), (1, 1), (1, 0, 2, 1), (1, 1), 1),
+    "3x3_c48_to_c64_odd_sizes_winograd": ((1, 48, 13, 11), (64, 48, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
 }
 
 
@@ -692,6 +697,108 @@ def test_centre_only_pairs(channels: int, pairs: int) -> None:
     assert conv_ops.centre_only_pairs(w) == pairs
     assert conv_ops.centre_only_pairs(np.ones((80, 4, 1, 1), np.float32)) == 0
     assert conv_ops.centre_only_pairs(np.ones((80, 4, 2, 2), np.float32)) == 0
+
+
+# ---- Winograd F(2x2, 3x3) (CPU plans, ops/winograd.py) ------------------------------
+
+# Every 3x3, stride-1, undilated, group-1 case: with the thresholds lowered to 1 each runs
+# as F(2x2, 3x3), whatever its channel and tile counts (one channel; 1x1 outputs, a single
+# half tile; no padding). The transforms add a few float32 roundings of values at most 4x
+# the inputs' and 2.25x the weights' magnitude per term, well inside ATOL_PER_TERM.
+WINOGRAD_CASES = sorted(
+    name
+    for name, (_, w_shape, strides, _, dilations, group) in CASES.items()
+    if w_shape[2:] == (3, 3) and strides == (1, 1) and dilations == (1, 1) and group == 1
+)
+WINOGRAD_KERNELS = ["winograd_input", "conv1x1_o32", "winograd_output"]
+
+
+def conv_plan_launches(
+    case: str, attrs: dict, kind: str = "cpu", data_type: str = "fp32", weights: np.ndarray | None = None
+) -> list[KernelLaunch]:
+    """The launches of CASES[case]'s Conv (constant weights and bias) planned for ``kind``."""
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    attrs = {
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+        "group": group,
+        **attrs,
+    }
+    node = Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)
+    w = np.ones(w_shape, np.float32) if weights is None else weights
+    constants = {"w": w, "b": np.zeros(w_shape[0], np.float32)}
+    graph = Graph([TensorInfo("x", x_shape)], [], [node], constants, data_type=data_type)
+    (plan,) = plan_graph(graph, device_kind=kind).node_plans
+    return plan.launches
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "WINOGRAD_MIN_TILES", 1)
+
+
+@pytest.mark.parametrize("variant", ["", "relu6_residual"])
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+def test_winograd(case: str, variant: str, winograd_everywhere: None) -> None:
+    x_shape, w_shape, strides, pads, dilations, group = CASES[case]
+    x, w, b = random_case(x_shape, w_shape, seed=len(case) + 3)
+    attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}
+    expected = conv_reference(x, w, b, strides, pads)
+    inputs = {"x": x, "w": w, "b": b}
+    if variant:
+        attrs["activation"] = "relu6"
+        inputs["r"] = np.random.default_rng(5).uniform(-4, 4, expected.shape).astype(np.float32)
+        expected = np.clip(expected + inputs["r"], 0.0, 6.0)
+    launches = conv_plan_launches(case, {"activation": "relu6"} if variant else {})
+    assert [launch.kernel for launch in launches] == WINOGRAD_KERNELS
+    (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="cpu")
+    assert_conv_close(result, expected, w)
+
+
+def test_winograd_filter_transform() -> None:
+    """U = G g G^T against the definition, point by point, in conv1x1_o32's packing."""
+    w = np.random.default_rng(3).uniform(-1, 1, (5, 6, 3, 3))
+    g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    packed = winograd.transformed_filter(w.astype(np.float32)).reshape(16, -1)
+    for k in range(16):
+        u = np.array([[g[k // 4] @ w[o, i] @ g[k % 4] for i in range(6)] for o in range(5)])
+        np.testing.assert_allclose(packed[k], conv_kernels.pack_o16_filter(u.reshape(5, 6, 1, 1)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("case", "attrs", "kind", "data_type", "takes"),
+    [
+        ("3x3_c36_to_c40_batch2_winograd", {}, "cpu", "fp32", True),
+        ("3x3_c48_to_c64_odd_sizes_winograd", {"activation": "relu"}, "cpu", "fp32_tf32", True),
+        # half storage would round the transformed tiles twice more
+        ("3x3_c36_to_c40_batch2_winograd", {}, "cpu", "fp16_fp32", False),
+        # GPU plans have conv2d_gpu_tiled
+        ("3x3_c36_to_c40_batch2_winograd", {}, "gpu", "fp32", False),
+        # 20 input channels (WINOGRAD_MIN_CHANNELS)
+        ("3x3_c20_to_c36_odd_sizes", {}, "cpu", "fp32", False),
+        # unpadded, an 11x9 output: 6 x 5 = 30 tiles (WINOGRAD_MIN_TILES)
+        ("3x3_c48_to_c64_odd_sizes_winograd", {"pads": [0, 0, 0, 0]}, "cpu", "fp32", False),
+        ("3x3_c64_to_c64_dilation2", {}, "cpu", "fp32", False),
+        ("3x3_stride2_c40_to_c70_batch2", {}, "cpu", "fp32", False),
+    ],
+)
+def test_winograd_selection(case: str, attrs: dict, kind: str, data_type: str, takes: bool) -> None:
+    kernels = [launch.kernel for launch in conv_plan_launches(case, attrs, kind, data_type)]
+    assert (kernels == WINOGRAD_KERNELS) == takes, kernels
+
+
+def test_winograd_leaves_merged_1x1_pairs_direct() -> None:
+    """A filter whose first pair is a merged 1x1 (centre tap only) stays on conv2d_o32."""
+    w = np.zeros((64, 48, 3, 3), np.float32)
+    w[:, :, 1, 1] = 1.0
+    w[32:] = 1.0
+    launches = conv_plan_launches("3x3_c48_to_c64_odd_sizes_winograd", {}, weights=w)
+    assert [launch.kernel for launch in launches] == ["conv2d_o32"]
+    w[:32] = 1.0
+    launches = conv_plan_launches("3x3_c48_to_c64_odd_sizes_winograd", {}, weights=w)
+    assert [launch.kernel for launch in launches] == WINOGRAD_KERNELS
 
 
 def test_pointwise_loops_over_pixel_blocks_when_pixels_are_few() -> None:

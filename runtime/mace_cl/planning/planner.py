@@ -67,7 +67,10 @@ def plan_graph(
     the same device (PlanContext). Shapes (and plan errors) do not depend on them."""
     graph.validate()  # first: it names an unknown data type
     context = PlanContext(
-        device_kind, device_fence, tf32_mma=tf32_mma and allows_tf32_products(graph.data_type)
+        device_kind,
+        device_fence,
+        tf32_mma=tf32_mma and allows_tf32_products(graph.data_type),
+        float32_storage=storage_dtype(graph.data_type) == np.float32,
     )
     shapes: dict[str, Shape] = {}
     for info in graph.inputs:

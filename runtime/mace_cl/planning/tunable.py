@@ -47,6 +47,8 @@ LOCAL_SIZE_INDEPENDENT_KERNELS = frozenset(
         "softmax_axis",
         "softmax_channel",
         "space_to_depth",
+        "winograd_input",
+        "winograd_output",
     }
 )
 

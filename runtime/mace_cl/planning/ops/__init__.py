@@ -41,4 +41,5 @@ HELPER_MODULES = (
     "op_inputs",
     "registry",
     "spatial",
+    "winograd",
 )

@@ -196,11 +196,16 @@ class PlanContext:
     assembly, kernels/conv2d_gpu.cl -DMMA_TF32): the device has them
     (``mace_cl.execution.device.has_tf32_mma``) and the model's data type accepts TF32
     products (``mace_cl.model.data_type``).
+
+    ``float32_storage``: the model stores its tensors in float32, so a kernel sequence may
+    hand intermediate results through buffers without rounding them (Winograd's transformed
+    tiles, ops/winograd.py, would add two roundings to half).
     """
 
     device_kind: str
     device_fence: bool = False
     tf32_mma: bool = False
+    float32_storage: bool = True
 
     @property
     def gpu(self) -> bool:

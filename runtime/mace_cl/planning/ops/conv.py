@@ -10,7 +10,9 @@ Variants, chosen at planning time:
   ``conv1x1_o32`` for group-1 1x1 convolutions with stride 1 and no padding (pixels
   flattened), ``conv2d_o32`` (``conv2d_o16`` up to 16 output channels) for any other
   group-1 convolution, ``depthwise_o16`` for depthwise ones.
-  Filters packed by ``pack_o16_filter`` and ``pack_depthwise_o16_filter``. On CPU
+  Filters packed by ``pack_o16_filter`` and ``pack_depthwise_o16_filter``. 3x3
+  stride-1 ones large enough run as Winograd F(2x2, 3x3) instead (ops/winograd.py,
+  ``takes_winograd``), where the model stores float32. On CPU
   devices they run one work-item per work-group (``cpu_local_sizes``). The work split
   (work-items per pixel block, channel pairs) is tuned for CPUs; see
   docs/performance.md.
@@ -113,6 +115,7 @@ from mace_cl.planning.ops.spatial import (
     spatial_rank,
     spatial_sizes,
 )
+from mace_cl.planning.ops.winograd import takes_winograd, winograd_launches
 from mace_cl.planning.program_spec import ProgramSpec
 
 
@@ -337,12 +340,19 @@ def plan_convolution(
                 )
             )
         else:
-            plan.constants["filter"] = pack_o16_filter(weights)
-            plan.launches.append(
-                conv2d_o16_launch(
-                    x_arg, window, in_h, in_w, c_in, out_shape, activation, centre_only_pairs(weights)
+            centre_pairs = centre_only_pairs(weights)
+            if context.float32_storage and takes_winograd(window, c_in, out_shape, centre_pairs):
+                residual_name = fusable_residual(residual, out_shape)
+                plan.launches.extend(
+                    winograd_launches(
+                        plan, x_arg, weights, window, (in_h, in_w), c_in, out_shape, activation, residual_name
+                    )
                 )
-            )
+            else:
+                plan.constants["filter"] = pack_o16_filter(weights)
+                plan.launches.append(
+                    conv2d_o16_launch(x_arg, window, in_h, in_w, c_in, out_shape, activation, centre_pairs)
+                )
         return plan
 
     bias = bias_arg(plan, node, bias_item, c_out)

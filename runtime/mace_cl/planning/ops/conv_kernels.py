@@ -206,9 +206,10 @@ def o16_groups(channels: int) -> int:
     return -(-channels // O16)
 
 
-def pointwise_items(pixels: int, c_out: int) -> int:
+def pointwise_items(pixels: int, c_out: int, products: int = 1) -> int:
     """Work-items along the pixels of ``conv1x1_o32``, which loops over the blocks of
-    ``O16_POINTWISE_PIXELS`` beyond them.
+    ``O16_POINTWISE_PIXELS`` beyond them; ``products``: how many products of this shape
+    one launch runs side by side (-DBATCHED), each with its own work-items.
 
     One block each, except for few pixels (the 14x14 and 7x7 end of a CNN, where the
     weights are many times larger than the activations): then a work-item keeps its 32
@@ -220,7 +221,7 @@ def pointwise_items(pixels: int, c_out: int) -> int:
     blocks = -(-pixels // O16_POINTWISE_PIXELS)
     if pixels > O16_POINTWISE_SMALL_PIXELS:
         return blocks
-    pairs = -(-c_out // O16_PACK)
+    pairs = -(-c_out // O16_PACK) * products
     return min(blocks, -(-O16_POINTWISE_MIN_ITEMS // pairs))
 
 
