@@ -33,10 +33,10 @@ inline void store16(__global data_t *out, float16 v, int og, int channels, float
  * past the last block reads only the blocks that exist, so that no read leaves the
  * buffer. */
 inline float16 load16(__global const data_t *p, int og, int channels) {
-  const int first = og * 16;
-  p += first;
-  if (first + 16 <= channels) return LOAD16(0, p);
+  p += og * 16;
+  /* By blocks, not channels: a last group of 13 to 15 channels has all four blocks. */
   const int blocks = channel_blocks(channels) - og * 4;
+  if (blocks >= 4) return LOAD16(0, p);
   float16 v = (float16)(0.0f);
   v.lo.lo = LOAD4(0, p);
   if (blocks > 1) v.lo.hi = LOAD4(1, p);

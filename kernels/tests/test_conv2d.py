@@ -148,6 +148,7 @@ CASES = {
     "1x1_c7_to_c18_3_pixels": ((3, 7, 1, 1), (18, 7, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_c16_to_c48_batch2": ((2, 16, 6, 5), (48, 16, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "1x1_c24_to_c64_7x7": ((1, 24, 7, 7), (64, 24, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    "1x1_c20_to_c30_7x5": ((1, 20, 7, 5), (30, 20, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     # few pixels, many channels: each conv1x1_o32 work-item loops over several blocks
     "1x1_c8_to_c300_13x13": ((1, 8, 13, 13), (300, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "3x3_stride2_c3_to_c32_stem": ((1, 3, 17, 15), (32, 3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
@@ -316,6 +317,8 @@ def test_fused_activation(case: str, attrs: dict, reference: Callable[[np.ndarra
 # partial output tile); the others the conv + eltwise Add fallback.
 RESIDUAL_CASES = [
     ("1x1_c6_to_c10_batch2", {}),
+    # 30 outputs: the last 16-channel group has 14 channels in all four blocks
+    ("1x1_c20_to_c30_7x5", {"activation": "relu"}),
     ("1x1_c20_to_c33_9_pixels", {"activation": "relu"}),
     ("1x1_c8_to_c300_13x13", {}),
     ("1x1_c24_to_c64_7x7", {"activation": "relu6"}),
