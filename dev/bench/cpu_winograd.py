@@ -3,9 +3,10 @@
 
 Each layer is a one-Conv model (3x3, stride 1, "same" padding, C_in -> C_out at H x W),
 planned twice in one process: as F(2x2, 3x3) whatever its size (``takes_winograd``'s
-thresholds lowered to 1) and as the direct ``conv2d_o32`` (thresholds out of reach). Rounds alternate their order; the first round warms up and is not
-counted. Prints the device time of the Conv's launches (profiled) of each and
-F(2x2, 3x3) / direct: below 1, the Winograd path is faster.
+thresholds lowered to 1) and as the direct ``conv2d_o32`` (thresholds out of reach). Rounds
+alternate their order; the first round warms up and is not counted. Prints the device time
+of the Conv's launches (profiled) of each and F(2x2, 3x3) / direct: below 1, the Winograd
+path is faster.
 
     python3 dev/bench/cpu_winograd.py [--runs 50] [--rounds 10] [--layers 64@56,256x128@14]
     python3 dev/bench/cpu_winograd.py --models resnet50,inception_v1,detector [--runs 60] [--rounds 3]
@@ -92,7 +93,8 @@ def compare_models(names: list[str], runs: int, rounds: int) -> None:
         f"PoCL, wall time per run, {runs // rounds} runs per engine in each of {rounds} rounds; {INTERLEAVING}"
     )
     print(
-        "model | launches direct | launches F(2x2, 3x3) | direct ms | F(2x2, 3x3) ms | ratio | max difference / max |output|"
+        "model | launches direct | launches F(2x2, 3x3) | direct ms | F(2x2, 3x3) ms | ratio"
+        " | max difference / max |output|"
     )
     print("--- | --- | --- | --- | --- | --- | ---")
     for name in names:

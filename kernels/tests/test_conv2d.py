@@ -189,6 +189,8 @@ CASES = {
     # asymmetric pads; the 13x11 output of the second ends in half tiles on both axes.
     "3x3_c36_to_c40_batch2_winograd": ((2, 36, 9, 13), (40, 36, 3, 3), (1, 1), (1, 0, 2, 1), (1, 1), 1),
     "3x3_c48_to_c64_odd_sizes_winograd": ((1, 48, 13, 11), (64, 48, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # last 16-channel groups of 13 and 14 channels, in four blocks each
+    "3x3_c45_to_c46_winograd": ((1, 45, 12, 14), (46, 45, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
 }
 
 
@@ -717,9 +719,15 @@ WINOGRAD_KERNELS = ["winograd_input", "conv1x1_o32", "winograd_output"]
 
 
 def conv_plan_launches(
-    case: str, attrs: dict, kind: str = "cpu", data_type: str = "fp32", weights: np.ndarray | None = None
+    case: str,
+    attrs: dict,
+    kind: str = "cpu",
+    data_type: str = "fp32",
+    weights: np.ndarray | None = None,
+    residual_shape: tuple[int, ...] | None = None,
 ) -> list[KernelLaunch]:
-    """The launches of CASES[case]'s Conv (constant weights and bias) planned for ``kind``."""
+    """The launches of CASES[case]'s Conv (constant weights and bias; a run-time residual
+    input of ``residual_shape`` if given) planned for ``kind``."""
     x_shape, w_shape, strides, pads, dilations, group = CASES[case]
     attrs = {
         "strides": list(strides),
@@ -728,10 +736,11 @@ def conv_plan_launches(
         "group": group,
         **attrs,
     }
-    node = Node("Conv", "node", ["x", "w", "b"], ["y"], attrs)
+    residual = [TensorInfo("r", residual_shape)] if residual_shape is not None else []
+    node = Node("Conv", "node", ["x", "w", "b", *(info.name for info in residual)], ["y"], attrs)
     w = np.ones(w_shape, np.float32) if weights is None else weights
     constants = {"w": w, "b": np.zeros(w_shape[0], np.float32)}
-    graph = Graph([TensorInfo("x", x_shape)], [], [node], constants, data_type=data_type)
+    graph = Graph([TensorInfo("x", x_shape), *residual], [], [node], constants, data_type=data_type)
     (plan,) = plan_graph(graph, device_kind=kind).node_plans
     return plan.launches
 
@@ -754,8 +763,12 @@ def test_winograd(case: str, variant: str, winograd_everywhere: None) -> None:
         attrs["activation"] = "relu6"
         inputs["r"] = np.random.default_rng(5).uniform(-4, 4, expected.shape).astype(np.float32)
         expected = np.clip(expected + inputs["r"], 0.0, 6.0)
-    launches = conv_plan_launches(case, {"activation": "relu6"} if variant else {})
+    launches = conv_plan_launches(
+        case, {"activation": "relu6"} if variant else {}, residual_shape=expected.shape if variant else None
+    )
     assert [launch.kernel for launch in launches] == WINOGRAD_KERNELS
+    # the residual and the activation in winograd_output, not in an Add after it
+    assert (conv_kernels.RESIDUAL_OPTION in launches[-1].program.options) == bool(variant)
     (result,) = run_node("Conv", inputs, attrs=attrs, constant_inputs={"w", "b"}, plan_kind="cpu")
     assert_conv_close(result, expected, w)
 
@@ -770,24 +783,41 @@ def test_winograd_filter_transform() -> None:
         np.testing.assert_allclose(packed[k], conv_kernels.pack_o16_filter(u.reshape(5, 6, 1, 1)), atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("case", "attrs", "kind", "data_type", "takes"),
-    [
-        ("3x3_c36_to_c40_batch2_winograd", {}, "cpu", "fp32", True),
-        ("3x3_c48_to_c64_odd_sizes_winograd", {"activation": "relu"}, "cpu", "fp32_tf32", True),
-        # half storage would round the transformed tiles twice more
-        ("3x3_c36_to_c40_batch2_winograd", {}, "cpu", "fp16_fp32", False),
-        # GPU plans have conv2d_gpu_tiled
-        ("3x3_c36_to_c40_batch2_winograd", {}, "gpu", "fp32", False),
-        # 20 input channels (WINOGRAD_MIN_CHANNELS)
-        ("3x3_c20_to_c36_odd_sizes", {}, "cpu", "fp32", False),
-        # unpadded, an 11x9 output: 6 x 5 = 30 tiles (WINOGRAD_MIN_TILES)
-        ("3x3_c48_to_c64_odd_sizes_winograd", {"pads": [0, 0, 0, 0]}, "cpu", "fp32", False),
-        ("3x3_c64_to_c64_dilation2", {}, "cpu", "fp32", False),
-        ("3x3_stride2_c40_to_c70_batch2", {}, "cpu", "fp32", False),
-    ],
-)
-def test_winograd_selection(case: str, attrs: dict, kind: str, data_type: str, takes: bool) -> None:
+# (case, attrs, kind, data_type, thresholds lowered to 1, takes F(2x2, 3x3)). Each row
+# that does not take it fails one criterion only: with the thresholds lowered, the
+# structural ones; at the planned thresholds, a case that takes it once they are lowered.
+WINOGRAD_SELECTION = [
+    ("3x3_c36_to_c40_batch2_winograd", {}, "cpu", "fp32", False, True),
+    ("3x3_c48_to_c64_odd_sizes_winograd", {"activation": "relu"}, "cpu", "fp32_tf32", False, True),
+    ("3x3_c45_to_c46_winograd", {}, "cpu", "fp32", False, True),
+    # half storage would round the transformed tiles twice more
+    ("3x3_c36_to_c40_batch2_winograd", {}, "cpu", "fp16_fp32", True, False),
+    # GPU plans have conv2d_gpu_tiled
+    ("3x3_c36_to_c40_batch2_winograd", {}, "gpu", "fp32", True, False),
+    ("3x3_c64_to_c64_dilation2", {}, "cpu", "fp32", True, False),
+    ("3x3_stride2_c40_to_c70_batch2", {}, "cpu", "fp32", True, False),
+    # 8 input channels, 420 tiles (WINOGRAD_MIN_CHANNELS)
+    ("3x3_c8_to_c20_tall_batch2", {}, "cpu", "fp32", False, False),
+    ("3x3_c8_to_c20_tall_batch2", {}, "cpu", "fp32", True, True),
+    # unpadded, an 11x9 output: 6 x 5 = 30 tiles (WINOGRAD_MIN_TILES)
+    ("3x3_c48_to_c64_odd_sizes_winograd", {"pads": [0, 0, 0, 0]}, "cpu", "fp32", False, False),
+    ("3x3_c48_to_c64_odd_sizes_winograd", {"pads": [0, 0, 0, 0]}, "cpu", "fp32", True, True),
+]
+
+
+@pytest.mark.parametrize(("case", "attrs", "kind", "data_type", "lowered", "takes"), WINOGRAD_SELECTION)
+def test_winograd_selection(
+    case: str,
+    attrs: dict,
+    kind: str,
+    data_type: str,
+    lowered: bool,
+    takes: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if lowered:
+        monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(winograd, "WINOGRAD_MIN_TILES", 1)
     kernels = [launch.kernel for launch in conv_plan_launches(case, attrs, kind, data_type)]
     assert (kernels == WINOGRAD_KERNELS) == takes, kernels
 

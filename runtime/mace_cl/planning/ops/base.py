@@ -199,13 +199,14 @@ class PlanContext:
 
     ``float32_storage``: the model stores its tensors in float32, so a kernel sequence may
     hand intermediate results through buffers without rounding them (Winograd's transformed
-    tiles, ops/winograd.py, would add two roundings to half).
+    tiles, ops/winograd.py, would add two roundings to half). Off unless the planner knows
+    it (``plan_graph`` sets it from the graph's data type).
     """
 
     device_kind: str
     device_fence: bool = False
     tf32_mma: bool = False
-    float32_storage: bool = True
+    float32_storage: bool = False
 
     @property
     def gpu(self) -> bool:

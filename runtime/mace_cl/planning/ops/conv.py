@@ -341,7 +341,7 @@ def plan_convolution(
             )
         else:
             centre_pairs = centre_only_pairs(weights)
-            if context.float32_storage and takes_winograd(window, c_in, out_shape, centre_pairs):
+            if takes_winograd(window, c_in, out_shape, centre_pairs, context.float32_storage):
                 residual_name = fusable_residual(residual, out_shape)
                 plan.launches.extend(
                     winograd_launches(

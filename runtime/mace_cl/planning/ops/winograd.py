@@ -51,24 +51,31 @@ FILTER_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5],
 # ceil(W / 2)), stay direct: with few channels the transforms' passes over 4x-sized
 # buffers cost more than the multiplies saved; with few tiles (7x7 outputs have 16) the
 # products are too short to amortise reading U, 16/9 the bytes of the 3x3 weights
-# (dev/bench/cpu_winograd.py).
+# (dev/bench/cpu_winograd.py). Near the channel threshold it is about even (32 channels
+# at 28x28: 1.03x of the direct time, at 56x56: 0.78x).
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_TILES = 32
 
 # OpPlan.scratch_bytes keys of the buffers between the launches
 TRANSFORMED_INPUT = "winograd_input"
 PRODUCTS = "winograd_products"
-SCRATCH_VALUE_BYTES = 4  # float32; half storage uses half of it
+SCRATCH_VALUE_BYTES = 4  # float32: models stored in half do not take F(2x2, 3x3)
 
 
-def takes_winograd(window: Window, c_in: int, out_shape: Shape, centre_pairs: int) -> bool:
-    """Whether a group-1 Conv with a constant bias runs as F(2x2, 3x3) on a CPU plan.
+def takes_winograd(
+    window: Window, c_in: int, out_shape: Shape, centre_pairs: int, float32_storage: bool
+) -> bool:
+    """Whether a Conv that ops/conv.py would run on conv2d_o32 (a CPU plan, group 1, a
+    constant bias) runs as F(2x2, 3x3) instead.
 
-    Not with pairs that the converter merged in from a 1x1 convolution (``centre_pairs``):
-    conv2d_o32 runs those as 1x1, 4 multiplies per tile where F(2x2, 3x3) does 16."""
+    Not in models stored in half (``PlanContext.float32_storage``): V and M would be rounded
+    to half on the way. Not with pairs that the converter merged in from a 1x1 convolution
+    (``centre_pairs``): conv2d_o32 runs those as 1x1, 4 multiplies per tile where F(2x2,
+    3x3) does 16."""
     out = Nhwc4Shape.of(out_shape)
     return (
-        window.kernel == (3, 3)
+        float32_storage
+        and window.kernel == (3, 3)
         and window.stride == (1, 1)
         and window.dilation == (1, 1)
         and min(c_in, out.c) >= WINOGRAD_MIN_CHANNELS
