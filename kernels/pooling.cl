@@ -38,6 +38,7 @@
  *
  * in and out are data_t (common.h: half with -DSTORAGE_HALF). */
 #include "common.h"
+#include "o16.h"
 #include "se_gate.h"
 
 #if defined(POOL_MAX) == defined(POOL_AVG)
@@ -103,16 +104,6 @@ __kernel void pool2d(__global data_t *out, __global const data_t *in, int in_h,
 #endif
   acc = zero_padding_lanes(apply_activation(acc, act_alpha, act_beta), c4, channels);
   STORE4(acc, (nh * out_w + ow) * blocks + c4, out);
-}
-
-/* The `blocks` (1 to 4) channel blocks at p as one float16; lanes past them are 0. */
-inline float16 load_blocks16(__global const data_t *p, int blocks) {
-  if (blocks >= 4) return LOAD16(0, p);
-  float16 v = (float16)(0.0f);
-  v.lo.lo = LOAD4(0, p);
-  if (blocks > 1) v.lo.hi = LOAD4(1, p);
-  if (blocks > 2) v.hi.lo = LOAD4(2, p);
-  return v;
 }
 
 __kernel void pool2d_o16(__global data_t *out, __global const data_t *in, int in_h,
