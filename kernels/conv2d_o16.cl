@@ -27,6 +27,12 @@
  *                                    several products of the same shape, stored one
  *                                    after another in `in`, `filter` and `out` (the 16
  *                                    per-point products of winograd.cl)
+ *   -DSHUFFLE_GROUPS=<g>             depthwise_o16 only (g = 2, 4 or 8): the input is
+ *                                    read through a channel shuffle of g groups
+ *                                    (ShuffleNet's Reshape -> Transpose -> Reshape):
+ *                                    channel c of the convolved tensor is channel
+ *                                    (c % g) * (C / g) + c / g of `in`, so the shuffled
+ *                                    tensor is never stored
  *   -DDEPTHWISE_INPUT                depthwise_conv1x1_o32 exists only with it;
  *                                    -DDW_ACTIVATION=ACT_* is its depthwise
  *                                    convolution's activation
@@ -60,7 +66,10 @@
  *   depthwise_o16      group == C_in == C_out: 16 channels times 8 horizontally
  *                      adjacent outputs per work-item (a last group of fewer than 4
  *                      blocks reads only those). Global size (C16, ceil(OW / 8),
- *                      N * OH).
+ *                      N * OH). With -DSHUFFLE_GROUPS=g the 16 channels of group og
+ *                      are, in `in`, g runs of 16 / g adjacent channels C / g apart
+ *                      (starting at og * 16 / g): one load per run, the sums kept in run
+ *                      order and the lanes put in channel order before the store.
  *   depthwise_conv1x1_o32  conv1x1_o32 over the output of a depthwise convolution of
  *                      `in` (SeparableConv), computed as it is read, 16 channels times
  *                      the work-item's 7 pixels at a time (a 7-pixel block within one
@@ -80,6 +89,8 @@
  *       kernels may read a pair of groups.
  *   depthwise o16 (depthwise_o16, depthwise_conv1x1_o32's depthwise):
  *       data_t filter[C16][KH][KW][16].
+ *       With -DSHUFFLE_GROUPS=g, lane r * 16 / g + t of group og holds channel
+ *       (og * 16 / g + t) * g + r (run order), and so does the bias.
  * bias: data_t[OC16 * 16] (OC16 rounded up to even), zero past C. */
 #include "common.h"
 #include "o16.h"
@@ -387,15 +398,77 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
   }
 }
 
+/* -DSHUFFLE_GROUPS=g: the 16 input channels of a group are g runs of SHUFFLE_RUN
+ * adjacent channels, `run_stride` (C / g) apart (see depthwise_o16). A run may start at
+ * any channel, so its load assumes the alignment of one value only. GROUP_EXTENT is
+ * what a full group has of what `extent` counts: runs' channels here, blocks without. */
+#ifdef SHUFFLE_GROUPS
+#ifdef DEPTHWISE_INPUT
+#error "SHUFFLE_GROUPS is for depthwise_o16 alone"
+#endif
+#if SHUFFLE_GROUPS == 2
+#define SHUFFLE_RUN 8
+#define RUNS_TO_CHANNELS(v) (v).s08192a3b4c5d6e7f
+#elif SHUFFLE_GROUPS == 4
+#define SHUFFLE_RUN 4
+#define RUNS_TO_CHANNELS(v) (v).s048c159d26ae37bf
+#elif SHUFFLE_GROUPS == 8
+#define SHUFFLE_RUN 2
+#define RUNS_TO_CHANNELS(v) (v).s02468ace13579bdf
+#else
+#error "SHUFFLE_GROUPS must be 2, 4 or 8"
+#endif
+#define GROUP_EXTENT SHUFFLE_RUN
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#if defined(STORAGE_HALF)
+#define LOAD_RUN(p) CAT(vload_half, SHUFFLE_RUN)(0, p)
+#elif defined(__clang__)
+/* A plain unaligned load, as LOADA16 is a plain aligned one (PoCL's vloadn are calls). */
+typedef CAT(float, SHUFFLE_RUN) float_run_a4 __attribute__((aligned(4)));
+#define LOAD_RUN(p) (*(__global const float_run_a4 *)(p))
+#else
+#define LOAD_RUN(p) CAT(vload, SHUFFLE_RUN)(0, p)
+#endif
+
+inline float16 load_runs16(__global const data_t *p, int s) {
+#if SHUFFLE_GROUPS == 2
+  return (float16)(LOAD_RUN(p), LOAD_RUN(p + s));
+#elif SHUFFLE_GROUPS == 4
+  return (float16)(LOAD_RUN(p), LOAD_RUN(p + s), LOAD_RUN(p + 2 * s), LOAD_RUN(p + 3 * s));
+#else
+  return (float16)(LOAD_RUN(p), LOAD_RUN(p + s), LOAD_RUN(p + 2 * s), LOAD_RUN(p + 3 * s),
+                   LOAD_RUN(p + 4 * s), LOAD_RUN(p + 5 * s), LOAD_RUN(p + 6 * s), LOAD_RUN(p + 7 * s));
+#endif
+}
+
+/* The last group, whose runs have only their first `valid` channels: value by value, so
+ * that the last run reads nothing past the tensor's channels. */
+inline float16 load_partial_runs16(__global const data_t *p, int valid, int s) {
+  float lanes[16];
+  for (int l = 0; l < 16; ++l) {
+    const int t = l % SHUFFLE_RUN;
+    lanes[l] = t < valid ? LOAD1((l / SHUFFLE_RUN) * s + t, p) : 0.0f;
+  }
+  return vload16(0, lanes);
+}
+#define LOAD_GROUP16(p, run_stride) load_runs16(p, run_stride)
+#define LOAD_PARTIAL_GROUP16(p, extent, run_stride) load_partial_runs16(p, extent, run_stride)
+#else
+#define GROUP_EXTENT 4
+#define LOAD_GROUP16(p, run_stride) LOADA16(0, p)
+#define LOAD_PARTIAL_GROUP16(p, extent, run_stride) load_blocks16(p, extent)
+#endif
+
 /* The taps of one filter row for `outputs` (a constant after inlining) horizontally
  * adjacent outputs of depthwise_o16 or depthwise_conv1x1_o32 (see conv_row).
- * `partial` (a constant after inlining) is for the last group of a tensor whose C4 is
- * not a multiple of 4: it reads only the group's `blocks` blocks, so that no read
- * leaves the buffer. */
+ * `partial` (a constant after inlining) is for a last group with less than
+ * GROUP_EXTENT: it reads only the group's `extent` blocks (runs' channels with
+ * -DSHUFFLE_GROUPS), so that no read leaves the buffer. */
 static inline __attribute__((always_inline)) void depthwise_row(
     float16 *acc, __global const data_t *row, __global const data_t *w, int iw0,
     int in_w, int pixel_stride, int filter_w, int stride_w, int dilation_w,
-    const bool checked, const bool partial, int blocks, const int outputs) {
+    const bool checked, const bool partial, int extent, int run_stride, const int outputs) {
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
     const float16 wt = LOADA16(kw, w);
@@ -405,15 +478,8 @@ static inline __attribute__((always_inline)) void depthwise_row(
       const int col = iw + i * stride_w;
       if (!checked || (col >= 0 && col < in_w)) {
         __global const data_t *p = row + col * pixel_stride;
-        float16 v;
-        if (partial) {
-          v = (float16)(0.0f);
-          v.lo.lo = LOAD4(0, p);
-          if (blocks > 1) v.lo.hi = LOAD4(1, p);
-          if (blocks > 2) v.hi.lo = LOAD4(2, p);
-        } else {
-          v = LOADA16(0, p);
-        }
+        const float16 v =
+            partial ? LOAD_PARTIAL_GROUP16(p, extent, run_stride) : LOAD_GROUP16(p, run_stride);
         acc[i] = fma(v, wt, acc[i]);
       }
     }
@@ -421,14 +487,15 @@ static inline __attribute__((always_inline)) void depthwise_row(
 }
 
 /* Every filter row of `outputs` (a constant after inlining) horizontally adjacent
- * outputs of one 16-channel group: `image` points at that group's channels of the input
- * image, ih0 / iw0 are the first output's top-left tap, `blocks` the group's blocks. */
+ * outputs of one 16-channel group: `image` points at that group's (first run's) channels
+ * of the input image, ih0 / iw0 are the first output's top-left tap, `extent` the group's
+ * blocks (runs' channels with -DSHUFFLE_GROUPS, the runs `run_stride` apart). */
 static inline __attribute__((always_inline)) void depthwise_rows(
     float16 *acc, __global const data_t *image, __global const data_t *w, int ih0, int iw0,
     int in_h, int in_w, int pixel_stride, int filter_h, int filter_w, int stride_w,
-    int dilation_h, int dilation_w, int blocks, const int outputs) {
+    int dilation_h, int dilation_w, int extent, int run_stride, const int outputs) {
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, outputs);
-  const bool partial = blocks < 4;
+  const bool partial = extent < GROUP_EXTENT;
   UNROLL_TAPS
   for (int kh = 0; kh < KH; ++kh) {
     const int ih = ih0 + kh * dilation_h;
@@ -438,15 +505,15 @@ static inline __attribute__((always_inline)) void depthwise_rows(
       /* Interior rows with the common strides get constant strides, so that the loads
        * that several taps share (neighbouring outputs overlap) are issued once. */
       if (partial)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, true, blocks, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, true, extent, run_stride, outputs);
       else if (inside && stride_w == 1 && dilation_w == 1)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 1, 1, false, false, 4, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 1, 1, false, false, extent, run_stride, outputs);
       else if (inside && stride_w == 2 && dilation_w == 1)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 2, 1, false, false, 4, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 2, 1, false, false, extent, run_stride, outputs);
       else if (inside)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, false, false, 4, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, false, false, extent, run_stride, outputs);
       else
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, false, 4, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, false, extent, run_stride, outputs);
     }
   }
 }
@@ -464,15 +531,28 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
   const int oh = nh - n * out_h;
   const int stride = channel_blocks(channels) * 4;
 
+#ifdef SHUFFLE_GROUPS
+  const int run_stride = channels / SHUFFLE_GROUPS;
+  const int first = og * SHUFFLE_RUN; /* of each run, in its group of `in` */
+  const int extent = run_stride - first;
+#else
+  const int run_stride = 0;
+  const int first = og * 16;
+  const int extent = channel_blocks(channels) - og * 4;
+#endif
+
   const float16 b = LOAD16(og, bias);
   float16 acc[DW_PIXELS];
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
-  depthwise_rows(acc, in + n * in_h * in_w * stride + og * 16, filter + og * KH * KW * 16,
+  depthwise_rows(acc, in + n * in_h * in_w * stride + first, filter + og * KH * KW * 16,
                  oh * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w, stride, filter_h,
-                 filter_w, stride_w, dilation_h, dilation_w, channel_blocks(channels) - og * 4, DW_PIXELS);
+                 filter_w, stride_w, dilation_h, dilation_w, extent, run_stride, DW_PIXELS);
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) {
+#ifdef SHUFFLE_GROUPS
+    acc[i] = RUNS_TO_CHANNELS(acc[i]);
+#endif
     if (ow0 + i < out_w)
       store16(out + (nh * out_w + ow0 + i) * stride, acc[i], og, channels, act_alpha, act_beta);
   }
@@ -522,7 +602,7 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
         const int n = nh0 / out_h;
         depthwise_rows(d, in + n * in_h * in_w * in_stride + g * 16, wd,
                        (nh0 - n * out_h) * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w,
-                       in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, PW_PIXELS);
+                       in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, 0, PW_PIXELS);
       } else {
         /* Bounds-checked taps only: five copies of depthwise_rows per pixel made NVIDIA's
          * compiler take over a minute for this program. */
@@ -540,9 +620,9 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
             if (ih >= 0 && ih < in_h) {
               __global const data_t *row = image + ih * in_w * in_stride;
               if (partial)
-                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, true, blocks, 1);
+                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, true, blocks, 0, 1);
               else
-                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, false, 4, 1);
+                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, false, 4, 0, 1);
             }
           }
         }

@@ -643,6 +643,120 @@ def test_near_permutations_convolve(variant: str) -> None:
     assert_conv_close(result, expected, w)
 
 
+# ShuffledDepthwiseConv (ops/shuffled_depthwise.py): a depthwise Conv of channel-shuffled
+# input. name: (x shape, shuffle groups g, kernel, strides, pads, dilations). CPU plans
+# with g = 2, 4, 8 read the input through the shuffle (runs of 16 / g channels, C / g
+# apart); the cases end in runs of every length the last 16-channel group can have.
+SHUFFLED_DEPTHWISE_CASES = {
+    # runs of 34 (ShuffleNet v1's 136 channels): the last group's runs have 2 channels
+    "c136_groups4_stride2": ((1, 136, 9, 20), 4, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
+    # runs of 12: the second group's runs have 4 of 8 channels; batch 2
+    "c24_groups2_batch2": ((2, 24, 7, 10), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # runs of 6: whole groups only (C = 48)
+    "c48_groups8_wide": ((1, 48, 6, 17), 8, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # runs of 5: the last group's runs have 1 of 2 channels; C4 = 10 (a last group of 2 blocks)
+    "c40_groups8_batch2": ((2, 40, 5, 9), 8, 3, (1, 1), (0, 1, 2, 1), (1, 1)),
+    # runs of 3, fewer than 16 channels: one group, each run 3 of 4
+    "c12_groups4_5x5_dilation2": ((1, 12, 9, 11), 4, 5, (1, 1), (4, 4, 4, 4), (2, 2)),
+    # g = 3 is not a kernel value: the shuffle, then the Conv
+    "c30_groups3": ((1, 30, 7, 6), 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+}
+
+
+def shuffled_depthwise_node(
+    case: str, activation: str = "", half: bool = False
+) -> tuple[dict, dict, np.ndarray]:
+    """(inputs, attrs, float64 reference) of a SHUFFLED_DEPTHWISE_CASES case; ``half``:
+    inputs and weights rounded to half values first, as half storage reads them."""
+    x_shape, groups, kernel, strides, pads, dilations = SHUFFLED_DEPTHWISE_CASES[case]
+    channels = x_shape[1]
+    x, w, b = random_case(x_shape, (channels, 1, kernel, kernel), seed=channels + groups)
+    assert b is not None
+    if half:
+        x, w, b = half_rounded(x), half_rounded(w), half_rounded(b)
+    attrs = {
+        "shuffle_groups": groups,
+        "group": channels,
+        "kernel_shape": [kernel, kernel],
+        "strides": list(strides),
+        "pads": list(pads),
+        "dilations": list(dilations),
+    }
+    # Channel c of the shuffled tensor is channel (c % g) * (C / g) + c // g of x.
+    shuffled = x.reshape(x.shape[0], groups, channels // groups, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+    expected = conv_reference(shuffled, w, b, strides, pads, dilations, channels)
+    if activation:
+        attrs["activation"] = activation
+        expected = np.maximum(expected, 0.0)
+    return {"x": x, "w": w, "b": b}, attrs, expected
+
+
+@pytest.mark.parametrize("data_type", ["fp32", "fp16_fp32"])
+@pytest.mark.parametrize("case", sorted(SHUFFLED_DEPTHWISE_CASES))
+def test_shuffled_depthwise(case: str, data_type: str) -> None:
+    inputs, attrs, expected = shuffled_depthwise_node(case, half=data_type != "fp32")
+    (result,) = run_node(
+        "ShuffledDepthwiseConv", inputs, attrs=attrs, constant_inputs={"w", "b"}, data_type=data_type
+    )
+    if data_type == "fp32":
+        assert_conv_close(result, expected, inputs["w"])
+    else:
+        assert_close_half(result, expected)
+
+
+@pytest.mark.parametrize(
+    ("case", "cpu_kernels"),
+    [
+        ("c136_groups4_stride2", [("depthwise_o16", "-DSHUFFLE_GROUPS=4")]),
+        ("c24_groups2_batch2", [("depthwise_o16", "-DSHUFFLE_GROUPS=2")]),
+        ("c40_groups8_batch2", [("depthwise_o16", "-DSHUFFLE_GROUPS=8")]),
+        ("c30_groups3", [("permute_channels", ""), ("depthwise_o16", "")]),
+    ],
+)
+def test_shuffled_depthwise_reads_through_the_shuffle_on_cpus(
+    case: str, cpu_kernels: list[tuple[str, str]], plan_kind: str
+) -> None:
+    """CPU plans fuse the shuffle for g = 2, 4, 8; GPU plans and g = 3 run it first."""
+    inputs, attrs, expected = shuffled_depthwise_node(case, activation="relu")
+    graph = Graph(
+        [TensorInfo("x", inputs["x"].shape)],
+        [],
+        [Node("ShuffledDepthwiseConv", "node", ["x", "w", "b"], ["y"], attrs)],
+        {"w": inputs["w"], "b": inputs["b"]},
+    )
+    (plan,) = plan_graph(graph, device_kind=plan_kind).node_plans
+    launched = [
+        (launch.kernel, next((o for o in launch.program.options if o.startswith("-DSHUFFLE")), ""))
+        for launch in plan.launches
+    ]
+    if plan_kind == "cpu":
+        assert launched == cpu_kernels
+    else:
+        assert launched[0] == ("permute_channels", "") and len(launched) == 2
+    assert all("-DACTIVATION=ACT_RELU" in launch.program.options for launch in plan.launches[-1:])
+    (result,) = run_node("ShuffledDepthwiseConv", inputs, attrs=attrs, constant_inputs={"w", "b"})
+    assert_conv_close(result, expected, inputs["w"])
+
+
+@pytest.mark.parametrize(
+    ("attrs", "message"),
+    [
+        ({"shuffle_groups": 5, "group": 12}, "attribute 'shuffle_groups' must be at least 2 and divide"),
+        ({"shuffle_groups": 1, "group": 12}, "attribute 'shuffle_groups' must be at least 2 and divide"),
+        ({"shuffle_groups": 4, "group": 1}, r"must be a depthwise convolution \(group = 12 channels\)"),
+    ],
+)
+def test_shuffled_depthwise_errors(attrs: dict, message: str) -> None:
+    graph = Graph(
+        [TensorInfo("x", (1, 12, 5, 5))],
+        [],
+        [Node("ShuffledDepthwiseConv", "node", ["x", "w"], ["y"], attrs)],
+        {"w": np.zeros((12, 1, 3, 3), np.float32)},
+    )
+    with pytest.raises(OpError, match=message):
+        plan_graph(graph, device_kind="cpu")
+
+
 def test_conv2d_o32_loops_over_rows() -> None:
     x_shape, w_shape, strides, pads, dilations, group = CASES["3x3_c8_to_c20_tall_batch2"]
     attrs = {"strides": list(strides), "pads": list(pads), "dilations": list(dilations), "group": group}

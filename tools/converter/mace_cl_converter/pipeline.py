@@ -33,6 +33,7 @@ from mace_cl_converter.passes import (
     merge_concat_convs,
     separable_conv,
     shape_inference,
+    shuffle_depthwise,
     squeeze_excite,
     swish,
     transposes,
@@ -53,7 +54,8 @@ Pass = Callable[[Model], bool]
 # qualifies only without a fused activation, and merged Convs leave fewer Concats; a
 # gather that only a 1x1 Conv reads then joins it.
 # Depthwise -> 1x1 Conv pairs fuse last, so that no shuffle Conv hides in one, then
-# depthwise Convs with the squeeze-excite gates that read them (after squeeze_excite).
+# depthwise Convs with the squeeze-excite gates that read them (after squeeze_excite),
+# then shuffles into the depthwise Convs left (those fusions are kept where both apply).
 PASSES: list[tuple[str, Pass]] = [
     ("identity", identity.run),
     ("channel_shuffle", channel_shuffle.run),
@@ -70,6 +72,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("gather_conv", gather_conv.run),
     ("separable_conv", separable_conv.run),
     ("depthwise_squeeze_excite", depthwise_squeeze_excite.run),
+    ("shuffle_depthwise", shuffle_depthwise.run),
     ("dead_nodes", dead_nodes.run),
 ]
 

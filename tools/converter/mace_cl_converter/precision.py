@@ -43,6 +43,7 @@ _WEIGHT_INPUTS: dict[str, tuple[int, ...] | None] = {
     "SeparableConv": (1, 2, 3, 4),
     "DepthwiseSqueezeExcite": (1, 2, 3, 4, 5, 6),
     "GatherConv": None,
+    "ShuffledDepthwiseConv": (1, 2),
 }
 
 

@@ -23,6 +23,7 @@ OP_MODULES = (
     "reduce",
     "reshape",
     "separable_conv",
+    "shuffled_depthwise",
     "resize",
     "slice",
     "softmax",

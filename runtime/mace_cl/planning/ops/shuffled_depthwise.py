@@ -1,0 +1,133 @@
+"""ShuffledDepthwiseConv: a depthwise convolution of channel-shuffled input.
+
+An internal op: the converter's shuffle_depthwise pass writes it where a channel shuffle
+(ShuffleNet's Reshape -> Transpose -> Reshape, a permutation Conv since the channel_shuffle
+pass) is read only by a depthwise Conv. Inputs as that Conv's: x (before the shuffle), the
+weights [C, 1, KH, KW] and the bias (optional). Attributes: the Conv's, and
+``shuffle_groups`` g: channel c of the convolved tensor is channel (c % g) * (C / g) + c // g
+of x.
+
+CPU plans whose convolution runs on depthwise_o16 read x through the shuffle
+(``-DSHUFFLE_GROUPS``, g in FUSED_SHUFFLE_GROUPS): the 16 channels of a work-item are g runs
+of adjacent channels of x, the weights and bias are packed in that order and the lanes put
+in channel order before the store, so the shuffled tensor is never stored. Every other plan
+runs the shuffle (copy.cl's permute_channels) into a scratch buffer, then the Conv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from mace_cl.model.graph import Node
+from mace_cl.planning.layout import nhwc4_nbytes
+from mace_cl.planning.ops.base import (
+    SHAPES_CONTEXT,
+    OpError,
+    OpPlan,
+    OutputArg,
+    PlanContext,
+    PlanInput,
+    ScratchArg,
+    TensorArg,
+    attr_int,
+    expect_input_count,
+)
+from mace_cl.planning.ops.chained import chained, retargeted
+from mace_cl.planning.ops.conv import permute_channels_plan, plan_conv
+from mace_cl.planning.ops.conv_kernels import O16, pack_depthwise_o16_filter
+from mace_cl.planning.ops.registry import register_op
+
+SHUFFLE_GROUPS = "shuffle_groups"  # the attribute
+FUSED_SHUFFLE_GROUPS = (2, 4, 8)  # the -DSHUFFLE_GROUPS values conv2d_o16.cl takes
+SHUFFLED = "shuffled"  # scratch: the shuffled tensor, where it is stored
+
+
+def shuffle_source(channels: int, groups: int) -> np.ndarray:
+    """Channel c of x shuffled in ``groups`` groups is channel ``source[c]`` of x."""
+    c = np.arange(channels)
+    return (c % groups) * (channels // groups) + c // groups
+
+
+def run_order(channels: int, groups: int) -> np.ndarray:
+    """The shuffled channel that each lane of depthwise_o16 -DSHUFFLE_GROUPS computes, over
+    whole 16-channel groups (-1 for lanes past the last channel): lane r * 16 / g + t of
+    group og is channel (og * 16 / g + t) * g + r."""
+    run = O16 // groups
+    lane = np.arange(-(-channels // O16) * O16)
+    og, r, t = lane // O16, lane % O16 // run, lane % run
+    j = og * run + t  # the channel's index within its group of x
+    return np.where(j < channels // groups, j * groups + r, -1)
+
+
+def in_run_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``values`` (per channel along axis 0) at the lanes of ``order``, zero at -1, and any
+    rows past ``order`` (padding) left zero."""
+    out = np.zeros((max(len(order), len(values)), *values.shape[1:]), values.dtype)
+    lanes = np.flatnonzero(order >= 0)
+    out[lanes] = values[order[lanes]]
+    return out
+
+
+def split_nodes(node: Node) -> Node:
+    """The Conv that ``node`` stands for, reading the shuffled tensor ``<name>#shuffled``."""
+    conv_attrs = {key: value for key, value in node.attrs.items() if key != SHUFFLE_GROUPS}
+    return Node(
+        "Conv", node.name, [f"{node.name}#shuffled", *node.inputs[1:]], list(node.outputs), conv_attrs
+    )
+
+
+@register_op("ShuffledDepthwiseConv", needs_context=True, internal=True)
+def plan_shuffled_depthwise_conv(
+    node: Node, inputs: list[PlanInput], context: PlanContext = SHAPES_CONTEXT
+) -> OpPlan:
+    expect_input_count(node, inputs, 2, 3)
+    x = inputs[0]
+    if x.shape is None or len(x.shape) != 4:
+        raise OpError(node, f"input 0 must be a rank-4 tensor, got shape {list(x.shape or ())}")
+    channels = x.shape[1]
+    groups = attr_int(node, SHUFFLE_GROUPS, 0)
+    if groups < 2 or channels % groups:
+        raise OpError(
+            node,
+            f"attribute '{SHUFFLE_GROUPS}' must be at least 2 and divide the input's {channels} "
+            f"channels, got {groups}",
+        )
+    if attr_int(node, "group", 1) != channels:
+        raise OpError(
+            node,
+            f"must be a depthwise convolution (group = {channels} channels), got group "
+            f"{attr_int(node, 'group', 1)}",
+        )
+    conv = split_nodes(node)
+    middle = PlanInput(conv.inputs[0], x.shape)
+    conv_plan = plan_conv(conv, [middle, *inputs[1:]], context)
+    if groups in FUSED_SHUFFLE_GROUPS and [launch.kernel for launch in conv_plan.launches] == [
+        "depthwise_o16"
+    ]:
+        return _fused_plan(conv_plan, x, middle, inputs[1], groups)
+    shuffle_plan = permute_channels_plan(TensorArg(x.name), x.shape, shuffle_source(channels, groups))
+    store = ScratchArg(SHUFFLED)
+    return chained(
+        retargeted(shuffle_plan, {OutputArg(0): store}, "shuffle_"),
+        retargeted(conv_plan, {TensorArg(middle.name): store}),
+        conv_plan.output_shapes,
+        {SHUFFLED: nhwc4_nbytes(x.shape)},
+    )
+
+
+def _fused_plan(
+    conv_plan: OpPlan, x: PlanInput, middle: PlanInput, weights: PlanInput, groups: int
+) -> OpPlan:
+    """conv_plan's depthwise_o16 launch reading x through the shuffle, its weights and bias
+    repacked in run order."""
+    assert x.shape is not None and weights.value is not None  # plan_conv checked the weights
+    order = run_order(x.shape[1], groups)
+    plan = retargeted(conv_plan, {TensorArg(middle.name): TensorArg(x.name)})
+    plan.constants["filter"] = pack_depthwise_o16_filter(in_run_order(weights.value, order))
+    plan.constants["bias"] = in_run_order(plan.constants["bias"], order)
+    (launch,) = plan.launches
+    program = replace(launch.program, options=(*launch.program.options, f"-DSHUFFLE_GROUPS={groups}"))
+    plan.launches = [replace(launch, program=program)]
+    return plan
