@@ -75,6 +75,50 @@ typedef float16 float16_a16 __attribute__((aligned(16)));
 #define LOADA16(i, p) vload16(i, p)
 #endif
 
+/* LOADU(n, p) (n = 2, 4, 8, 16) and STOREU16(v, p): n values at a __global pointer that is
+ * aligned to one value only (a run of channels starting at any channel). OpenCL's vloadn
+ * promise that, but PoCL compiles vload_half8 and the like to aligned vector moves whatever
+ * the address, which crashed on misaligned runs; clang builds therefore read through types
+ * whose alignment is lowered to one value's (half: the raw 16-bit values, widened from a
+ * private copy as unpack_half4 does). Other compilers keep vloadn. */
+#define LOADU(n, p) LOADU_(n, p)
+#ifdef __clang__
+#define UNALIGNED_TYPES(n)                                           \
+  typedef float##n float##n##_a4 __attribute__((aligned(4)));      \
+  typedef ushort##n ushort##n##_a2 __attribute__((aligned(2)));
+UNALIGNED_TYPES(2)
+UNALIGNED_TYPES(4)
+UNALIGNED_TYPES(8)
+UNALIGNED_TYPES(16)
+#ifdef STORAGE_HALF
+#define LOADU_HALF(n)                                                     \
+  inline float##n loadu_half##n(__global const half *p) {                \
+    const ushort##n raw = *(__global const ushort##n##_a2 *)p;           \
+    return vload_half##n(0, (const __private half *)&raw);               \
+  }
+LOADU_HALF(2)
+LOADU_HALF(4)
+LOADU_HALF(8)
+LOADU_HALF(16)
+inline void storeu_half16(float16 v, __global half *p) {
+  ushort16 raw;
+  vstore_half16_rte(v, 0, (__private half *)&raw);
+  *(__global ushort16_a2 *)p = raw;
+}
+#define LOADU_(n, p) loadu_half##n(p)
+#define STOREU16(v, p) storeu_half16(v, p)
+#else
+#define LOADU_(n, p) (*(__global const float##n##_a4 *)(p))
+#define STOREU16(v, p) (*(__global float16_a4 *)(p) = (v))
+#endif
+#elif defined(STORAGE_HALF)
+#define LOADU_(n, p) vload_half##n(0, p)
+#define STOREU16(v, p) vstore_half16_rte(v, 0, p)
+#else
+#define LOADU_(n, p) vload##n(0, p)
+#define STOREU16(v, p) vstore16(v, 0, p)
+#endif
+
 /* ---- PTX -------------------------------------------------------------------------
  * PTX_TARGET: the program compiles to NVIDIA's PTX, so inline PTX assembly is accepted:
  * NVIDIA's OpenCL compiler (it alone defines cl_nv_pragma_unroll) or clang's nvptx target

@@ -419,17 +419,7 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
 #error "SHUFFLE_GROUPS must be 2, 4 or 8"
 #endif
 #define GROUP_EXTENT SHUFFLE_RUN
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#if defined(STORAGE_HALF)
-#define LOAD_RUN(p) CAT(vload_half, SHUFFLE_RUN)(0, p)
-#elif defined(__clang__)
-/* A plain unaligned load, as LOADA16 is a plain aligned one (PoCL's vloadn are calls). */
-typedef CAT(float, SHUFFLE_RUN) float_run_a4 __attribute__((aligned(4)));
-#define LOAD_RUN(p) (*(__global const float_run_a4 *)(p))
-#else
-#define LOAD_RUN(p) CAT(vload, SHUFFLE_RUN)(0, p)
-#endif
+#define LOAD_RUN(p) LOADU(SHUFFLE_RUN, p)
 
 inline float16 load_runs16(__global const data_t *p, int s) {
 #if SHUFFLE_GROUPS == 2

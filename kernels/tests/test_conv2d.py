@@ -652,6 +652,9 @@ SHUFFLED_DEPTHWISE_CASES = {
     "c136_groups4_stride2": ((1, 136, 9, 20), 4, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
     # runs of 12: the second group's runs have 4 of 8 channels; batch 2
     "c24_groups2_batch2": ((2, 24, 7, 10), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # runs of 10 in pixels of 5 blocks: runs and pixels start at any address (PoCL's
+    # vload_half8 needed 16-byte alignment)
+    "c20_groups2_odd_blocks": ((1, 20, 5, 19), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
     # runs of 6: whole groups only (C = 48)
     "c48_groups8_wide": ((1, 48, 6, 17), 8, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
     # runs of 5: the last group's runs have 1 of 2 channels; C4 = 10 (a last group of 2 blocks)
