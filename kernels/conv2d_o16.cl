@@ -17,12 +17,14 @@
  *                                    `residual` (after out_c), a tensor shaped like
  *                                    the output that is added before the activation
  *                                    (a residual Add fused by the converter)
- *   -DGROUPED                        conv1x1_o32 only: a grouped convolution packed
- *                                    dense (zero weights between groups); takes two
- *                                    more arguments, `group_in_c` and `group_out_c`
- *                                    (after out_c, before `residual`), and each
- *                                    work-item reads only the input blocks of the
- *                                    groups its 32 output channels belong to
+ *   -DGROUPED                        conv1x1_o32 only: a grouped convolution; takes
+ *                                    two more arguments, `group_in_c` and
+ *                                    `group_out_c` (after out_c, before `residual`).
+ *                                    Each work-item computes up to 32 output channels
+ *                                    of one group (its chunk), reading only the input
+ *                                    blocks of that group; chunks start at any channel
+ *                                    (see conv1x1_o32). Global size (groups * chunks
+ *                                    per group, pixel blocks)
  *   -DBATCHED                        conv1x1_o32 only: global dimension 2 picks one of
  *                                    several products of the same shape, stored one
  *                                    after another in `in`, `filter` and `out` (the 16
@@ -148,12 +150,110 @@ inline float16 dot_block16(float16 acc, float4 x, __global const data_t *w) {
   return fma((float16)(x.w), LOAD16(3, w), acc);
 }
 
+/* acc_a (and acc_b if `pair`, a constant after inlining) += the products of input blocks
+ * [first_block, end_block) of the PW_PIXELS pixels x[i] with the weights from wa (wb):
+ * 4 x 16 per block, one block after another. */
+static inline __attribute__((always_inline)) void pointwise_blocks32(
+    float16 *acc_a, float16 *acc_b, __global const data_t **x, __global const data_t *wa,
+    __global const data_t *wb, int first_block, int end_block, const bool pair) {
+  for (int ib = first_block; ib < end_block; ++ib) {
+    const float16 a0 = LOAD16(0, wa), a1 = LOAD16(1, wa), a2 = LOAD16(2, wa), a3 = LOAD16(3, wa);
+    float16 b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+    if (pair) {
+      b0 = LOAD16(0, wb);
+      b1 = LOAD16(1, wb);
+      b2 = LOAD16(2, wb);
+      b3 = LOAD16(3, wb);
+    }
+    #pragma unroll
+    for (int i = 0; i < PW_PIXELS; ++i) {
+      const float4 v = LOAD4(ib, x[i]);
+      const float16 s0 = (float16)(v.x), s1 = (float16)(v.y), s2 = (float16)(v.z), s3 = (float16)(v.w);
+      acc_a[i] = fma(s0, a0, acc_a[i]);
+      if (pair) acc_b[i] = fma(s0, b0, acc_b[i]);
+      acc_a[i] = fma(s1, a1, acc_a[i]);
+      if (pair) acc_b[i] = fma(s1, b1, acc_b[i]);
+      acc_a[i] = fma(s2, a2, acc_a[i]);
+      if (pair) acc_b[i] = fma(s2, b2, acc_b[i]);
+      acc_a[i] = fma(s3, a3, acc_a[i]);
+      if (pair) acc_b[i] = fma(s3, b3, acc_b[i]);
+    }
+    wa += 64;
+    wb += 64;
+  }
+}
+
+#ifdef GROUPED
+/* -DGROUPED: the 16 values from `p` (any channel), or the first `count` of them (1 to
+ * 15) value by value. */
+inline float16 load_lanes16(__global const data_t *p, int count) {
+  if (count >= 16) return LOADU(16, p);
+  float lanes[16];
+  for (int l = 0; l < 16; ++l) lanes[l] = l < count ? LOAD1(l, p) : 0.0f;
+  return vload16(0, lanes);
+}
+
+inline void store_lanes16(__global data_t *p, float16 v, int count) {
+  if (count >= 16) {
+    STOREU16(v, p);
+    return;
+  }
+  float lanes[16];
+  vstore16(v, 0, lanes);
+  for (int l = 0; l < count; ++l) STORE1(lanes[l], l, p);
+}
+
+/* A grouped work-item's PW_PIXELS pixels from p0: its `count` channels from `first_c`
+ * (acc_a's, then acc_b's), plus the residual, through the activation. The last channel's
+ * work-item also zeroes the padding lanes of the last block. */
+static inline __attribute__((always_inline)) void store_chunk32(
+    __global data_t *out, float16 *acc_a, float16 *acc_b, int p0, int pixels, int first_c,
+    int count, int out_c RESIDUAL_PARAM, float act_alpha, float act_beta) {
+  const int out_stride = channel_blocks(out_c) * 4;
+  const int valid = min(PW_PIXELS, pixels - p0);
+  const bool pads = first_c + count == out_c && out_c < out_stride;
+  #pragma unroll
+  for (int i = 0; i < PW_PIXELS; ++i) {
+    if (i < valid) {
+      __global data_t *o = out + (p0 + i) * out_stride + first_c;
+      float16 a = acc_a[i], b = acc_b[i];
+#ifdef RESIDUAL
+      __global const data_t *r = residual + (p0 + i) * out_stride + first_c;
+      a += load_lanes16(r, count);
+      if (count > 16) b += load_lanes16(r + 16, count - 16);
+#endif
+      store_lanes16(o, apply_activation16(a, act_alpha, act_beta), count);
+      if (count > 16) store_lanes16(o + 16, apply_activation16(b, act_alpha, act_beta), count - 16);
+      if (pads)
+        for (int c = out_c; c < out_stride; ++c) STORE1(0.0f, c - first_c, o);
+    }
+  }
+}
+#endif
+
 __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
                           __global const data_t *filter, __global const data_t *bias,
                           int pixels, int in_c4, int out_c GROUPED_PARAM RESIDUAL_PARAM,
                           float act_alpha, float act_beta) {
-  const int og = get_global_id(0) * 2;
   const int in_stride = in_c4 * 4;
+#ifdef GROUPED
+  /* Work-item column = one chunk of up to 32 output channels of one group (a group's
+   * channels from 0 in chunks of 32), reading only that group's input blocks; the
+   * weights of a chunk are [2][group_blocks][4][16] (ops/conv_kernels.py's
+   * pack_grouped_pointwise_filter), zero outside the group's channels. */
+  const int chunk = get_global_id(0);
+  const int group_chunks = (group_out_c + 31) / 32;
+  const int group = chunk / group_chunks;
+  const int first_c = group * group_out_c + (chunk - group * group_chunks) * 32;
+  const int count = min(32, (group + 1) * group_out_c - first_c);
+  const int first_block = group * group_in_c / 4;
+  const int end_block = channel_blocks((group + 1) * group_in_c);
+  const int group_blocks = channel_blocks(group_in_c) + 1; /* what any group's channels span, at most */
+  __global const data_t *w0 = filter + chunk * 2 * group_blocks * 64;
+  __global const data_t *w1 = w0 + group_blocks * 64;
+  const float16 bias_a = LOAD16(2 * chunk, bias), bias_b = LOAD16(2 * chunk + 1, bias);
+#else
+  const int og = get_global_id(0) * 2;
   const bool second = (og + 1) * 16 < out_c;  /* group og+1 may be packing only */
 #ifdef BATCHED
   const int product = get_global_id(2);
@@ -161,23 +261,15 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
   out += product * pixels * channel_blocks(out_c) * 4;
   filter += product * ((out_c + 31) / 32) * 32 * in_stride; /* OC16 rounded up to even */
 #endif
-#ifdef GROUPED
-  /* The input blocks holding the channels of the groups of this work-item's first and
-   * last output channel; every weight outside them is zero. */
-  const int last_c = min(og * 16 + (second ? 31 : 15), out_c - 1);
-  const int first_block = (og * 16 / group_out_c) * group_in_c / 4;
-  const int end_block = channel_blocks((last_c / group_out_c + 1) * group_in_c);
-#else
   const int first_block = 0, end_block = in_c4;
-#endif
-  __global const data_t *w0 = filter + og * in_stride * 16 + first_block * 64;
+  __global const data_t *w0 = filter + og * in_stride * 16;
+  __global const data_t *w1 = w0 + in_stride * 16;
   const float16 bias_a = LOAD16(og, bias), bias_b = LOAD16(og + 1, bias);
+#endif
   /* Blocks of PW_PIXELS pixels, strided by the global size: the plan launches fewer
    * work-items than blocks when the weights outweigh the pixels, so that a work-item
    * reuses its weight columns from cache for several blocks. */
   for (int p0 = get_global_id(1) * PW_PIXELS; p0 < pixels; p0 += get_global_size(1) * PW_PIXELS) {
-    __global const data_t *wa = w0;
-    __global const data_t *wb = w0 + in_stride * 16;
     float16 acc_a[PW_PIXELS], acc_b[PW_PIXELS];
     __global const data_t *x[PW_PIXELS];
     /* Pixels past the end read the last pixel instead (in bounds) and are not stored. */
@@ -187,26 +279,17 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
       acc_b[i] = bias_b;
       x[i] = in + min(p0 + i, pixels - 1) * in_stride;
     }
-    for (int ib = first_block; ib < end_block; ++ib) {
-      const float16 a0 = LOAD16(0, wa), a1 = LOAD16(1, wa), a2 = LOAD16(2, wa), a3 = LOAD16(3, wa);
-      const float16 b0 = LOAD16(0, wb), b1 = LOAD16(1, wb), b2 = LOAD16(2, wb), b3 = LOAD16(3, wb);
-      #pragma unroll
-      for (int i = 0; i < PW_PIXELS; ++i) {
-        const float4 v = LOAD4(ib, x[i]);
-        const float16 s0 = (float16)(v.x), s1 = (float16)(v.y), s2 = (float16)(v.z), s3 = (float16)(v.w);
-        acc_a[i] = fma(s0, a0, acc_a[i]);
-        acc_b[i] = fma(s0, b0, acc_b[i]);
-        acc_a[i] = fma(s1, a1, acc_a[i]);
-        acc_b[i] = fma(s1, b1, acc_b[i]);
-        acc_a[i] = fma(s2, a2, acc_a[i]);
-        acc_b[i] = fma(s2, b2, acc_b[i]);
-        acc_a[i] = fma(s3, a3, acc_a[i]);
-        acc_b[i] = fma(s3, b3, acc_b[i]);
-      }
-      wa += 64;
-      wb += 64;
-    }
+#ifdef GROUPED
+    /* A chunk of at most 16 channels (a group's last) computes acc_a alone. */
+    if (count > 16)
+      pointwise_blocks32(acc_a, acc_b, x, w0, w1, first_block, end_block, true);
+    else
+      pointwise_blocks32(acc_a, acc_b, x, w0, w1, first_block, end_block, false);
+    store_chunk32(out, acc_a, acc_b, p0, pixels, first_c, count, out_c RESIDUAL_ARG, act_alpha, act_beta);
+#else
+    pointwise_blocks32(acc_a, acc_b, x, w0, w1, first_block, end_block, true);
     store_pixels32(out, acc_a, acc_b, p0, pixels, og, out_c, second RESIDUAL_ARG, act_alpha, act_beta);
+#endif
   }
 }
 

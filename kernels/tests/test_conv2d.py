@@ -133,6 +133,10 @@ CASES = {
     "group4_1x1_c136_to_c544": ((1, 136, 3, 5), (544, 34, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "group4_1x1_c136_to_c136": ((1, 136, 4, 4), (136, 34, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4),
     "group3_1x1_c24_to_c48_batch2": ((2, 24, 3, 4), (48, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
+    # groups of 35 outputs (a chunk of 32 and one of 3) from 10 inputs (groups start
+    # mid-block); groups of 10 outputs ending in padding lanes (30 channels)
+    "group2_1x1_c20_to_c70_7x3": ((1, 20, 7, 3), (70, 10, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2),
+    "group3_1x1_c24_to_c30_batch2": ((2, 24, 5, 3), (30, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
     # a 0/1 permutation matrix gets a gather (test_channel_permutation); random weights here
     "shuffle_c40_groups4": ((1, 40, 3, 5), (40, 40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "depthwise_3x3_c5_batch2": ((2, 5, 7, 9), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 5),
@@ -325,6 +329,9 @@ RESIDUAL_CASES = [
     ("1x1_c8_to_c300_13x13", {}),
     ("1x1_c24_to_c64_7x7", {"activation": "relu6"}),
     ("1x1_c7_to_c18_3_pixels", {"activation": "relu"}),
+    # conv1x1_o32 -DGROUPED: chunks of 32 and 3 channels starting mid-block; padding lanes
+    ("group2_1x1_c20_to_c70_7x3", {"activation": "relu"}),
+    ("group3_1x1_c24_to_c30_batch2", {}),
     ("3x3_pad1_c5_to_c7_batch2", {"activation": "relu"}),
     ("3x3_c20_to_c36_odd_sizes", {"activation": "relu"}),
     ("3x3_stride2_c40_to_c70_batch2", {}),
@@ -1458,6 +1465,7 @@ HALF_CASES = [
     # a 1x1 with at most 4 groups runs dense instead (conv1x1_o32 -DGROUPED / conv2d_gpu)
     ("group4_aligned", "", ""),
     ("group4_1x1_c136_to_c136", "relu", ""),
+    ("group2_1x1_c20_to_c70_7x3", "relu", "residual"),
     ("group8_1x1", "", ""),
     ("group2_inputs_straddle_blocks", "relu", ""),
     ("group3_5x5", "", ""),

@@ -96,9 +96,11 @@ from mace_cl.planning.ops.conv_kernels import (
     pack_depthwise_filter,
     pack_depthwise_o16_filter,
     pack_gpu_filter,
+    pack_grouped_pointwise,
     pack_o16_filter,
     pointwise_items,
     pointwise_o16_launch,
+    takes_grouped_pointwise,
     window_args,
 )
 from mace_cl.planning.ops.copy_kernels import COPY_PROGRAM, GATHER_MAX_INPUTS
@@ -270,7 +272,7 @@ def plan_convolution(
         # A grouped 1x1 convolution with few groups runs as a dense one whose weights between
         # groups are zero, on the group-1 kernels, which are far faster than conv2d's generic
         # grouped path (ShuffleNet v1's group-4 1x1s on PoCL: docs/performance.md);
-        # conv1x1_o32 skips the zero blocks outside each work-item's groups. For finite
+        # conv1x1_o32 -DGROUPED repacks them per group (pack_grouped_pointwise). For finite
         # inputs the zeros add exactly nothing (an infinite input, say a half model's
         # overflow, would spread NaN to the other groups).
         weights, dense_groups, group = dense_grouped_weights(weights, group), group, 1
@@ -327,7 +329,12 @@ def plan_convolution(
             plan.constants["filter"] = pack_depthwise_o16_filter(weights)
             plan.launches.append(depthwise_o16_launch(x_arg, window, in_h, in_w, out_shape, activation))
         elif _is_pointwise(window):
-            plan.constants["filter"] = pack_o16_filter(weights)
+            if takes_grouped_pointwise(n * in_h * in_w, dense_groups):
+                plan.constants["filter"], plan.constants["bias"] = pack_grouped_pointwise(
+                    weights, bias16[:c_out], dense_groups
+                )
+            else:
+                plan.constants["filter"] = pack_o16_filter(weights)
             plan.launches.append(
                 pointwise_o16_launch(
                     x_arg,

@@ -130,6 +130,42 @@ def pack_o16_filter(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(blocked).reshape(-1)
 
 
+def grouped_pointwise_chunks(c_out: int, group: int) -> int:
+    """Work-items of ``conv1x1_o32 -DGROUPED`` along the channels: each group's output
+    channels in chunks of O16_PACK."""
+    return group * -(-(c_out // group) // O16_PACK)
+
+
+def pack_grouped_pointwise(dense: np.ndarray, bias: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grouped 1x1's weights (``dense``: ``[C_out, C_in, 1, 1]``, zero between groups, as
+    ``dense_grouped_weights`` makes them) and bias ``[C_out]`` for ``conv1x1_o32 -DGROUPED``.
+
+    Chunk ``i`` of group ``k`` (its output channels ``32*i ..`` within the group) gets
+    weights ``float [2][B][4][16]``: half ``h``, block ``j``, lane ``l``, output ``o`` is the
+    weight from input channel ``4 * (first + j) + l`` to the group's output channel
+    ``32*i + 16*h + o``, where ``first`` is the block holding the group's first input
+    channel and B = ceil(C_in / group / 4) + 1 blocks span any group's channels; zero for
+    input channels outside the group and outputs past the group. Bias ``float [32]`` per
+    chunk likewise. Chunks follow each other, group by group."""
+    c_out, c_in = dense.shape[:2]
+    out_per_group, in_per_group = c_out // group, c_in // group
+    chunks = -(-out_per_group // O16_PACK)
+    blocks = -(-in_per_group // 4) + 1
+    weights = np.zeros((group, chunks, blocks * 4, O16_PACK), np.float32)
+    packed_bias = np.zeros((group, chunks, O16_PACK), np.float32)
+    for k in range(group):
+        inputs = slice(k * in_per_group, (k + 1) * in_per_group)
+        offset = k * in_per_group % 4  # the group's first channel within its first block
+        for i in range(chunks):
+            first = k * out_per_group + i * O16_PACK
+            count = min(O16_PACK, (k + 1) * out_per_group - first)
+            rows = slice(offset, offset + in_per_group)
+            weights[k, i, rows, :count] = dense[first : first + count, inputs, 0, 0].T
+            packed_bias[k, i, :count] = bias[first : first + count]
+    halves = weights.reshape(group, chunks, blocks * 4, 2, O16).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(halves).reshape(-1), packed_bias.reshape(-1)
+
+
 def pack_depthwise_o16_filter(weights: np.ndarray) -> np.ndarray:
     """Depthwise weights ``[C, 1, KH, KW]`` -> ``float [C16][KH][KW][16]`` (flat float32)."""
     channels, _, kh, kw = weights.shape
@@ -225,6 +261,11 @@ def pointwise_items(pixels: int, c_out: int, products: int = 1) -> int:
     return min(blocks, -(-O16_POINTWISE_MIN_ITEMS // pairs))
 
 
+def takes_grouped_pointwise(pixels: int, group: int) -> bool:
+    """Whether a grouped 1x1 over ``pixels`` pixels runs ``conv1x1_o32 -DGROUPED``."""
+    return group > 1 and pixels >= O16_POINTWISE_PIXELS
+
+
 def pointwise_o16_launch(
     x: KernelArg,
     pixels: int,
@@ -241,18 +282,19 @@ def pointwise_o16_launch(
     one-pixel kernel, so that no work-item computes mostly clamped duplicates.
     ``residual`` (a tensor shaped like the output, added before the activation) is
     taken by ``conv1x1_o32`` only; ``uses_residual`` tells whether it was. ``group`` > 1:
-    the filter is a grouped convolution's, packed dense with zeros between groups
-    (``dense_grouped_weights``); ``conv1x1_o32`` then skips the input blocks outside each
-    work-item's groups (the one-pixel kernel reads them all)."""
+    a grouped convolution; ``conv1x1_o32 -DGROUPED`` takes the filter and bias packed by
+    ``pack_grouped_pointwise`` (``takes_grouped_pointwise``), the one-pixel kernel the
+    dense packing of ``dense_grouped_weights`` (it reads every input block)."""
     single = pixels < O16_POINTWISE_PIXELS
     fused_residual = None if single else residual
     fused = fused_residual is not None
-    grouped = group > 1 and not single
+    grouped = takes_grouped_pointwise(pixels, group)
     options = (GROUPED_OPTION,) * grouped + (RESIDUAL_OPTION,) * fused + activation.build_options()
+    columns = grouped_pointwise_chunks(c_out, group) if grouped else -(-c_out // O16_PACK)
     return KernelLaunch(
         ProgramSpec("conv2d_o16", options),
         "conv1x1_o16_single" if single else "conv1x1_o32",
-        (o16_groups(c_out), pixels) if single else (-(-c_out // O16_PACK), pointwise_items(pixels, c_out)),
+        (o16_groups(c_out), pixels) if single else (columns, pointwise_items(pixels, columns * O16_PACK)),
         (
             OutputArg(0),
             x,
