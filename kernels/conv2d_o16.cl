@@ -93,7 +93,11 @@
  *       data_t filter[C16][KH][KW][16].
  *       With -DSHUFFLE_GROUPS=g, lane r * 16 / g + t of group og holds channel
  *       (og * 16 / g + t) * g + r (run order), and so does the bias.
- * bias: data_t[OC16 * 16] (OC16 rounded up to even), zero past C. */
+ *   grouped o32 (conv1x1_o32 -DGROUPED): per chunk (up to 32 output channels of one
+ *       group), data_t filter[2][B][4][16] from the block holding the group's first input
+ *       channel, B = ceil(C_in / G / 4) + 1 (see pack_grouped_pointwise).
+ * bias: data_t[OC16 * 16] (OC16 rounded up to even), zero past C; with -DGROUPED
+ *       data_t[chunks][32], each chunk's channels from lane 0. */
 #include "common.h"
 #include "o16.h"
 
@@ -239,8 +243,8 @@ __kernel void conv1x1_o32(__global data_t *out, __global const data_t *in,
 #ifdef GROUPED
   /* Work-item column = one chunk of up to 32 output channels of one group (a group's
    * channels from 0 in chunks of 32), reading only that group's input blocks; the
-   * weights of a chunk are [2][group_blocks][4][16] (ops/conv_kernels.py's
-   * pack_grouped_pointwise_filter), zero outside the group's channels. */
+   * weights of a chunk are [2][group_blocks][4][16] and its bias [32]
+   * (ops/conv_kernels.py's pack_grouped_pointwise), zero outside the group's channels. */
   const int chunk = get_global_id(0);
   const int group_chunks = (group_out_c + 31) / 32;
   const int group = chunk / group_chunks;

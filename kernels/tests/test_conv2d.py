@@ -137,6 +137,9 @@ CASES = {
     # mid-block); groups of 10 outputs ending in padding lanes (30 channels)
     "group2_1x1_c20_to_c70_7x3": ((1, 20, 7, 3), (70, 10, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2),
     "group3_1x1_c24_to_c30_batch2": ((2, 24, 5, 3), (30, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
+    # groups of 20 outputs (chunks of 17 to 31 channels: a partial second half); 225
+    # pixels in 33 blocks over 22 work-items, so some loop over a second block
+    "group3_1x1_c24_to_c60_15x15": ((1, 24, 15, 15), (60, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
     # a 0/1 permutation matrix gets a gather (test_channel_permutation); random weights here
     "shuffle_c40_groups4": ((1, 40, 3, 5), (40, 40, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     "depthwise_3x3_c5_batch2": ((2, 5, 7, 9), (5, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 5),
@@ -332,6 +335,7 @@ RESIDUAL_CASES = [
     # conv1x1_o32 -DGROUPED: chunks of 32 and 3 channels starting mid-block; padding lanes
     ("group2_1x1_c20_to_c70_7x3", {"activation": "relu"}),
     ("group3_1x1_c24_to_c30_batch2", {}),
+    ("group3_1x1_c24_to_c60_15x15", {"activation": "relu"}),
     ("3x3_pad1_c5_to_c7_batch2", {"activation": "relu"}),
     ("3x3_c20_to_c36_odd_sizes", {"activation": "relu"}),
     ("3x3_stride2_c40_to_c70_batch2", {}),
@@ -1466,6 +1470,8 @@ HALF_CASES = [
     ("group4_aligned", "", ""),
     ("group4_1x1_c136_to_c136", "relu", ""),
     ("group2_1x1_c20_to_c70_7x3", "relu", "residual"),
+    ("group3_1x1_c24_to_c60_15x15", "", "residual"),
+    ("group3_1x1_c24_to_c30_batch2", "relu", ""),
     ("group8_1x1", "", ""),
     ("group2_inputs_straddle_blocks", "relu", ""),
     ("group3_5x5", "", ""),
