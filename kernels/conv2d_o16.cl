@@ -68,10 +68,11 @@
  *   depthwise_o16      group == C_in == C_out: 16 channels times 8 horizontally
  *                      adjacent outputs per work-item (a last group of fewer than 4
  *                      blocks reads only those). Global size (C16, ceil(OW / 8),
- *                      N * OH). With -DSHUFFLE_GROUPS=g the 16 channels of group og
- *                      are, in `in`, g runs of 16 / g adjacent channels C / g apart
- *                      (starting at og * 16 / g): one load per run, the sums kept in run
- *                      order and the lanes put in channel order before the store.
+ *                      N * OH). With -DSHUFFLE_GROUPS=g, `in` holds the convolved
+ *                      tensor as g runs of R = C / g channels: a work-item takes 16
+ *                      adjacent channels of every run (g output groups) times 16 / g
+ *                      outputs, and puts the lanes in channel order before the store.
+ *                      Global size (ceil(R / 16), ceil(OW / (16 / g)), N * OH).
  *   depthwise_conv1x1_o32  conv1x1_o32 over the output of a depthwise convolution of
  *                      `in` (SeparableConv), computed as it is read, 16 channels times
  *                      the work-item's 7 pixels at a time (a 7-pixel block within one
@@ -91,8 +92,9 @@
  *       kernels may read a pair of groups.
  *   depthwise o16 (depthwise_o16, depthwise_conv1x1_o32's depthwise):
  *       data_t filter[C16][KH][KW][16].
- *       With -DSHUFFLE_GROUPS=g, lane r * 16 / g + t of group og holds channel
- *       (og * 16 / g + t) * g + r (run order), and so does the bias.
+ *       With -DSHUFFLE_GROUPS=g, [Q][g][KH][KW][16] (Q = ceil(C / g / 16)): lane t
+ *       of work-item q and run r holds channel (16 * q + t) * g + r, and so does the
+ *       bias, [Q][g][16].
  *   grouped o32 (conv1x1_o32 -DGROUPED): per chunk (up to 32 output channels of one
  *       group), data_t filter[2][B][4][16] from the block holding the group's first input
  *       channel, B = ceil(C_in / G / 4) + 1 (see pack_grouped_pointwise).
@@ -485,56 +487,54 @@ __kernel void conv2d_o32(__global data_t *out, __global const data_t *in,
   }
 }
 
-/* -DSHUFFLE_GROUPS=g: the 16 input channels of a group are g runs of SHUFFLE_RUN
- * adjacent channels, `run_stride` (C / g) apart (see depthwise_o16). A run may start at
- * any channel, so its load assumes the alignment of one value only. GROUP_EXTENT is
- * what a full group has of what `extent` counts: runs' channels here, blocks without. */
+/* -DSHUFFLE_GROUPS=g: a work-item's 16-channel groups of the input are runs of 16
+ * adjacent channels of `in` starting at any channel (see depthwise_o16), so their loads
+ * assume one value's alignment and a last run of fewer than 16 channels (`extent`) is
+ * read value by value. GROUP_EXTENT is what a full group has of what `extent` counts:
+ * channels here, blocks without. */
 #ifdef SHUFFLE_GROUPS
 #ifdef DEPTHWISE_INPUT
 #error "SHUFFLE_GROUPS is for depthwise_o16 alone"
 #endif
+/* RUN_PART(v, m): lanes m * SHUFFLE_RUN .. of v (m a constant after unrolling);
+ * JOIN_RUNS(a, i, m): those lanes of every run's sums a[r][i], run after run. */
 #if SHUFFLE_GROUPS == 2
-#define SHUFFLE_RUN 8
 #define RUNS_TO_CHANNELS(v) (v).s08192a3b4c5d6e7f
+#define RUN_PART(v, m) ((m) == 0 ? (v).lo : (v).hi)
+#define JOIN_RUNS(a, i, m) (float16)(RUN_PART(a[0][i], m), RUN_PART(a[1][i], m))
 #elif SHUFFLE_GROUPS == 4
-#define SHUFFLE_RUN 4
 #define RUNS_TO_CHANNELS(v) (v).s048c159d26ae37bf
+#define RUN_PART(v, m) \
+  ((m) == 0 ? (v).s0123 : (m) == 1 ? (v).s4567 : (m) == 2 ? (v).s89ab : (v).scdef)
+#define JOIN_RUNS(a, i, m) \
+  (float16)(RUN_PART(a[0][i], m), RUN_PART(a[1][i], m), RUN_PART(a[2][i], m), RUN_PART(a[3][i], m))
 #elif SHUFFLE_GROUPS == 8
-#define SHUFFLE_RUN 2
 #define RUNS_TO_CHANNELS(v) (v).s02468ace13579bdf
+#define RUN_PART(v, m)                                                                     \
+  ((m) == 0 ? (v).s01 : (m) == 1 ? (v).s23 : (m) == 2 ? (v).s45 : (m) == 3 ? (v).s67 \
+   : (m) == 4 ? (v).s89 : (m) == 5 ? (v).sab : (m) == 6 ? (v).scd : (v).sef)
+#define JOIN_RUNS(a, i, m)                                                              \
+  (float16)(RUN_PART(a[0][i], m), RUN_PART(a[1][i], m), RUN_PART(a[2][i], m),         \
+            RUN_PART(a[3][i], m), RUN_PART(a[4][i], m), RUN_PART(a[5][i], m),         \
+            RUN_PART(a[6][i], m), RUN_PART(a[7][i], m))
 #else
 #error "SHUFFLE_GROUPS must be 2, 4 or 8"
 #endif
-#define GROUP_EXTENT SHUFFLE_RUN
-#define LOAD_RUN(p) LOADU(SHUFFLE_RUN, p)
+#define SHUFFLE_RUN (16 / SHUFFLE_GROUPS)    /* lanes of each run in one output group */
+#define SHUFFLE_PIXELS (16 / SHUFFLE_GROUPS) /* outputs along W per work-item: 16 float16 sums */
+#define GROUP_EXTENT 16
 
-inline float16 load_runs16(__global const data_t *p, int s) {
-#if SHUFFLE_GROUPS == 2
-  return (float16)(LOAD_RUN(p), LOAD_RUN(p + s));
-#elif SHUFFLE_GROUPS == 4
-  return (float16)(LOAD_RUN(p), LOAD_RUN(p + s), LOAD_RUN(p + 2 * s), LOAD_RUN(p + 3 * s));
-#else
-  return (float16)(LOAD_RUN(p), LOAD_RUN(p + s), LOAD_RUN(p + 2 * s), LOAD_RUN(p + 3 * s),
-                   LOAD_RUN(p + 4 * s), LOAD_RUN(p + 5 * s), LOAD_RUN(p + 6 * s), LOAD_RUN(p + 7 * s));
-#endif
-}
-
-/* The last group, whose runs have only their first `valid` channels: value by value, so
- * that the last run reads nothing past the tensor's channels. */
-inline float16 load_partial_runs16(__global const data_t *p, int valid, int s) {
+inline float16 load_values16(__global const data_t *p, int count) {
   float lanes[16];
-  for (int l = 0; l < 16; ++l) {
-    const int t = l % SHUFFLE_RUN;
-    lanes[l] = t < valid ? LOAD1((l / SHUFFLE_RUN) * s + t, p) : 0.0f;
-  }
+  for (int l = 0; l < 16; ++l) lanes[l] = l < count ? LOAD1(l, p) : 0.0f;
   return vload16(0, lanes);
 }
-#define LOAD_GROUP16(p, run_stride) load_runs16(p, run_stride)
-#define LOAD_PARTIAL_GROUP16(p, extent, run_stride) load_partial_runs16(p, extent, run_stride)
+#define LOAD_GROUP16(p) LOADU(16, p)
+#define LOAD_PARTIAL_GROUP16(p, extent) load_values16(p, extent)
 #else
 #define GROUP_EXTENT 4
-#define LOAD_GROUP16(p, run_stride) LOADA16(0, p)
-#define LOAD_PARTIAL_GROUP16(p, extent, run_stride) load_blocks16(p, extent)
+#define LOAD_GROUP16(p) LOADA16(0, p)
+#define LOAD_PARTIAL_GROUP16(p, extent) load_blocks16(p, extent)
 #endif
 
 /* The taps of one filter row for `outputs` (a constant after inlining) horizontally
@@ -545,7 +545,7 @@ inline float16 load_partial_runs16(__global const data_t *p, int valid, int s) {
 static inline __attribute__((always_inline)) void depthwise_row(
     float16 *acc, __global const data_t *row, __global const data_t *w, int iw0,
     int in_w, int pixel_stride, int filter_w, int stride_w, int dilation_w,
-    const bool checked, const bool partial, int extent, int run_stride, const int outputs) {
+    const bool checked, const bool partial, int extent, const int outputs) {
   UNROLL_TAPS
   for (int kw = 0; kw < KW; ++kw) {
     const float16 wt = LOADA16(kw, w);
@@ -556,7 +556,7 @@ static inline __attribute__((always_inline)) void depthwise_row(
       if (!checked || (col >= 0 && col < in_w)) {
         __global const data_t *p = row + col * pixel_stride;
         const float16 v =
-            partial ? LOAD_PARTIAL_GROUP16(p, extent, run_stride) : LOAD_GROUP16(p, run_stride);
+            partial ? LOAD_PARTIAL_GROUP16(p, extent) : LOAD_GROUP16(p);
         acc[i] = fma(v, wt, acc[i]);
       }
     }
@@ -566,11 +566,11 @@ static inline __attribute__((always_inline)) void depthwise_row(
 /* Every filter row of `outputs` (a constant after inlining) horizontally adjacent
  * outputs of one 16-channel group: `image` points at that group's (first run's) channels
  * of the input image, ih0 / iw0 are the first output's top-left tap, `extent` the group's
- * blocks (runs' channels with -DSHUFFLE_GROUPS, the runs `run_stride` apart). */
+ * blocks (channels with -DSHUFFLE_GROUPS). */
 static inline __attribute__((always_inline)) void depthwise_rows(
     float16 *acc, __global const data_t *image, __global const data_t *w, int ih0, int iw0,
     int in_h, int in_w, int pixel_stride, int filter_h, int filter_w, int stride_w,
-    int dilation_h, int dilation_w, int extent, int run_stride, const int outputs) {
+    int dilation_h, int dilation_w, int extent, const int outputs) {
   const bool inside = interior(iw0, in_w, filter_w, stride_w, dilation_w, outputs);
   const bool partial = extent < GROUP_EXTENT;
   UNROLL_TAPS
@@ -582,19 +582,20 @@ static inline __attribute__((always_inline)) void depthwise_rows(
       /* Interior rows with the common strides get constant strides, so that the loads
        * that several taps share (neighbouring outputs overlap) are issued once. */
       if (partial)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, true, extent, run_stride, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, true, extent, outputs);
       else if (inside && stride_w == 1 && dilation_w == 1)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 1, 1, false, false, extent, run_stride, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 1, 1, false, false, extent, outputs);
       else if (inside && stride_w == 2 && dilation_w == 1)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 2, 1, false, false, extent, run_stride, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, 2, 1, false, false, extent, outputs);
       else if (inside)
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, false, false, extent, run_stride, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, false, false, extent, outputs);
       else
-        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, false, extent, run_stride, outputs);
+        depthwise_row(acc, row, wr, iw0, in_w, pixel_stride, filter_w, stride_w, dilation_w, true, false, extent, outputs);
     }
   }
 }
 
+#ifndef SHUFFLE_GROUPS
 __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
                             __global const data_t *filter, __global const data_t *bias,
                             int in_h, int in_w, int out_h, int out_w, int channels,
@@ -608,32 +609,75 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
   const int oh = nh - n * out_h;
   const int stride = channel_blocks(channels) * 4;
 
-#ifdef SHUFFLE_GROUPS
-  const int run_stride = channels / SHUFFLE_GROUPS;
-  const int first = og * SHUFFLE_RUN; /* of each run, in its group of `in` */
-  const int extent = run_stride - first;
-#else
-  const int run_stride = 0;
-  const int first = og * 16;
-  const int extent = channel_blocks(channels) - og * 4;
-#endif
-
   const float16 b = LOAD16(og, bias);
   float16 acc[DW_PIXELS];
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
-  depthwise_rows(acc, in + n * in_h * in_w * stride + first, filter + og * KH * KW * 16,
+  depthwise_rows(acc, in + n * in_h * in_w * stride + og * 16, filter + og * KH * KW * 16,
                  oh * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w, stride, filter_h,
-                 filter_w, stride_w, dilation_h, dilation_w, extent, run_stride, DW_PIXELS);
+                 filter_w, stride_w, dilation_h, dilation_w, channel_blocks(channels) - og * 4, DW_PIXELS);
   #pragma unroll
   for (int i = 0; i < DW_PIXELS; ++i) {
-#ifdef SHUFFLE_GROUPS
-    acc[i] = RUNS_TO_CHANNELS(acc[i]);
-#endif
     if (ow0 + i < out_w)
       store16(out + (nh * out_w + ow0 + i) * stride, acc[i], og, channels, act_alpha, act_beta);
   }
 }
+#else
+/* The input through a channel shuffle of g = SHUFFLE_GROUPS groups: channel c of the
+ * convolved tensor is channel (c % g) * R + c / g of `in`, R = C / g. Work-item q takes
+ * the 16 channels from 16 * q of each of the g runs of R channels of `in` (one float16
+ * of sums per run and output: g * SHUFFLE_PIXELS = 16 of them), which are the shuffled
+ * channels (16 * q + t) * g + r: the output groups g * q .. g * q + g - 1, each made of
+ * SHUFFLE_RUN lanes of every run (RUNS_TO_CHANNELS orders them). Filter and bias per
+ * work-item and run, [Q][g][KH][KW][16] and [Q][g][16] (ops/shuffled_depthwise.py).
+ * Global size (ceil(R / 16), ceil(OW / SHUFFLE_PIXELS), N * OH). */
+__kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
+                            __global const data_t *filter, __global const data_t *bias,
+                            int in_h, int in_w, int out_h, int out_w, int channels,
+                            int filter_h, int filter_w, int stride_h, int stride_w,
+                            int pad_top, int pad_left, int dilation_h,
+                            int dilation_w, float act_alpha, float act_beta) {
+  const int q = get_global_id(0);
+  const int ow0 = get_global_id(1) * SHUFFLE_PIXELS;
+  const int nh = get_global_id(2);
+  const int n = nh / out_h;
+  const int oh = nh - n * out_h;
+  const int stride = channel_blocks(channels) * 4;
+  const int run = channels / SHUFFLE_GROUPS;
+  __global const data_t *image = in + n * in_h * in_w * stride + q * 16;
+  const int ih0 = oh * stride_h - pad_top, iw0 = ow0 * stride_w - pad_left;
+  /* A run with fewer than 16 channels left is read 16 wide all the same: the lanes past it
+   * hold the next run's channels, padding or the next pixel's, whose sums are never
+   * stored. Only the last run of a work-item whose taps reach the tensor's last pixel
+   * could read past the buffer; it reads its channels alone. */
+  const bool at_end = n == get_global_size(2) / out_h - 1 &&
+                      ih0 + (KH - 1) * dilation_h >= in_h - 1 &&
+                      iw0 + (SHUFFLE_PIXELS - 1) * stride_w + (KW - 1) * dilation_w >= in_w - 1;
+
+  float16 acc[SHUFFLE_GROUPS][SHUFFLE_PIXELS];
+  #pragma unroll
+  for (int r = 0; r < SHUFFLE_GROUPS; ++r) {
+    const float16 b = LOAD16(q * SHUFFLE_GROUPS + r, bias);
+    #pragma unroll
+    for (int i = 0; i < SHUFFLE_PIXELS; ++i) acc[r][i] = b;
+    const int extent = r == SHUFFLE_GROUPS - 1 && at_end ? run - q * 16 : 16;
+    depthwise_rows(acc[r], image + r * run, filter + (q * SHUFFLE_GROUPS + r) * KH * KW * 16, ih0,
+                   iw0, in_h, in_w, stride, filter_h, filter_w, stride_w, dilation_h, dilation_w,
+                   extent, SHUFFLE_PIXELS);
+  }
+  #pragma unroll
+  for (int i = 0; i < SHUFFLE_PIXELS; ++i) {
+    if (ow0 + i >= out_w) continue;
+    __global data_t *o = out + (nh * out_w + ow0 + i) * stride;
+    #pragma unroll
+    for (int m = 0; m < SHUFFLE_GROUPS; ++m) {
+      const int og = q * SHUFFLE_GROUPS + m;
+      if (og * 16 >= channels) break;
+      store16(o, RUNS_TO_CHANNELS(JOIN_RUNS(acc, i, m)), og, channels, act_alpha, act_beta);
+    }
+  }
+}
+#endif
 
 #ifdef DEPTHWISE_INPUT
 #ifndef DW_ACTIVATION
@@ -679,7 +723,7 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
         const int n = nh0 / out_h;
         depthwise_rows(d, in + n * in_h * in_w * in_stride + g * 16, wd,
                        (nh0 - n * out_h) * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w,
-                       in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, 0, PW_PIXELS);
+                       in_stride, filter_h, filter_w, stride_w, dilation_h, dilation_w, blocks, PW_PIXELS);
       } else {
         /* Bounds-checked taps only: five copies of depthwise_rows per pixel made NVIDIA's
          * compiler take over a minute for this program. */
@@ -697,9 +741,9 @@ __kernel void depthwise_conv1x1_o32(__global data_t *out, __global const data_t 
             if (ih >= 0 && ih < in_h) {
               __global const data_t *row = image + ih * in_w * in_stride;
               if (partial)
-                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, true, blocks, 0, 1);
+                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, true, blocks, 1);
               else
-                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, false, 4, 0, 1);
+                depthwise_row(d + i, row, wd + kh * KW * 16, iw0, in_w, in_stride, filter_w, stride_w, dilation_w, true, false, 4, 1);
             }
           }
         }

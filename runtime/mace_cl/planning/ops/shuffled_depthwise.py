@@ -8,10 +8,11 @@ weights [C, 1, KH, KW] and the bias (optional). Attributes: the Conv's, and
 of x.
 
 CPU plans whose convolution runs on depthwise_o16 read x through the shuffle
-(``-DSHUFFLE_GROUPS``, g in FUSED_SHUFFLE_GROUPS): the 16 channels of a work-item are g runs
-of adjacent channels of x, the weights and bias are packed in that order and the lanes put
-in channel order before the store, so the shuffled tensor is never stored. Every other plan
-runs the shuffle (copy.cl's permute_channels) into a scratch buffer, then the Conv.
+(``-DSHUFFLE_GROUPS``, g in FUSED_SHUFFLE_GROUPS): x holds the shuffled tensor as g runs of
+C / g channels; a work-item convolves 16 adjacent channels of every run (weights and bias
+packed in that order) and puts the lanes in channel order before the store, so the
+shuffled tensor is never stored. Every other plan runs the shuffle (copy.cl's
+permute_channels) into a scratch buffer, then the Conv.
 """
 
 from __future__ import annotations
@@ -51,14 +52,13 @@ def shuffle_source(channels: int, groups: int) -> np.ndarray:
 
 
 def run_order(channels: int, groups: int) -> np.ndarray:
-    """The shuffled channel that each lane of depthwise_o16 -DSHUFFLE_GROUPS computes, over
-    whole 16-channel groups (-1 for lanes past the last channel): lane r * 16 / g + t of
-    group og is channel (og * 16 / g + t) * g + r."""
-    run = O16 // groups
-    lane = np.arange(-(-channels // O16) * O16)
-    og, r, t = lane // O16, lane % O16 // run, lane % run
-    j = og * run + t  # the channel's index within its group of x
-    return np.where(j < channels // groups, j * groups + r, -1)
+    """The shuffled channel that each filter and bias lane of depthwise_o16 -DSHUFFLE_GROUPS
+    computes (-1 past the runs), over [Q][g][16], Q = ceil(C / g / 16): work-item q, run r,
+    lane t is channel (16 * q + t) * g + r."""
+    run = channels // groups
+    q, r, t = np.meshgrid(np.arange(-(-run // O16)), np.arange(groups), np.arange(O16), indexing="ij")
+    j = q * O16 + t  # the channel's index within its run of x
+    return np.where(j < run, j * groups + r, -1).reshape(-1)
 
 
 def in_run_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -120,14 +120,16 @@ def plan_shuffled_depthwise_conv(
 def _fused_plan(
     conv_plan: OpPlan, x: PlanInput, middle: PlanInput, weights: PlanInput, groups: int
 ) -> OpPlan:
-    """conv_plan's depthwise_o16 launch reading x through the shuffle, its weights and bias
-    repacked in run order."""
+    """conv_plan's depthwise_o16 launch reading x through the shuffle: its weights and bias
+    repacked in run order, one work-item per 16 channels of every run and O16 / g outputs."""
     assert x.shape is not None and weights.value is not None  # plan_conv checked the weights
     order = run_order(x.shape[1], groups)
     plan = retargeted(conv_plan, {TensorArg(middle.name): TensorArg(x.name)})
     plan.constants["filter"] = pack_depthwise_o16_filter(in_run_order(weights.value, order))
     plan.constants["bias"] = in_run_order(plan.constants["bias"], order)
     (launch,) = plan.launches
+    n, _, out_h, out_w = conv_plan.output_shapes[0]
     program = replace(launch.program, options=(*launch.program.options, f"-DSHUFFLE_GROUPS={groups}"))
-    plan.launches = [replace(launch, program=program)]
+    global_size = (len(order) // (groups * O16), -(-out_w // (O16 // groups)), n * out_h)
+    plan.launches = [replace(launch, program=program, global_size=global_size)]
     return plan
