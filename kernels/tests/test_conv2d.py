@@ -3,25 +3,30 @@ convolution from the ONNX spec, with float32 and half storage."""
 
 from __future__ import annotations
 
+import ctypes
 import math
+import mmap
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyopencl as cl
 import pytest
 
 # A source checkout runs this file directly; an installed runtime or Bazel's imports win.
 sys.path.append(str(Path(__file__).resolve().parents[2] / "runtime"))
 
 from mace_cl.execution import engine
+from mace_cl.execution.device import select_device
 from mace_cl.execution.engine import MaceRuntime
 from mace_cl.model.graph import Graph, Node, TensorInfo
 from mace_cl.planning.kernel_sources import program_source
+from mace_cl.planning.layout import channel_blocks
 from mace_cl.planning.ops import conv as conv_ops
 from mace_cl.planning.ops import conv_kernels, winograd
-from mace_cl.planning.ops.base import KernelLaunch, OpError
+from mace_cl.planning.ops.base import ConstantArg, IntArg, KernelLaunch, OpError, OutputArg, TensorArg
 from mace_cl.planning.planner import plan_graph
 from mace_cl.testing import assert_close_half, device_under_test, half_rounded, run_node
 
@@ -659,20 +664,19 @@ def test_near_permutations_convolve(variant: str) -> None:
 # with g = 2, 4, 8 read the input through the shuffle (runs of 16 / g channels, C / g
 # apart); the cases end in runs of every length the last 16-channel group can have.
 SHUFFLED_DEPTHWISE_CASES = {
-    # runs of 34 (ShuffleNet v1's 136 channels): the last group's runs have 2 channels
+    # runs of 34 (ShuffleNet v1's 136 channels): the last work-item has 2 channels of each
     "c136_groups4_stride2": ((1, 136, 9, 20), 4, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
-    # runs of 12: the second group's runs have 4 of 8 channels; batch 2
-    "c24_groups2_batch2": ((2, 24, 7, 10), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
-    # runs of 10 in pixels of 5 blocks: runs and pixels start at any address (PoCL's
+    # runs of 20 (4 left for the second work-item); batch 2
+    "c40_groups2_batch2": ((2, 40, 7, 10), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # runs of 18 in pixels of 9 blocks: runs and pixels start at any address (PoCL's
     # vload_half8 needed 16-byte alignment)
-    "c20_groups2_odd_blocks": ((1, 20, 5, 19), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
-    # runs of 6: whole groups only (C = 48)
-    "c48_groups8_wide": ((1, 48, 6, 17), 8, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
-    # runs of 5: the last group's runs have 1 of 2 channels; C4 = 10 (a last group of 2 blocks)
-    "c40_groups8_batch2": ((2, 40, 5, 9), 8, 3, (1, 1), (0, 1, 2, 1), (1, 1)),
-    # runs of 3, fewer than 16 channels: one group, each run 3 of 4
-    "c12_groups4_5x5_dilation2": ((1, 12, 9, 11), 4, 5, (1, 1), (4, 4, 4, 4), (2, 2)),
-    # g = 3 is not a kernel value: the shuffle, then the Conv
+    "c36_groups2_odd_blocks": ((1, 36, 5, 19), 2, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    # runs of 17: one channel left of each of 8 runs; asymmetric pads
+    "c136_groups8_batch2": ((2, 136, 5, 9), 8, 3, (1, 1), (0, 1, 2, 1), (1, 1)),
+    # runs of exactly 16: whole work-items only; generic taps
+    "c64_groups4_5x5_dilation2": ((1, 64, 9, 11), 4, 5, (1, 1), (4, 4, 4, 4), (2, 2)),
+    # runs of fewer than 16 channels and g = 3 are not fused: the shuffle, then the Conv
+    "c48_groups8": ((1, 48, 6, 7), 8, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
     "c30_groups3": ((1, 30, 7, 6), 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
 }
 
@@ -722,8 +726,9 @@ def test_shuffled_depthwise(case: str, data_type: str) -> None:
     ("case", "cpu_kernels"),
     [
         ("c136_groups4_stride2", [("depthwise_o16", "-DSHUFFLE_GROUPS=4")]),
-        ("c24_groups2_batch2", [("depthwise_o16", "-DSHUFFLE_GROUPS=2")]),
-        ("c40_groups8_batch2", [("depthwise_o16", "-DSHUFFLE_GROUPS=8")]),
+        ("c40_groups2_batch2", [("depthwise_o16", "-DSHUFFLE_GROUPS=2")]),
+        ("c136_groups8_batch2", [("depthwise_o16", "-DSHUFFLE_GROUPS=8")]),
+        ("c48_groups8", [("permute_channels", ""), ("depthwise_o16", "")]),
         ("c30_groups3", [("permute_channels", ""), ("depthwise_o16", "")]),
     ],
 )
@@ -750,6 +755,69 @@ def test_shuffled_depthwise_reads_through_the_shuffle_on_cpus(
     assert all("-DACTIVATION=ACT_RELU" in launch.program.options for launch in plan.launches[-1:])
     (result,) = run_node("ShuffledDepthwiseConv", inputs, attrs=attrs, constant_inputs={"w", "b"})
     assert_conv_close(result, expected, inputs["w"])
+
+
+def guarded_buffer(context: cl.Context, values: np.ndarray) -> tuple[cl.Buffer, mmap.mmap]:
+    """A device buffer over ``values`` (float32) in host memory that ends where an unreadable
+    page begins: a CPU device (PoCL) that reads past its end crashes the process."""
+    nbytes = values.nbytes
+    page = mmap.PAGESIZE
+    pages = -(-nbytes // page)
+    memory = mmap.mmap(-1, (pages + 1) * page)
+    host = np.frombuffer(memory, np.float32, count=values.size, offset=pages * page - nbytes)
+    host[:] = values.reshape(-1)
+    libc = ctypes.CDLL(None)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    start = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+    assert libc.mprotect(start + pages * page, page, 0) == 0  # PROT_NONE
+    flags = cl.mem_flags.READ_ONLY | cl.mem_flags.USE_HOST_PTR
+    return cl.Buffer(context, flags, hostbuf=host), memory
+
+
+@pytest.mark.parametrize(
+    "case", [case for case in sorted(SHUFFLED_DEPTHWISE_CASES) if not case.startswith(("c48", "c30"))]
+)
+def test_shuffled_depthwise_reads_stay_inside_the_input(case: str) -> None:
+    """depthwise_o16 -DSHUFFLE_GROUPS reads a run's last channels 16 wide (the extra lanes'
+    sums are never stored) except where the tensor ends. Its input here ends at an unreadable
+    page, so a read past the input crashes this test; the output is checked as well."""
+    inputs, attrs, expected = shuffled_depthwise_node(case)
+    x = inputs["x"]
+    node = Node("ShuffledDepthwiseConv", "node", ["x", "w", "b"], ["y"], attrs)
+    graph = Graph([TensorInfo("x", x.shape)], [], [node], {"w": inputs["w"], "b": inputs["b"]})
+    (plan,) = plan_graph(graph, device_kind="cpu").node_plans
+    (launch,) = plan.launches
+    assert launch.kernel == "depthwise_o16"
+    context = cl.Context([select_device(device_under_test())])
+    queue = cl.CommandQueue(context)
+    program = cl.Program(context, program_source(launch.program.name)).build(list(launch.program.options))
+    n, c, h, w = x.shape
+    padded = np.zeros((n, h, w, channel_blocks(c) * 4), np.float32)
+    padded[..., :c] = x.transpose(0, 2, 3, 1)
+    x_buffer, _guard = guarded_buffer(context, padded)
+    out_shape = (expected.shape[0], expected.shape[2], expected.shape[3], channel_blocks(c) * 4)
+    out = np.full(out_shape, np.nan, np.float32)
+    out_buffer = cl.Buffer(context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=out)
+    constants = {
+        key: cl.Buffer(context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=value)
+        for key, value in plan.constants.items()
+    }
+    args = []
+    for arg in launch.args:
+        if isinstance(arg, OutputArg):
+            args.append(out_buffer)
+        elif isinstance(arg, TensorArg):
+            args.append(x_buffer)
+        elif isinstance(arg, ConstantArg):
+            args.append(constants[arg.key])
+        else:
+            args.append(np.int32(arg.value) if isinstance(arg, IntArg) else np.float32(arg.value))
+    getattr(program, launch.kernel)(queue, launch.global_size, (1,) * len(launch.global_size), *args)
+    cl.enqueue_copy(queue, out, out_buffer)
+    queue.finish()
+    result = out[..., :c].transpose(0, 3, 1, 2)
+    assert_conv_close(result, expected, inputs["w"])
+    np.testing.assert_array_equal(out[..., c:], 0.0)
 
 
 @pytest.mark.parametrize(

@@ -64,9 +64,10 @@ def _fused(graph) -> list:
     ("channels", "groups", "stride", "cpu_launches"),
     [
         (136, 4, 1, ["depthwise_o16"]),  # ShuffleNet v1's 28x28 stage: runs of 34 channels
-        (48, 4, 2, ["depthwise_o16"]),
-        (24, 2, 1, ["depthwise_o16"]),
+        (64, 4, 2, ["depthwise_o16"]),
+        (40, 2, 1, ["depthwise_o16"]),
         (24, 3, 1, ["permute_channels", "depthwise_o16"]),  # g = 3: not a kernel value
+        (48, 4, 1, ["permute_channels", "depthwise_o16"]),  # runs of 12: fewer than 16
     ],
 )
 def test_shuffle_joins_the_depthwise_conv(

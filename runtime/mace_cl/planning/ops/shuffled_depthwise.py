@@ -8,7 +8,7 @@ weights [C, 1, KH, KW] and the bias (optional). Attributes: the Conv's, and
 of x.
 
 CPU plans whose convolution runs on depthwise_o16 read x through the shuffle
-(``-DSHUFFLE_GROUPS``, g in FUSED_SHUFFLE_GROUPS): x holds the shuffled tensor as g runs of
+(``-DSHUFFLE_GROUPS``, g in FUSED_SHUFFLE_GROUPS, C / g >= 16): x holds the shuffled tensor as g runs of
 C / g channels; a work-item convolves 16 adjacent channels of every run (weights and bias
 packed in that order) and puts the lanes in channel order before the store, so the
 shuffled tensor is never stored. Every other plan runs the shuffle (copy.cl's
@@ -43,6 +43,14 @@ from mace_cl.planning.ops.registry import register_op
 SHUFFLE_GROUPS = "shuffle_groups"  # the attribute
 FUSED_SHUFFLE_GROUPS = (2, 4, 8)  # the -DSHUFFLE_GROUPS values conv2d_o16.cl takes
 SHUFFLED = "shuffled"  # scratch: the shuffled tensor, where it is stored
+
+
+def takes_fused_shuffle(channels: int, groups: int) -> bool:
+    """Whether depthwise_o16 -DSHUFFLE_GROUPS reads a shuffle of ``groups`` groups: runs of
+    at least O16 channels, so that a 16-wide load of a run's last channels ends inside the
+    pixel (in the next run) or, for the last run, in the next pixel, which the kernel
+    guards against at the tensor's last pixel only."""
+    return groups in FUSED_SHUFFLE_GROUPS and channels // groups >= O16
 
 
 def shuffle_source(channels: int, groups: int) -> np.ndarray:
@@ -103,9 +111,8 @@ def plan_shuffled_depthwise_conv(
     conv = split_nodes(node)
     middle = PlanInput(conv.inputs[0], x.shape)
     conv_plan = plan_conv(conv, [middle, *inputs[1:]], context)
-    if groups in FUSED_SHUFFLE_GROUPS and [launch.kernel for launch in conv_plan.launches] == [
-        "depthwise_o16"
-    ]:
+    kernels = [launch.kernel for launch in conv_plan.launches]
+    if takes_fused_shuffle(channels, groups) and kernels == ["depthwise_o16"]:
         return _fused_plan(conv_plan, x, middle, inputs[1], groups)
     shuffle_plan = permute_channels_plan(TensorArg(x.name), x.shape, shuffle_source(channels, groups))
     store = ScratchArg(SHUFFLED)
