@@ -595,39 +595,11 @@ static inline __attribute__((always_inline)) void depthwise_rows(
   }
 }
 
-#ifndef SHUFFLE_GROUPS
-__kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
-                            __global const data_t *filter, __global const data_t *bias,
-                            int in_h, int in_w, int out_h, int out_w, int channels,
-                            int filter_h, int filter_w, int stride_h, int stride_w,
-                            int pad_top, int pad_left, int dilation_h,
-                            int dilation_w, float act_alpha, float act_beta) {
-  const int og = get_global_id(0);
-  const int ow0 = get_global_id(1) * DW_PIXELS;
-  const int nh = get_global_id(2);
-  const int n = nh / out_h;
-  const int oh = nh - n * out_h;
-  const int stride = channel_blocks(channels) * 4;
-
-  const float16 b = LOAD16(og, bias);
-  float16 acc[DW_PIXELS];
-  #pragma unroll
-  for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
-  depthwise_rows(acc, in + n * in_h * in_w * stride + og * 16, filter + og * KH * KW * 16,
-                 oh * stride_h - pad_top, ow0 * stride_w - pad_left, in_h, in_w, stride, filter_h,
-                 filter_w, stride_w, dilation_h, dilation_w, channel_blocks(channels) - og * 4, DW_PIXELS);
-  #pragma unroll
-  for (int i = 0; i < DW_PIXELS; ++i) {
-    if (ow0 + i < out_w)
-      store16(out + (nh * out_w + ow0 + i) * stride, acc[i], og, channels, act_alpha, act_beta);
-  }
-}
-#else
-/* The input through a channel shuffle of g = SHUFFLE_GROUPS groups: channel c of the
- * convolved tensor is channel (c % g) * R + c / g of `in`, R = C / g. Work-item q takes
- * the 16 channels from 16 * q of each of the g runs of R channels of `in` (one float16
- * of sums per run and output: g * SHUFFLE_PIXELS = 16 of them), which are the shuffled
- * channels (16 * q + t) * g + r: the output groups g * q .. g * q + g - 1, each made of
+/* With -DSHUFFLE_GROUPS=g, the input through a channel shuffle of g groups: channel c of
+ * the convolved tensor is channel (c % g) * R + c / g of `in`, R = C / g. Work-item x takes
+ * the 16 channels from 16 * x of each of the g runs of R channels of `in` (one float16 of
+ * sums per run and output: g * SHUFFLE_PIXELS = 16 of them), which are the shuffled
+ * channels (16 * x + t) * g + r: the output groups g * x .. g * x + g - 1, each made of
  * SHUFFLE_RUN lanes of every run (RUNS_TO_CHANNELS orders them). Filter and bias per
  * work-item and run, [Q][g][KH][KW][16] and [Q][g][16] (ops/shuffled_depthwise.py).
  * Global size (ceil(R / 16), ceil(OW / SHUFFLE_PIXELS), N * OH). */
@@ -637,15 +609,34 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
                             int filter_h, int filter_w, int stride_h, int stride_w,
                             int pad_top, int pad_left, int dilation_h,
                             int dilation_w, float act_alpha, float act_beta) {
-  const int q = get_global_id(0);
-  const int ow0 = get_global_id(1) * SHUFFLE_PIXELS;
+#ifdef SHUFFLE_GROUPS
+  const int pixels = SHUFFLE_PIXELS;
+#else
+  const int pixels = DW_PIXELS;
+#endif
+  const int x = get_global_id(0); /* the output group, or with SHUFFLE_GROUPS the runs' 16 channels */
+  const int ow0 = get_global_id(1) * pixels;
   const int nh = get_global_id(2);
   const int n = nh / out_h;
   const int oh = nh - n * out_h;
   const int stride = channel_blocks(channels) * 4;
-  const int run = channels / SHUFFLE_GROUPS;
-  __global const data_t *image = in + n * in_h * in_w * stride + q * 16;
+  __global const data_t *image = in + n * in_h * in_w * stride + x * 16;
   const int ih0 = oh * stride_h - pad_top, iw0 = ow0 * stride_w - pad_left;
+
+#ifndef SHUFFLE_GROUPS
+  const float16 b = LOAD16(x, bias);
+  float16 acc[DW_PIXELS];
+  #pragma unroll
+  for (int i = 0; i < DW_PIXELS; ++i) acc[i] = b;
+  depthwise_rows(acc, image, filter + x * KH * KW * 16, ih0, iw0, in_h, in_w, stride, filter_h,
+                 filter_w, stride_w, dilation_h, dilation_w, channel_blocks(channels) - x * 4, DW_PIXELS);
+  #pragma unroll
+  for (int i = 0; i < DW_PIXELS; ++i) {
+    if (ow0 + i < out_w)
+      store16(out + (nh * out_w + ow0 + i) * stride, acc[i], x, channels, act_alpha, act_beta);
+  }
+#else
+  const int run = channels / SHUFFLE_GROUPS;
   /* A run with fewer than 16 channels left is read 16 wide all the same: the lanes past it
    * hold the next run's channels, padding or the next pixel's, whose sums are never
    * stored. Only the last run of a work-item whose taps reach the tensor's last pixel
@@ -657,11 +648,11 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
   float16 acc[SHUFFLE_GROUPS][SHUFFLE_PIXELS];
   #pragma unroll
   for (int r = 0; r < SHUFFLE_GROUPS; ++r) {
-    const float16 b = LOAD16(q * SHUFFLE_GROUPS + r, bias);
+    const float16 b = LOAD16(x * SHUFFLE_GROUPS + r, bias);
     #pragma unroll
     for (int i = 0; i < SHUFFLE_PIXELS; ++i) acc[r][i] = b;
-    const int extent = r == SHUFFLE_GROUPS - 1 && at_end ? run - q * 16 : 16;
-    depthwise_rows(acc[r], image + r * run, filter + (q * SHUFFLE_GROUPS + r) * KH * KW * 16, ih0,
+    const int extent = r == SHUFFLE_GROUPS - 1 && at_end ? run - x * 16 : 16;
+    depthwise_rows(acc[r], image + r * run, filter + (x * SHUFFLE_GROUPS + r) * KH * KW * 16, ih0,
                    iw0, in_h, in_w, stride, filter_h, filter_w, stride_w, dilation_h, dilation_w,
                    extent, SHUFFLE_PIXELS);
   }
@@ -671,13 +662,13 @@ __kernel void depthwise_o16(__global data_t *out, __global const data_t *in,
     __global data_t *o = out + (nh * out_w + ow0 + i) * stride;
     #pragma unroll
     for (int m = 0; m < SHUFFLE_GROUPS; ++m) {
-      const int og = q * SHUFFLE_GROUPS + m;
+      const int og = x * SHUFFLE_GROUPS + m;
       if (og * 16 >= channels) break;
       store16(o, RUNS_TO_CHANNELS(JOIN_RUNS(acc, i, m)), og, channels, act_alpha, act_beta);
     }
   }
-}
 #endif
+}
 
 #ifdef DEPTHWISE_INPUT
 #ifndef DW_ACTIVATION
